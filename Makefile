@@ -1,0 +1,26 @@
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test demo bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e ".[all,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 tests
+
+demo: $(STAMP)
+	$(PY) -m kbridge.demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/dispatch.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

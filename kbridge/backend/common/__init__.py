@@ -1,0 +1,1 @@
+"""Framework-neutral pieces shared by every backend."""

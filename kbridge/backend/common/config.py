@@ -1,0 +1,42 @@
+"""Process-wide numeric settings, as in ``keras.config``."""
+
+from kbridge.errors import KbridgeError
+
+_epsilon = 1e-7
+_image_data_format = "channels_last"
+
+
+def epsilon():
+    """The fuzz factor used in numeric expressions (default 1e-7)."""
+    return _epsilon
+
+
+def set_epsilon(value):
+    global _epsilon
+    _epsilon = float(value)
+
+
+def image_data_format():
+    """'channels_last' (default) or 'channels_first'."""
+    return _image_data_format
+
+
+def set_image_data_format(data_format):
+    global _image_data_format
+    if data_format not in ("channels_last", "channels_first"):
+        raise KbridgeError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    _image_data_format = data_format
+
+
+def standardize_data_format(data_format):
+    if data_format is None:
+        return _image_data_format
+    if data_format not in ("channels_last", "channels_first"):
+        raise KbridgeError(
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format

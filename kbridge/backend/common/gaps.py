@@ -1,0 +1,20 @@
+"""The one list of ops a backend truly cannot provide, with the reason.
+
+The consistency test (tests/ops/test_consistency.py) accepts a missing backend function only
+when it is listed here; calling it raises ``kbridge.errors.MissingOpError`` with the reason.
+"""
+
+GAPS = {
+    # (backend, op name): reason
+}
+
+# Known differences in numerics that are not missing ops.
+NOTES = {
+    "jax": "Without `jax.config.update('jax_enable_x64', True)` (kbridge never flips this "
+    "process-wide switch for you), JAX stores int64/uint64/float64/complex128 as their 32-bit "
+    "counterparts.",
+}
+
+
+def reason(backend, name):
+    return GAPS.get((backend, name))

@@ -1,0 +1,86 @@
+"""Shape and dtype inference for ops called on :class:`KerasTensor` placeholders.
+
+The numpy backend implements every op with kbridge's dtype rules, so running it on small
+placeholder arrays gives the output dtype and shape. Unknown (``None``) dimensions are
+probed with two different sizes; a dimension of the output that changes between the two
+runs is unknown too. Ops whose shape cannot be found this way (say, a decomposition that
+fails on placeholder values) pass ``spec=`` to their public declaration instead.
+"""
+
+import numpy as np
+
+from kbridge.backend.common import dispatch
+from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
+from kbridge.backend.common.keras_tensor import KerasTensor
+
+# Two sizes for unknown dims; both divisible by small factors so reshapes such as
+# (None, 3) -> (-1, 4) stay valid.
+_PROBES = (24, 36)
+
+
+def _placeholder(shape, dtype, probe):
+    shape = tuple(probe if d is None else d for d in shape)
+    dt = numpy_dtype(dtype)
+    if dt.kind in "fc":
+        return np.ones(shape, dt)
+    return np.zeros(shape, dt)
+
+
+def _to_placeholders(value, probe):
+    cls = value.__class__
+    if cls in (list, tuple):
+        return cls(_to_placeholders(v, probe) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_placeholders(v, probe) for k, v in value.items()}
+    if isinstance(value, KerasTensor):
+        return _placeholder(value.shape, value.dtype, probe)
+    backend, _ = dispatch._CLASS_INFO.get(cls) or dispatch.classify(cls)
+    if backend is not None and backend != dispatch.SYMBOLIC:
+        # A concrete tensor or Variable of some backend: only its shape and dtype matter.
+        return _placeholder(tuple(value.shape), standardize_dtype(value.dtype), probe)
+    return value
+
+
+def _has_unknown_dims(values):
+    for v in values:
+        if isinstance(v, KerasTensor) and None in v.shape:
+            return True
+        if v.__class__ in (list, tuple) and _has_unknown_dims(v):
+            return True
+        if isinstance(v, dict) and _has_unknown_dims(v.values()):
+            return True
+    return False
+
+
+def _run(impl, args, kwargs, probe):
+    args = _to_placeholders(args, probe)
+    kwargs = _to_placeholders(kwargs, probe)
+    with np.errstate(all="ignore"):
+        return impl(*args, **kwargs)
+
+
+def _merge(a, b):
+    """KerasTensors for the numpy outputs ``a`` (and ``b``, the second probe, if any)."""
+    if isinstance(a, (list, tuple)):
+        bs = b if b is not None else [None] * len(a)
+        return a.__class__(_merge(x, y) for x, y in zip(a, bs))
+    if isinstance(a, dict):
+        return {k: _merge(v, None if b is None else b[k]) for k, v in a.items()}
+    if isinstance(a, (np.ndarray, np.generic)):
+        shape = np.shape(a)
+        if b is not None:
+            shape = tuple(d if d == e else None for d, e in zip(shape, np.shape(b)))
+        return KerasTensor(shape, standardize_dtype(a.dtype))
+    return a
+
+
+def symbolic_call(module, name, spec, args, kwargs):
+    """Output KerasTensor(s) of ``module.name`` applied to ``args``, without real data."""
+    if spec is not None:
+        return spec(*args, **kwargs)
+    impl = dispatch.resolve_impl("numpy", module, name)
+    first = _run(impl, args, kwargs, _PROBES[0])
+    second = None
+    if _has_unknown_dims(args) or _has_unknown_dims(kwargs.values()):
+        second = _run(impl, args, kwargs, _PROBES[1])
+    return _merge(first, second)

@@ -1,0 +1,215 @@
+"""``kbridge.Variable``: framework-neutral state with backend-native storage.
+
+``kbridge.Variable(...)`` builds the subclass of the active backend:
+
+========== =================================== ==========================================
+backend    storage (``.value``)                ``assign``
+========== =================================== ==========================================
+numpy      ``np.ndarray``                      rebinds the array
+jax        ``jax.Array``                       rebinds the array (functional, jit-friendly)
+torch      ``torch.nn.Parameter``              copies in place (identity kept for optimizers)
+tensorflow ``tf.Variable``                     ``tf.Variable.assign``
+========== =================================== ==========================================
+
+Each backend subclass implements ``_to_native(value, dtype)``, ``_initialize(native)``,
+``_direct_assign(native)`` and ``numpy()``; everything else lives here.
+"""
+
+import numpy as np
+
+from kbridge.backend.common import context, naming
+from kbridge.backend.common.dtypes import standardize_dtype
+from kbridge.errors import ShapeError
+
+_ops_module = None
+
+
+def _ops():
+    global _ops_module
+    if _ops_module is None:
+        import kbridge.ops
+
+        _ops_module = kbridge.ops
+    return _ops_module
+
+
+def _variable_class(backend):
+    from kbridge.backend.common.dispatch import backend_module
+
+    return backend_module(backend, "core").Variable
+
+
+class Variable:
+    """A mutable tensor with a name, a path and a trainable flag.
+
+    Args:
+        initializer: a value (array, tensor, number) or a callable ``f(shape, dtype)``.
+        shape: required when ``initializer`` is callable; checked otherwise.
+        dtype: defaults to the value's dtype, or ``floatx()`` for a callable.
+        trainable: whether optimizers update it.
+        name: a name without '/'; the ``path`` adds the enclosing name scopes.
+
+    Example:
+        >>> with kbridge.backend.use("torch"):
+        ...     v = kbridge.Variable(np.zeros((2, 3)), name="w")
+        >>> v.assign_add(np.ones((2, 3)))
+        >>> v.value      # a torch.nn.Parameter
+    """
+
+    backend_name = None  # set by each backend's subclass
+    __array_priority__ = 100
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Variable:
+            cls = _variable_class(context.get())
+        return object.__new__(cls)
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True,
+                 aggregation="none", synchronization="auto", name=None):
+        self.name = naming.validate_name(name or "variable")
+        self.path = naming.current_path(self.name)
+        self.trainable = bool(trainable)
+        self.autocast = autocast
+        self.aggregation = aggregation
+        self.synchronization = synchronization
+        if callable(initializer):
+            if shape is None:
+                raise ShapeError(
+                    f"Variable '{self.name}': a callable initializer needs `shape`. "
+                    f"Received: shape=None"
+                )
+            shape = tuple(int(d) for d in shape)
+            dtype = standardize_dtype(dtype)
+            value = initializer(shape, dtype=dtype)
+        else:
+            value = initializer
+            dtype = None if dtype is None else standardize_dtype(dtype)
+        native = self._to_native(value, dtype)
+        if shape is not None and tuple(native.shape) != tuple(shape):
+            raise ShapeError(
+                f"Variable '{self.name}': expected shape {tuple(shape)}, "
+                f"received a value of shape {tuple(native.shape)}."
+            )
+        self._initialize(native)
+
+    # --- the backend hooks ---------------------------------------------------------
+    def _to_native(self, value, dtype):
+        raise NotImplementedError
+
+    def _initialize(self, native):
+        raise NotImplementedError
+
+    def _direct_assign(self, native):
+        raise NotImplementedError
+
+    def numpy(self):
+        """The value as a numpy array."""
+        raise NotImplementedError
+
+    # --- state ---------------------------------------------------------------------
+    @property
+    def value(self):
+        """The backend-native tensor holding the value."""
+        return self._value
+
+    @property
+    def shape(self):
+        return tuple(self._value.shape)
+
+    @property
+    def dtype(self):
+        return standardize_dtype(self._value.dtype)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def assign(self, value):
+        """Replace the value; the shape must stay the same. Returns ``value``'s native form."""
+        native = self._to_native(value, self.dtype)
+        if tuple(native.shape) != self.shape:
+            raise ShapeError(
+                f"Variable '{self.path}' has shape {self.shape}; cannot assign a value of "
+                f"shape {tuple(native.shape)}."
+            )
+        self._direct_assign(native)
+        return self._value
+
+    def assign_add(self, value):
+        return self.assign(_ops().add(self.value, value))
+
+    def assign_sub(self, value):
+        return self.assign(_ops().subtract(self.value, value))
+
+    # --- Python protocols ----------------------------------------------------------
+    def __repr__(self):
+        return (
+            f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, "
+            f"backend={self.backend_name}>"
+        )
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.numpy())
+        return out if dtype is None else out.astype(dtype)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __bool__(self):
+        return bool(self.numpy())
+
+    def __float__(self):
+        return float(self.numpy())
+
+    def __int__(self):
+        return int(self.numpy())
+
+    def __index__(self):
+        return int(self.numpy())
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, key):
+        return _ops().get_item(self, key)
+
+    def astype(self, dtype):
+        return _ops().cast(self, dtype)
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().subtract(self, o)
+    def __rsub__(self, o): return _ops().subtract(o, self)
+    def __mul__(self, o): return _ops().multiply(self, o)
+    def __rmul__(self, o): return _ops().multiply(o, self)
+    def __truediv__(self, o): return _ops().true_divide(self, o)
+    def __rtruediv__(self, o): return _ops().true_divide(o, self)
+    def __floordiv__(self, o): return _ops().floor_divide(self, o)
+    def __rfloordiv__(self, o): return _ops().floor_divide(o, self)
+    def __mod__(self, o): return _ops().mod(self, o)
+    def __rmod__(self, o): return _ops().mod(o, self)
+    def __pow__(self, o): return _ops().power(self, o)
+    def __rpow__(self, o): return _ops().power(o, self)
+    def __matmul__(self, o): return _ops().matmul(self, o)
+    def __rmatmul__(self, o): return _ops().matmul(o, self)
+    def __neg__(self): return _ops().negative(self)
+    def __pos__(self): return self.value
+    def __abs__(self): return _ops().absolute(self)
+    def __invert__(self): return _ops().logical_not(self)
+    def __and__(self, o): return _ops().logical_and(self, o)
+    def __rand__(self, o): return _ops().logical_and(o, self)
+    def __or__(self, o): return _ops().logical_or(self, o)
+    def __ror__(self, o): return _ops().logical_or(o, self)
+    def __lt__(self, o): return _ops().less(self, o)
+    def __le__(self, o): return _ops().less_equal(self, o)
+    def __gt__(self, o): return _ops().greater(self, o)
+    def __ge__(self, o): return _ops().greater_equal(self, o)
+    def __eq__(self, o): return _ops().equal(self, o)
+    def __ne__(self, o): return _ops().not_equal(self, o)

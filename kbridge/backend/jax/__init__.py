@@ -1,0 +1,3 @@
+"""The JAX backend."""
+
+NAME = "jax"

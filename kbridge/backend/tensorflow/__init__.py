@@ -1,0 +1,3 @@
+"""The TensorFlow backend."""
+
+NAME = "tensorflow"

@@ -1,0 +1,1 @@
+"""tensorflow backend: array ops."""

@@ -1,0 +1,1 @@
+"""tensorflow backend: random ops."""

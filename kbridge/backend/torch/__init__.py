@@ -1,0 +1,3 @@
+"""The PyTorch backend."""
+
+NAME = "torch"

@@ -1,0 +1,5 @@
+"""image ops."""
+
+from kbridge.backend.common.dispatch import op_decorator
+
+op = op_decorator("image")

@@ -1,0 +1,5 @@
+"""nn ops."""
+
+from kbridge.backend.common.dispatch import op_decorator
+
+op = op_decorator("nn")

@@ -1,0 +1,1 @@
+"""``kbridge.random``: seeded random ops, as in ``keras.random``."""
