@@ -21,6 +21,41 @@ from kbridge.errors import (
 )
 from kbridge.version import __version__
 
+import importlib as _importlib
+
+# Heavier pieces load on first use, keeping ``import kbridge`` cheap.
+_LAZY = {
+    "layers": ("kbridge.layers", None),
+    "models": ("kbridge.models", None),
+    "initializers": ("kbridge.initializers", None),
+    "activations": ("kbridge.activations", None),
+    "regularizers": ("kbridge.regularizers", None),
+    "constraints": ("kbridge.constraints", None),
+    "saving": ("kbridge.saving", None),
+    "dtype_policies": ("kbridge.dtype_policies", None),
+    "utils": ("kbridge.utils", None),
+    "Input": ("kbridge.layers.input_layer", "Input"),
+    "Layer": ("kbridge.layers.layer", "Layer"),
+    "Model": ("kbridge.models.model", "Model"),
+    "Sequential": ("kbridge.models.sequential", "Sequential"),
+    "Functional": ("kbridge.models.functional", "Functional"),
+    "convert": ("kbridge.models.cloning", "convert"),
+    "clone_model": ("kbridge.models.cloning", "clone_model"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module_name, attr = _LAZY[name]
+        module = _importlib.import_module(module_name)
+        if name == "Model":
+            _importlib.import_module("kbridge.models")  # registers Functional for Model(...)
+        value = module if attr is None else getattr(module, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kbridge' has no attribute {name!r}")
+
+
 __all__ = [
     "BackendError",
     "BackendMismatchError",

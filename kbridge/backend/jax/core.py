@@ -85,3 +85,140 @@ def shape(x):
 
 def dtype(x):
     return standardize_dtype(x.dtype)
+
+# --- control flow: lax primitives, so every op also works inside jax.jit --------------------
+from jax import lax  # noqa: E402
+
+from kbridge.backend.numpy.core import saturate_limits  # noqa: E402
+
+
+def cond(pred, true_fn, false_fn):
+    return lax.cond(pred, true_fn, false_fn)
+
+
+def switch(index, branches, *operands):
+    # lax.switch clamps the index into range, as the other backends do by hand.
+    return lax.switch(index, branches, *operands)
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    is_sequence = isinstance(loop_vars, (list, tuple))
+    loop_vars = tuple(loop_vars) if is_sequence else (loop_vars,)
+
+    def step(state):
+        out = body(*state)
+        return tuple(out) if isinstance(out, (list, tuple)) else (out,)
+
+    if maximum_iterations is None:
+        out = lax.while_loop(lambda state: cond(*state), step, loop_vars)
+    else:
+        out, _ = lax.while_loop(
+            lambda s: jnp.logical_and(s[1] < maximum_iterations, cond(*s[0])),
+            lambda s: (step(s[0]), s[1] + 1),
+            (loop_vars, jnp.asarray(0, "int32")),
+        )
+    return out if is_sequence else out[0]
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    return lax.fori_loop(lower, upper, body_fun, init_val)
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    return lax.scan(f, init, xs=xs, length=length, reverse=reverse, unroll=unroll)
+
+
+def associative_scan(f, elems, reverse=False, axis=0):
+    return lax.associative_scan(f, elems, reverse=reverse, axis=axis)
+
+
+def map(f, xs):  # noqa: A001 - the Keras op name
+    return lax.map(f, xs)
+
+
+def vectorized_map(function, elements):
+    return jax.vmap(function)(elements)
+
+
+def stop_gradient(variable):
+    return lax.stop_gradient(variable)
+
+
+def custom_gradient(f):
+    def with_custom_gradient(*args, **kwargs):
+        from kbridge.backend.common.dispatch import backend_module, backend_of_values
+
+        owner = backend_of_values(*args)
+        if owner != NAME:
+            return backend_module(owner, "core").custom_gradient(f)(*args, **kwargs)
+
+        @jax.custom_gradient
+        def inner(*a):
+            output, grad_fn = f(*a, **kwargs)
+
+            def vjp(upstream):
+                # Several outputs: one upstream gradient per output, positionally (as tf).
+                if isinstance(output, (tuple, list)):
+                    grads = grad_fn(*upstream)
+                else:
+                    grads = grad_fn(upstream)
+                return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
+
+            return output, vjp
+
+        return inner(*args)
+
+    return with_custom_gradient
+
+
+# --- slices and scatters -------------------------------------------------------------------
+def slice(inputs, start_indices, shape):  # noqa: A001 - the Keras op name
+    return lax.dynamic_slice(convert_to_tensor(inputs), start_indices, tuple(shape))
+
+
+def slice_update(inputs, start_indices, updates):
+    inputs = convert_to_tensor(inputs)
+    updates = convert_to_tensor(updates, inputs.dtype)
+    return lax.dynamic_update_slice(inputs, updates, start_indices)
+
+
+def _index_rows(indices):
+    indices = convert_to_tensor(indices)
+    depth = indices.shape[-1]
+    return tuple(indices.reshape(-1, depth).T), depth
+
+
+def scatter(indices, values, shape):
+    values = convert_to_tensor(values)
+    rows, depth = _index_rows(indices)
+    shape = tuple(int(d) for d in shape)
+    return jnp.zeros(shape, values.dtype).at[rows].add(values.reshape((-1,) + shape[depth:]))
+
+
+_SCATTER_METHODS = {None: "set", "add": "add", "mul": "multiply", "max": "max", "min": "min"}
+
+
+def scatter_update(inputs, indices, updates, reduction=None):
+    inputs = convert_to_tensor(inputs)
+    rows, depth = _index_rows(indices)
+    method = _SCATTER_METHODS.get(reduction)
+    if method is None:
+        raise ValueError(
+            "`reduction` must be None, 'add', 'mul', 'max' or 'min'. "
+            f"Received: reduction={reduction!r}"
+        )
+    updates = convert_to_tensor(updates, inputs.dtype).reshape((-1,) + inputs.shape[depth:])
+    return getattr(inputs.at[rows], method)(updates)
+
+
+def unstack(x, num=None, axis=0):
+    x = convert_to_tensor(x)
+    return [lax.index_in_dim(x, i, axis, keepdims=False) for i in range(x.shape[axis])]
+
+
+def saturate_cast(x, dtype):
+    x = convert_to_tensor(x)
+    limits = saturate_limits(standardize_dtype(x.dtype), to_jax_dtype(dtype))
+    if limits is not None:
+        x = jnp.clip(x, *limits)
+    return cast(x, dtype)

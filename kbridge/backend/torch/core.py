@@ -136,3 +136,169 @@ def shape(x):
 
 def dtype(x):
     return standardize_dtype(x.dtype)
+
+# --- control flow: Python loops (torch runs eagerly) -----------------------------------------
+from kbridge.backend.numpy.core import (  # noqa: E402 - framework-neutral loop helpers
+    hillis_steele_scan,
+    loop_map,
+    loop_scan,
+    saturate_limits,
+)
+
+_builtin_slice = slice  # the builtin; this module defines the ``slice`` op below
+
+
+def cond(pred, true_fn, false_fn):
+    return true_fn() if pred else false_fn()
+
+
+def switch(index, branches, *operands):
+    index = min(max(int(index), 0), len(branches) - 1)
+    return branches[index](*operands)
+
+
+def while_loop(cond, body, loop_vars, maximum_iterations=None):
+    is_sequence = isinstance(loop_vars, (list, tuple))
+    loop_vars = tuple(loop_vars) if is_sequence else (loop_vars,)
+    count = 0
+    while (maximum_iterations is None or count < maximum_iterations) and cond(*loop_vars):
+        loop_vars = body(*loop_vars)
+        loop_vars = tuple(loop_vars) if isinstance(loop_vars, (list, tuple)) else (loop_vars,)
+        count += 1
+    return loop_vars if is_sequence else loop_vars[0]
+
+
+def fori_loop(lower, upper, body_fun, init_val):
+    val = init_val
+    for i in range(int(lower), int(upper)):
+        val = body_fun(i, val)
+    return val
+
+
+def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    if xs is not None:
+        from kbridge.backend.numpy.core import tree_flatten, tree_unflatten
+
+        leaves, treedef = tree_flatten(xs)
+        xs = tree_unflatten(treedef, [convert_to_tensor(leaf) for leaf in leaves])
+    return loop_scan(f, init, xs, length, reverse, torch.stack, lambda leaf, i: leaf[i])
+
+
+def _take(leaf, start, stop, axis):
+    return leaf.narrow(axis, start, stop - start)
+
+
+def associative_scan(f, elems, reverse=False, axis=0):
+    return hillis_steele_scan(f, elems, reverse, axis, _take, torch.cat,
+                              lambda leaf, a: torch.flip(leaf, (a,)))
+
+
+def map(f, xs):  # noqa: A001 - the Keras op name
+    return loop_map(f, xs, torch.stack)
+
+
+def vectorized_map(function, elements):
+    try:
+        return torch.vmap(function)(elements)
+    except RuntimeError:
+        # torch.vmap rejects functions that read values (``.item()``, data-dependent
+        # control flow); a loop gives the same result, only slower.
+        return loop_map(function, elements, torch.stack)
+
+
+def stop_gradient(variable):
+    return variable.detach() if isinstance(variable, torch.Tensor) else variable
+
+
+class _CustomGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, fn, *args):
+        output, ctx.grad_fn = fn(*args)
+        return output
+
+    @staticmethod
+    def backward(ctx, *upstream):
+        grads = ctx.grad_fn(*upstream)
+        if not isinstance(grads, (tuple, list)):
+            grads = (grads,)
+        return (None, *grads)
+
+
+def custom_gradient(f):
+    def with_custom_gradient(*args, **kwargs):
+        from kbridge.backend.common.dispatch import backend_module, backend_of_values
+
+        owner = backend_of_values(*args)
+        if owner != NAME:
+            return backend_module(owner, "core").custom_gradient(f)(*args, **kwargs)
+        fn = (lambda *a: f(*a, **kwargs)) if kwargs else f
+        return _CustomGradient.apply(fn, *args)
+
+    return with_custom_gradient
+
+
+# --- slices and scatters -------------------------------------------------------------------
+def slice(inputs, start_indices, shape):  # noqa: A001 - the Keras op name
+    inputs = convert_to_tensor(inputs)
+    return inputs[tuple(_builtin_slice(int(s), int(s) + int(n))
+                        for s, n in zip(start_indices, shape))]
+
+
+def slice_update(inputs, start_indices, updates):
+    inputs = convert_to_tensor(inputs)
+    updates = convert_to_tensor(updates, inputs.dtype)
+    out = inputs.clone()
+    out[tuple(_builtin_slice(int(s), int(s) + n)
+              for s, n in zip(start_indices, updates.shape))] = updates
+    return out
+
+
+def _index_rows(indices):
+    indices = convert_to_tensor(indices).long()
+    depth = indices.shape[-1]
+    return tuple(indices.reshape(-1, depth).unbind(1)), depth
+
+
+def scatter(indices, values, shape):
+    values = convert_to_tensor(values)
+    rows, depth = _index_rows(indices)
+    shape = tuple(int(d) for d in shape)
+    out = torch.zeros(shape, dtype=values.dtype, device=values.device)
+    return out.index_put(rows, values.reshape((-1,) + shape[depth:]), accumulate=True)
+
+
+_SCATTER_REDUCE = {"mul": "prod", "max": "amax", "min": "amin"}
+
+
+def scatter_update(inputs, indices, updates, reduction=None):
+    inputs = convert_to_tensor(inputs)
+    rows, depth = _index_rows(indices)
+    updates = convert_to_tensor(updates, inputs.dtype).reshape((-1,) + inputs.shape[depth:])
+    if reduction is None or reduction == "add":
+        return inputs.index_put(rows, updates, accumulate=reduction == "add")
+    if reduction not in _SCATTER_REDUCE:
+        raise ValueError(
+            "`reduction` must be None, 'add', 'mul', 'max' or 'min'. "
+            f"Received: reduction={reduction!r}"
+        )
+    # index_reduce works along one axis: view the k indexed axes as one flat axis.
+    lead = inputs.shape[:depth]
+    flat_index = torch.zeros_like(rows[0])
+    for r, size in zip(rows, lead):
+        flat_index = flat_index * size + r
+    flat = inputs.reshape((-1,) + tuple(inputs.shape[depth:]))
+    out = flat.index_reduce(0, flat_index, updates, _SCATTER_REDUCE[reduction],
+                            include_self=True)
+    return out.reshape(inputs.shape)
+
+
+def unstack(x, num=None, axis=0):
+    return list(torch.unbind(convert_to_tensor(x), axis))
+
+
+def saturate_cast(x, dtype):
+    x = convert_to_tensor(x)
+    limits = saturate_limits(standardize_dtype(x.dtype), dtype)
+    if limits is not None:
+        x = torch.clamp(x, *limits)
+    return cast(x, dtype)

@@ -1,0 +1,271 @@
+"""``kbridge.initializers``: weight initialisers, identical on every backend for a given seed.
+
+Values are drawn with numpy's generator and then handed to the backend, so a seeded
+initializer gives bit-identical weights on numpy, jax, torch and tensorflow. Unseeded
+initializers draw from a process-wide generator (seeded by ``kbridge.utils.set_random_seed``).
+"""
+
+import math
+
+import numpy as np
+
+from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
+from kbridge.errors import KbridgeError
+from kbridge.saving import registry
+
+_global_rng = np.random.default_rng()
+
+
+def set_global_seed(seed):
+    """Reseed the generator used by unseeded initializers."""
+    global _global_rng
+    _global_rng = np.random.default_rng(seed)
+
+
+class Initializer:
+    """Base class: ``initializer(shape, dtype=None) -> numpy array``."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("kbridge."):
+            registry.register(cls)
+
+    def __call__(self, shape, dtype=None):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def clone(self):
+        return self.__class__.from_config(self.get_config())
+
+
+def _cast(values, dtype):
+    return np.asarray(values).astype(numpy_dtype(standardize_dtype(dtype)))
+
+
+class RandomInitializer(Initializer):
+    def __init__(self, seed=None):
+        if seed is not None and not isinstance(seed, int):
+            raise KbridgeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def rng(self):
+        return self._rng if self._rng is not None else _global_rng
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class Zeros(Initializer):
+    def __call__(self, shape, dtype=None):
+        return np.zeros(shape, numpy_dtype(standardize_dtype(dtype)))
+
+
+class Ones(Initializer):
+    def __call__(self, shape, dtype=None):
+        return np.ones(shape, numpy_dtype(standardize_dtype(dtype)))
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = value
+
+    def __call__(self, shape, dtype=None):
+        return _cast(np.broadcast_to(np.asarray(self.value), shape), dtype)
+
+    def get_config(self):
+        value = self.value
+        return {"value": value.tolist() if isinstance(value, np.ndarray) else value}
+
+
+class Identity(Initializer):
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 2:
+            raise KbridgeError(f"Identity initializer needs a 2D shape. Received: shape={shape}")
+        return _cast(self.gain * np.eye(*shape), dtype)
+
+    def get_config(self):
+        return {"gain": self.gain}
+
+
+class RandomNormal(RandomInitializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        return _cast(self.rng().normal(self.mean, self.stddev, size=shape), dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+class RandomUniform(RandomInitializer):
+    def __init__(self, minval=-0.05, maxval=0.05, seed=None):
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype=None):
+        return _cast(self.rng().uniform(self.minval, self.maxval, size=shape), dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
+
+
+def _truncated_normal(rng, mean, stddev, shape):
+    """Normal samples redrawn until within two standard deviations of the mean."""
+    out = rng.normal(size=shape)
+    bad = np.abs(out) > 2
+    while bad.any():
+        out[bad] = rng.normal(size=int(bad.sum()))
+        bad = np.abs(out) > 2
+    return mean + stddev * out
+
+
+class TruncatedNormal(RandomInitializer):
+    def __init__(self, mean=0.0, stddev=0.05, seed=None):
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def __call__(self, shape, dtype=None):
+        return _cast(_truncated_normal(self.rng(), self.mean, self.stddev, shape), dtype)
+
+    def get_config(self):
+        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
+
+
+def compute_fans(shape):
+    """(fan_in, fan_out) of a kernel shape, with the receptive field folded in (Keras rule)."""
+    shape = tuple(shape)
+    if len(shape) < 1:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    receptive = math.prod(shape[:-2])
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+class VarianceScaling(RandomInitializer):
+    """Samples scaled to ``scale / fan`` variance (the family of Glorot/He/LeCun)."""
+
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+        super().__init__(seed)
+        if scale <= 0:
+            raise KbridgeError(f"`scale` must be positive. Received: scale={scale}")
+        if mode not in ("fan_in", "fan_out", "fan_avg"):
+            raise KbridgeError("`mode` must be 'fan_in', 'fan_out' or 'fan_avg'. "
+                               f"Received: mode={mode!r}")
+        distribution = distribution.lower()
+        if distribution == "normal":
+            distribution = "truncated_normal"
+        if distribution not in ("truncated_normal", "untruncated_normal", "uniform"):
+            raise KbridgeError("`distribution` must be 'truncated_normal', "
+                               "'untruncated_normal' or 'uniform'. "
+                               f"Received: distribution={distribution!r}")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def __call__(self, shape, dtype=None):
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
+        scale = self.scale / max(1.0, fan)
+        rng = self.rng()
+        if self.distribution == "truncated_normal":
+            # 0.8796... is the stddev of a standard normal truncated to (-2, 2).
+            values = _truncated_normal(rng, 0.0, math.sqrt(scale) / 0.87962566103423978, shape)
+        elif self.distribution == "untruncated_normal":
+            values = rng.normal(0.0, math.sqrt(scale), size=shape)
+        else:
+            limit = math.sqrt(3.0 * scale)
+            values = rng.uniform(-limit, limit, size=shape)
+        return _cast(values, dtype)
+
+    def get_config(self):
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "seed": self.seed}
+
+
+def _preset(name, scale, mode, distribution):
+    class Preset(VarianceScaling):
+        def __init__(self, seed=None):
+            super().__init__(scale=scale, mode=mode, distribution=distribution, seed=seed)
+
+        def get_config(self):
+            return {"seed": self.seed}
+
+    Preset.__name__ = Preset.__qualname__ = name
+    Preset.__doc__ = f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r})."
+    registry.register(Preset)
+    return Preset
+
+
+GlorotUniform = _preset("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeUniform = _preset("HeUniform", 2.0, "fan_in", "uniform")
+HeNormal = _preset("HeNormal", 2.0, "fan_in", "truncated_normal")
+LecunUniform = _preset("LecunUniform", 1.0, "fan_in", "uniform")
+LecunNormal = _preset("LecunNormal", 1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(RandomInitializer):
+    def __init__(self, gain=1.0, seed=None):
+        super().__init__(seed)
+        self.gain = gain
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) < 2:
+            raise KbridgeError(f"Orthogonal initializer needs at least 2 dims. Received: {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        flat = self.rng().normal(size=(max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return _cast(self.gain * q.reshape(shape), dtype)
+
+    def get_config(self):
+        return {"gain": self.gain, "seed": self.seed}
+
+
+_ALIASES = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "identity": Identity,
+    "random_normal": RandomNormal, "random_uniform": RandomUniform,
+    "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
+    "he_uniform": HeUniform, "he_normal": HeNormal,
+    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
+}
+
+
+def get(identifier):
+    """An initializer from a name ("glorot_uniform"), a config dict, an instance or callable."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        cls = _ALIASES.get(identifier) or registry.get_registered_object(identifier)
+        if cls is None:
+            raise KbridgeError(f"Unknown initializer {identifier!r}. Known: {sorted(_ALIASES)}")
+        return cls()
+    if isinstance(identifier, dict):
+        return registry.deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise KbridgeError(f"Could not interpret initializer: {identifier!r}")
+
+
+def serialize(initializer):
+    return registry.serialize(initializer)
+
+
+def deserialize(config, custom_objects=None):
+    return registry.deserialize(config, custom_objects=custom_objects)

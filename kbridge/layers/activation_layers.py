@@ -1,0 +1,3 @@
+"""activation_layers layers."""
+
+__all__ = []

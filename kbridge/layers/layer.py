@@ -1,0 +1,533 @@
+"""``kbridge.layers.Layer``: state (Variables), lazy building, calls and configs.
+
+A layer remembers the backend that was active when it was created; its variables live there,
+and numpy inputs are converted to that backend when it is called. Calling a layer on
+:class:`kbridge.KerasTensor` placeholders builds it from their shapes and records a node of
+the Functional graph instead of computing.
+"""
+
+import contextvars
+import inspect
+
+import numpy as np
+
+from kbridge import dtype_policies
+from kbridge.backend.common import context, naming
+from kbridge.backend.common.dispatch import backend_module
+from kbridge.backend.common.keras_tensor import KerasTensor
+from kbridge.backend.common.variables import Variable
+from kbridge.errors import KbridgeError, ShapeError
+from kbridge.saving import registry
+
+# The ``training`` flag of the outermost call, inherited by nested calls that omit it.
+_training_context = contextvars.ContextVar("kbridge_training", default=None)
+# Set while a layer traces its ``call`` on KerasTensors: nested layers then record no nodes.
+_tracing = contextvars.ContextVar("kbridge_tracing", default=False)
+
+
+class InputSpec:
+    """Constraints on a layer's input: ``ndim``, ``min_ndim``, ``max_ndim``, ``axes``, ``dtype``."""
+
+    def __init__(self, dtype=None, shape=None, ndim=None, max_ndim=None, min_ndim=None,
+                 axes=None, allow_last_axis_squeeze=False, name=None, optional=False):
+        self.dtype = dtype
+        self.shape = shape
+        self.ndim = len(shape) if shape is not None else ndim
+        self.max_ndim, self.min_ndim = max_ndim, min_ndim
+        self.axes = {int(k): v for k, v in (axes or {}).items()}
+        self.name = name
+        self.optional = optional
+
+    def check(self, layer_name, shape):
+        ndim = len(shape)
+        if self.ndim is not None and ndim != self.ndim:
+            raise ShapeError(f"Input of layer '{layer_name}' must have {self.ndim} dimensions. "
+                             f"Received: shape={tuple(shape)}")
+        if self.min_ndim is not None and ndim < self.min_ndim:
+            raise ShapeError(f"Input of layer '{layer_name}' must have at least {self.min_ndim} "
+                             f"dimensions. Received: shape={tuple(shape)}")
+        if self.max_ndim is not None and ndim > self.max_ndim:
+            raise ShapeError(f"Input of layer '{layer_name}' must have at most {self.max_ndim} "
+                             f"dimensions. Received: shape={tuple(shape)}")
+        for axis, size in self.axes.items():
+            got = shape[axis] if -ndim <= axis < ndim else None
+            if size is not None and got is not None and got != size:
+                raise ShapeError(f"Input of layer '{layer_name}' must have size {size} on axis "
+                                 f"{axis}. Received: shape={tuple(shape)}")
+
+
+class Node:
+    """One call of a layer on KerasTensors: the edge of a Functional graph."""
+
+    def __init__(self, layer, args, kwargs, outputs):
+        self.layer = layer
+        self.args = args
+        self.kwargs = kwargs
+        self.outputs = outputs
+        self.output_tensors = _flatten(outputs)
+        self.input_tensors = [t for t in _flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+
+
+def _flatten(value):
+    if isinstance(value, (list, tuple)):
+        return [leaf for v in value for leaf in _flatten(v)]
+    if isinstance(value, dict):
+        return [leaf for k in value for leaf in _flatten(value[k])]
+    return [value]
+
+
+def map_structure(fn, value):
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_structure(fn, v) for v in value)
+    if isinstance(value, dict):
+        return {k: map_structure(fn, v) for k, v in value.items()}
+    return fn(value)
+
+
+def _has_symbolic(values):
+    return any(isinstance(t, KerasTensor) for t in _flatten(values))
+
+
+def _shape_of(x):
+    if isinstance(x, (list, tuple)):
+        return type(x)(_shape_of(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _shape_of(v) for k, v in x.items()}
+    shape = getattr(x, "shape", None)
+    return None if shape is None else tuple(shape)
+
+
+class Layer:
+    """Base class of every layer: weights, lazy ``build``, ``call``, config round trip.
+
+    Subclasses implement ``build(input_shape)`` (create weights with :meth:`add_weight`) and
+    ``call(inputs, ...)`` (compute with ``kbridge.ops``). Constructor keywords are Keras 3's.
+
+    Example:
+        >>> class Scale(kbridge.layers.Layer):
+        ...     def build(self, input_shape):
+        ...         self.w = self.add_weight(shape=input_shape[-1:], initializer="ones")
+        ...     def call(self, x):
+        ...         return x * self.w
+    """
+
+    _unsafe_to_deserialize = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith(("kbridge.", "model_zoo.")):
+            registry.register(cls)
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        # Set before any subclass __init__ runs, so attribute tracking always works.
+        obj.__dict__.update(_layers=[], _variables=[], _losses=[], _regularized=[],
+                            built=False, _build_shapes_dict=None, _call_signature=None)
+        return obj
+
+    def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None, autocast=True,
+                 name=None, **kwargs):
+        input_shape = kwargs.pop("input_shape", None)
+        input_dim = kwargs.pop("input_dim", None)
+        batch_size = kwargs.pop("batch_size", None)
+        batch_input_shape = kwargs.pop("batch_input_shape", None)
+        kwargs.pop("input_dtype", None)
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to {type(self).__name__}: "
+                            f"{sorted(kwargs)}")
+        self.name = naming.validate_name(
+            name or naming.uniquify(naming.to_snake_case(type(self).__name__)), "layer")
+        self.backend_name = context.get()
+        self.dtype_policy = dtype_policies.get(dtype)
+        self.autocast = autocast
+        self._trainable = bool(trainable)
+        self.supports_masking = False
+        self.input_spec = None
+        self.activity_regularizer = _get_regularizer(activity_regularizer)
+        if batch_input_shape is not None:
+            self._input_shape_arg = tuple(batch_input_shape)
+        elif input_shape is not None or input_dim is not None:
+            shape = tuple(input_shape) if input_shape is not None else (input_dim,)
+            self._input_shape_arg = (batch_size,) + shape
+        else:
+            self._input_shape_arg = None
+
+    # --- tracking -----------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if not name.startswith("__"):
+            for item in _flatten(value) if isinstance(value, (list, tuple, dict)) else [value]:
+                if isinstance(item, Layer) and item is not self and item not in self._layers:
+                    self._layers.append(item)
+                elif isinstance(item, Variable) and all(item is not v for v in self._variables):
+                    self._variables.append(item)
+        object.__setattr__(self, name, value)
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def dtype(self):
+        """The dtype of the layer's variables."""
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self):
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def _flat_layers(self):
+        seen, out = set(), []
+        for layer in self._layers:
+            for sub in [layer] + layer._flat_layers():
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    out.append(sub)
+        return out
+
+    def _all_variables(self):
+        seen, out = set(), []
+        for v in self._variables + [w for layer in self._layers for w in layer._all_variables()]:
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+        return out
+
+    @property
+    def weights(self):
+        """All variables, in creation order per layer (Keras's order)."""
+        return self._all_variables()
+
+    @property
+    def variables(self):
+        return self._all_variables()
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        own = [v for v in self._variables if v.trainable]
+        return _unique(own + [w for layer in self._layers for w in layer.trainable_weights])
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(v) for v in self.trainable_weights}
+        return [v for v in self.weights if id(v) not in trainable]
+
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    # --- weights --------------------------------------------------------------------
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
+                   regularizer=None, constraint=None, aggregation="none",
+                   overwrite_with_gradient=False, name=None):
+        """Create and track a Variable on this layer's backend.
+
+        ``initializer`` is a name ("glorot_uniform", "zeros", ...), an initializer object or a
+        callable ``f(shape, dtype)``; by default glorot_uniform for floats, zeros otherwise.
+        """
+        from kbridge import initializers
+
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        dtype = dtype_policies.get(dtype).variable_dtype if dtype else self.variable_dtype
+        if initializer is None:
+            initializer = "glorot_uniform" if "float" in dtype else "zeros"
+        initializer = initializers.get(initializer)
+        with context.use(self.backend_name):
+            variable = Variable(initializer, shape=shape, dtype=dtype, trainable=trainable,
+                                autocast=autocast, aggregation=aggregation, name=name or "variable")
+        variable.constraint = _get_constraint(constraint)
+        variable.overwrite_with_gradient = overwrite_with_gradient
+        self._variables.append(variable)
+        if regularizer is not None:
+            self._regularized.append((variable, _get_regularizer(regularizer)))
+        return variable
+
+    add_variable = add_weight
+
+    def get_weights(self):
+        """The values of :attr:`weights` as numpy arrays."""
+        return [np.asarray(v.numpy()) for v in self.weights]
+
+    def set_weights(self, weights):
+        """Assign numpy arrays to :attr:`weights`, in the same order and shapes."""
+        params = self.weights
+        if len(weights) != len(params):
+            raise ShapeError(f"Layer '{self.name}' expects {len(params)} weight arrays. "
+                             f"Received: {len(weights)}")
+        for v, w in zip(params, weights):
+            if tuple(np.shape(w)) != v.shape:
+                raise ShapeError(f"Weight '{v.path}' has shape {v.shape}. "
+                                 f"Received a value of shape {tuple(np.shape(w))}")
+        for v, w in zip(params, weights):
+            v.assign(w)
+
+    def count_params(self):
+        if not self.built:
+            raise KbridgeError(f"Layer '{self.name}' is not built yet, so it has no weights to "
+                               "count. Call it on data or call build(input_shape) first.")
+        return int(sum(np.prod(v.shape, dtype=np.int64) for v in self.weights))
+
+    # --- losses ---------------------------------------------------------------------
+    def add_loss(self, loss):
+        self._losses.append(loss)
+
+    @property
+    def losses(self):
+        """Losses added during the last call, plus regularisation of the weights."""
+        from kbridge import ops
+
+        out = list(self._losses)
+        for v, reg in self._regularized:
+            out.append(reg(v))
+        for layer in self._layers:
+            out.extend(layer.losses)
+        return [ops.convert_to_tensor(x) if not isinstance(x, KerasTensor) else x for x in out]
+
+    def _clear_losses(self):
+        self._losses.clear()
+        for layer in self._layers:
+            layer._clear_losses()
+
+    # --- building -------------------------------------------------------------------
+    def build(self, input_shape=None):
+        """Create the layer's weights for ``input_shape``; the default creates none."""
+        self.built = True
+
+    def _signature(self):
+        if self._call_signature is None:
+            object.__setattr__(self, "_call_signature", inspect.signature(self.call))
+        return self._call_signature
+
+    def _maybe_build(self, bound):
+        if self.built:
+            return
+        shapes = {f"{k}_shape": _shape_of(v) for k, v in bound.items()
+                  if k not in ("training", "mask") and _shape_of(v) is not None}
+        build_params = [p for p in inspect.signature(self.build).parameters.values()
+                        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        object.__setattr__(self, "_build_shapes_dict", shapes)
+        with naming.name_scope(self.name):
+            if len(build_params) <= 1 or not all(p.name in shapes for p in build_params):
+                self.build(next(iter(shapes.values()), None))
+            else:
+                self.build(**{p.name: shapes[p.name] for p in build_params})
+        self.built = True
+
+    def get_build_config(self):
+        if self._build_shapes_dict:
+            if len(self._build_shapes_dict) == 1:
+                return {"input_shape": next(iter(self._build_shapes_dict.values()))}
+            return {"shapes_dict": self._build_shapes_dict}
+        return None
+
+    def build_from_config(self, config):
+        if config:
+            with naming.name_scope(self.name):
+                if "input_shape" in config:
+                    self.build(_tuplify(config["input_shape"]))
+                elif "shapes_dict" in config:
+                    self.build(**{k: _tuplify(v) for k, v in config["shapes_dict"].items()})
+            object.__setattr__(self, "_build_shapes_dict",
+                               config.get("shapes_dict") or {"input_shape": config.get("input_shape")})
+            self.built = True
+
+    # --- calling --------------------------------------------------------------------
+    def call(self, *args, **kwargs):
+        raise NotImplementedError(f"Layer {type(self).__name__} does not implement call().")
+
+    def _convert_input(self, x):
+        if isinstance(x, (np.ndarray, np.generic, list, float, int)) and not isinstance(x, bool):
+            return backend_module(self.backend_name, "core").convert_to_tensor(x)
+        return x
+
+    def __call__(self, *args, **kwargs):
+        user_kwargs = dict(kwargs)
+        sig = self._signature()
+        if args:
+            args = (map_structure(self._convert_input, args[0]),) + args[1:]
+        params = sig.parameters
+        explicit_training = kwargs.get("training")
+        if "training" in params:
+            if explicit_training is None:
+                kwargs["training"] = _training_context.get()
+        else:
+            kwargs.pop("training", None)
+        if "mask" not in params:
+            kwargs.pop("mask", None)
+        bound = sig.bind(*args, **kwargs).arguments
+        if _has_symbolic((args, kwargs)):
+            return self._symbolic_call(args, kwargs, bound, user_kwargs)
+        if self.input_spec is not None and args:
+            self._check_input_spec(args[0])
+        self._maybe_build(bound)
+        token = _training_context.set(kwargs.get("training", _training_context.get()))
+        try:
+            with naming.name_scope(self.name):
+                if self.autocast and self.compute_dtype != self.variable_dtype and args:
+                    args = (map_structure(self._autocast, args[0]),) + args[1:]
+                outputs = self.call(*args, **kwargs)
+        finally:
+            _training_context.reset(token)
+        if self.activity_regularizer is not None:
+            from kbridge import ops
+
+            for out in _flatten(outputs):
+                self.add_loss(ops.divide(self.activity_regularizer(out),
+                                         ops.cast(ops.shape(out)[0], out.dtype)))
+        return outputs
+
+    def _autocast(self, x):
+        from kbridge import ops
+        from kbridge.backend.common.dtypes import is_float
+
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and is_float(dtype) and ops.dtype(x) != self.compute_dtype:
+            return ops.cast(x, self.compute_dtype)
+        return x
+
+    def _check_input_spec(self, x):
+        specs = self.input_spec if isinstance(self.input_spec, (list, tuple)) else [self.input_spec]
+        for spec, t in zip(specs, _flatten(x)):
+            shape = getattr(t, "shape", None)
+            if spec is not None and shape is not None:
+                spec.check(self.name, tuple(shape))
+
+    def _symbolic_call(self, args, kwargs, bound, user_kwargs):
+        if self.input_spec is not None and args:
+            self._check_input_spec(args[0])
+        self._maybe_build(bound)
+        if kwargs.get("training") is None and "training" in kwargs:
+            kwargs["training"] = False
+        token = _tracing.set(True)
+        was_tracing = token.old_value is True
+        try:
+            with naming.name_scope(self.name):
+                outputs = self.compute_output_spec(*args, **kwargs)
+        finally:
+            _tracing.reset(token)
+        object.__setattr__(self, "_last_output_shape",
+                           map_structure(lambda t: getattr(t, "shape", None), outputs))
+        if self.supports_masking or type(self).compute_mask is not Layer.compute_mask:
+            mask = kwargs.get("mask")
+            if mask is None and args:
+                mask = map_structure(lambda t: getattr(t, "_keras_mask", None), args[0])
+                mask = None if all(m is None for m in _flatten(mask)) else mask
+            try:
+                out_mask = self.compute_mask(args[0] if args else None, mask)
+            except Exception:  # masks are best-effort metadata on placeholders
+                out_mask = None
+            for t, m in zip(_flatten(outputs), _flatten(out_mask) if out_mask is not None else []):
+                if isinstance(t, KerasTensor):
+                    t._keras_mask = m
+        if not was_tracing:
+            node = Node(self, args, user_kwargs, outputs)
+            self._inbound_nodes.append(node)
+            for i, t in enumerate(node.output_tensors):
+                if isinstance(t, KerasTensor):
+                    t._keras_history = (self, len(self._inbound_nodes) - 1, i)
+        return outputs
+
+    @property
+    def _inbound_nodes(self):
+        nodes = self.__dict__.get("_nodes")
+        if nodes is None:
+            nodes = []
+            object.__setattr__(self, "_nodes", nodes)
+        return nodes
+
+    def compute_output_spec(self, *args, **kwargs):
+        """KerasTensors of the output, by running ``call`` on the placeholder inputs."""
+        return self.call(*args, **kwargs)
+
+    def compute_output_shape(self, *args, **kwargs):
+        inputs = placeholders_for(args[0], self.compute_dtype)
+        out = self.compute_output_spec(inputs, *args[1:], **kwargs)
+        return map_structure(lambda t: t.shape, out)
+
+    def compute_mask(self, inputs, previous_mask):
+        """The output mask; by default the input mask when ``supports_masking``, else None."""
+        return previous_mask if self.supports_masking else None
+
+    # --- config ---------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": registry.serialize(self.dtype_policy)}
+        if self._input_shape_arg is not None:
+            config["batch_input_shape"] = list(self._input_shape_arg)
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = registry.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = dtype_policies.get(config["dtype"])
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _unique(items):
+    seen, out = set(), []
+    for v in items:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _tuplify(shape):
+    if is_shape(shape):
+        return tuple(shape)
+    if isinstance(shape, (list, tuple)):
+        return type(shape)(_tuplify(s) for s in shape)
+    if isinstance(shape, dict):
+        return {k: _tuplify(v) for k, v in shape.items()}
+    return shape
+
+
+def is_shape(value):
+    return isinstance(value, (tuple, list)) and all(d is None or isinstance(d, int) for d in value)
+
+
+def placeholders_for(shape, dtype):
+    """KerasTensors for a (nested) structure of shapes."""
+    if is_shape(shape):
+        return KerasTensor(tuple(shape), dtype)
+    if isinstance(shape, (list, tuple)):
+        return type(shape)(placeholders_for(s, dtype) for s in shape)
+    if isinstance(shape, dict):
+        return {k: placeholders_for(v, dtype) for k, v in shape.items()}
+    return shape
+
+
+def _get_regularizer(identifier):
+    if identifier is None:
+        return None
+    from kbridge import regularizers
+
+    return regularizers.get(identifier)
+
+
+def _get_constraint(identifier):
+    if identifier is None:
+        return None
+    from kbridge import constraints
+
+    return constraints.get(identifier)

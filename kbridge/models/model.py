@@ -1,0 +1,80 @@
+"""``kbridge.Model``: a layer with sub-layers, plus model-level utilities.
+
+``kbridge.Model(inputs, outputs)`` builds a Functional model; subclassing ``kbridge.Model``
+and writing ``call`` gives a subclassed model, as in Keras.
+"""
+
+from kbridge.backend.common import naming
+from kbridge.errors import KbridgeError
+from kbridge.layers.layer import Layer, _tracing, placeholders_for
+
+
+class Model(Layer):
+    """A layer that groups layers; see :class:`Functional` and :class:`Sequential`.
+
+    Example:
+        >>> class MLP(kbridge.Model):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = kbridge.layers.Dense(16, activation="relu")
+        ...         self.out = kbridge.layers.Dense(3)
+        ...     def call(self, x):
+        ...         return self.out(self.hidden(x))
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or ("inputs" in kwargs and "outputs" in kwargs)
+                             or (len(args) == 1 and "outputs" in kwargs)):
+            from kbridge.models.functional import Functional
+
+            return Functional.__new__(Functional, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise KbridgeError(
+                "A subclassed Model cannot be given `inputs`/`outputs`; build a Functional "
+                "model with kbridge.Model(inputs, outputs) instead."
+            )
+        super().__init__(**kwargs)
+
+    def build(self, input_shape=None):
+        """Create the weights of a subclassed model by tracing ``call`` on placeholders."""
+        if input_shape is None:
+            self.built = True
+            return
+        placeholders = placeholders_for(input_shape, self.compute_dtype)
+        token = _tracing.set(True)
+        try:
+            with naming.name_scope(self.name):
+                self.call(placeholders)
+        finally:
+            _tracing.reset(token)
+        self.built = True
+
+    def get_layer(self, name=None, index=None):
+        """A sub-layer by ``name`` or by position ``index`` in :attr:`layers`."""
+        if index is not None:
+            if name is not None:
+                raise KbridgeError("Pass `name` or `index` to get_layer, not both.")
+            if not 0 <= index < len(self.layers):
+                raise KbridgeError(f"get_layer(index={index}) but the model has "
+                                   f"{len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KbridgeError(f"No layer named {name!r}. Layers: {[l.name for l in self.layers]}")
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        """Print a table of the layers, their output shapes and parameter counts."""
+        from kbridge.models.summary import print_summary
+
+        print_summary(self, line_length=line_length, print_fn=print_fn,
+                      show_trainable=show_trainable)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("batch_input_shape", None)
+        return config
