@@ -457,7 +457,8 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
     for c, size in zip(coordinates, inputs.shape):
         c = c.astype(cdtype if c.dtype.kind != "f" else c.dtype)
         if order == 0:
-            corners.append([(np.floor(c + 0.5).astype(np.int64), None)])
+            # round half away from zero, as jax.scipy.ndimage.map_coordinates
+            corners.append([((np.sign(c) * np.floor(np.abs(c) + 0.5)).astype(np.int64), None)])
         else:
             lower = np.floor(c)
             frac = c - lower
