@@ -2,6 +2,8 @@
 
 import os
 
+os.environ.setdefault("KERAS_BACKEND", "numpy")  # Keras 3 is a test reference only
+
 import pytest
 
 import kbridge

@@ -8,7 +8,7 @@ from kbridge.layers.layer import InputSpec, Layer
 # Family modules; each defines ``__all__``. Listed once here, imported on first attribute use.
 _FAMILIES = (
     "core", "merging", "reshaping", "regularization", "activation_layers", "convolution",
-    "pooling", "normalization", "attention", "rnn", "preprocessing",
+    "pooling", "normalization", "attention", "rnn", "preprocessing", "operation",
 )
 _loaded = False
 

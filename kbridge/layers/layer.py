@@ -320,7 +320,7 @@ class Layer:
         build_params = [p for p in inspect.signature(self.build).parameters.values()
                         if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         object.__setattr__(self, "_build_shapes_dict", shapes)
-        with naming.name_scope(self.name):
+        with naming.layer_scope(self.name):
             if len(build_params) <= 1 or not all(p.name in shapes for p in build_params):
                 self.build(next(iter(shapes.values()), None))
             else:
@@ -336,7 +336,7 @@ class Layer:
 
     def build_from_config(self, config):
         if config:
-            with naming.name_scope(self.name):
+            with naming.layer_scope(self.name):
                 if "input_shape" in config:
                     self.build(_tuplify(config["input_shape"]))
                 elif "shapes_dict" in config:
@@ -376,7 +376,7 @@ class Layer:
         self._maybe_build(bound)
         token = _training_context.set(kwargs.get("training", _training_context.get()))
         try:
-            with naming.name_scope(self.name):
+            with naming.layer_scope(self.name):
                 if self.autocast and self.compute_dtype != self.variable_dtype and args:
                     args = (map_structure(self._autocast, args[0]),) + args[1:]
                 outputs = self.call(*args, **kwargs)
@@ -415,7 +415,7 @@ class Layer:
         token = _tracing.set(True)
         was_tracing = token.old_value is True
         try:
-            with naming.name_scope(self.name):
+            with naming.layer_scope(self.name):
                 outputs = self.compute_output_spec(*args, **kwargs)
         finally:
             _tracing.reset(token)

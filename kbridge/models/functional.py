@@ -42,9 +42,9 @@ class Functional(Model):
                     "Functional model inputs and outputs must be KerasTensors. "
                     f"Received: {type(t).__name__}"
                 )
-        self._nodes = self._sort_nodes()
+        self._graph_nodes = self._sort_nodes()
         layers = []
-        for node in self._nodes:
+        for node in self._graph_nodes:
             if node.layer not in layers:
                 layers.append(node.layer)
         self._layers[:] = layers
@@ -123,7 +123,7 @@ class Functional(Model):
         if mask is not None:
             for t, m in zip(self.inputs, _flatten(mask)):
                 masks[id(t)] = m
-        for node in self._nodes:
+        for node in self._graph_nodes:
             layer = node.layer
             if isinstance(layer, InputLayer):
                 continue
@@ -161,7 +161,7 @@ class Functional(Model):
     # --- config -------------------------------------------------------------------
     def get_config(self):
         node_ids = {}  # (layer id, node index in layer) -> index within this model
-        for node in self._nodes:
+        for node in self._graph_nodes:
             layer = node.layer
             index = layer._inbound_nodes.index(node)
             node_ids[(id(layer), index)] = sum(1 for k in node_ids if k[0] == id(layer))
@@ -187,7 +187,7 @@ class Functional(Model):
             entry["name"] = layer.name
             entry["inbound_nodes"] = [
                 {"args": encode(n.args), "kwargs": encode(n.kwargs)}
-                for n in self._nodes if n.layer is layer and not isinstance(layer, InputLayer)
+                for n in self._graph_nodes if n.layer is layer and not isinstance(layer, InputLayer)
             ]
             layer_configs.append(entry)
         return {

@@ -46,7 +46,7 @@ class Model(Layer):
         placeholders = placeholders_for(input_shape, self.compute_dtype)
         token = _tracing.set(True)
         try:
-            with naming.name_scope(self.name):
+            with naming.layer_scope(self.name):
                 self.call(placeholders)
         finally:
             _tracing.reset(token)

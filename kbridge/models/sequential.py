@@ -74,7 +74,7 @@ class Sequential(Model):
         x = KerasTensor(input_shape, dtype)
         token = _tracing.set(True)
         try:
-            with naming.name_scope(self.name):
+            with naming.layer_scope(self.name):
                 for layer in self._layers:
                     x = layer(x)
         finally:

@@ -23,6 +23,17 @@ def name_scope(name):
         _scope.reset(token)
 
 
+@contextlib.contextmanager
+def layer_scope(name):
+    """``name_scope(name)`` unless ``name`` is already the innermost scope (build re-entry)."""
+    scope = _scope.get()
+    if scope and scope[-1] == name:
+        yield
+        return
+    with name_scope(name):
+        yield
+
+
 def current_path(name):
     return "/".join(_scope.get() + (name,))
 

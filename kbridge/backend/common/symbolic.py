@@ -77,10 +77,19 @@ def _merge(a, b):
 def symbolic_call(module, name, spec, args, kwargs):
     """Output KerasTensor(s) of ``module.name`` applied to ``args``, without real data."""
     if spec is not None:
-        return spec(*args, **kwargs)
-    impl = dispatch.resolve_impl("numpy", module, name)
-    first = _run(impl, args, kwargs, _PROBES[0])
-    second = None
-    if _has_unknown_dims(args) or _has_unknown_dims(kwargs.values()):
-        second = _run(impl, args, kwargs, _PROBES[1])
-    return _merge(first, second)
+        outputs = spec(*args, **kwargs)
+    else:
+        impl = dispatch.resolve_impl("numpy", module, name)
+        first = _run(impl, args, kwargs, _PROBES[0])
+        second = None
+        if _has_unknown_dims(args) or _has_unknown_dims(kwargs.values()):
+            second = _run(impl, args, kwargs, _PROBES[1])
+        outputs = _merge(first, second)
+    if module != "random":
+        from kbridge.layers.layer import _tracing
+
+        if not _tracing.get():
+            from kbridge.layers.operation import record_operation
+
+            record_operation(name, args, kwargs, outputs)
+    return outputs
