@@ -225,10 +225,8 @@ def slice_update(inputs, start_indices, updates):
     updates = convert_to_tensor(updates, inputs.dtype)
     # Index every element of the block, then one tensor_scatter_nd_update (also for
     # start indices that are graph tensors).
-    ranges = [tf.range(n) + tf.cast(s, tf.int32)
-              for s, n in zip(tf.unstack(tf.convert_to_tensor(start_indices, tf.int32))
-                              if tf.is_tensor(start_indices) else start_indices,
-                              updates.shape)]
+    starts = tf.cast(tf.convert_to_tensor(start_indices), tf.int32)
+    ranges = [tf.range(n) + starts[i] for i, n in enumerate(updates.shape)]
     grid = tf.stack(tf.meshgrid(*ranges, indexing="ij"), axis=-1)
     return tf.tensor_scatter_nd_update(inputs, grid, updates)
 
@@ -258,19 +256,13 @@ def scatter_update(inputs, indices, updates, reduction=None):
     # give 1), then scale the indexed rows of a flattened view.
     depth = indices.shape[-1]
     lead = tf.shape(inputs)[:depth]
-    flat_index = tf.reshape(
-        tf.reduce_sum(tf.reshape(indices, [-1, depth]) * _row_major_strides(lead), axis=-1), [-1])
+    strides = tf.math.cumprod(tf.cast(lead, tf.int64), exclusive=True, reverse=True)
+    flat_index = tf.reduce_sum(tf.cast(tf.reshape(indices, [-1, depth]), tf.int64) * strides, -1)
     rows = tf.reduce_prod(lead)
     flat = tf.reshape(inputs, tf.concat([[rows], tf.shape(inputs)[depth:]], 0))
     flat_updates = tf.reshape(updates, tf.concat([[-1], tf.shape(inputs)[depth:]], 0))
     factors = tf.math.unsorted_segment_prod(flat_updates, flat_index, rows)
     return tf.reshape(flat * factors, tf.shape(inputs))
-
-
-def _row_major_strides(shape):
-    shape = tf.cast(shape, tf.int64)
-    strides = tf.math.cumprod(shape, exclusive=True, reverse=True)
-    return strides
 
 
 def unstack(x, num=None, axis=0):

@@ -281,14 +281,14 @@ def scatter_update(inputs, indices, updates, reduction=None):
             "`reduction` must be None, 'add', 'mul', 'max' or 'min'. "
             f"Received: reduction={reduction!r}"
         )
-    # index_reduce works along one axis: view the k indexed axes as one flat axis.
+    # scatter_reduce works along one axis: view the k indexed axes as one flat axis.
     lead = inputs.shape[:depth]
     flat_index = torch.zeros_like(rows[0])
     for r, size in zip(rows, lead):
         flat_index = flat_index * size + r
     flat = inputs.reshape((-1,) + tuple(inputs.shape[depth:]))
-    out = flat.index_reduce(0, flat_index, updates, _SCATTER_REDUCE[reduction],
-                            include_self=True)
+    index = flat_index.reshape((-1,) + (1,) * (updates.dim() - 1)).expand_as(updates)
+    out = flat.scatter_reduce(0, index, updates, _SCATTER_REDUCE[reduction], include_self=True)
     return out.reshape(inputs.shape)
 
 
