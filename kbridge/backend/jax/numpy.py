@@ -3,7 +3,6 @@
 import functools
 
 import jax.numpy as jnp
-import numpy as np
 
 from kbridge.backend.common.convert import dtype_of
 from kbridge.backend.common.dtypes import (

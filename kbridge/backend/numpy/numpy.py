@@ -598,10 +598,10 @@ def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
 
 
 def _window_length(x):
-    try:
+    dt = getattr(x, "dtype", None)
+    if isinstance(x, int) or (dt is not None and _name(dt) in INT_TYPES and x.ndim == 0):
         return int(x)
-    except TypeError:
-        raise DTypeError(f"The window length must be an integer. Received: x={x!r}") from None
+    raise DTypeError(f"The window length must be an integer. Received: x={x!r}")
 
 
 def _window(kind, x, beta=None):
