@@ -667,7 +667,8 @@ def correlate(x1, x2, mode="valid"):
 
 
 def vander(x, N=None, increasing=False):
-    return np.vander(_a(x), N, increasing)
+    x = _a(x)
+    return np.vander(x, N, increasing).astype(x.dtype, copy=False)
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
@@ -694,6 +695,51 @@ def slogdet(x):
 
 def vectorize(pyfunc, *, excluded=None, signature=None):
     return np.vectorize(pyfunc, excluded=excluded, signature=signature)
+
+
+def correlate_window(m, n, mode):
+    """(start, length) of numpy's ``mode`` output within the full correlation of sizes m, n."""
+    if mode == "full":
+        return 0, m + n - 1
+    if mode == "valid":
+        return builtins.min(m, n) - 1, abs(m - n) + 1
+    return ((n - 1) // 2 if m >= n else m - 1 - (m - 1) // 2), builtins.max(m, n)
+
+
+# --- vectorize for backends without a native one (a vmap over the loop dims) --------------
+
+def parse_signature(signature):
+    """Core-dim counts of each input of a gufunc ``signature`` such as ``'(n),(n)->()'``."""
+    inputs = signature.split("->")[0]
+    return [len([d for d in group.split(",") if d.strip()])
+            for group in re.findall(r"\(([^)]*)\)", inputs)]
+
+
+def vectorize_with(vmap, to_tensor, broadcast, pyfunc, excluded, signature):
+    """``pyfunc`` mapped with ``vmap`` over the broadcast loop dims of its tensor arguments."""
+    excluded = set(excluded or ())
+
+    def wrapped(*args):
+        mapped = [i for i in builtins.range(len(args)) if i not in excluded]
+        tensors = [to_tensor(args[i]) for i in mapped]
+        core = parse_signature(signature) if signature else [0] * len(tensors)
+        loops = [tuple(t.shape[:t.ndim - c]) for t, c in zip(tensors, core)]
+        loop_shape = tuple(np.broadcast_shapes(*loops)) if loops else ()
+        tensors = [broadcast(t, loop_shape + tuple(t.shape[t.ndim - c:]))
+                   for t, c in zip(tensors, core)]
+
+        def call(*ts):
+            full = list(args)
+            for i, t in zip(mapped, ts):
+                full[i] = t
+            return pyfunc(*full)
+
+        fn = call
+        for _ in loop_shape:
+            fn = vmap(fn)
+        return fn(*tensors)
+
+    return wrapped
 
 
 # --- einops -------------------------------------------------------------------------------

@@ -1,1 +1,830 @@
-"""torch backend: array ops."""
+"""torch backend: array ops (shape, indexing, reductions, sorting, statistics, contractions)."""
+
+import builtins
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kbridge.backend.common.dtypes import result_type, standardize_dtype
+from kbridge.backend.numpy.array import (
+    ArgumentError, _check_method, _check_sections, _float_dtype, check_pad, correlate_window,
+    pad_index, pad_widths, rearrange_plan, vectorize_with,
+)
+from kbridge.backend.torch.core import TORCH_DTYPES, convert_to_tensor, promote, to_torch_dtype
+from kbridge.errors import ShapeError
+
+# torch's integer sums default to int64; kbridge's rule is "at least 32 bits". torch has no
+# uint32 sum kernel, so unsigned sums run in int64 and are cast at the end.
+_SUM = {torch.bool: torch.int32, torch.int8: torch.int32, torch.int16: torch.int32,
+        torch.uint8: torch.int64, torch.uint16: torch.int64}
+_SUM_OUT = {torch.uint8: torch.uint32, torch.uint16: torch.uint32}
+_FLOAT_COMPUTE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+
+
+def _t(x):
+    return x if isinstance(x, torch.Tensor) else convert_to_tensor(x)
+
+
+def _dims(x, axis):
+    if axis is None:
+        return tuple(builtins.range(x.ndim))
+    if isinstance(axis, int):
+        return (axis,)
+    return tuple(axis)
+
+
+def _float_out(x):
+    """(compute dtype, output dtype) of float-valued reductions of ``x``."""
+    out = TORCH_DTYPES[_float_dtype(x.dtype)]
+    return _FLOAT_COMPUTE.get(out, out), out
+
+
+def _flatten_dims(x, dims):
+    """``x`` with ``dims`` moved to the end and merged into one (last) axis."""
+    dims = sorted(d % x.ndim for d in dims) if x.ndim else []
+    keep = [d for d in builtins.range(x.ndim) if d not in dims]
+    x = x.permute(keep + dims)
+    return x.reshape(tuple(x.shape[:len(keep)]) + (-1,))
+
+
+def _keep_shape(x, dims):
+    shape = list(x.shape)
+    for d in dims:
+        shape[d % x.ndim] = 1
+    return shape
+
+
+def _reduce_multi(fn, x, axis, keepdims, **kwargs):
+    """Reduce with a torch function that takes one ``dim`` only."""
+    dims = _dims(x, axis)
+    if len(dims) == 1:
+        return fn(x, dim=dims[0], keepdim=keepdims, **kwargs)
+    out = fn(_flatten_dims(x, dims), dim=-1, **kwargs)
+    return out.reshape(_keep_shape(x, dims)) if keepdims else out
+
+
+# --- reductions ---------------------------------------------------------------------------
+
+def sum(x, axis=None, keepdims=False):
+    x = _t(x)
+    dt = _SUM.get(x.dtype)
+    out = torch.sum(x, dim=_dims(x, axis), keepdim=keepdims, dtype=dt)
+    return out.to(_SUM_OUT[x.dtype]) if x.dtype in _SUM_OUT else out
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    x = _t(x)
+    dt = to_torch_dtype(dtype) if dtype is not None else _SUM.get(x.dtype, x.dtype)
+    out = _reduce_multi(torch.prod, x, axis, keepdims, dtype=dt)
+    if dtype is None and x.dtype in _SUM_OUT:
+        out = out.to(_SUM_OUT[x.dtype])
+    return out
+
+
+def mean(x, axis=None, keepdims=False):
+    x = _t(x)
+    compute, out = _float_out(x)
+    return torch.mean(x.to(compute), dim=_dims(x, axis), keepdim=keepdims).to(out)
+
+
+def var(x, axis=None, keepdims=False):
+    x = _t(x)
+    compute, out = _float_out(x)
+    return torch.var(x.to(compute), dim=_dims(x, axis), correction=0, keepdim=keepdims).to(out)
+
+
+def std(x, axis=None, keepdims=False):
+    x = _t(x)
+    compute, out = _float_out(x)
+    return torch.std(x.to(compute), dim=_dims(x, axis), correction=0, keepdim=keepdims).to(out)
+
+
+def _with_initial(out, initial, fn):
+    if initial is None:
+        return out
+    return fn(out, torch.as_tensor(initial, dtype=out.dtype))
+
+
+def max(x, axis=None, keepdims=False, initial=None):
+    x = _t(x)
+    out = torch.amax(x, dim=_dims(x, axis), keepdim=keepdims)
+    return _with_initial(out, initial, torch.maximum)
+
+
+def min(x, axis=None, keepdims=False, initial=None):
+    x = _t(x)
+    out = torch.amin(x, dim=_dims(x, axis), keepdim=keepdims)
+    return _with_initial(out, initial, torch.minimum)
+
+
+def amax(x, axis=None, keepdims=False):
+    return max(x, axis, keepdims)
+
+
+def amin(x, axis=None, keepdims=False):
+    return min(x, axis, keepdims)
+
+
+def ptp(x, axis=None, keepdims=False):
+    return max(x, axis, keepdims) - min(x, axis, keepdims)
+
+
+def any(x, axis=None, keepdims=False):
+    x = _t(x)
+    if x.dtype != torch.bool:
+        x = x != 0
+    return torch.any(x, dim=_dims(x, axis), keepdim=keepdims)
+
+
+def all(x, axis=None, keepdims=False):
+    x = _t(x)
+    if x.dtype != torch.bool:
+        x = x != 0
+    return torch.all(x, dim=_dims(x, axis), keepdim=keepdims)
+
+
+def _arg(fn, x, axis, keepdims):
+    x = _t(x)
+    if x.dtype == torch.bool:
+        x = x.to(torch.uint8)
+    if axis is None:
+        out = fn(x.reshape(-1), dim=0)
+        return out.reshape([1] * x.ndim).int() if keepdims else out.int()
+    return fn(x, dim=axis, keepdim=keepdims).int()
+
+
+def argmax(x, axis=None, keepdims=False):
+    return _arg(torch.argmax, x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _arg(torch.argmin, x, axis, keepdims)
+
+
+def count_nonzero(x, axis=None):
+    x = _t(x)
+    return torch.count_nonzero(x, dim=_dims(x, axis)).int()
+
+
+def average(x, axis=None, weights=None):
+    x = _t(x)
+    if weights is None:
+        return mean(x, axis=axis)
+    weights = _t(weights)
+    dt = TORCH_DTYPES[result_type(x.dtype, weights.dtype, "float*")]
+    x, weights = x.to(dt), weights.to(dt)
+    if weights.ndim == 1 and x.ndim > 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        weights = weights.reshape(shape)
+    weights = torch.broadcast_to(weights, x.shape)
+    dims = _dims(x, axis)
+    return torch.sum(x * weights, dim=dims) / torch.sum(weights, dim=dims)
+
+
+def _nan_to(x, value):
+    return torch.where(torch.isnan(x), value, x) if x.is_floating_point() else x
+
+
+def nansum(x, axis=None, keepdims=False):
+    return sum(_nan_to(_t(x), 0), axis, keepdims)
+
+
+def nanprod(x, axis=None, keepdims=False):
+    return prod(_nan_to(_t(x), 1), axis, keepdims)
+
+
+def nanmean(x, axis=None, keepdims=False):
+    x = _t(x)
+    compute, out = _float_out(x)
+    return torch.nanmean(x.to(compute), dim=_dims(x, axis), keepdim=keepdims).to(out)
+
+
+def nanvar(x, axis=None, keepdims=False):
+    x = _t(x)
+    compute, out = _float_out(x)
+    x = x.to(compute)
+    dims = _dims(x, axis)
+    valid = ~torch.isnan(x)
+    count = torch.sum(valid, dim=dims, keepdim=True)
+    centred = torch.where(valid, x - torch.nansum(x, dim=dims, keepdim=True) / count, 0)
+    result = torch.sum(centred * centred, dim=dims, keepdim=True) / count
+    return (result if keepdims else result.squeeze(dims)).to(out)
+
+
+def nanstd(x, axis=None, keepdims=False):
+    return torch.sqrt(nanvar(x, axis, keepdims))
+
+
+def _nan_extreme(fn, fill, x, axis, keepdims):
+    x = _t(x)
+    if not x.is_floating_point():
+        return fn(x, axis, keepdims)
+    nan = torch.isnan(x)
+    out = fn(torch.where(nan, fill, x), axis, keepdims)
+    return torch.where(all(nan, axis, keepdims), torch.nan, out)
+
+
+def nanmax(x, axis=None, keepdims=False):
+    return _nan_extreme(max, -torch.inf, x, axis, keepdims)
+
+
+def nanmin(x, axis=None, keepdims=False):
+    return _nan_extreme(min, torch.inf, x, axis, keepdims)
+
+
+def nanargmax(x, axis=None, keepdims=False):
+    return argmax(_nan_to(_t(x), -torch.inf), axis, keepdims)
+
+
+def nanargmin(x, axis=None, keepdims=False):
+    return argmin(_nan_to(_t(x), torch.inf), axis, keepdims)
+
+
+def _cum(fn, x, axis, dtype):
+    x = _t(x)
+    dt = to_torch_dtype(dtype) if dtype is not None else x.dtype
+    if dt == torch.bool:
+        dt = torch.int32
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return fn(x, dim=axis, dtype=dt)
+
+
+def cumsum(x, axis=None, dtype=None):
+    return _cum(torch.cumsum, x, axis, dtype)
+
+
+def cumprod(x, axis=None, dtype=None):
+    return _cum(torch.cumprod, x, axis, dtype)
+
+
+def nancumsum(x, axis=None, dtype=None):
+    return cumsum(_nan_to(_t(x), 0), axis, dtype)
+
+
+def nancumprod(x, axis=None, dtype=None):
+    return cumprod(_nan_to(_t(x), 1), axis, dtype)
+
+
+def _quantile(fn, x, q, axis, method, keepdims):
+    _check_method(method)
+    x = _t(x)
+    compute, out_dt = _float_out(x)
+    x = x.to(compute)
+    q = torch.as_tensor(q, dtype=compute)
+    dims = _dims(x, axis)
+    out = fn(_flatten_dims(x, dims), q, dim=-1, interpolation=method)
+    if keepdims:
+        out = out.reshape(tuple(q.shape) + tuple(_keep_shape(x, dims)))
+    return out.to(out_dt)
+
+
+def quantile(x, q, axis=None, method="linear", keepdims=False):
+    return _quantile(torch.quantile, x, q, axis, method, keepdims)
+
+
+def nanquantile(x, q, axis=None, method="linear", keepdims=False):
+    return _quantile(torch.nanquantile, x, q, axis, method, keepdims)
+
+
+def percentile(x, q, axis=None, method="linear", keepdims=False):
+    return _quantile(torch.quantile, x, np.asarray(q, "float64") / 100.0, axis, method, keepdims)
+
+
+def nanpercentile(x, q, axis=None, method="linear", keepdims=False):
+    return _quantile(torch.nanquantile, x, np.asarray(q, "float64") / 100.0, axis, method,
+                     keepdims)
+
+
+def median(x, axis=None, keepdims=False):
+    return _quantile(torch.quantile, x, 0.5, axis, "linear", keepdims)
+
+
+def nanmedian(x, axis=None, keepdims=False):
+    return _quantile(torch.nanquantile, x, 0.5, axis, "linear", keepdims)
+
+
+# --- shape manipulation -------------------------------------------------------------------
+
+def _shape(shape):
+    return (shape,) if isinstance(shape, int) else tuple(shape)
+
+
+def reshape(x, newshape):
+    return torch.reshape(_t(x), _shape(newshape))
+
+
+def ravel(x):
+    return torch.reshape(_t(x), (-1,))
+
+
+def transpose(x, axes=None):
+    x = _t(x)
+    return x.permute(tuple(reversed(builtins.range(x.ndim))) if axes is None else tuple(axes))
+
+
+def expand_dims(x, axis):
+    x = _t(x)
+    axes = _dims(x, axis)
+    out_ndim = x.ndim + len(axes)
+    for a in sorted(a % out_ndim for a in axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+def squeeze(x, axis=None):
+    x = _t(x)
+    if axis is None:
+        return torch.squeeze(x)
+    dims = _dims(x, axis)
+    for ax in dims:
+        if x.shape[ax] != 1:
+            raise ShapeError(f"Cannot squeeze axis {ax} of size {x.shape[ax]}: only size-1 "
+                             f"axes can be squeezed. Received: x.shape={tuple(x.shape)}")
+    return torch.squeeze(x, dims)
+
+
+def moveaxis(x, source, destination):
+    return torch.movedim(_t(x), source, destination)
+
+
+def swapaxes(x, axis1, axis2):
+    return torch.swapaxes(_t(x), axis1, axis2)
+
+
+def broadcast_to(x, shape):
+    return torch.broadcast_to(_t(x), _shape(shape))
+
+
+def concatenate(xs, axis=0):
+    xs = promote(*xs)
+    if axis is None:
+        return torch.cat([x.reshape(-1) for x in xs])
+    return torch.cat(xs, dim=axis)
+
+
+def append(x1, x2, axis=None):
+    return concatenate([x1, x2], axis=axis)
+
+
+def stack(x, axis=0):
+    return torch.stack(promote(*x), dim=axis)
+
+
+def hstack(xs):
+    return torch.hstack(promote(*xs))
+
+
+def vstack(xs):
+    return torch.vstack(promote(*xs))
+
+
+def dstack(xs):
+    return torch.dstack(promote(*xs))
+
+
+def split(x, indices_or_sections, axis=0):
+    x = _t(x)
+    _check_sections(x, indices_or_sections, axis)
+    return array_split(x, indices_or_sections, axis)
+
+
+def array_split(x, indices_or_sections, axis=0):
+    sections = indices_or_sections
+    if not isinstance(sections, int):
+        sections = [int(i) for i in sections]
+    return list(torch.tensor_split(_t(x), sections, dim=axis))
+
+
+def hsplit(x, indices_or_sections):
+    x = _t(x)
+    return split(x, indices_or_sections, axis=1 if x.ndim > 1 else 0)
+
+
+def vsplit(x, indices_or_sections):
+    return split(x, indices_or_sections, axis=0)
+
+
+def dsplit(x, indices_or_sections):
+    return split(x, indices_or_sections, axis=2)
+
+
+def tile(x, repeats):
+    return torch.tile(_t(x), _shape(repeats))
+
+
+def repeat(x, repeats, axis=None):
+    if not isinstance(repeats, int):
+        repeats = _t(repeats)
+    return torch.repeat_interleave(_t(x), repeats, dim=axis)
+
+
+def flip(x, axis=None):
+    x = _t(x)
+    return torch.flip(x, _dims(x, axis))
+
+
+def fliplr(x):
+    return torch.flip(_t(x), (1,))
+
+
+def flipud(x):
+    return torch.flip(_t(x), (0,))
+
+
+def rot90(array, k=1, axes=(0, 1)):
+    return torch.rot90(_t(array), k, list(axes))
+
+
+def roll(x, shift, axis=None):
+    x = _t(x)
+    if axis is None:
+        return torch.roll(x, shift)
+    return torch.roll(x, shift, axis)
+
+
+def pad(x, pad_width, mode="constant", constant_values=None):
+    check_pad(mode, constant_values)
+    x = _t(x)
+    widths = pad_widths(pad_width, x.ndim)
+    if mode == "constant":
+        flat = [w for pair in reversed(widths) for w in pair]
+        return F.pad(x, flat, value=0 if constant_values is None else constant_values)
+    # Gathering with precomputed source indices works for any rank and any pad width.
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            index = torch.from_numpy(pad_index(x.shape[axis], before, after, mode))
+            x = x.index_select(axis, index.to(x.device))
+    return x
+
+
+def tril(x, k=0):
+    return torch.tril(_t(x), k)
+
+
+def triu(x, k=0):
+    return torch.triu(_t(x), k)
+
+
+def diag(x, k=0):
+    x = _t(x)
+    if x.ndim not in (1, 2):
+        raise ShapeError(f"`diag` expects a 1D or 2D input. Received: x.shape={tuple(x.shape)}")
+    return torch.diag(x, k)
+
+
+def diagflat(x, k=0):
+    return torch.diagflat(_t(x), k)
+
+
+def diagonal(x, offset=0, axis1=0, axis2=1):
+    return torch.diagonal(_t(x), offset, axis1, axis2)
+
+
+def trace(x, offset=0, axis1=0, axis2=1):
+    x = _t(x)
+    return sum(torch.diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def diff(a, n=1, axis=-1):
+    return torch.diff(_t(a), n=n, dim=axis)
+
+
+def meshgrid(*x, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ArgumentError(f"`indexing` must be 'xy' or 'ij'. Received: indexing={indexing!r}")
+    return list(torch.meshgrid(*[_t(v) for v in x], indexing=indexing))
+
+
+def ndim(x):
+    return x.ndim if isinstance(x, torch.Tensor) else np.ndim(x)
+
+
+def size(x):
+    return x.numel() if isinstance(x, torch.Tensor) else int(np.size(x))
+
+
+def view(x, dtype=None):
+    x = _t(x)
+    return x if dtype is None else x.view(to_torch_dtype(dtype))
+
+
+# --- indexing -----------------------------------------------------------------------------
+
+def _index(k):
+    if isinstance(k, (list, np.ndarray)):
+        return convert_to_tensor(k)
+    return k
+
+
+def get_item(x, key):
+    x = _t(x)
+    key = tuple(_index(k) for k in key) if isinstance(key, tuple) else _index(key)
+    return x[key]
+
+
+def _wrap(index, n):
+    index = _t(index)
+    return torch.where(index < 0, index + n, index)
+
+
+def take(x, indices, axis=None):
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    axis = axis % x.ndim
+    index = _wrap(indices, x.shape[axis])
+    out = x.index_select(axis, index.reshape(-1))
+    return out.reshape(tuple(x.shape[:axis]) + tuple(index.shape) + tuple(x.shape[axis + 1:]))
+
+
+def take_along_axis(x, indices, axis=None):
+    x, indices = _t(x), _t(indices)
+    if axis is None:
+        x, indices, axis = x.reshape(-1), indices.reshape(-1), 0
+    axis = axis % x.ndim
+    shape_x, shape_i = list(x.shape), list(indices.shape)
+    shape_x[axis] = shape_i[axis] = 1
+    common = torch.broadcast_shapes(shape_x, shape_i)
+    x = x.expand(common[:axis] + (x.shape[axis],) + common[axis + 1:])
+    indices = indices.expand(common[:axis] + (indices.shape[axis],) + common[axis + 1:])
+    return torch.gather(x, axis, _wrap(indices, x.shape[axis]).long())
+
+
+def where(condition, x1=None, x2=None):
+    if x1 is None and x2 is None:
+        return nonzero(condition)
+    if x1 is None or x2 is None:
+        raise ArgumentError("`where` takes both `x1` and `x2`, or neither. "
+                            f"Received: x1={x1!r}, x2={x2!r}")
+    x1, x2 = promote(x1, x2)
+    condition = _t(condition)
+    if condition.dtype != torch.bool:
+        condition = condition != 0
+    return torch.where(condition, x1, x2)
+
+
+def nonzero(x):
+    return tuple(i.int() for i in torch.nonzero(_t(x), as_tuple=True))
+
+
+def select(condlist, choicelist, default=0):
+    choices = promote(*choicelist, default)
+    out = choices[-1]
+    for cond, choice in zip(reversed(condlist), reversed(choices[:-1])):
+        cond = _t(cond)
+        out = torch.where(cond if cond.dtype == torch.bool else cond != 0, choice, out)
+    return torch.broadcast_to(out, torch.broadcast_shapes(
+        *[c.shape for c in choices], *[_t(c).shape for c in condlist]))
+
+
+def searchsorted(sorted_sequence, values, side="left"):
+    if side not in ("left", "right"):
+        raise ArgumentError(f"`side` must be 'left' or 'right'. Received: side={side!r}")
+    seq, values = promote(sorted_sequence, values)
+    if seq.ndim != 1:
+        raise ShapeError(f"`sorted_sequence` must be 1D. Received: shape={tuple(seq.shape)}")
+    return torch.searchsorted(seq, values, right=side == "right", out_int32=True)
+
+
+def digitize(x, bins):
+    x, bins = promote(x, bins)
+    return torch.bucketize(x, bins, out_int32=True, right=True)
+
+
+def unravel_index(indices, shape):
+    indices = _t(indices)
+    dt = torch.int32 if indices.is_floating_point() or indices.dtype == torch.bool \
+        else indices.dtype
+    return tuple(i.to(dt) for i in torch.unravel_index(indices.long(), tuple(shape)))
+
+
+def isin(x1, x2, assume_unique=False, invert=False):
+    x1, x2 = promote(x1, x2)
+    return torch.isin(x1, x2, assume_unique=assume_unique, invert=invert)
+
+
+def bincount(x, weights=None, minlength=0, sparse=False):
+    from kbridge.backend.numpy.array import _bincount_dtype
+
+    if sparse:
+        raise ArgumentError("`bincount(sparse=True)` is not supported by kbridge.")
+    x = _t(x)
+    weights = None if weights is None else _t(weights)
+    dt = TORCH_DTYPES[_bincount_dtype(weights)]
+    if weights is not None and not weights.is_floating_point():
+        weights = weights.double()
+    if x.ndim == 2:
+        length = builtins.max(int(x.max()) + 1 if x.numel() else 0, minlength)
+        rows = [torch.bincount(r, None if weights is None else weights[i], length)
+                for i, r in enumerate(x)]
+        return torch.stack(rows).to(dt)
+    return torch.bincount(x, weights, minlength).to(dt)
+
+
+def histogram(x, bins=10, range=None):
+    x = _t(x)
+    if x.ndim != 1:
+        raise ShapeError(f"`histogram` expects a 1D input. Received: x.shape={tuple(x.shape)}")
+    out_dt = TORCH_DTYPES[_float_dtype(x.dtype)]
+    compute = x.dtype if x.is_floating_point() else torch.float64
+    if range is None:
+        lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 1.0)
+    else:
+        lo, hi = float(range[0]), float(range[1])
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = torch.linspace(lo, hi, bins + 1, dtype=compute)
+    xc = x.to(compute)
+    inside = (xc >= edges[0]) & (xc <= edges[-1])
+    xc = xc[inside]
+    index = ((xc - edges[0]) * (bins / (edges[-1] - edges[0]))).long().clamp(0, bins - 1)
+    # Correct the float rounding of the division against the exact edges.
+    index = index - (xc < edges[index]).long()
+    index = index + ((xc >= edges[index + 1]) & (index != bins - 1)).long()
+    counts = torch.bincount(index, minlength=bins)
+    return counts.int(), edges.to(out_dt)
+
+
+def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False,
+           axis=None, size=None, fill_value=None):
+    x = _t(x)
+    values, inverse, counts = torch.unique(x, sorted=True, return_inverse=True,
+                                           return_counts=True, dim=axis)
+    inverse = inverse.reshape(-1)
+    n = counts.shape[0]
+    positions = torch.arange(inverse.shape[0], device=x.device)
+    index = torch.full((n,), inverse.shape[0], dtype=positions.dtype, device=x.device)
+    index = index.scatter_reduce(0, inverse, positions, "amin")
+    ax = 0 if axis is None else axis
+    if not sorted:  # order of first appearance
+        order = torch.argsort(index, stable=True)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(n, device=x.device)
+        values = values.index_select(ax, order)
+        index, counts, inverse = index[order], counts[order], rank[inverse]
+    if axis is None and return_inverse:
+        inverse = inverse.reshape(x.shape)
+    if size is not None:
+        if n >= size:
+            values = values.narrow(ax, 0, size)
+            index, counts = index[:size], counts[:size]
+        else:
+            fill_shape = list(values.shape)
+            fill_shape[ax] = size - n
+            fill = torch.full(fill_shape, 0 if fill_value is None else fill_value,
+                              dtype=values.dtype, device=x.device)
+            values = torch.cat([values, fill], dim=ax)
+            index = F.pad(index, (0, size - n))
+            counts = F.pad(counts, (0, size - n))
+    out = [values]
+    if return_index:
+        out.append(index.int())
+    if return_inverse:
+        out.append(inverse.int())
+    if return_counts:
+        out.append(counts.int())
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# --- sorting ------------------------------------------------------------------------------
+
+def sort(x, axis=-1):
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return torch.sort(x, dim=axis, stable=True).values
+
+
+def argsort(x, axis=-1):
+    x = _t(x)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    if x.dtype == torch.bool:
+        x = x.to(torch.uint8)
+    return torch.argsort(x, dim=axis, stable=True).int()
+
+
+def argpartition(x, kth, axis=-1):
+    # A full stable sort is a valid partition for every kth, and the same on every backend.
+    return argsort(x, axis=axis)
+
+
+# --- contractions -------------------------------------------------------------------------
+
+def dot(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.ndim == 0 or x2.ndim == 0:
+        return x1 * x2
+    if x2.ndim == 1:
+        return torch.tensordot(x1, x2, dims=([x1.ndim - 1], [0]))
+    return torch.tensordot(x1, x2, dims=([x1.ndim - 1], [x2.ndim - 2]))
+
+
+def tensordot(x1, x2, axes=2):
+    x1, x2 = promote(x1, x2)
+    if not isinstance(axes, int):
+        axes = [[a] if isinstance(a, int) else list(a) for a in axes]
+    return torch.tensordot(x1, x2, dims=axes)
+
+
+def inner(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return torch.inner(x1, x2)
+
+
+def outer(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return torch.outer(x1.reshape(-1), x2.reshape(-1))
+
+
+def vdot(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.is_complex():
+        x1 = x1.conj()
+    return torch.sum(x1.reshape(-1) * x2.reshape(-1), dtype=x1.dtype)
+
+
+def kron(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return torch.kron(x1, x2)
+
+
+def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    x1, x2 = promote(x1, x2)
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = torch.movedim(x1, axisa, -1), torch.movedim(x2, axisb, -1)
+    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
+        raise ShapeError(f"`cross` needs vectors of 2 or 3 elements. Received: "
+                         f"{a.shape[-1]} and {b.shape[-1]}")
+    if a.shape[-1] == 2 and b.shape[-1] == 2:
+        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    if a.shape[-1] == 2:
+        a = F.pad(a, (0, 1))
+    if b.shape[-1] == 2:
+        b = F.pad(b, (0, 1))
+    out = torch.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+                       a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                       a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], dim=-1)
+    return torch.movedim(out, -1, axisc)
+
+
+def einsum(subscripts, *operands, **kwargs):
+    dtypes = {_t(o).dtype for o in operands}
+    operands = promote(*operands)
+    if dtypes == {torch.int8}:  # int8 contractions accumulate (and return) int32
+        operands = [o.int() for o in operands]
+    return torch.einsum(subscripts, *operands)
+
+
+def correlate(x1, x2, mode="valid"):
+    if mode not in ("valid", "same", "full"):
+        raise ArgumentError(f"`mode` must be 'valid', 'same' or 'full'. Received: mode={mode!r}")
+    x1, x2 = promote(x1, x2)
+    compute, out_dt = _float_out(x1)
+    m, n = x1.shape[0], x2.shape[0]
+    full = F.conv1d(F.pad(x1.to(compute), (n - 1, n - 1)).reshape(1, 1, -1),
+                    x2.to(compute).reshape(1, 1, -1)).reshape(-1)
+    start, length = correlate_window(m, n, mode)
+    return full[start:start + length].to(out_dt)
+
+
+def vander(x, N=None, increasing=False):
+    return torch.vander(_t(x), N, increasing)
+
+
+def trapezoid(y, x=None, dx=1.0, axis=-1):
+    y = _t(y)
+    if x is None:
+        compute, out_dt = _float_out(y)
+        return torch.trapezoid(y.to(compute), dx=dx, dim=axis).to(out_dt)
+    x = _t(x)
+    dt = TORCH_DTYPES[result_type(y.dtype, x.dtype, "float*")]
+    compute = _FLOAT_COMPUTE.get(dt, dt)
+    return torch.trapezoid(y.to(compute), x.to(compute), dim=axis).to(dt)
+
+
+def corrcoef(x):
+    x = _t(x)
+    compute, out_dt = _float_out(x)
+    return torch.corrcoef(x.to(compute)).to(out_dt)
+
+
+def slogdet(x):
+    x = _t(x)
+    _, out_dt = _float_out(x)
+    sign, logdet = torch.linalg.slogdet(x.to(out_dt))
+    return sign, logdet
+
+
+def vectorize(pyfunc, *, excluded=None, signature=None):
+    return vectorize_with(torch.vmap, _t, torch.broadcast_to, pyfunc, excluded, signature)
+
+
+def rearrange(tensor, pattern, **axes_lengths):
+    x = _t(tensor)
+    mid, perm, out = rearrange_plan(tuple(x.shape), pattern, axes_lengths)
+    return x.reshape(mid).permute(perm).reshape(out)
