@@ -6,8 +6,14 @@ and width for "channels_first".
 """
 
 from kbridge.backend.common.dispatch import op_decorator
+from kbridge.backend.common.keras_tensor import KerasTensor
 
 op = op_decorator("image")
+
+
+def _same_as_images_spec(images, *args, **kwargs):
+    # The homography solve fails on placeholder (all-ones) points; the shape never changes.
+    return KerasTensor(images.shape, images.dtype)
 
 
 @op
@@ -51,7 +57,7 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     """
 
 
-@op
+@op(spec=_same_as_images_spec)
 def perspective_transform(images, start_points, end_points, interpolation="bilinear",
                           fill_value=0, data_format=None):
     """Warp so the four ``start_points`` (x, y) land on the four ``end_points``."""

@@ -11,7 +11,8 @@ import numpy as np
 
 from kbridge.backend.common.config import standardize_data_format
 from kbridge.backend.common.dtypes import floatx, numpy_dtype, standardize_dtype
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.backend.numpy.math import ArgumentError
+from kbridge.errors import ShapeError
 
 RESIZE_METHODS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic")
 INTERPOLATION_ORDER = {"nearest": 0, "bilinear": 1}
@@ -36,13 +37,13 @@ def check_rank(images, ranks=(3, 4), name="images"):
 
 def check_choice(value, choices, name):
     if value not in choices:
-        raise KbridgeError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
+        raise ArgumentError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
 
 
 def check_float(images, name="images"):
     dtype = standardize_dtype(images.dtype)
     if dtype not in _FLOATS:
-        raise KbridgeError(f"`{name}` must have a float dtype. Received: {name}.dtype={dtype}")
+        raise ArgumentError(f"`{name}` must have a float dtype. Received: {name}.dtype={dtype}")
 
 
 def channel_axis(data_format):
@@ -132,11 +133,11 @@ def resize_plan(shape, size, interpolation, antialias, crop_to_aspect_ratio, pad
     """
     check_choice(interpolation, RESIZE_METHODS, "interpolation")
     if fill_mode != "constant":
-        raise KbridgeError(f"`fill_mode` must be 'constant' for resize. Received: fill_mode={fill_mode!r}")
+        raise ArgumentError(f"`fill_mode` must be 'constant' for resize. Received: fill_mode={fill_mode!r}")
     if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise KbridgeError("Only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be True.")
+        raise ArgumentError("Only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be True.")
     if len(size) != 2:
-        raise KbridgeError(f"`size` must be a tuple (height, width). Received: size={size!r}")
+        raise ArgumentError(f"`size` must be a tuple (height, width). Received: size={size!r}")
     if len(shape) not in (3, 4):
         raise ShapeError(
             "Invalid `images` rank: expected rank 3 (single image) or 4 (batch of images). "
@@ -274,12 +275,12 @@ def hsv_to_rgb(images, data_format=None):
 def pad_amounts(height, width, top, left, bottom, right, target_height, target_width):
     """``(top, bottom, left, right)`` padding from exactly two of each triple."""
     if [top, bottom, target_height].count(None) != 1:
-        raise KbridgeError(
+        raise ArgumentError(
             "Specify exactly two of top_padding, bottom_padding, target_height. Received: "
             f"top_padding={top}, bottom_padding={bottom}, target_height={target_height}"
         )
     if [left, right, target_width].count(None) != 1:
-        raise KbridgeError(
+        raise ArgumentError(
             "Specify exactly two of left_padding, right_padding, target_width. Received: "
             f"left_padding={left}, right_padding={right}, target_width={target_width}"
         )
@@ -290,7 +291,7 @@ def pad_amounts(height, width, top, left, bottom, right, target_height, target_w
     for name, value in (("top_padding", top), ("bottom_padding", bottom),
                         ("left_padding", left), ("right_padding", right)):
         if value < 0:
-            raise KbridgeError(f"`{name}` must be >= 0 (the image is larger than the target). "
+            raise ArgumentError(f"`{name}` must be >= 0 (the image is larger than the target). "
                                f"Received: {name}={value}")
     return int(top), int(bottom), int(left), int(right)
 
@@ -298,12 +299,12 @@ def pad_amounts(height, width, top, left, bottom, right, target_height, target_w
 def crop_box(height, width, top, left, bottom, right, target_height, target_width):
     """``(top, height, left, width)`` of the kept region from exactly two of each triple."""
     if [top, bottom, target_height].count(None) != 1:
-        raise KbridgeError(
+        raise ArgumentError(
             "Specify exactly two of top_cropping, bottom_cropping, target_height. Received: "
             f"top_cropping={top}, bottom_cropping={bottom}, target_height={target_height}"
         )
     if [left, right, target_width].count(None) != 1:
-        raise KbridgeError(
+        raise ArgumentError(
             "Specify exactly two of left_cropping, right_cropping, target_width. Received: "
             f"left_cropping={left}, right_cropping={right}, target_width={target_width}"
         )
@@ -314,9 +315,9 @@ def crop_box(height, width, top, left, bottom, right, target_height, target_widt
     for name, value in (("top_cropping", top), ("left_cropping", left),
                         ("target_height", target_height), ("target_width", target_width)):
         if value < 0:
-            raise KbridgeError(f"`{name}` must be >= 0. Received: {name}={value}")
+            raise ArgumentError(f"`{name}` must be >= 0. Received: {name}={value}")
     if top + target_height > height or left + target_width > width:
-        raise KbridgeError(
+        raise ArgumentError(
             f"The crop exceeds the image ({height}x{width}). Received: top_cropping={top}, "
             f"target_height={target_height}, left_cropping={left}, target_width={target_width}"
         )
@@ -358,7 +359,7 @@ def patch_args(size, strides, dilation_rate, padding, n):
             return (v,) * n
         v = tuple(int(e) for e in v)
         if len(v) != n:
-            raise KbridgeError(f"`{name}` must be an int or a tuple of {n} ints. Received: {name}={v}")
+            raise ArgumentError(f"`{name}` must be an int or a tuple of {n} ints. Received: {name}={v}")
         return v
 
     size = tup(size, "size")
@@ -603,7 +604,7 @@ def blur_args(kernel_size, sigma):
     ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
     sg = (sigma, sigma) if isinstance(sigma, (int, float)) else tuple(sigma)
     if len(ks) != 2 or len(sg) != 2:
-        raise KbridgeError(f"`kernel_size` and `sigma` must be pairs. Received: "
+        raise ArgumentError(f"`kernel_size` and `sigma` must be pairs. Received: "
                            f"kernel_size={kernel_size!r}, sigma={sigma!r}")
     return tuple(int(k) for k in ks), tuple(float(np.asarray(s)) for s in sg)
 
@@ -643,7 +644,7 @@ def elastic_noise(seed, shape):
     Drawn with numpy for every backend, so an int ``seed`` gives the same warp everywhere.
     """
     if seed is not None and not isinstance(seed, (int, np.integer)):
-        raise KbridgeError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        raise ArgumentError(f"`seed` must be an int or None. Received: seed={seed!r}")
     rng = np.random.default_rng(seed)
     dx = rng.normal(size=shape)
     dy = rng.normal(size=shape)

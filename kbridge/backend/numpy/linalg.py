@@ -3,7 +3,8 @@
 import numpy as np
 
 from kbridge.backend.common.dtypes import floatx, numpy_dtype
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.backend.numpy.math import ArgumentError
+from kbridge.errors import ShapeError
 
 
 def as_float(x):
@@ -107,7 +108,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
     if isinstance(axis, list):
         axis = tuple(axis)
     if isinstance(axis, tuple) and len(axis) == 2 and ord not in _NORM_ORDS:
-        raise KbridgeError(
+        raise ArgumentError(
             f"Invalid `ord` for a matrix norm. Expected one of {sorted(map(str, _NORM_ORDS))}. "
             f"Received: ord={ord!r}"
         )
@@ -118,7 +119,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 def qr(x, mode="reduced"):
     if mode not in ("reduced", "complete"):
-        raise KbridgeError(f"`mode` must be 'reduced' or 'complete'. Received: mode={mode!r}")
+        raise ArgumentError(f"`mode` must be 'reduced' or 'complete'. Received: mode={mode!r}")
     x = as_float(x)
     check_matrix(x)
     return tuple(np.linalg.qr(x, mode=mode))

@@ -5,7 +5,11 @@ import math
 import numpy as np
 
 from kbridge.backend.common.dtypes import floatx, numpy_dtype, standardize_dtype
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import DTypeError, KbridgeError, ShapeError
+
+
+class ArgumentError(KbridgeError, ValueError):
+    """An argument of a math/linalg/image op has a value the op does not accept."""
 
 _COMPLEX_OF = {"float16": np.complex64, "bfloat16": np.complex64, "float32": np.complex64,
                "float64": np.complex128}
@@ -186,7 +190,7 @@ def logdet(x):
 def complex_pair(x, name="x"):
     """Validate an ``(real, imag)`` pair; returns the two arrays (shared by the backends)."""
     if not isinstance(x, (tuple, list)) or len(x) != 2:
-        raise KbridgeError(
+        raise ArgumentError(
             f"`{name}` must be a tuple (real, imag) of two float tensors. "
             f"Received: {name} of type {type(x).__name__}"
         )
@@ -198,7 +202,7 @@ def complex_pair(x, name="x"):
         )
     for part in (real, imag):
         if standardize_dtype(part.dtype) not in ("float16", "bfloat16", "float32", "float64"):
-            raise KbridgeError(
+            raise DTypeError(
                 f"The parts of `{name}` must be float tensors. Received dtype "
                 f"{standardize_dtype(part.dtype)}"
             )
@@ -253,7 +257,7 @@ def view_as_complex(x):
 def view_as_real(x):
     x = np.asarray(x)
     if x.dtype.kind != "c":
-        raise KbridgeError(f"`view_as_real` expects a complex tensor. Received dtype {x.dtype}")
+        raise ArgumentError(f"`view_as_real` expects a complex tensor. Received dtype {x.dtype}")
     return np.stack([np.real(x), np.imag(x)], axis=-1)
 
 
@@ -272,7 +276,7 @@ def stft_window(window, sequence_length, fft_length, dtype):
         elif window == "hamming":
             win = 0.54 - 0.46 * phase
         else:
-            raise KbridgeError(
+            raise ArgumentError(
                 f"`window` must be 'hann', 'hamming', a 1D tensor or None. Received: window={window!r}"
             )
     else:
@@ -287,7 +291,7 @@ def stft_window(window, sequence_length, fft_length, dtype):
 
 def check_stft_args(sequence_length, fft_length):
     if fft_length < sequence_length:
-        raise KbridgeError(
+        raise ArgumentError(
             "`fft_length` must be >= `sequence_length`. "
             f"Received: sequence_length={sequence_length}, fft_length={fft_length}"
         )
