@@ -34,6 +34,7 @@ _LAZY = {
     "saving": ("kbridge.saving", None),
     "dtype_policies": ("kbridge.dtype_policies", None),
     "utils": ("kbridge.utils", None),
+    "hub": ("kbridge.hub", None),
     "Input": ("kbridge.layers.input_layer", "Input"),
     "Layer": ("kbridge.layers.layer", "Layer"),
     "Model": ("kbridge.models.model", "Model"),

@@ -74,6 +74,19 @@ class Model(Layer):
         print_summary(self, line_length=line_length, print_fn=print_fn,
                       show_trainable=show_trainable)
 
+    def save_pretrained(self, path, max_shard_size="5GB", card=None):
+        """Save this model as a kbridge release directory (see ``kbridge.hub.save``)."""
+        from kbridge import hub
+
+        return hub.save(self, path, max_shard_size=max_shard_size, card=card)
+
+    @classmethod
+    def from_pretrained(cls, source, backend=None, **kwargs):
+        """Load a release (directory, ``hf://``, ``zoo:``) — see ``kbridge.hub.load``."""
+        from kbridge import hub
+
+        return hub.load(source, backend=backend, **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.pop("batch_input_shape", None)

@@ -1,0 +1,149 @@
+"""``kbridge.hub``: save, load and publish backend-neutral releases.
+
+Example:
+    >>> kbridge.hub.save(model, "releases/digits-cnn")
+    >>> model = kbridge.hub.load("releases/digits-cnn", backend="torch")
+    >>> model = kbridge.hub.load("hf://org/name@main", backend="jax")
+    >>> model = kbridge.hub.load("zoo:digits-cnn")
+    >>> kbridge.hub.publish(model, "hf://org/name")
+"""
+
+import os
+import shutil
+import tempfile
+
+from kbridge.hub import sources
+from kbridge.hub.errors import ReleaseError
+from kbridge.hub.release import CONFIG_FILE, load_release, read_json, save
+
+__all__ = ["ReleaseError", "inspect", "load", "publish", "save"]
+
+# Loaders for checkpoints that are not kbridge releases: name -> (detect(dir), load(dir, backend)).
+# The model zoo registers Hugging Face architectures here; Keras files are handled below.
+_CHECKPOINT_LOADERS = {}
+
+
+def register_checkpoint_loader(name, detect, loader):
+    """Let ``load`` read another checkpoint layout (used by model_zoo converters)."""
+    _CHECKPOINT_LOADERS[name] = (detect, loader)
+
+
+def _load_directory(path, backend, custom_objects, safe_mode):
+    config_path = os.path.join(path, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        raise ReleaseError(f"{path}: no {CONFIG_FILE}; not a kbridge release or a checkpoint "
+                           "kbridge can convert")
+    config = read_json(config_path)
+    if isinstance(config, dict) and config.get("format") == "kbridge":
+        return load_release(path, backend=backend, custom_objects=custom_objects,
+                            safe_mode=safe_mode)
+    _ensure_zoo_loaders()
+    for detect, loader in _CHECKPOINT_LOADERS.values():
+        if detect(path, config):
+            return loader(path, backend)
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    raise ReleaseError(f"{config_path}: not a kbridge release, and model_type={model_type!r} "
+                       "has no converter in the model zoo")
+
+
+def _ensure_zoo_loaders():
+    try:
+        import model_zoo  # noqa: F401  (registers its converters on import)
+    except ImportError:
+        pass
+
+
+def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, cache_dir=None):
+    """Load a model from ``source`` on ``backend`` (default: the active backend).
+
+    Args:
+        source: a release directory, ``hf://org/name[@revision]``, ``zoo:NAME``, a Hugging
+            Face checkpoint directory whose ``model_type`` the model zoo converts, or a Keras
+            3 ``.keras`` / ``.weights.h5`` file.
+        backend: "numpy", "jax", "torch" or "tensorflow".
+        custom_objects: ``{"ClassName": cls}`` for classes not registered with kbridge.
+        safe_mode: refuse configs that would run stored code (Lambda layers).
+        token: Hugging Face token for private repos (else HF_TOKEN / the saved login).
+
+    Loading never runs code from the release: only registered classes are constructed.
+    """
+    path = sources.resolve(source, token=token, cache_dir=cache_dir)
+    if os.path.isdir(path):
+        return _load_directory(path, backend, custom_objects, safe_mode)
+    if path.endswith(".keras") or path.endswith(".weights.h5"):
+        from kbridge.saving import keras_import
+
+        return keras_import.load(path, backend=backend, custom_objects=custom_objects,
+                                 safe_mode=safe_mode)
+    raise ReleaseError(f"{path}: expected a release directory, a .keras file or a "
+                       ".weights.h5 file")
+
+
+def publish(model_or_dir, target, token=None, private=False, revision=None,
+            commit_message=None, card=None, max_shard_size="5GB"):
+    """Upload a model (saved first) or a release directory to ``hf://org/name``.
+
+    Creates the repository if needed (``private``), the branch ``revision`` if given, then
+    uploads config, weights and model card in one commit. Returns the commit URL.
+    """
+    if not str(target).startswith(sources.HF_PREFIX):
+        raise ReleaseError(f"publish() targets hf://org/name. Received: {target!r}; to write "
+                           "a local release use kbridge.hub.save")
+    repo_id, target_revision = sources.parse_hf(target)
+    revision = revision or target_revision
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    tmp = None
+    try:
+        if isinstance(model_or_dir, (str, os.PathLike)):
+            folder = os.fspath(model_or_dir)
+            read_json(os.path.join(folder, CONFIG_FILE))
+        else:
+            tmp = tempfile.mkdtemp(prefix="kbridge-publish-")
+            folder = save(model_or_dir, os.path.join(tmp, "release"), card=card,
+                          max_shard_size=max_shard_size)
+        api.create_repo(repo_id=repo_id, private=private, exist_ok=True)
+        if revision and revision != "main":
+            api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                 commit_message=commit_message or "Upload kbridge release")
+        return getattr(info, "commit_url", str(info))
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def inspect(source, token=None):
+    """A dict describing a release: class, parameter count, dtypes, shards, card."""
+    from kbridge.hub import release, safetensors_io
+
+    path = sources.resolve(source, token=token)
+    config = read_json(os.path.join(path, CONFIG_FILE))
+    files, _ = release.weight_files(path)
+    params, dtypes, nbytes = 0, {}, 0
+    for f in files:
+        header, _, _ = safetensors_io.read_header(f)
+        for key, info in header.items():
+            if key == "__metadata__":
+                continue
+            n = 1
+            for d in info["shape"]:
+                n *= d
+            params += n
+            dtypes[info["dtype"]] = dtypes.get(info["dtype"], 0) + 1
+            nbytes += info["data_offsets"][1] - info["data_offsets"][0]
+    card_path = os.path.join(path, release.CARD_FILE)
+    card = open(card_path).read() if os.path.exists(card_path) else None
+    return {
+        "source": str(source),
+        "path": path,
+        "format": config.get("format"),
+        "class": config.get("class") or config.get("model_type"),
+        "parameters": params,
+        "bytes": nbytes,
+        "dtypes": dtypes,
+        "shards": [os.path.basename(f) for f in files],
+        "kbridge_version": config.get("kbridge_version"),
+        "card": card,
+    }

@@ -1,0 +1,326 @@
+"""The kbridge release: ``config.json`` + safetensors weights + ``README.md`` model card.
+
+A release is backend-neutral: weights are keyed by variable path and stored as plain
+safetensors, the architecture as a registry-only config. Saving is atomic (temporary
+directory, then rename); loading validates everything before a model is returned.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+
+import numpy as np
+
+from kbridge.hub import safetensors_io
+from kbridge.hub.errors import ReleaseError
+
+FORMAT = "kbridge"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+CARD_FILE = "README.md"
+DEFAULT_MAX_SHARD = 5 * 1024**3
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?I?B)?\s*$", re.IGNORECASE)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(size):
+    """Bytes from an int or a string like "500MB" / "2GB" / "1.5GiB"."""
+    if isinstance(size, int) and size > 0:
+        return size
+    match = _SIZE.match(str(size)) if isinstance(size, str) else None
+    if not match:
+        raise ReleaseError(f"`max_shard_size` must be a positive int (bytes) or a string like "
+                           f"'500MB' or '2GB'. Received: {size!r}")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "B").upper()])
+
+
+# --- weights of a model ---------------------------------------------------------------
+def weight_map(model):
+    """``{path: Variable}`` in ``model.weights`` order; a variable shared by two layers once."""
+    out, seen = {}, set()
+    for v in model.weights:
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        key = v.path
+        n = 1
+        while key in out:
+            key = f"{v.path}_{n}"
+            n += 1
+        out[key] = v
+    return out
+
+
+def _sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- saving ---------------------------------------------------------------------------
+def release_config(model):
+    from kbridge.saving import registry
+    from kbridge.version import __version__
+
+    serialized = registry.serialize(model)
+    inputs = getattr(model, "inputs", None)
+    specs = None
+    if inputs:
+        specs = [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in inputs]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "class": serialized["class_name"],
+        "registered_name": serialized.get("registered_name"),
+        "config": serialized["config"],
+        "build_config": model.get_build_config(),
+        "kbridge_version": __version__,
+        "dtype_policy": model.dtype_policy.name,
+        "input_specs": specs,
+    }
+
+
+def _card(model_name, config, arrays, card=None):
+    dtypes = sorted({safetensors_io.dtype_name(a) for a in arrays.values()})
+    n_params = int(sum(a.size for a in arrays.values()))
+    card = dict(card or {})
+    front = {
+        "library_name": "kbridge",
+        "tags": ["kbridge", config["class"]] + list(card.pop("tags", [])),
+        "license": card.pop("license", "apache-2.0"),
+        "backends_tested": card.pop("backends_tested", ["numpy", "jax", "torch", "tensorflow"]),
+    }
+    metrics = card.pop("metrics", None)
+    description = card.pop("description", "")
+    extra = card
+    lines = ["---"]
+    for key, value in {**front, **extra}.items():
+        if isinstance(value, (list, tuple)):
+            lines.append(f"{key}:")
+            lines.extend(f"- {v}" for v in value)
+        else:
+            lines.append(f"{key}: {value}")
+    if metrics:
+        lines.append("model-index:")
+        lines.append(f"- name: {model_name}")
+        lines.append("  results:")
+        lines.append("  - metrics:")
+        for k, v in metrics.items():
+            lines.append(f"    - type: {k}")
+            lines.append(f"      value: {v}")
+    lines.append("---")
+    lines.append("")
+    lines.append(f"# {model_name}")
+    lines.append("")
+    if description:
+        lines.extend([description, ""])
+    lines.append(f"A kbridge release: `{config['class']}`, {n_params:,} parameters "
+                 f"({', '.join(dtypes)}). It loads identically on numpy, JAX, PyTorch and "
+                 "TensorFlow:")
+    lines.append("")
+    lines.append("```python")
+    lines.append("import kbridge")
+    lines.append('model = kbridge.hub.load("<this release>", backend="torch")')
+    lines.append("```")
+    if metrics:
+        lines.append("")
+        lines.append("| metric | value |")
+        lines.append("|---|---|")
+        lines.extend(f"| {k} | {v} |" for k, v in metrics.items())
+    return "\n".join(lines) + "\n"
+
+
+def _write_release(directory, model, max_shard_size, card):
+    config = release_config(model)
+    config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    with open(os.path.join(directory, CONFIG_FILE), "wb") as f:
+        f.write(config_bytes)
+    arrays = {}
+    for key, v in weight_map(model).items():
+        arrays[key] = np.ascontiguousarray(v.numpy())
+    meta = {"format": FORMAT, "config_sha256": _sha256(config_bytes)}
+    limit = parse_size(max_shard_size)
+    shards, current, current_size = [], {}, 0
+    for key, array in arrays.items():
+        if current and current_size + array.nbytes > limit:
+            shards.append(current)
+            current, current_size = {}, 0
+        current[key] = array
+        current_size += array.nbytes
+    shards.append(current)
+    if len(shards) == 1:
+        safetensors_io.write(os.path.join(directory, WEIGHTS_FILE), shards[0], meta)
+    else:
+        weight_files = {}
+        for i, shard in enumerate(shards, 1):
+            name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+            safetensors_io.write(os.path.join(directory, name), shard, meta)
+            weight_files.update({key: name for key in shard})
+        index = {"metadata": {"total_size": int(sum(a.nbytes for a in arrays.values())),
+                              "format": FORMAT, "config_sha256": meta["config_sha256"]},
+                 "weight_map": weight_files}
+        with open(os.path.join(directory, INDEX_FILE), "w") as f:
+            json.dump(index, f, indent=2, sort_keys=True)
+    with open(os.path.join(directory, CARD_FILE), "w") as f:
+        f.write(_card(model.name, config, arrays, card))
+
+
+def save(model, path, max_shard_size=DEFAULT_MAX_SHARD, card=None, overwrite=True):
+    """Save ``model`` as a release directory at ``path``, atomically.
+
+    Args:
+        model: a built kbridge model (any backend).
+        path: the release directory to create or replace.
+        max_shard_size: shard the weights above this size (int bytes or "500MB"/"2GB").
+        card: extra model-card fields: ``description``, ``license``, ``tags``, ``metrics``.
+        overwrite: replace an existing release at ``path``.
+
+    Example:
+        >>> kbridge.hub.save(model, "releases/digits-cnn")
+    """
+    if not getattr(model, "built", False):
+        raise ReleaseError(f"Model '{model.name}' is not built: call it on data or build() it "
+                           "before saving.")
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    if os.path.exists(path) and not overwrite:
+        raise ReleaseError(f"{path} exists; pass overwrite=True to replace it.")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ReleaseError(f"{path} exists and is not a directory.")
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    try:
+        _write_release(tmp, model, max_shard_size, card)
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
+            os.rename(path, os.path.join(old, "release"))  # the previous release, until swapped
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+# --- loading --------------------------------------------------------------------------
+def read_json(path):
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        raise ReleaseError(f"{name} is missing from {os.path.dirname(path)}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReleaseError(f"{name}: not valid JSON ({e})") from None
+
+
+def weight_files(directory):
+    """The safetensors files of a release (one file, or the shards an index names)."""
+    index_path = os.path.join(directory, INDEX_FILE)
+    if os.path.exists(index_path):
+        index = read_json(index_path)
+        wmap = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(wmap, dict):
+            raise ReleaseError(f"{INDEX_FILE}: no 'weight_map' object")
+        files = sorted(set(wmap.values()))
+        for name in files:
+            if os.path.basename(name) != name or name.startswith("."):
+                raise ReleaseError(f"{INDEX_FILE}: shard name {name!r} is not a plain file name")
+            if not os.path.exists(os.path.join(directory, name)):
+                raise ReleaseError(f"{INDEX_FILE} names shard {name}, which is missing")
+        return [os.path.join(directory, n) for n in files], wmap
+    single = os.path.join(directory, WEIGHTS_FILE)
+    if not os.path.exists(single):
+        raise ReleaseError(f"No {WEIGHTS_FILE} or {INDEX_FILE} in {directory}")
+    return [single], None
+
+
+def read_weights(directory, expected_sha=None):
+    """``{key: np.ndarray}`` (memory-mapped) of a release, with integrity checks."""
+    files, wmap = weight_files(directory)
+    arrays = {}
+    for path in files:
+        meta = safetensors_io.metadata(path)
+        if expected_sha is not None and meta.get("config_sha256") not in (None, expected_sha):
+            raise ReleaseError(f"{os.path.basename(path)}: checksum mismatch: its "
+                               f"config_sha256 does not match {CONFIG_FILE} (the files come "
+                               "from different releases, or one was modified)")
+        for key, array in safetensors_io.read(path).items():
+            if key in arrays:
+                raise ReleaseError(f"{os.path.basename(path)}: weight '{key}' appears twice")
+            if wmap is not None and wmap.get(key) != os.path.basename(path):
+                raise ReleaseError(f"{os.path.basename(path)}: weight '{key}' is not where "
+                                   f"{INDEX_FILE} says it is")
+            arrays[key] = array
+    if wmap is not None:
+        missing = sorted(set(wmap) - set(arrays))
+        if missing:
+            raise ReleaseError(f"{INDEX_FILE} lists weights no shard holds: {missing[:5]}")
+    return arrays
+
+
+def assign_weights(model, arrays, where):
+    """Check names, shapes and dtypes of every array against ``model``, then assign them all."""
+    from kbridge.backend.common.dtypes import standardize_dtype
+
+    variables = weight_map(model)
+    missing = sorted(set(variables) - set(arrays))
+    extra = sorted(set(arrays) - set(variables))
+    if missing:
+        raise ReleaseError(f"{where}: missing weights for this architecture: {missing[:5]}"
+                           + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+    if extra:
+        raise ReleaseError(f"{where}: weights the architecture does not have: {extra[:5]}"
+                           + (f" (+{len(extra) - 5} more)" if len(extra) > 5 else ""))
+    for key, v in variables.items():
+        array = arrays[key]
+        if tuple(array.shape) != v.shape:
+            raise ReleaseError(f"{where}: weight '{key}' has shape {tuple(array.shape)}, the "
+                               f"architecture expects {v.shape}")
+        if standardize_dtype(array.dtype) != v.dtype:
+            raise ReleaseError(f"{where}: weight '{key}' has dtype "
+                               f"{standardize_dtype(array.dtype)}, the architecture expects "
+                               f"{v.dtype}")
+    for key, v in variables.items():
+        v.assign(arrays[key])
+
+
+def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
+    """Build the model a kbridge release directory describes, on ``backend``."""
+    from kbridge.backend.common import context
+    from kbridge.errors import KbridgeError
+    from kbridge.saving import registry
+
+    config_path = os.path.join(directory, CONFIG_FILE)
+    with open(config_path, "rb") as f:
+        config_bytes = f.read()
+    config = read_json(config_path)
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ReleaseError(f"{CONFIG_FILE}: not a kbridge release (no \"format\": \"kbridge\")")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise ReleaseError(f"{CONFIG_FILE}: format_version {config.get('format_version')} is "
+                           f"newer than this kbridge reads ({FORMAT_VERSION}); upgrade kbridge")
+    for field in ("class", "config"):
+        if field not in config:
+            raise ReleaseError(f"{CONFIG_FILE}: the '{field}' field is missing")
+    arrays = read_weights(directory, expected_sha=_sha256(config_bytes))
+    backend = context.standardize_name(backend) if backend else context.get()
+    entry = {"class_name": config["class"], "config": config["config"],
+             "registered_name": config.get("registered_name")}
+    with context.use(backend):
+        try:
+            model = registry.deserialize(entry, custom_objects=custom_objects,
+                                         safe_mode=safe_mode)
+        except KbridgeError as e:
+            raise type(e)(f"{CONFIG_FILE}: {e}") from None
+        if not model.built and config.get("build_config"):
+            model.build_from_config(config["build_config"])
+    assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory)
+    return model

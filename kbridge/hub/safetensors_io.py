@@ -1,0 +1,131 @@
+"""Reading and writing the safetensors format with numpy only (no pickle, no framework).
+
+The format: an 8-byte little-endian header length ``N``, ``N`` bytes of JSON
+(``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``),
+then the tensor bytes. Reading memory-maps the file and returns zero-copy numpy views, so
+weights stream into a backend one tensor at a time. Every header field is checked against
+the file before any byte is interpreted.
+"""
+
+import json
+import os
+import struct
+
+import numpy as np
+
+from kbridge.hub.errors import ReleaseError
+
+# safetensors dtype code <-> kbridge dtype name
+_CODES = {
+    "BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16",
+    "U32": "uint32", "I32": "int32", "U64": "uint64", "I64": "int64", "F16": "float16",
+    "BF16": "bfloat16", "F32": "float32", "F64": "float64", "C64": "complex64",
+}
+_NAMES = {v: k for k, v in _CODES.items()}
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def _np_dtype(name):
+    from kbridge.backend.common.dtypes import numpy_dtype
+
+    return numpy_dtype(name)
+
+
+def dtype_name(array):
+    from kbridge.backend.common.dtypes import standardize_dtype
+
+    return standardize_dtype(array.dtype)
+
+
+def write(path, tensors, metadata=None):
+    """Write ``{name: np.ndarray}`` to ``path`` (contiguous copies are made where needed)."""
+    header, offset, arrays = {}, 0, []
+    for name, array in tensors.items():
+        array = np.ascontiguousarray(array)  # a strided view would save without error, reload wrong
+        dtype = dtype_name(array)
+        if dtype not in _NAMES:
+            raise ReleaseError(f"{os.path.basename(path)}: dtype {dtype} of '{name}' cannot be "
+                               f"stored in safetensors (supported: {sorted(_NAMES)})")
+        size = array.nbytes
+        header[name] = {"dtype": _NAMES[dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + size]}
+        offset += size
+        arrays.append(array)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # keep the data 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for array in arrays:
+            f.write(array.reshape(-1).view(np.uint8).data if array.size else b"")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_header(path):
+    """``(header, data_start, file_size)`` of a safetensors file, fully validated."""
+    name = os.path.basename(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ReleaseError(f"{name}: truncated safetensors file ({size} bytes, no header)")
+            (length,) = struct.unpack("<Q", head)
+            if length > _MAX_HEADER or 8 + length > size:
+                raise ReleaseError(f"{name}: header length {length} runs past the end of the "
+                                   f"file ({size} bytes): the file is truncated or corrupt")
+            raw = f.read(length)
+    except OSError as e:
+        raise ReleaseError(f"{name}: cannot read ({e.strerror})") from None
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReleaseError(f"{name}: the safetensors header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ReleaseError(f"{name}: the safetensors header must be a JSON object")
+    data_start = 8 + length
+    data_size = size - data_start
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            dtype = _CODES[info["dtype"]]
+            shape = [int(d) for d in info["shape"]]
+            begin, end = (int(o) for o in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ReleaseError(f"{name}: malformed entry for tensor '{key}': {info!r}") from None
+        expected = int(np.prod(shape, dtype=np.int64)) * _np_dtype(dtype).itemsize
+        if not 0 <= begin <= end <= data_size:
+            raise ReleaseError(f"{name}: tensor '{key}' lies past the end of the file "
+                               f"(bytes {begin}..{end} of {data_size}): the file is truncated")
+        if end - begin != expected:
+            raise ReleaseError(f"{name}: tensor '{key}' has {end - begin} bytes but its dtype "
+                               f"{dtype} and shape {shape} need {expected}")
+    return header, data_start, size
+
+
+def metadata(path):
+    header, _, _ = read_header(path)
+    return dict(header.get("__metadata__", {}))
+
+
+def read(path):
+    """``{name: np.ndarray}`` views of a memory-mapped safetensors file (read-only)."""
+    header, data_start, size = read_header(path)
+    tensors = {}
+    mapped = np.memmap(path, dtype=np.uint8, mode="r") if size > data_start else None
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        dtype = _np_dtype(_CODES[info["dtype"]])
+        begin, end = info["data_offsets"]
+        shape = tuple(info["shape"])
+        if end == begin:
+            tensors[key] = np.zeros(shape, dtype)
+            continue
+        buf = mapped[data_start + begin: data_start + end]
+        tensors[key] = buf.view(dtype).reshape(shape)
+    return tensors
