@@ -129,6 +129,8 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
 
 
 def associative_scan(f, elems, reverse=False, axis=0):
+    if axis < 0:  # lax wants a non-negative axis
+        axis += jnp.ndim(jax.tree_util.tree_leaves(elems)[0])
     return lax.associative_scan(f, elems, reverse=reverse, axis=axis)
 
 
