@@ -105,6 +105,16 @@ class Sequential(Model):
     def input_shape(self):
         return self._input_shape()
 
+    @property
+    def inputs(self):
+        """One placeholder for the model input, once the input shape is known."""
+        shape = self._input_shape() or (self._build_shapes_dict or {}).get("input_shape")
+        if shape is None:
+            return None
+        dtype = self._input_layer.dtype if self._input_layer is not None else self.compute_dtype
+        name = self._input_layer.name if self._input_layer is not None else "input"
+        return [KerasTensor(tuple(shape), dtype, name=name)]
+
     def get_config(self):
         layers = []
         if self._input_layer is not None:
