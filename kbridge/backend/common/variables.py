@@ -18,6 +18,7 @@ Each backend subclass implements ``_to_native(value, dtype)``, ``_initialize(nat
 import numpy as np
 
 from kbridge.backend.common import context, naming
+from kbridge.backend.common import stateless as _stateless
 from kbridge.backend.common.dtypes import standardize_dtype
 from kbridge.errors import ShapeError
 
@@ -136,8 +137,18 @@ class Variable:
                 f"Variable '{self.path}' has shape {self.shape}; cannot assign a value of "
                 f"shape {tuple(native.shape)}."
             )
-        self._direct_assign(native)
+        scope = _stateless.current_scope()
+        if scope is not None:
+            # Functional update: rebind, so the caller's state is untouched (and tracers work).
+            scope.record(self)
+            self._value = native
+        else:
+            self._direct_assign(native)
         return self._value
+
+    def _to_native_stateless(self, value):
+        """``value`` as this backend's tensor, for a StatelessScope (no copy, no Parameter)."""
+        return self._to_native(value, None)
 
     def assign_add(self, value):
         return self.assign(_ops().add(self.value, value))
