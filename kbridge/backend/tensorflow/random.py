@@ -1,1 +1,109 @@
-"""tensorflow backend: random ops."""
+"""tensorflow backend: random ops on ``tf.random.stateless_*`` with the ``[seed, counter]``
+pair as the stateless seed, so they work inside ``tf.function`` with graph seeds too."""
+
+import numpy as np
+import tensorflow as tf
+
+from kbridge.backend.common.dtypes import floatx, standardize_dtype
+from kbridge.backend.common.variables import Variable
+from kbridge.backend.numpy.random import concrete_noise_shape, float_dtype
+from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
+from kbridge.random.seed_generator import SEED_DTYPE, seed_pair
+
+_INCREMENT = tf.constant([0, 1], tf.int32)
+# Integer dtypes tf.random.stateless_uniform can draw directly.
+_RANDINT_DTYPES = (tf.int32, tf.int64, tf.uint32, tf.uint64)
+
+
+def make_state_variable(value):
+    # init_scope: the global generator may be created first inside a tf.function.
+    with tf.init_scope():
+        return Variable(value, dtype=SEED_DTYPE, trainable=False, name="seed_generator_state")
+
+
+def next_seed(state):
+    """The current ``[seed, counter]`` of ``state`` (a tf Variable), then advance it."""
+    value = tf.identity(state.value)
+    state.assign(value + _INCREMENT)
+    return value
+
+
+def _seed(seed):
+    pair = seed_pair(seed, "tensorflow")
+    if isinstance(pair, tuple):
+        return tf.constant(pair, tf.int32)
+    if not tf.is_tensor(pair):
+        pair = np.asarray(pair)  # a generator of another backend
+    pair = tf.reshape(tf.cast(pair, tf.int32), [-1])
+    if pair.shape[0] == 1:
+        pair = tf.concat([pair, [0]], 0)
+    return pair
+
+
+def _float(dtype, op):
+    return to_tf_dtype(float_dtype(dtype, op))
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    dtype = _float(dtype, "normal")
+    return tf.random.stateless_normal(shape, _seed(seed), mean, stddev, dtype)
+
+
+def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    dtype = _float(dtype, "uniform")
+    return tf.random.stateless_uniform(shape, _seed(seed), minval, maxval, dtype)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    dtype = _float(dtype, "truncated_normal")
+    return tf.random.stateless_truncated_normal(shape, _seed(seed), mean, stddev, dtype)
+
+
+def randint(shape, minval, maxval, dtype="int32", seed=None):
+    dtype = to_tf_dtype(dtype)
+    draw = dtype if dtype in _RANDINT_DTYPES else tf.int64
+    x = tf.random.stateless_uniform(shape, _seed(seed), tf.cast(minval, draw),
+                                    tf.cast(maxval, draw), draw)
+    return tf.cast(x, dtype)
+
+
+def dropout(inputs, rate, noise_shape=None, seed=None):
+    inputs = convert_to_tensor(inputs)
+    keep_prob = 1.0 - rate
+    noise_shape = concrete_noise_shape(inputs.shape, noise_shape)
+    keep = tf.random.stateless_uniform(noise_shape, _seed(seed)) < keep_prob
+    keep = tf.broadcast_to(keep, tf.shape(inputs))
+    return tf.where(keep, inputs / tf.cast(keep_prob, inputs.dtype), tf.zeros_like(inputs))
+
+
+def shuffle(x, axis=0, seed=None):
+    x = convert_to_tensor(x)
+    order = tf.argsort(tf.random.stateless_uniform([tf.shape(x)[axis]], _seed(seed)))
+    return tf.gather(x, order, axis=axis)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None):
+    logits = convert_to_tensor(logits)
+    out = tf.random.stateless_categorical(logits, num_samples, _seed(seed), dtype=tf.int64)
+    return tf.cast(out, to_tf_dtype(dtype))
+
+
+def gamma(shape, alpha, dtype=None, seed=None):
+    dtype = _float(dtype, "gamma")
+    return tf.random.stateless_gamma(shape, _seed(seed), alpha=tf.cast(alpha, dtype), dtype=dtype)
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):
+    dtype = _float(dtype, "beta")
+    seeds = tf.random.experimental.stateless_split(_seed(seed), 2)
+    x = tf.random.stateless_gamma(shape, seeds[0], alpha=tf.cast(alpha, dtype), dtype=dtype)
+    y = tf.random.stateless_gamma(shape, seeds[1], alpha=tf.cast(beta, dtype), dtype=dtype)
+    return x / (x + y)
+
+
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    dtype = to_tf_dtype(standardize_dtype(dtype or floatx()))
+    out = tf.random.stateless_binomial(shape, _seed(seed), tf.cast(counts, tf.float32),
+                                       tf.cast(probabilities, tf.float32),
+                                       output_dtype=tf.float32)
+    return tf.cast(out, dtype)
