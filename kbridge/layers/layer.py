@@ -21,6 +21,8 @@ from kbridge.saving import registry
 
 # The ``training`` flag of the outermost call, inherited by nested calls that omit it.
 _training_context = contextvars.ContextVar("kbridge_training", default=None)
+# True inside a layer call: the outermost call clears the losses of the previous call.
+_in_call = contextvars.ContextVar("kbridge_in_call", default=False)
 # Set while a layer traces its ``call`` on KerasTensors: nested layers then record no nodes.
 _tracing = contextvars.ContextVar("kbridge_tracing", default=False)
 
@@ -122,6 +124,7 @@ class Layer:
         obj = object.__new__(cls)
         # Set before any subclass __init__ runs, so attribute tracking always works.
         obj.__dict__.update(_layers=[], _variables=[], _losses=[], _regularized=[],
+                            _seed_generators=[],
                             built=False, _build_shapes_dict=None, _call_signature=None)
         return obj
 
@@ -160,6 +163,9 @@ class Layer:
                     self._layers.append(item)
                 elif isinstance(item, Variable) and all(item is not v for v in self._variables):
                     self._variables.append(item)
+                elif isinstance(item, _seed_generator_class()) and all(
+                        item is not g for g in self._seed_generators):
+                    self._seed_generators.append(item)
         object.__setattr__(self, name, value)
 
     @property
@@ -228,7 +234,58 @@ class Layer:
         return [v for v in self.weights if id(v) not in trainable]
 
     trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
+
+    def _seed_states(self):
+        states = [g.state for g in self._seed_generators]
+        for layer in self._layers:
+            states.extend(layer._seed_states())
+        return _unique(states)
+
+    @property
+    def non_trainable_variables(self):
+        """Non-trainable weights plus random-seed states: the state a pure call threads
+        through (``stateless_call``). Seed states are not saved with the weights."""
+        return _unique(self.non_trainable_weights + self._seed_states())
+
+    # --- the stateless API ----------------------------------------------------------
+    def stateless_call(self, trainable_variables, non_trainable_variables, *args,
+                       return_losses=False, **kwargs):
+        """Call the layer as a pure function of its state.
+
+        Args:
+            trainable_variables: values for :attr:`trainable_variables`, in order.
+            non_trainable_variables: values for :attr:`non_trainable_variables`, in order.
+            *args, **kwargs: the call arguments.
+            return_losses: also return the losses added during the call.
+
+        Returns:
+            ``(outputs, new_non_trainable_values)`` (plus ``losses`` if asked). Nothing in
+            the layer changes, so it can be traced by ``jax.jit``.
+
+        Example:
+            >>> y, nt = layer.stateless_call([v.value for v in layer.trainable_variables],
+            ...                              [v.value for v in layer.non_trainable_variables], x)
+        """
+        from kbridge.backend.common.stateless import StatelessScope
+
+        trainable, non_trainable = self.trainable_variables, self.non_trainable_variables
+        if len(trainable_variables) != len(trainable) or len(non_trainable_variables) != len(
+                non_trainable):
+            raise ShapeError(
+                f"stateless_call on '{self.name}' expects {len(trainable)} trainable and "
+                f"{len(non_trainable)} non-trainable values. Received: "
+                f"{len(trainable_variables)} and {len(non_trainable_variables)}")
+        mapping = list(zip(trainable, trainable_variables)) + list(
+            zip(non_trainable, non_trainable_variables))
+        self._clear_losses()
+        with StatelessScope(mapping) as scope:
+            outputs = self(*args, **kwargs)
+            losses = self.losses if return_losses else None
+        self._clear_losses()
+        new_non_trainable = [scope.final_value(v) for v in non_trainable]
+        if return_losses:
+            return outputs, new_non_trainable, losses
+        return outputs, new_non_trainable
 
     # --- weights --------------------------------------------------------------------
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True,
@@ -374,6 +431,10 @@ class Layer:
         if self.input_spec is not None and args:
             self._check_input_spec(args[0])
         self._maybe_build(bound)
+        outermost = not _in_call.get()
+        if outermost:
+            self._clear_losses()
+        call_token = _in_call.set(True)
         token = _training_context.set(kwargs.get("training", _training_context.get()))
         try:
             with naming.layer_scope(self.name):
@@ -382,6 +443,7 @@ class Layer:
                 outputs = self.call(*args, **kwargs)
         finally:
             _training_context.reset(token)
+            _in_call.reset(call_token)
         if self.activity_regularizer is not None:
             from kbridge import ops
 
@@ -515,6 +577,12 @@ def placeholders_for(shape, dtype):
     if isinstance(shape, dict):
         return {k: placeholders_for(v, dtype) for k, v in shape.items()}
     return shape
+
+
+def _seed_generator_class():
+    from kbridge.random.seed_generator import SeedGenerator
+
+    return SeedGenerator
 
 
 def _get_regularizer(identifier):
