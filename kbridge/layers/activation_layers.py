@@ -1,3 +1,170 @@
-"""activation_layers layers."""
+"""Activation layers with parameters: ReLU, LeakyReLU, PReLU, ELU, Softmax."""
 
-__all__ = []
+from kbridge import activations, constraints, initializers, ops, regularizers
+from kbridge.errors import KbridgeError
+from kbridge.layers.layer import Layer
+from kbridge.saving import registry
+
+__all__ = ["ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
+
+_FLOAT16_NEG = -3e4
+
+
+class ReLU(Layer):
+    """Rectified linear unit with optional ceiling, leak and threshold.
+
+    Example:
+        >>> kbridge.layers.ReLU(max_value=6.0)(np.array([-1.0, 3.0, 9.0]))   # [0, 3, 6]
+    """
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if max_value is not None and max_value < 0:
+            raise KbridgeError(f"`max_value` must be non-negative. Received: max_value={max_value}")
+        if negative_slope is None or negative_slope < 0:
+            raise KbridgeError("`negative_slope` must be a non-negative number. "
+                               f"Received: negative_slope={negative_slope}")
+        if threshold is None or threshold < 0:
+            raise KbridgeError("`threshold` must be a non-negative number. "
+                               f"Received: threshold={threshold}")
+        self.max_value = max_value
+        self.negative_slope = negative_slope
+        self.threshold = threshold
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return activations.relu(inputs, negative_slope=self.negative_slope,
+                                max_value=self.max_value, threshold=self.threshold)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"max_value": self.max_value, "negative_slope": self.negative_slope,
+                       "threshold": self.threshold})
+        return config
+
+
+class LeakyReLU(Layer):
+    """``x`` if positive, else ``negative_slope * x``. Example: ``LeakyReLU(0.3)(x)``."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        if "alpha" in kwargs:  # Keras 2 name
+            negative_slope = kwargs.pop("alpha")
+        super().__init__(**kwargs)
+        if negative_slope is None or negative_slope < 0:
+            raise KbridgeError("`negative_slope` must be a non-negative number. "
+                               f"Received: negative_slope={negative_slope}")
+        self.negative_slope = negative_slope
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return ops.leaky_relu(inputs, negative_slope=self.negative_slope)
+
+    def get_config(self):
+        config = super().get_config()
+        config["negative_slope"] = self.negative_slope
+        return config
+
+
+class PReLU(Layer):
+    """Leaky ReLU whose slope ``alpha`` is learnt (one per input element, or shared on axes).
+
+    Example:
+        >>> kbridge.layers.PReLU(shared_axes=[1, 2])(np.ones((1, 4, 4, 3), "float32")).shape
+        (1, 4, 4, 3)
+    """
+
+    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
+                 shared_axes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha_initializer = initializers.get(alpha_initializer)
+        self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
+        if shared_axes is None:
+            self.shared_axes = None
+        elif isinstance(shared_axes, (list, tuple)):
+            self.shared_axes = list(shared_axes)
+        else:
+            self.shared_axes = [shared_axes]
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        shape = list(input_shape[1:])
+        for axis in self.shared_axes or ():
+            shape[axis - 1] = 1
+        self.alpha = self.add_weight(name="alpha", shape=shape,
+                                     initializer=self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint)
+        self.built = True
+
+    def call(self, inputs):
+        positive = ops.relu(inputs)
+        negative = ops.multiply(ops.negative(self.alpha), ops.relu(ops.negative(inputs)))
+        return ops.add(positive, negative)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "alpha_initializer": registry.serialize(self.alpha_initializer),
+            "alpha_regularizer": registry.serialize(self.alpha_regularizer),
+            "alpha_constraint": registry.serialize(self.alpha_constraint),
+            "shared_axes": self.shared_axes,
+        })
+        return config
+
+
+class ELU(Layer):
+    """Exponential linear unit: ``x`` if positive, else ``alpha * (exp(x) - 1)``.
+
+    Example:
+        >>> kbridge.layers.ELU(alpha=1.0)(np.array([-1.0, 2.0]))
+    """
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = alpha
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return ops.elu(inputs, alpha=self.alpha)
+
+    def get_config(self):
+        config = super().get_config()
+        config["alpha"] = self.alpha
+        return config
+
+
+class Softmax(Layer):
+    """Softmax along ``axis``; masked positions (``mask`` False) get probability 0.
+
+    Example:
+        >>> kbridge.layers.Softmax()(np.array([[1.0, 2.0, 3.0]]), mask=np.array([[1, 1, 0]], bool))
+    """
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            if len(mask.shape) > len(inputs.shape):
+                raise KbridgeError("Softmax: `mask` must be broadcastable to `inputs`. "
+                                   f"Received: inputs.shape={tuple(inputs.shape)}, "
+                                   f"mask.shape={tuple(mask.shape)}")
+            if ops.dtype(mask) != "bool":
+                mask = ops.greater(mask, 0.5)
+            # Masked positions get a very negative logit (float16 cannot hold -1e9).
+            big = _FLOAT16_NEG if ops.dtype(inputs) == "float16" else -1e9
+            inputs = ops.where(mask, inputs, ops.cast(big, ops.dtype(inputs)))
+        if isinstance(self.axis, (tuple, list)):
+            if len(self.axis) > 1:
+                lse = ops.logsumexp(inputs, axis=tuple(self.axis), keepdims=True)
+                return ops.exp(ops.subtract(inputs, lse))
+            return ops.softmax(inputs, axis=self.axis[0])
+        return ops.softmax(inputs, axis=self.axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config["axis"] = self.axis
+        return config
