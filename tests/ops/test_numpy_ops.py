@@ -71,6 +71,8 @@ CASES += [
     Case("mod", I8, 3, _id="weak-int"),
     Case("fmod", X * 5, POS),
     Case("fmod", I32, NZ32, _id="int"),
+    Case("fmod", X * 5, -POS, _id="neg-divisor"),
+    Case("mod", X * 5, -POS, _id="neg-divisor"),
     Case("power", POS, Y),
     Case("power", I8 // 2, 2, _id="int"),
     Case("power", POS, 3, _id="weak-int"),
@@ -80,7 +82,7 @@ CASES += [
     Case("negative", X), Case("negative", I32, _id="int"),
     Case("absolute", X), Case("abs", I8, _id="int"), Case("abs", U8, _id="uint8"),
     Case("abs", F64, _id="f64"), Case("abs", B, _id="bool"),
-    Case("sign", X), Case("sign", I32, _id="int"), Case("sign", SPECIAL, _id="special"),
+    Case("sign", X), Case("sign", I32, _id="int"), Case("sign", SPECIAL, _id="special", _grad=False),
     Case("sign", U8, _id="uint8"),
     Case("reciprocal", POS), Case("reciprocal", NZ32, _id="int"),
     Case("clip", X, -0.5, 0.5), Case("clip", I32, -10, 10, _id="int"),
@@ -174,10 +176,11 @@ CASES += [
     Case("array", X), Case("array", I32, dtype="float32", _id="cast"),
     Case("array", [1, 2, 3], _id="list", _symbolic=False),
     Case("array", [[1.0, 2.0]], dtype="float16", _id="list-dtype", _symbolic=False),
-    Case("zeros_like", X), Case("ones_like", I32), Case("empty_like", X),
+    # Outputs that do not depend on the input values: nothing to differentiate.
+    Case("zeros_like", X, _grad=False), Case("ones_like", I32), Case("empty_like", X, _grad=False),
     Case("zeros_like", X, dtype="int32", _id="dtype"), Case("ones_like", B, dtype="float16",
                                                              _id="dtype"),
-    Case("full_like", X, 2.5), Case("full_like", I32, 7.9, _id="int"),
+    Case("full_like", X, 2.5, _grad=False), Case("full_like", I32, 7.9, _id="int"),
     Case("full_like", X, 3, dtype="int8", _id="dtype"),
 ]
 CREATION = [

@@ -1,15 +1,839 @@
-"""tensorflow backend: numpy ops."""
+"""tensorflow backend: numpy ops (elementwise math, creation, comparisons, logic, bitwise)."""
 
+import functools
+import math
+
+import numpy as np
 import tensorflow as tf
 
-from kbridge.backend.tensorflow.core import promote
+from kbridge.backend.common.convert import dtype_of
+from kbridge.backend.common.dtypes import (
+    FLOAT_TYPES, INT_TYPES, floatx, result_type, standardize_dtype,
+)
+from kbridge.backend.numpy.numpy import _window
+from kbridge.backend.tensorflow.core import convert_to_tensor, promote, to_tf_dtype
+from kbridge.errors import DTypeError
+
+_F64 = tf.float64
+# Many TF integer kernels exist only for int32/int64 (and some for int16/uint8); those ops run
+# on the next wider supported type and cast back.
+_WIDER = {tf.int8: tf.int32, tf.int16: tf.int32, tf.uint8: tf.int32, tf.uint16: tf.int32,
+          tf.uint32: tf.int64, tf.uint64: tf.int64}
+_UNSIGNED = (tf.uint8, tf.uint16, tf.uint32, tf.uint64)
+
+
+@functools.lru_cache(maxsize=None)
+def _float_of(dt):
+    return to_tf_dtype(result_type(standardize_dtype(dt), "float*"))
+
+
+def _cvt(x):
+    return x if isinstance(x, (tf.Tensor, tf.Variable)) else convert_to_tensor(x)
+
+
+def _as_float(x):
+    x = _cvt(x)
+    dt = _float_of(x.dtype)
+    return x if x.dtype == dt else tf.cast(x, dt)
+
+
+def _promote_float(x1, x2):
+    dt = to_tf_dtype(result_type(dtype_of(x1), dtype_of(x2), "float*"))
+    return [convert_to_tensor(x, dt) for x in (x1, x2)]
+
+
+def _promote_nonbool(x1, x2, bool_to):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        x1, x2 = tf.cast(x1, bool_to), tf.cast(x2, bool_to)
+    return x1, x2
+
+
+def _wide(fn, *xs):
+    """``fn`` on same-dtype ``xs``, through a wider int type where TF lacks the kernel."""
+    dt = xs[0].dtype
+    wide = _WIDER.get(dt)
+    if wide is None:
+        return fn(*xs)
+    return tf.cast(fn(*[tf.cast(x, wide) for x in xs]), dt)
+
+
+def _is_inexact(x):
+    return x.dtype.is_floating or x.dtype.is_complex
+
+
+def _float_unary(fn):
+    def apply(x):
+        return fn(_as_float(x))
+
+    return apply
+
+
+# ---------------------------------------------------------------- arithmetic
 
 
 def add(x1, x2):
     x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        return tf.logical_or(x1, x2)
     return tf.add(x1, x2)
+
+
+def subtract(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return tf.subtract(x1, x2)
+
+
+def multiply(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        return tf.logical_and(x1, x2)
+    return tf.multiply(x1, x2)
+
+
+def divide(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    return tf.divide(x1, x2)
+
+
+def true_divide(x1, x2):
+    return divide(x1, x2)
+
+
+def divide_no_nan(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    return tf.math.divide_no_nan(x1, x2)
+
+
+def _int_floordiv(x1, x2):
+    # numpy gives 0 for integer division by zero; TF raises.
+    zero = tf.equal(x2, 0)
+    safe = tf.where(zero, tf.ones_like(x2), x2)
+    return tf.where(zero, tf.zeros_like(x1), tf.math.floordiv(x1, safe))
+
+
+def floor_divide(x1, x2):
+    x1, x2 = _promote_nonbool(x1, x2, tf.int8)
+    if x1.dtype.is_floating:
+        return tf.math.floor(tf.divide(x1, x2)) if x1.dtype != _F64 else tf.math.floordiv(x1, x2)
+    return _wide(_int_floordiv, x1, x2)
+
+
+def _int_mod(fn):
+    def apply(x1, x2):
+        zero = tf.equal(x2, 0)
+        safe = tf.where(zero, tf.ones_like(x2), x2)
+        return tf.where(zero, tf.zeros_like(x1), fn(x1, safe))
+
+    return apply
+
+
+def mod(x1, x2):
+    x1, x2 = _promote_nonbool(x1, x2, tf.int32)
+    if x1.dtype.is_floating:
+        return tf.math.floormod(x1, x2)
+    return _wide(_int_mod(tf.math.floormod), x1, x2)
+
+
+def fmod(x1, x2):
+    x1, x2 = _promote_nonbool(x1, x2, tf.int32)
+    if x1.dtype.is_floating:
+        # From floormod, which has a gradient (TruncateMod has none): move the remainder
+        # to the sign of x1.
+        r = tf.math.floormod(x1, x2)
+        flip = tf.not_equal(r, 0) & tf.not_equal(tf.math.sign(r), tf.math.sign(x1))
+        return tf.where(flip, r - x2, r)
+    return _wide(_int_mod(tf.truncatemod), x1, x2)
+
+
+def power(x1, x2):
+    x1, x2 = _promote_nonbool(x1, x2, tf.int8)
+    return _wide(tf.pow, x1, x2)
+
+
+def negative(x):
+    x = _cvt(x)
+    return _wide(tf.negative, x)
+
+
+def absolute(x):
+    x = _cvt(x)
+    if x.dtype == tf.bool or x.dtype in _UNSIGNED:
+        return x
+    return _wide(tf.abs, x)
+
+
+def abs(x):
+    return absolute(x)
+
+
+def fabs(x):
+    return tf.abs(_as_float(x))
+
+
+def square(x):
+    x = _cvt(x)
+    if x.dtype == tf.bool:
+        x = tf.cast(x, tf.int32)
+    return _wide(tf.square, x)
+
+
+def reciprocal(x):
+    x = _cvt(x)
+    if _is_inexact(x):
+        return tf.math.reciprocal(x)
+    dt = tf.int8 if x.dtype == tf.bool else x.dtype
+    wide = tf.cast(x, _F64)
+    return tf.cast(_trunc(tf.math.divide_no_nan(tf.ones_like(wide), wide)), dt)
+
+
+def sign(x):
+    x = _cvt(x)
+    if x.dtype in _UNSIGNED:
+        return tf.cast(x > 0, x.dtype)
+    return _wide(tf.sign, x)
+
+
+def maximum(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        return tf.logical_or(x1, x2)
+    if x1.dtype.is_floating:  # TF returns the non-NaN operand; numpy propagates NaN
+        nan = tf.math.is_nan(x1) | tf.math.is_nan(x2)
+        return tf.where(nan, x1 + x2, tf.maximum(x1, x2))
+    return _wide(tf.maximum, x1, x2)
+
+
+def minimum(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        return tf.logical_and(x1, x2)
+    if x1.dtype.is_floating:
+        nan = tf.math.is_nan(x1) | tf.math.is_nan(x2)
+        return tf.where(nan, x1 + x2, tf.minimum(x1, x2))
+    return _wide(tf.minimum, x1, x2)
+
+
+def fmax(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        return tf.logical_or(x1, x2)
+    if x1.dtype.is_floating:
+        x1, x2 = tf.broadcast_to(x1, tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2))), x2
+        return tf.where(tf.math.is_nan(x1), x2 + tf.zeros_like(x1),
+                        tf.where(tf.math.is_nan(x2), x1, tf.maximum(x1, x2)))
+    return _wide(tf.maximum, x1, x2)
+
+
+def fmin(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool:
+        return tf.logical_and(x1, x2)
+    if x1.dtype.is_floating:
+        x1 = tf.broadcast_to(x1, tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2)))
+        return tf.where(tf.math.is_nan(x1), x2 + tf.zeros_like(x1),
+                        tf.where(tf.math.is_nan(x2), x1, tf.minimum(x1, x2)))
+    return _wide(tf.minimum, x1, x2)
+
+
+def clip(x, x_min, x_max):
+    x = _cvt(x)
+    out_dt = tf.int32 if x.dtype == tf.bool else x.dtype
+    bounds = [b for b in (x_min, x_max) if b is not None]
+    dt = to_tf_dtype(result_type(standardize_dtype(out_dt), *[dtype_of(b) for b in bounds]))
+    dt = _WIDER.get(dt, dt)
+    y = tf.cast(x, dt)
+    if x_min is not None:
+        y = tf.maximum(y, convert_to_tensor(x_min, dt))
+    if x_max is not None:
+        y = tf.minimum(y, convert_to_tensor(x_max, dt))
+    return tf.cast(y, out_dt)
+
+
+def round(x, decimals=0):
+    x = _cvt(x)
+    if _is_inexact(x):
+        if not decimals:
+            return tf.round(x)
+        factor = tf.constant(10.0 ** decimals, x.dtype)
+        return tf.round(x * factor) / factor
+    if x.dtype == tf.bool or decimals >= 0:
+        return x
+    factor = 10.0 ** (-decimals)
+    return tf.cast(tf.round(tf.cast(x, _F64) / factor) * factor, x.dtype)
+
+
+def _trunc(x):
+    return tf.where(x < 0, tf.math.ceil(x), tf.math.floor(x))
+
+
+def trunc(x):
+    x = _cvt(x)
+    if _is_inexact(x):
+        return _trunc(x)
+    return x
+
+
+def _cbrt(x):
+    return tf.sign(x) * tf.pow(tf.abs(x), tf.constant(1.0 / 3.0, x.dtype))
+
+
+def _scaled_log(base):
+    scale = 1.0 / math.log(base)
+
+    def apply(x):
+        return tf.math.log(x) * tf.constant(scale, x.dtype)
+
+    return apply
+
+
+def _exp2(x):
+    return tf.pow(tf.constant(2.0, x.dtype), x)
+
+
+def _sinc(x):
+    pix = x * tf.constant(math.pi, x.dtype)
+    zero = tf.equal(x, 0)
+    safe = tf.where(zero, tf.ones_like(pix), pix)
+    return tf.where(zero, tf.ones_like(x), tf.sin(safe) / safe)
+
+
+def _i0(x):
+    if x.dtype in (tf.float16, tf.bfloat16):
+        return tf.cast(tf.math.bessel_i0(tf.cast(x, tf.float32)), x.dtype)
+    return tf.math.bessel_i0(x)
+
+
+floor = _float_unary(tf.math.floor)
+ceil = _float_unary(tf.math.ceil)
+sqrt = _float_unary(tf.sqrt)
+cbrt = _float_unary(_cbrt)
+exp = _float_unary(tf.exp)
+exp2 = _float_unary(_exp2)
+expm1 = _float_unary(tf.math.expm1)
+log = _float_unary(tf.math.log)
+log2 = _float_unary(_scaled_log(2.0))
+log10 = _float_unary(_scaled_log(10.0))
+log1p = _float_unary(tf.math.log1p)
+sin = _float_unary(tf.sin)
+cos = _float_unary(tf.cos)
+tan = _float_unary(tf.tan)
+arcsin = _float_unary(tf.asin)
+arccos = _float_unary(tf.acos)
+arctan = _float_unary(tf.atan)
+sinh = _float_unary(tf.sinh)
+cosh = _float_unary(tf.cosh)
+tanh = _float_unary(tf.tanh)
+arcsinh = _float_unary(tf.asinh)
+arccosh = _float_unary(tf.acosh)
+arctanh = _float_unary(tf.atanh)
+deg2rad = _float_unary(lambda x: x * tf.constant(math.pi / 180.0, x.dtype))
+rad2deg = _float_unary(lambda x: x * tf.constant(180.0 / math.pi, x.dtype))
+sinc = _float_unary(_sinc)
+i0 = _float_unary(_i0)
+
+
+def angle(x):
+    x = _cvt(x)
+    if x.dtype.is_complex:
+        return tf.math.angle(x)
+    x = _as_float(x)
+    return tf.atan2(tf.zeros_like(x), x)
+
+
+def arctan2(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    return tf.atan2(x1, x2)
+
+
+def hypot(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    return tf.sqrt(tf.square(x1) + tf.square(x2))
+
+
+def heaviside(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    step = tf.cast(x1 > 0, x1.dtype)
+    out = tf.where(tf.equal(x1, 0), x2 + tf.zeros_like(x1), step + tf.zeros_like(x2))
+    return tf.where(tf.math.is_nan(x1), x1 + tf.zeros_like(x2), out)
+
+
+def logaddexp(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    big = tf.maximum(x1, x2)
+    diff = tf.abs(x1 - x2)
+    # Equal arguments (including both -inf or both +inf) would give NaN through inf - inf.
+    same = tf.equal(x1, x2)
+    safe = tf.where(same, tf.zeros_like(diff), diff)
+    return tf.where(same, x1 + tf.constant(math.log(2.0), x1.dtype),
+                    big + tf.math.log1p(tf.exp(-safe)))
+
+
+def logaddexp2(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    ln2 = tf.constant(math.log(2.0), x1.dtype)
+    return logaddexp(x1 * ln2, x2 * ln2) / ln2
+
+
+def nextafter(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    if x1.dtype in (tf.float16, tf.bfloat16):
+        dt = x1.dtype
+        wide = tf.cast(tf.math.nextafter(tf.cast(x1, tf.float32), tf.cast(x2, tf.float32)), dt)
+        return wide
+    return tf.math.nextafter(x1, x2)
+
+
+def ldexp(x1, x2):
+    x1 = _as_float(x1)
+    x2 = _cvt(x2)
+    if standardize_dtype(x2.dtype) not in INT_TYPES:
+        raise DTypeError(f"`x2` of `ldexp` must be an integer tensor. Received: dtype={x2.dtype}")
+    return x1 * tf.pow(tf.constant(2.0, x1.dtype), tf.cast(x2, x1.dtype))
+
+
+def _gcd(a, b):
+    a, b = tf.abs(a), tf.abs(b)
+    a, b = tf.broadcast_to(a, tf.broadcast_dynamic_shape(tf.shape(a), tf.shape(b))), b
+    b = tf.broadcast_to(b, tf.shape(a))
+
+    def body(a, b):
+        nonzero = tf.not_equal(b, 0)
+        safe = tf.where(nonzero, b, tf.ones_like(b))
+        return tf.where(nonzero, b, a), tf.where(nonzero, tf.math.floormod(a, safe), b)
+
+    a, _ = tf.while_loop(lambda a, b: tf.reduce_any(tf.not_equal(b, 0)), body, (a, b))
+    return a
+
+
+def gcd(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool or not x1.dtype.is_integer:
+        raise DTypeError(f"`gcd` expects integer tensors. Received: dtype={x1.dtype}")
+    return _wide(_gcd, x1, x2)
+
+
+def _lcm(a, b):
+    g = _gcd(a, b)
+    safe = tf.where(tf.equal(g, 0), tf.ones_like(g), g)
+    return tf.abs(a // safe * b)
+
+
+def lcm(x1, x2):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == tf.bool or not x1.dtype.is_integer:
+        raise DTypeError(f"`lcm` expects integer tensors. Received: dtype={x1.dtype}")
+    return _wide(_lcm, x1, x2)
 
 
 def matmul(x1, x2):
     x1, x2 = promote(x1, x2)
     return tf.linalg.matmul(x1, x2)
+
+
+# ---------------------------------------------------------------- complex parts
+
+
+def real(x):
+    x = _cvt(x)
+    return tf.math.real(x) if x.dtype.is_complex else x
+
+
+def imag(x):
+    x = _cvt(x)
+    return tf.math.imag(x) if x.dtype.is_complex else tf.zeros_like(x)
+
+
+def conjugate(x):
+    x = _cvt(x)
+    return tf.math.conj(x) if x.dtype.is_complex else x
+
+
+def conj(x):
+    return conjugate(x)
+
+
+def isreal(x):
+    x = _cvt(x)
+    if x.dtype.is_complex:
+        return tf.equal(tf.math.imag(x), 0)
+    return tf.ones(tf.shape(x), tf.bool)
+
+
+# ---------------------------------------------------------------- comparisons and tests
+
+
+def equal(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return tf.equal(x1, x2)
+
+
+def not_equal(x1, x2):
+    x1, x2 = promote(x1, x2)
+    return tf.not_equal(x1, x2)
+
+
+def _ordered(fn):
+    def apply(x1, x2):
+        x1, x2 = promote(x1, x2)
+        if x1.dtype == tf.bool:
+            x1, x2 = tf.cast(x1, tf.int8), tf.cast(x2, tf.int8)
+        return fn(x1, x2)
+
+    return apply
+
+
+less = _ordered(tf.less)
+less_equal = _ordered(tf.less_equal)
+greater = _ordered(tf.greater)
+greater_equal = _ordered(tf.greater_equal)
+
+
+def isclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
+    x1, x2 = _promote_float(x1, x2)
+    finite = tf.math.is_finite(x1) & tf.math.is_finite(x2)
+    tol = tf.constant(atol, x1.dtype) + tf.constant(rtol, x1.dtype) * tf.abs(x2)
+    close = finite & (tf.abs(x1 - x2) <= tol)
+    out = close | tf.equal(x1, x2)
+    if equal_nan:
+        out = out | (tf.math.is_nan(x1) & tf.math.is_nan(x2))
+    return out
+
+
+def allclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return tf.reduce_all(isclose(x1, x2, rtol, atol, equal_nan))
+
+
+def _float_test(fn, default):
+    def apply(x):
+        x = _cvt(x)
+        if x.dtype.is_floating:
+            return fn(x)
+        if x.dtype.is_complex:
+            return fn(tf.math.real(x)) | fn(tf.math.imag(x)) if not default else (
+                fn(tf.math.real(x)) & fn(tf.math.imag(x)))
+        fill = tf.ones if default else tf.zeros
+        return fill(tf.shape(x), tf.bool)
+
+    return apply
+
+
+isfinite = _float_test(tf.math.is_finite, True)
+isinf = _float_test(tf.math.is_inf, False)
+isnan = _float_test(tf.math.is_nan, False)
+isneginf = _float_test(lambda x: tf.equal(x, tf.constant(-np.inf, x.dtype)), False)
+isposinf = _float_test(lambda x: tf.equal(x, tf.constant(np.inf, x.dtype)), False)
+
+_SAME_WIDTH_INT = {tf.float16: tf.int16, tf.bfloat16: tf.int16, tf.float32: tf.int32,
+                   tf.float64: tf.int64}
+
+
+def signbit(x):
+    x = _cvt(x)
+    if x.dtype.is_floating:
+        return tf.bitcast(x, _SAME_WIDTH_INT[x.dtype]) < 0
+    if x.dtype == tf.bool or x.dtype in _UNSIGNED:
+        return tf.zeros(tf.shape(x), tf.bool)
+    return x < 0
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    x = _cvt(x)
+    if not x.dtype.is_floating:
+        return x
+    info = np.finfo(x.dtype.as_numpy_dtype) if x.dtype != tf.bfloat16 else None
+    big = info.max if info is not None else tf.bfloat16.max
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    x = tf.where(tf.math.is_nan(x), tf.constant(nan, x.dtype), x)
+    x = tf.where(tf.equal(x, tf.constant(np.inf, x.dtype)), tf.constant(posinf, x.dtype), x)
+    return tf.where(tf.equal(x, tf.constant(-np.inf, x.dtype)), tf.constant(neginf, x.dtype), x)
+
+
+# ---------------------------------------------------------------- logic and bits
+
+
+def _bool(x):
+    x = _cvt(x)
+    return x if x.dtype == tf.bool else tf.not_equal(x, tf.zeros((), x.dtype))
+
+
+def logical_and(x1, x2):
+    return tf.logical_and(_bool(x1), _bool(x2))
+
+
+def logical_or(x1, x2):
+    return tf.logical_or(_bool(x1), _bool(x2))
+
+
+def logical_xor(x1, x2):
+    return tf.math.logical_xor(_bool(x1), _bool(x2))
+
+
+def logical_not(x):
+    return tf.logical_not(_bool(x))
+
+
+def _int_or_bool(x, name):
+    if x.dtype != tf.bool and not x.dtype.is_integer:
+        raise DTypeError(f"`{name}` expects integer or bool tensors. Received: dtype={x.dtype}")
+    return x
+
+
+def bitwise_and(x, y):
+    x, y = promote(x, y)
+    if _int_or_bool(x, "bitwise_and").dtype == tf.bool:
+        return tf.logical_and(x, y)
+    return tf.bitwise.bitwise_and(x, y)
+
+
+def bitwise_or(x, y):
+    x, y = promote(x, y)
+    if _int_or_bool(x, "bitwise_or").dtype == tf.bool:
+        return tf.logical_or(x, y)
+    return tf.bitwise.bitwise_or(x, y)
+
+
+def bitwise_xor(x, y):
+    x, y = promote(x, y)
+    if _int_or_bool(x, "bitwise_xor").dtype == tf.bool:
+        return tf.math.logical_xor(x, y)
+    return tf.bitwise.bitwise_xor(x, y)
+
+
+def bitwise_invert(x):
+    x = _int_or_bool(_cvt(x), "bitwise_invert")
+    if x.dtype == tf.bool:
+        return tf.logical_not(x)
+    return tf.bitwise.invert(x)
+
+
+def bitwise_not(x):
+    return bitwise_invert(x)
+
+
+def bitwise_left_shift(x, y):
+    x, y = _promote_nonbool(x, y, tf.int8)
+    return tf.bitwise.left_shift(_int_or_bool(x, "left_shift"), y)
+
+
+def left_shift(x, y):
+    return bitwise_left_shift(x, y)
+
+
+def bitwise_right_shift(x, y):
+    x, y = _promote_nonbool(x, y, tf.int8)
+    return tf.bitwise.right_shift(_int_or_bool(x, "right_shift"), y)
+
+
+def right_shift(x, y):
+    return bitwise_right_shift(x, y)
+
+
+# ---------------------------------------------------------------- creation
+
+
+def _dtype(dtype):
+    return to_tf_dtype(dtype if dtype is not None else floatx())
+
+
+def _shape(shape):
+    return (shape,) if isinstance(shape, int) else shape
+
+
+def zeros(shape, dtype=None):
+    return tf.zeros(_shape(shape), _dtype(dtype))
+
+
+def ones(shape, dtype=None):
+    return tf.ones(_shape(shape), _dtype(dtype))
+
+
+def empty(shape, dtype=None):
+    # Zero-filled rather than uninitialised, so results are reproducible on every backend.
+    return tf.zeros(_shape(shape), _dtype(dtype))
+
+
+def _filled(shape, fill_value, dt):
+    if isinstance(fill_value, float) and not (dt.is_floating or dt.is_complex):
+        fill_value = int(fill_value)  # numpy truncates a float fill for integer dtypes
+    value = tf.cast(fill_value, dt) if tf.is_tensor(fill_value) else convert_to_tensor(
+        fill_value, dt)
+    return tf.broadcast_to(value, shape)
+
+
+def full(shape, fill_value, dtype=None):
+    return _filled(_shape(shape), fill_value, _dtype(dtype))
+
+
+def zeros_like(x, dtype=None):
+    x = _cvt(x)
+    return tf.zeros(tf.shape(x), x.dtype if dtype is None else to_tf_dtype(dtype))
+
+
+def ones_like(x, dtype=None):
+    x = _cvt(x)
+    return tf.ones(tf.shape(x), x.dtype if dtype is None else to_tf_dtype(dtype))
+
+
+def empty_like(x, dtype=None):
+    return zeros_like(x, dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    x = _cvt(x)
+    return _filled(tf.shape(x), fill_value, x.dtype if dtype is None else to_tf_dtype(dtype))
+
+
+def array(x, dtype=None):
+    return tf.identity(convert_to_tensor(x, dtype))
+
+
+def copy(x):
+    return tf.identity(_cvt(x))
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    if stop is None:
+        start, stop = 0, start
+    if step is None:
+        step = 1
+    if dtype is None:
+        dtype = result_type(dtype_of(start), dtype_of(stop), dtype_of(step))
+    dt = to_tf_dtype(dtype)
+    if dt.is_floating:
+        # Count and values in float64, as numpy does, then cast.
+        out = tf.range(tf.cast(start, _F64), tf.cast(stop, _F64), tf.cast(step, _F64))
+        return tf.cast(out, dt)
+    wide = _WIDER.get(dt, dt)
+    return tf.cast(tf.range(tf.cast(start, wide), tf.cast(stop, wide), tf.cast(step, wide)), dt)
+
+
+def _diagonal_mask(N, M, k, op):
+    M = N if M is None else M
+    rows = tf.range(N)[:, None]
+    cols = tf.range(M)[None, :]
+    return op(cols - rows, k)
+
+
+def eye(N, M=None, k=0, dtype=None):
+    return tf.cast(_diagonal_mask(N, M, k, tf.equal), _dtype(dtype))
+
+
+def identity(n, dtype=None):
+    return tf.eye(n, dtype=_dtype(dtype))
+
+
+def tri(N, M=None, k=0, dtype=None):
+    return tf.cast(_diagonal_mask(N, M, k, tf.less_equal), _dtype(dtype))
+
+
+def _space_dtype(start, stop, dtype):
+    if dtype is not None:
+        return standardize_dtype(dtype)
+    return result_type(dtype_of(start), dtype_of(stop), "float*")
+
+
+def _f64(x):
+    return tf.cast(x, _F64) if tf.is_tensor(x) else convert_to_tensor(x, _F64)
+
+
+def _move_first(y, axis):
+    rank = y.shape.rank
+    axis = axis % rank
+    if axis == 0:
+        return y
+    perm = list(range(1, axis + 1)) + [0] + list(range(axis + 1, rank))
+    return tf.transpose(y, perm)
+
+
+def _linspace64(start, stop, num, endpoint, axis):
+    """numpy's linspace recipe in float64: samples (``num`` first, moved to ``axis``), step."""
+    if num < 0:
+        raise ValueError(f"`num` must be non-negative. Received: num={num}")
+    start, stop = _f64(start), _f64(stop)
+    shape = tf.broadcast_dynamic_shape(tf.shape(start), tf.shape(stop))
+    start, stop = tf.broadcast_to(start, shape), tf.broadcast_to(stop, shape)
+    delta = stop - start
+    rank = start.shape.rank
+    div = num - 1 if endpoint else num
+    steps = tf.reshape(tf.range(num, dtype=_F64), [-1] + [1] * rank)
+    if div > 0:
+        step = delta / div
+        y = steps * step + start
+    else:
+        step = tf.fill(tf.shape(delta), tf.constant(np.nan, _F64))
+        y = steps * delta + start
+    if endpoint and num > 1:
+        y = tf.concat([y[:-1], stop[None]], 0)
+    if rank:
+        y = _move_first(y, axis)
+    return y, step
+
+
+def _finish_space(y, dtype):
+    if dtype in INT_TYPES:
+        y = tf.math.floor(y)
+    return tf.cast(y, to_tf_dtype(dtype))
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    dtype = _space_dtype(start, stop, dtype)
+    y, step = _linspace64(start, stop, num, endpoint, axis)
+    y = _finish_space(y, dtype)
+    if retstep:
+        return y, tf.cast(step, to_tf_dtype(dtype if dtype in FLOAT_TYPES else floatx()))
+    return y
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
+    dtype = _space_dtype(start, stop, dtype)
+    y, _ = _linspace64(start, stop, num, endpoint, axis)
+    base = _f64(base)
+    if base.shape.rank:
+        base = tf.expand_dims(base, axis)
+    return tf.cast(tf.pow(base, y), to_tf_dtype(dtype))
+
+
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    dtype = _space_dtype(start, stop, dtype)
+    start, stop = _f64(start), _f64(stop)
+    if bool(tf.reduce_any(tf.equal(start, 0))) or bool(tf.reduce_any(tf.equal(stop, 0))):
+        raise ValueError("`geomspace` needs non-zero `start` and `stop`.")
+    sign = tf.sign(start)
+    log_start = tf.math.log(start * sign) / math.log(10.0)
+    log_stop = tf.math.log(stop * sign) / math.log(10.0)
+    y, _ = _linspace64(log_start, log_stop, num, endpoint, 0)
+    y = sign * tf.pow(tf.constant(10.0, _F64), y)
+    # Pin the ends exactly, as numpy does.
+    if num > 0:
+        ends = tf.broadcast_to(start, tf.shape(y[:1]))
+        y = tf.concat([ends, y[1:]], 0)
+        if endpoint and num > 1:
+            y = tf.concat([y[:-1], tf.broadcast_to(stop, tf.shape(y[:1]))], 0)
+    if y.shape.rank > 1:
+        y = _move_first(y, axis)
+    return tf.cast(y, to_tf_dtype(dtype))
+
+
+# ---------------------------------------------------------------- window functions
+
+
+def bartlett(x):
+    return tf.constant(_window("bartlett", x))
+
+
+def blackman(x):
+    return tf.constant(_window("blackman", x))
+
+
+def hamming(x):
+    return tf.constant(_window("hamming", x))
+
+
+def hanning(x):
+    return tf.constant(_window("hanning", x))
+
+
+def kaiser(x, beta):
+    return tf.constant(_window("kaiser", x, beta))

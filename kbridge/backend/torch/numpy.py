@@ -323,7 +323,8 @@ def ldexp(x1, x2):
     x2 = _cvt(x2)
     if standardize_dtype(x2.dtype) not in INT_TYPES:
         raise DTypeError(f"`x2` of `ldexp` must be an integer tensor. Received: dtype={x2.dtype}")
-    return torch.ldexp(x1, x2).to(x1.dtype)
+    # Not torch.ldexp: its gradient for negative integer exponents is 0 (integer 2**e).
+    return x1 * torch.exp2(x2.to(x1.dtype))
 
 
 def gcd(x1, x2):
