@@ -7,9 +7,10 @@ and writing ``call`` gives a subclassed model, as in Keras.
 from kbridge.backend.common import naming
 from kbridge.errors import KbridgeError
 from kbridge.layers.layer import Layer, _tracing, placeholders_for
+from kbridge.trainers.trainer import Trainer
 
 
-class Model(Layer):
+class Model(Trainer, Layer):
     """A layer that groups layers; see :class:`Functional` and :class:`Sequential`.
 
     Example:

@@ -1,0 +1,45 @@
+"""Pieces shared by the per-backend step builders."""
+
+from kbridge.layers.layer import _flatten, map_structure
+
+
+def batch_size_of(x):
+    """Number of samples in a batch (first dimension of its first array)."""
+    first = _flatten(x)[0]
+    return first.shape[0]
+
+
+def to_backend(batch, convert):
+    """A batch of numpy structures as the backend's tensors (None stays None)."""
+    return map_structure(lambda a: a if a is None else convert(a), batch)
+
+
+def ensure_optimizer_built(model):
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not getattr(optimizer, "built", False):
+        optimizer.build(model.trainable_variables)
+
+
+class EagerRunner:
+    """Runs a step function over each batch of an execution; no state to sync."""
+
+    def __init__(self, step, convert, collect_outputs=False):
+        self.step = step
+        self.convert = convert
+        self.collect_outputs = collect_outputs
+
+    def sync_from_model(self):
+        pass
+
+    def sync_to_model(self):
+        pass
+
+    def __call__(self, batches):
+        outputs, logs = [], None
+        for batch in batches:
+            result = self.step(to_backend(batch, self.convert))
+            if self.collect_outputs:
+                outputs.append(result)
+            else:
+                logs = result
+        return outputs if self.collect_outputs else logs

@@ -1,0 +1,156 @@
+"""JAX steps: pure functions of the model state, compiled once with ``jax.jit``.
+
+The state is four lists of arrays, in the order of ``model.trainable_variables``,
+``model.non_trainable_variables``, ``model.optimizer.variables`` and
+``model.metrics_variables``. It is read from the model's Variables when an epoch starts and
+written back when it ends (or when fit/evaluate returns), so the compiled step never touches
+Python objects. A custom step keeps Keras's JAX signature::
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        x, y = data
+        def loss_fn(trainable, non_trainable):
+            y_pred, non_trainable = self.stateless_call(trainable, non_trainable, x,
+                                                        training=True)
+            loss, _ = self.stateless_compute_loss(trainable, non_trainable, metrics_vars,
+                                                  x=x, y=y, y_pred=y_pred)
+            return loss, (y_pred, non_trainable)
+        (loss, (y_pred, non_trainable)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            trainable, non_trainable)
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads,
+                                                                   trainable)
+        ...
+        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+"""
+
+import jax
+
+from kbridge.backend.common.stateless import StatelessScope
+from kbridge.backend.common.trainer_utils import (
+    batch_size_of,
+    ensure_optimizer_built,
+    to_backend,
+)
+from kbridge.backend.jax.core import convert_to_tensor
+from kbridge.trainers.trainer import unpack_x_y_sample_weight
+
+
+def _scope(model, trainable=None, non_trainable=None, metrics=None, optimizer=None):
+    pairs = []
+    if trainable is not None:
+        pairs += zip(model.trainable_variables, trainable)
+    if non_trainable is not None:
+        pairs += zip(model.non_trainable_variables, non_trainable)
+    if metrics is not None:
+        pairs += zip(model.metrics_variables, metrics)
+    if optimizer is not None:
+        pairs += zip(model.optimizer.variables, optimizer)
+    return StatelessScope(pairs)
+
+
+def _finals(scope, variables):
+    return [scope.final_value(v) for v in variables]
+
+
+def train_step(model, state, data):
+    trainable, non_trainable, optimizer_vars, metrics_vars = state
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+
+    def loss_and_updates(trainable, non_trainable, metrics_vars):
+        with _scope(model, trainable, non_trainable, metrics_vars) as scope:
+            y_pred = model(x, training=True)
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                      training=True)
+            model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
+        return loss, (y_pred, _finals(scope, model.non_trainable_variables),
+                      _finals(scope, model.metrics_variables))
+
+    grad_fn = jax.value_and_grad(loss_and_updates, has_aux=True)
+    (_, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(trainable, non_trainable,
+                                                                metrics_vars)
+    if trainable:
+        trainable, optimizer_vars = model.optimizer.stateless_apply(optimizer_vars, grads,
+                                                                    trainable)
+    with _scope(model, trainable, non_trainable, metrics_vars) as scope:
+        logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    metrics_vars = _finals(scope, model.metrics_variables)
+    return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+
+def test_step(model, state, data):
+    trainable, non_trainable, metrics_vars = state
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    with _scope(model, trainable, non_trainable, metrics_vars) as scope:
+        y_pred = model(x, training=False)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                  training=False)
+        model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
+        logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    return logs, (trainable, _finals(scope, model.non_trainable_variables),
+                  _finals(scope, model.metrics_variables))
+
+
+def predict_step(model, state, data):
+    trainable, non_trainable = state
+    x, _, _ = unpack_x_y_sample_weight(data)
+    with _scope(model, trainable, non_trainable) as scope:
+        y_pred = model(x, training=False)
+    return y_pred, (trainable, _finals(scope, model.non_trainable_variables))
+
+
+class JaxRunner:
+    """Threads the model state through a jitted step; syncs it with the Variables."""
+
+    def __init__(self, model, kind):
+        self.model = model
+        self.kind = kind
+        step = {"train": model.train_step, "test": model.test_step,
+                "predict": model.predict_step}[kind]
+        collect = kind == "predict"
+
+        def run(state, batches):
+            results = []
+            for batch in batches:
+                result, state = step(state, batch)
+                results.append(result)
+            return (results if collect else results[-1]), state
+
+        self.fn = jax.jit(run) if model.jit_compile else run
+        self.state = None
+
+    def _variables(self):
+        model = self.model
+        groups = [model.trainable_variables, model.non_trainable_variables]
+        if self.kind == "train":
+            groups.append(model.optimizer.variables)
+        if self.kind in ("train", "test"):
+            groups.append(model.metrics_variables)
+        return groups
+
+    def sync_from_model(self):
+        self.state = tuple([v.value for v in group] for group in self._variables())
+
+    def sync_to_model(self):
+        if self.state is None:
+            return
+        for group, values in zip(self._variables(), self.state):
+            for v, value in zip(group, values):
+                v.assign(value)
+
+    def __call__(self, batches):
+        batches = [to_backend(b, convert_to_tensor) for b in batches]
+        result, self.state = self.fn(self.state, batches)
+        return result
+
+
+def make_train_function(model):
+    ensure_optimizer_built(model)
+    return JaxRunner(model, "train")
+
+
+def make_test_function(model):
+    return JaxRunner(model, "test")
+
+
+def make_predict_function(model):
+    return JaxRunner(model, "predict")

@@ -1,0 +1,73 @@
+"""TensorFlow steps: a ``GradientTape`` inside ``tf.function`` (eager with run_eagerly=True).
+
+A custom ``train_step(self, data)`` on a tensorflow-backend model looks like::
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
+        grads = tape.gradient(loss, [v.value for v in self.trainable_weights])
+        self.optimizer.apply(grads, self.trainable_weights)
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
+        return self.compute_metrics(x, y, y_pred)
+"""
+
+import tensorflow as tf
+
+from kbridge.backend.common.trainer_utils import EagerRunner, ensure_optimizer_built
+from kbridge.backend.tensorflow.core import convert_to_tensor
+from kbridge.layers.layer import _flatten
+from kbridge.trainers.trainer import unpack_x_y_sample_weight
+
+
+def _batch_size(x):
+    return tf.shape(_flatten(x)[0])[0]
+
+
+def train_step(model, data):
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                  training=True)
+    model._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+    trainable = model.trainable_weights
+    if trainable:
+        grads = tape.gradient(loss, [v.value for v in trainable])
+        model.optimizer.apply(grads, trainable)
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def test_step(model, data):
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    y_pred = model(x, training=False)
+    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                              training=False)
+    model._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def predict_step(model, data):
+    x, _, _ = unpack_x_y_sample_weight(data)
+    return model(x, training=False)
+
+
+def _compiled(model, step):
+    if model.run_eagerly:
+        return step
+    return tf.function(step, reduce_retracing=True, jit_compile=bool(model.jit_compile))
+
+
+def make_train_function(model):
+    ensure_optimizer_built(model)
+    return EagerRunner(_compiled(model, model.train_step), convert_to_tensor)
+
+
+def make_test_function(model):
+    return EagerRunner(_compiled(model, model.test_step), convert_to_tensor)
+
+
+def make_predict_function(model):
+    return EagerRunner(_compiled(model, model.predict_step), convert_to_tensor,
+                       collect_outputs=True)

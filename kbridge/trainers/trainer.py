@@ -1,0 +1,402 @@
+"""``compile`` / ``fit`` / ``evaluate`` / ``predict``: the framework-neutral training loop.
+
+The loop (epochs, batches, callbacks, validation, logs) lives here. The per-batch step is
+built by ``kbridge/backend/<name>/trainer.py`` for the model's backend:
+
+* jax: a jitted pure step over ``(trainable, non_trainable, optimizer, metrics)`` state;
+  model variables are read once and written back at sync points (epoch ends, callbacks that
+  need them, the end of fit);
+* torch: eager ``loss.backward()`` (``jit_compile=True`` wraps the step in ``torch.compile``);
+* tensorflow: a ``tf.function`` with a ``GradientTape``;
+* numpy: ``evaluate`` / ``predict`` only.
+
+Override ``train_step`` / ``test_step`` / ``predict_step`` with your backend's convention
+(see ``docs/customizing_fit.md``), or ``compute_loss`` / ``compute_metrics`` on any backend.
+"""
+
+import numpy as np
+
+from kbridge.backend.common.dispatch import backend_module
+from kbridge.errors import KbridgeError
+
+TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch given as x, (x,), (x, y) or (x, y, sw)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise KbridgeError(f"A batch must be x, (x,), (x, y) or (x, y, sample_weight). "
+                       f"Received a tuple of {len(data)} elements")
+
+
+class Trainer:
+    """The training half of :class:`kbridge.Model`."""
+
+    compiled = False
+
+    # --- compile --------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        """Configure training: optimizer, loss(es), metrics.
+
+        Example:
+            >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+            ...               metrics=["accuracy"])
+        """
+        from kbridge import metrics as metrics_module
+        from kbridge import optimizers
+        from kbridge.backend.common import context
+        from kbridge.trainers.compile_utils import CompileLoss, CompileMetrics, _output_names
+
+        with context.use(self.backend_name):
+            self.optimizer = optimizers.get(optimizer) if optimizer is not None else None
+            names = _output_names(self)
+            self._compile_loss = CompileLoss(loss, loss_weights, names) if loss is not None else None
+            self._compile_metrics = CompileMetrics(metrics, weighted_metrics, names,
+                                                   backend=self.backend_name)
+            self._loss_tracker = metrics_module.Mean(name="loss")
+        self.loss = loss
+        self.run_eagerly = bool(run_eagerly)
+        self.steps_per_execution = int(steps_per_execution)
+        if jit_compile == "auto":
+            jit_compile = self.backend_name == "jax"
+        self.jit_compile = bool(jit_compile) and not self.run_eagerly
+        self.compiled = True
+        self._reset_functions()
+
+    def _reset_functions(self):
+        object.__setattr__(self, "_train_function", None)
+        object.__setattr__(self, "_test_function", None)
+        object.__setattr__(self, "_predict_function", None)
+
+    def _assert_compiled(self):
+        if not self.compiled:
+            raise KbridgeError(f"Model '{self.name}' must be compiled before training or "
+                               "evaluation: call model.compile(optimizer=..., loss=...).")
+
+    def _assert_trainable_backend(self):
+        if self.backend_name not in TRAINABLE_BACKENDS:
+            raise KbridgeError(
+                f"fit() needs gradients, which the {self.backend_name} backend does not have. "
+                f"Train on one of {list(TRAINABLE_BACKENDS)} — e.g. "
+                f"kbridge.convert(model, 'jax') — then convert back if you like.")
+
+    @property
+    def _trainer(self):
+        return backend_module(self.backend_name, "trainer")
+
+    # --- losses and metrics ---------------------------------------------------------
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The scalar loss of a batch: compiled losses + the model's own ``losses``.
+
+        Override to customise the loss on any backend (it is called inside the gradient
+        computation of the backend's ``train_step``).
+        """
+        from kbridge import ops
+
+        total = None
+        if self._compile_loss is not None and y is not None:
+            total = self._compile_loss(y, y_pred, sample_weight)
+        for extra in self.losses:
+            extra = ops.cast(extra, "float32") if total is None else ops.cast(extra, total.dtype)
+            total = extra if total is None else ops.add(total, extra)
+        if total is None:
+            if self._compile_loss is None and not self.losses:
+                raise KbridgeError("No loss to minimise: compile the model with loss=... or "
+                                   "call self.add_loss(...) in the model.")
+            total = ops.convert_to_tensor(0.0)
+        return total
+
+    def stateless_compute_loss(self, trainable_variables, non_trainable_variables,
+                               metrics_variables, x=None, y=None, y_pred=None,
+                               sample_weight=None, training=True):
+        """``compute_loss`` as a pure function: ``(loss, (non_trainable, metrics_variables))``."""
+        from kbridge.backend.common.stateless import StatelessScope
+
+        metric_vars = self.metrics_variables
+        mapping = list(zip(self.trainable_variables, trainable_variables)) + list(
+            zip(self.non_trainable_variables, non_trainable_variables)) + list(
+            zip(metric_vars, metrics_variables))
+        with StatelessScope(mapping) as scope:
+            loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        return loss, ([scope.final_value(v) for v in self.non_trainable_variables],
+                      [scope.final_value(v) for v in metric_vars])
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Update the compiled metrics for a batch and return ``{name: value}`` logs."""
+        if self._compile_metrics is not None and y is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        out = []
+        if getattr(self, "_loss_tracker", None) is not None:
+            out.append(self._loss_tracker)
+        if getattr(self, "_compile_metrics", None) is not None:
+            out.extend(m for _, m, _ in self._compile_metrics.metrics)
+        return out
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    @property
+    def metrics_variables(self):
+        return [v for m in self.metrics for v in m.variables]
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def get_metrics_result(self):
+        logs = {}
+        for m in self.metrics:
+            value = m.result()
+            if isinstance(value, dict):
+                logs.update(value)
+            else:
+                logs[m.name] = value
+        return logs
+
+    # --- steps (defaults follow each backend's convention) ---------------------------
+    def train_step(self, *args):
+        return self._trainer.train_step(self, *args)
+
+    def test_step(self, *args):
+        return self._trainer.test_step(self, *args)
+
+    def predict_step(self, *args):
+        return self._trainer.predict_step(self, *args)
+
+    def zero_grad(self):
+        """torch: clear the gradients of the trainable variables (as torch.nn.Module does)."""
+        for v in self.trainable_variables:
+            grad = getattr(v.value, "grad", None)
+            if grad is not None:
+                v.value.grad = None
+
+    # --- the loops ------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs`` over ``x``/``y`` (arrays, dicts, DataFrames, generators,
+        PyDataset, tf.data, torch DataLoader). Returns the :class:`History`."""
+        from kbridge import data as data_module
+        from kbridge.callbacks import CallbackList
+
+        self._assert_trainable_backend()
+        self._assert_compiled()
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = data_module.train_validation_split(
+                (x, y, sample_weight), validation_split)
+        adapter = data_module.adapt(x, y, sample_weight, batch_size=batch_size,
+                                    steps_per_epoch=steps_per_epoch, shuffle=shuffle,
+                                    class_weight=class_weight)
+        val_adapter = None
+        if validation_data is not None:
+            vx, vy, vsw = unpack_x_y_sample_weight(validation_data)
+            val_adapter = data_module.adapt(vx, vy, vsw,
+                                            batch_size=validation_batch_size or batch_size,
+                                            steps_per_epoch=validation_steps, shuffle=False)
+        self._maybe_build_from(adapter)
+        steps = adapter.num_batches
+        callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
+                                 model=self, verbose=_verbosity(verbose), epochs=epochs,
+                                 steps=steps)
+        runner = self._trainer.make_train_function(self)
+        self.stop_training = False
+        callbacks.on_train_begin()
+        logs = {}
+        epoch = initial_epoch
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            runner.sync_from_model()
+            callbacks.on_epoch_begin(epoch)
+            step = 0
+            for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
+                callbacks.on_train_batch_begin(step)
+                logs = runner(batches)
+                if callbacks.needs_batch_logs:
+                    callbacks.on_train_batch_end(step, _to_python(logs))
+                if self.stop_training:
+                    break
+            runner.sync_to_model()
+            epoch_logs = _to_python(self.get_metrics_result())
+            if val_adapter is not None and _should_validate(epoch, validation_freq):
+                val_logs = self._evaluate_adapter(val_adapter, callbacks=None)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callbacks.on_epoch_end(epoch, epoch_logs)
+            logs = epoch_logs
+            if self.stop_training:
+                break
+        runner.sync_to_model()
+        callbacks.on_train_end(logs)
+        return self.history
+
+    def _maybe_build_from(self, adapter):
+        if self.built:
+            return
+        batch = adapter.peek()
+        x, _, _ = unpack_x_y_sample_weight(batch)
+        self(x)
+
+    def _evaluate_adapter(self, adapter, callbacks=None):
+        self.reset_metrics()
+        runner = self._trainer.make_test_function(self)
+        runner.sync_from_model()
+        if callbacks:
+            callbacks.on_test_begin()
+        for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
+            if callbacks:
+                callbacks.on_test_batch_begin(step)
+            logs = runner(batches)
+            if callbacks and callbacks.needs_batch_logs:
+                callbacks.on_test_batch_end(step, _to_python(logs))
+        runner.sync_to_model()
+        logs = _to_python(self.get_metrics_result())
+        if callbacks:
+            callbacks.on_test_end(logs)
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
+        """Loss and metrics over ``x``/``y``; a list (or dict with ``return_dict=True``)."""
+        from kbridge import data as data_module
+        from kbridge.callbacks import CallbackList
+
+        self._assert_compiled()
+        adapter = data_module.adapt(x, y, sample_weight, batch_size=batch_size,
+                                    steps_per_epoch=steps, shuffle=False)
+        self._maybe_build_from(adapter)
+        callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                 verbose=_verbosity(verbose), epochs=1,
+                                 steps=adapter.num_batches)
+        logs = self._evaluate_adapter(adapter, callbacks=callbacks)
+        if return_dict:
+            return logs
+        values = [logs[name] for name in logs]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Model outputs over ``x`` in batches, concatenated as numpy arrays."""
+        from kbridge import data as data_module
+        from kbridge.callbacks import CallbackList
+
+        adapter = data_module.adapt(x, None, None, batch_size=batch_size, steps_per_epoch=steps,
+                                    shuffle=False)
+        self._maybe_build_from(adapter)
+        callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
+                                 verbose=_verbosity(verbose), epochs=1,
+                                 steps=adapter.num_batches)
+        runner = self._trainer.make_predict_function(self)
+        runner.sync_from_model()
+        callbacks.on_predict_begin()
+        outputs = []
+        for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
+            callbacks.on_predict_batch_begin(step)
+            batch_out = runner(batches)
+            outputs.extend(batch_out)
+            if callbacks.needs_batch_logs:
+                callbacks.on_predict_batch_end(step, {"outputs": batch_out[-1]})
+        callbacks.on_predict_end()
+        return _concat(outputs)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        """One optimisation step on one batch; returns the logs after it."""
+        from kbridge import data as data_module
+
+        self._assert_trainable_backend()
+        self._assert_compiled()
+        adapter = data_module.adapt(x, y, sample_weight, batch_size=None, shuffle=False,
+                                    class_weight=class_weight, single_batch=True)
+        self._maybe_build_from(adapter)
+        runner = self._trainer.make_train_function(self)
+        runner.sync_from_model()
+        logs = runner([adapter.peek()])
+        runner.sync_to_model()
+        return _format_logs(_to_python(logs), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        from kbridge import data as data_module
+
+        self._assert_compiled()
+        adapter = data_module.adapt(x, y, sample_weight, batch_size=None, shuffle=False,
+                                    single_batch=True)
+        self._maybe_build_from(adapter)
+        self.reset_metrics()
+        runner = self._trainer.make_test_function(self)
+        runner.sync_from_model()
+        logs = runner([adapter.peek()])
+        runner.sync_to_model()
+        return _format_logs(_to_python(logs), return_dict)
+
+    def predict_on_batch(self, x):
+        from kbridge import data as data_module
+
+        adapter = data_module.adapt(x, None, None, batch_size=None, shuffle=False,
+                                    single_batch=True)
+        self._maybe_build_from(adapter)
+        runner = self._trainer.make_predict_function(self)
+        runner.sync_from_model()
+        return _concat(runner([adapter.peek()]))
+
+
+def _verbosity(verbose):
+    return 1 if verbose == "auto" else int(verbose)
+
+
+def _should_validate(epoch, freq):
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return (epoch + 1) in freq
+
+
+def _to_python(logs):
+    out = {}
+    for k, v in (logs or {}).items():
+        try:
+            out[k] = float(np.asarray(_numpy(v)))
+        except (TypeError, ValueError):
+            out[k] = v
+    return out
+
+
+def _numpy(value):
+    from kbridge import ops
+
+    if isinstance(value, (int, float)):
+        return value
+    return ops.convert_to_numpy(value)
+
+
+def _format_logs(logs, return_dict):
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def _concat(outputs):
+    """Concatenate per-batch outputs (arrays, or lists/dicts of arrays) along the batch."""
+    if not outputs:
+        return None
+    first = outputs[0]
+    if isinstance(first, dict):
+        return {k: np.concatenate([np.asarray(_numpy(o[k])) for o in outputs]) for k in first}
+    if isinstance(first, (list, tuple)):
+        return type(first)(np.concatenate([np.asarray(_numpy(o[i])) for o in outputs])
+                           for i in range(len(first)))
+    return np.concatenate([np.asarray(_numpy(o)) for o in outputs])

@@ -1,0 +1,81 @@
+"""A Keras-style progress bar: ``12/50 ━━━━━━━━━━━━━━━━━━━━ 1s 25ms/step - loss: 0.31``."""
+
+import sys
+import time
+
+
+def _fmt_time(seconds):
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
+    if seconds >= 60:
+        return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+    return f"{int(round(seconds))}s"
+
+
+class Progbar:
+    """Progress over ``target`` steps (None if unknown) with running averages of metrics.
+
+    Args:
+        target: total number of steps, or None.
+        width: bar width in characters.
+        verbose: 1 = live bar, 2 = one line at the end, 0 = silent.
+        unit_name: what a step is called in the rate ("step").
+    """
+
+    def __init__(self, target, width=20, verbose=1, interval=0.05, unit_name="step",
+                 stream=None):
+        self.target = target
+        self.width = width
+        self.verbose = verbose
+        self.interval = interval
+        self.unit_name = unit_name
+        self.stream = stream or sys.stdout
+        self._values = {}
+        self._start = time.time()
+        self._last_update = 0.0
+        self._seen = 0
+        self._dynamic = self.stream.isatty() if hasattr(self.stream, "isatty") else False
+
+    def update(self, current, values=None, finalize=None):
+        if finalize is None:
+            finalize = self.target is not None and current >= self.target
+        for name, value in (values or {}).items():
+            self._values[name] = value
+        self._seen = current
+        now = time.time()
+        if self.verbose == 0 or (self.verbose == 2 and not finalize):
+            return
+        if not finalize and now - self._last_update < self.interval:
+            return
+        self._last_update = now
+        elapsed = now - self._start
+        per_step = elapsed / max(current, 1)
+        if self.target is not None:
+            done = int(self.width * min(current, self.target) / self.target)
+            bar = "━" * done + "\x1b[2m" + "━" * (self.width - done) + "\x1b[0m" \
+                if self._dynamic else "━" * done + " " * (self.width - done)
+            head = f"{current:>{len(str(self.target))}}/{self.target} {bar}"
+        else:
+            head = f"{current}"
+        if finalize:
+            timing = f"{_fmt_time(elapsed)} {per_step * 1e3:.0f}ms/{self.unit_name}"
+        else:
+            eta = per_step * (self.target - current) if self.target else 0
+            timing = f"{_fmt_time(eta)}" if self.target else f"{per_step * 1e3:.0f}ms/{self.unit_name}"
+        metrics = " - ".join(f"{k}: {_fmt_value(v)}" for k, v in self._values.items())
+        line = f"{head} {timing}" + (f" - {metrics}" if metrics else "")
+        if self._dynamic or self.verbose == 2 or finalize:
+            end = "\n" if finalize else ""
+            self.stream.write(("\r" if self._dynamic else "") + line + end)
+            self.stream.flush()
+
+    def add(self, n, values=None):
+        self.update(self._seen + n, values)
+
+
+def _fmt_value(value):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
