@@ -62,7 +62,8 @@ CASES = [
     Case("cholesky_inverse", L),
     Case("cholesky_inverse", np.ascontiguousarray(L.T), upper=True, _id="upper"),
     Case("qr", RECT, _fn=_qr_recon, _id="reconstruct"),
-    Case("qr", RECT, mode="complete", _fn=_qr_recon, _id="complete"),
+    # torch has no QR gradient for mode='complete' with more rows than columns
+    Case("qr", RECT, mode="complete", _fn=_qr_recon, _id="complete", _grad=False),
     Case("svd", RECT, _fn=_svd_recon, _id="reconstruct", _rtol=1e-4, _atol=1e-5),
     Case("svd", RECT, compute_uv=False, _id="values", _rtol=1e-4, _atol=1e-5),
     Case("eigh", SPD, _fn=_eigh_recon, _id="reconstruct", _rtol=1e-4, _atol=1e-5),

@@ -6,6 +6,7 @@ when it is listed here; calling it raises ``kbridge.errors.MissingOpError`` with
 
 GAPS = {
     # (backend, op name): reason
+    ("numpy", "jvp"): "numpy has no automatic differentiation (use jax, torch or tensorflow)",
 }
 
 # Known differences in numerics that are not missing ops.

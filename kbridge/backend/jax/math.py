@@ -76,8 +76,15 @@ def segment_min(data, segment_ids, num_segments=None, sorted=False):
     return _segment(jax.ops.segment_min, data, segment_ids, num_segments, sorted)
 
 
+def _dense_segment_prod(data, segment_ids, num_segments, indices_are_sorted):
+    # jax.ops.segment_prod has no gradient for repeated ids; a masked dense product does.
+    onehot = segment_ids[None, :] == jnp.arange(num_segments)[:, None]
+    onehot = onehot.reshape(onehot.shape + (1,) * (data.ndim - 1))
+    return jnp.prod(jnp.where(onehot, data[None], jnp.ones((), data.dtype)), axis=1)
+
+
 def segment_prod(data, segment_ids, num_segments=None, sorted=False):
-    return _segment(jax.ops.segment_prod, data, segment_ids, num_segments, sorted)
+    return _segment(_dense_segment_prod, data, segment_ids, num_segments, sorted)
 
 
 def extract_sequences(x, sequence_length, sequence_stride):

@@ -1,1 +1,229 @@
-"""tensorflow backend: linalg ops."""
+"""TensorFlow backend: linear algebra ops."""
+
+import numpy as np
+import tensorflow as tf
+
+from kbridge.backend.common.dtypes import floatx
+from kbridge.backend.numpy.linalg import _NORM_ORDS, check_matrix, check_square
+from kbridge.backend.numpy.math import ArgumentError
+from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
+from kbridge.errors import ShapeError
+
+
+def _as_float(x):
+    x = convert_to_tensor(x)
+    if x.dtype.is_floating or x.dtype.is_complex:
+        return x
+    return tf.cast(x, to_tf_dtype(floatx()))
+
+
+def _pair(a, b):
+    a, b = _as_float(a), _as_float(b)
+    if a.dtype != b.dtype:
+        dtype = tf.float64 if tf.float64 in (a.dtype, b.dtype) else tf.float32
+        a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+    return a, b
+
+
+def _t(x):
+    return tf.linalg.adjoint(x)
+
+
+def cholesky(x, upper=False):
+    x = _as_float(x)
+    check_square(x)
+    lower = tf.linalg.cholesky(x)
+    return _t(lower) if upper else lower
+
+
+def cholesky_inverse(x, upper=False):
+    x = _as_float(x)
+    check_square(x)
+    lower = _t(tf.linalg.band_part(x, 0, -1)) if upper else tf.linalg.band_part(x, -1, 0)
+    eye = tf.eye(x.shape[-1], batch_shape=x.shape[:-2], dtype=x.dtype)
+    return tf.linalg.cholesky_solve(lower, eye)
+
+
+def det(x):
+    x = _as_float(x)
+    check_square(x)
+    return tf.linalg.det(x)
+
+
+def eig(x):
+    x = _as_float(x)
+    check_square(x)
+    return tuple(tf.linalg.eig(x))
+
+
+def eigh(x):
+    x = _as_float(x)
+    check_square(x)
+    return tuple(tf.linalg.eigh(x))
+
+
+def inv(x):
+    x = _as_float(x)
+    check_square(x)
+    return tf.linalg.inv(x)
+
+
+def lu_factor(x):
+    x = _as_float(x)
+    check_matrix(x)
+    if x.shape[-1] != x.shape[-2]:
+        raise ShapeError("`lu_factor` on the tensorflow backend needs square matrices "
+                         f"(tf.linalg.lu). Received: x.shape={tuple(x.shape)}")
+    lu, perm = tf.linalg.lu(x)
+    # tf returns the final row permutation; LAPACK-style pivots are the sequence of swaps
+    # that produce it: replay the swaps on a running permutation.
+    n = x.shape[-1]
+    perm = tf.reshape(tf.cast(perm, tf.int32), (-1, n))
+    current = tf.tile(tf.range(n, dtype=tf.int32)[None], (tf.shape(perm)[0], 1))
+    rows = tf.range(n, dtype=tf.int32)[None]
+    pivots = []
+    for i in range(n):
+        j = tf.argmax(tf.cast(tf.equal(current, perm[:, i:i + 1]), tf.int32), axis=-1,
+                      output_type=tf.int32)
+        pivots.append(j)
+        at_i, at_j = current[:, i:i + 1], tf.gather(current, j, batch_dims=1)[:, None]
+        current = tf.where(rows == i, at_j, tf.where(rows == j[:, None], at_i, current))
+    pivots = tf.reshape(tf.stack(pivots, axis=-1), tf.shape(lu)[:-1])
+    return lu, pivots
+
+
+def _reduce(fn, x, axis, keepdims):
+    return fn(x, axis=axis, keepdims=keepdims)
+
+
+def _vector_norm(x, ord, axis, keepdims):
+    a = tf.abs(x)
+    if ord is None or ord == 2:
+        return tf.sqrt(tf.reduce_sum(tf.square(a), axis=axis, keepdims=keepdims))
+    if ord == np.inf:
+        return tf.reduce_max(a, axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return tf.reduce_min(a, axis=axis, keepdims=keepdims)
+    if ord == 0:
+        return tf.reduce_sum(tf.cast(a != 0, a.dtype), axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ArgumentError(f"Invalid `ord` for a vector norm. Received: ord={ord!r}")
+    return tf.pow(tf.reduce_sum(tf.pow(a, ord), axis=axis, keepdims=keepdims), 1.0 / ord)
+
+
+def _matrix_norm(x, ord, axis, keepdims):
+    if ord not in _NORM_ORDS:
+        raise ArgumentError(f"Invalid `ord` for a matrix norm. Received: ord={ord!r}")
+    rank = len(x.shape)
+    r, c = (a % rank for a in axis)
+    if ord in (None, "fro"):
+        return tf.sqrt(tf.reduce_sum(tf.square(tf.abs(x)), axis=[r, c], keepdims=keepdims))
+    if ord in (1, -1, np.inf, -np.inf):
+        fn = tf.reduce_max if ord in (1, np.inf) else tf.reduce_min
+        first, second = (r, c) if ord in (1, -1) else (c, r)
+        out = tf.reduce_sum(tf.abs(x), axis=first, keepdims=True)
+        out = fn(out, axis=second, keepdims=True)
+    else:  # 2, -2, nuc: from singular values of the matrices moved to the end
+        perm = [d for d in range(rank) if d not in (r, c)] + [r, c]
+        s = tf.linalg.svd(tf.transpose(x, perm), compute_uv=False)
+        out = {2: tf.reduce_max, -2: tf.reduce_min, "nuc": tf.reduce_sum}[ord](s, axis=-1)
+        for d in sorted((r, c)):
+            out = tf.expand_dims(out, d)
+    return out if keepdims else tf.squeeze(out, axis=[r, c])
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    x = _as_float(x)
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    rank = len(x.shape)
+    if axis is None:
+        if ord is None:
+            out = _vector_norm(tf.reshape(x, [-1]), None, 0, False)
+            return tf.reshape(out, [1] * rank) if keepdims else out
+        if rank == 1:
+            axis = 0
+        elif rank == 2:
+            axis = (0, 1)
+        else:
+            raise ArgumentError(f"`ord` needs `axis` for inputs of rank > 2. Received: ord={ord!r}")
+    if isinstance(axis, tuple) and len(axis) == 1:
+        axis = axis[0]
+    if isinstance(axis, tuple):
+        if len(axis) != 2:
+            raise ArgumentError(f"`axis` must be an int or a pair. Received: axis={axis!r}")
+        return _matrix_norm(x, ord, axis, keepdims)
+    return _vector_norm(x, ord, axis, keepdims)
+
+
+def qr(x, mode="reduced"):
+    if mode not in ("reduced", "complete"):
+        raise ArgumentError(f"`mode` must be 'reduced' or 'complete'. Received: mode={mode!r}")
+    x = _as_float(x)
+    check_matrix(x)
+    return tuple(tf.linalg.qr(x, full_matrices=mode == "complete"))
+
+
+def solve(a, b):
+    a, b = _pair(a, b)
+    check_square(a, "a")
+    if len(b.shape) == len(a.shape) - 1:
+        return tf.linalg.solve(a, b[..., None])[..., 0]
+    return tf.linalg.solve(a, b)
+
+
+def solve_triangular(a, b, lower=False):
+    a, b = _pair(a, b)
+    check_square(a, "a")
+    if len(b.shape) == len(a.shape) - 1:
+        return tf.linalg.triangular_solve(a, b[..., None], lower=lower)[..., 0]
+    return tf.linalg.triangular_solve(a, b, lower=lower)
+
+
+def svd(x, full_matrices=True, compute_uv=True):
+    x = _as_float(x)
+    check_matrix(x)
+    if not compute_uv:
+        return tf.linalg.svd(x, compute_uv=False)
+    s, u, v = tf.linalg.svd(x, full_matrices=full_matrices)
+    return u, s, _t(v)
+
+
+def _default_rtol(x):
+    return max(x.shape[-2:]) * np.finfo(x.dtype.as_numpy_dtype).eps
+
+
+def lstsq(a, b, rcond=None):
+    a, b = _pair(a, b)
+    if len(a.shape) != 2:
+        raise ShapeError(f"`lstsq` expects a 2D `a`. Received: a.shape={tuple(a.shape)}")
+    p = tf.linalg.pinv(a, rcond=_default_rtol(a) if rcond is None else rcond)
+    if len(b.shape) == 1:
+        return tf.linalg.matvec(p, b)
+    return p @ b
+
+
+def matrix_rank(x, tol=None):
+    x = _as_float(x)
+    check_matrix(x)
+    s = tf.linalg.svd(x, compute_uv=False)
+    threshold = tf.reduce_max(s, axis=-1, keepdims=True) * _default_rtol(x) if tol is None else tol
+    return tf.reduce_sum(tf.cast(s > threshold, tf.int32), axis=-1)
+
+
+def pinv(x, rcond=None):
+    x = _as_float(x)
+    check_matrix(x)
+    return tf.linalg.pinv(x, rcond=_default_rtol(x) if rcond is None else rcond)
+
+
+def jvp(fun, primals, tangents, has_aux=False):
+    primals = [convert_to_tensor(p) for p in primals]
+    tangents = [convert_to_tensor(t) for t in tangents]
+    with tf.autodiff.ForwardAccumulator(primals, tangents) as acc:
+        out = fun(*primals)
+        if has_aux:
+            out, aux = out
+    tangent_out = tf.nest.map_structure(
+        lambda o: acc.jvp(o, unconnected_gradients=tf.UnconnectedGradients.ZERO), out)
+    return (out, tangent_out, aux) if has_aux else (out, tangent_out)

@@ -31,7 +31,8 @@ def cholesky(x, upper=False):
 def cholesky_inverse(x, upper=False):
     x = _as_float(x)
     check_square(x)
-    return torch.cholesky_inverse(x, upper=upper)
+    # Only the factor's triangle is read: masking keeps the other triangle's gradient zero.
+    return torch.cholesky_inverse(torch.triu(x) if upper else torch.tril(x), upper=upper)
 
 
 def det(x):
