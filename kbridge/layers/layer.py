@@ -373,15 +373,20 @@ class Layer:
         if self.built:
             return
         shapes = {f"{k}_shape": _shape_of(v) for k, v in bound.items()
-                  if k not in ("training", "mask") and _shape_of(v) is not None}
+                  if k != "training" and k != "mask" and not k.endswith("_mask")
+                  and _shape_of(v) is not None}
         build_params = [p for p in inspect.signature(self.build).parameters.values()
                         if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
         object.__setattr__(self, "_build_shapes_dict", shapes)
+        # build(query_shape, value_shape, key_shape=None): pass by name when the names match
+        # the call arguments (those with defaults may be absent); else the first input's shape.
+        by_name = (len(build_params) > 1 and build_params[0].name in shapes and all(
+            p.name in shapes or p.default is not p.empty for p in build_params))
         with naming.layer_scope(self.name):
-            if len(build_params) <= 1 or not all(p.name in shapes for p in build_params):
-                self.build(next(iter(shapes.values()), None))
+            if by_name:
+                self.build(**{p.name: shapes[p.name] for p in build_params if p.name in shapes})
             else:
-                self.build(**{p.name: shapes[p.name] for p in build_params})
+                self.build(next(iter(shapes.values()), None))
         self.built = True
 
     def get_build_config(self):
