@@ -57,6 +57,13 @@ for name in ARITH:
     ]
 CASES += [Case(n, B, B2, _id="bool") for n in ("add", "multiply", "maximum", "minimum")]
 CASES += [Case(n, SPECIAL, SPECIAL[::-1], _id="nan", _grad=False) for n in ("fmax", "fmin")]
+U32 = rand(2, 3, dtype="uint32", low=1, high=1000, seed=10)
+for name in ("add", "subtract", "multiply", "maximum", "minimum", "floor_divide", "mod",
+             "power", "equal", "less", "bitwise_and", "left_shift", "gcd", "clip"):
+    args = (U32, 3, 900) if name == "clip" else (U32, U32 % 7 + 1)
+    CASES.append(Case(name, *args, _id="uint32"))
+CASES += [Case(n, U32, _id="uint32") for n in ("abs", "sign", "square", "negative", "signbit",
+                                               "sqrt", "round", "bitwise_invert")]
 for name in ("divide", "true_divide"):
     CASES += [Case(name, X, POS), Case(name, I32, NZ32, _id="int"),
               Case(name, I8, 4, _id="weak-int"), Case(name, F16, 2.0, _id="f16")]
@@ -123,6 +130,10 @@ CASES += [
          np.array([-np.inf, -np.inf], "float32"), _id="inf", _grad=False),
     Case("nextafter", X, Y, _grad=False),
     Case("nextafter", F64, 0.0, _id="f64", _grad=False),
+    Case("nextafter", np.array([1.0, -1.0, 0.0, 0.0, 2.0, -3.0, np.nan], "float16"),
+         np.array([2.0, 2.0, -1.0, 1.0, 2.0, -4.0, 1.0], "float16"), _id="f16", _grad=False),
+    Case("maximum", SPECIAL, SPECIAL[::-1], _id="nan", _grad=False),
+    Case("minimum", SPECIAL, SPECIAL[::-1], _id="nan", _grad=False),
     Case("ldexp", X, I8), Case("ldexp", I32, I8, _id="int"),
     Case("gcd", I32, NZ32), Case("gcd", I8, 6, _id="weak"),
     Case("gcd", np.array([0, 0, 12, -18], "int32"), np.array([0, 5, 0, 12], "int32"),

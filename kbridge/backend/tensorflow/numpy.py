@@ -198,9 +198,6 @@ def maximum(x1, x2):
     x1, x2 = promote(x1, x2)
     if x1.dtype == tf.bool:
         return tf.logical_or(x1, x2)
-    if x1.dtype.is_floating:  # TF returns the non-NaN operand; numpy propagates NaN
-        nan = tf.math.is_nan(x1) | tf.math.is_nan(x2)
-        return tf.where(nan, x1 + x2, tf.maximum(x1, x2))
     return _wide(tf.maximum, x1, x2)
 
 
@@ -208,9 +205,6 @@ def minimum(x1, x2):
     x1, x2 = promote(x1, x2)
     if x1.dtype == tf.bool:
         return tf.logical_and(x1, x2)
-    if x1.dtype.is_floating:
-        nan = tf.math.is_nan(x1) | tf.math.is_nan(x2)
-        return tf.where(nan, x1 + x2, tf.minimum(x1, x2))
     return _wide(tf.minimum, x1, x2)
 
 
@@ -375,12 +369,24 @@ def logaddexp2(x1, x2):
     return logaddexp(x1 * ln2, x2 * ln2) / ln2
 
 
+def _nextafter16(x1, x2):
+    """nextafter for 16-bit floats by stepping the bit pattern (TF has 32/64-bit kernels)."""
+    x1, x2 = tf.broadcast_to(x1, tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2))), x2
+    x2 = tf.broadcast_to(x2, tf.shape(x1))
+    bits = tf.bitcast(x1, tf.int16)
+    away_from_zero = tf.equal(x1 > 0, x2 > x1)
+    stepped = tf.bitcast(bits + tf.where(away_from_zero, tf.ones_like(bits), -tf.ones_like(bits)),
+                         x1.dtype)
+    tiny = tf.bitcast(tf.ones_like(bits), x1.dtype)
+    stepped = tf.where(tf.equal(x1, 0), tf.where(x2 > 0, tiny, -tiny), stepped)
+    out = tf.where(tf.equal(x1, x2), x2, stepped)
+    return tf.where(tf.math.is_nan(x1) | tf.math.is_nan(x2), x1 + x2, out)
+
+
 def nextafter(x1, x2):
     x1, x2 = _promote_float(x1, x2)
     if x1.dtype in (tf.float16, tf.bfloat16):
-        dt = x1.dtype
-        wide = tf.cast(tf.math.nextafter(tf.cast(x1, tf.float32), tf.cast(x2, tf.float32)), dt)
-        return wide
+        return _nextafter16(x1, x2)
     return tf.math.nextafter(x1, x2)
 
 

@@ -54,7 +54,8 @@ def _binary(fn, x1, x2):
     wide = _WIDER.get(dt)
     if wide is None:
         return fn(x1, x2)
-    return fn(x1.to(wide), x2.to(wide)).to(dt)
+    out = fn(x1.to(wide), x2.to(wide))
+    return out if out.dtype == torch.bool else out.to(dt)
 
 
 def _is_inexact(x):
@@ -306,15 +307,22 @@ def logaddexp2(x1, x2):
     return torch.logaddexp2(x1, x2)
 
 
+def _nextafter16(x1, x2):
+    """nextafter for 16-bit floats by stepping the bit pattern (torch's CPU kernel is 32/64)."""
+    x1, x2 = torch.broadcast_tensors(x1, x2)
+    bits = x1.view(torch.int16)
+    away_from_zero = (x1 > 0) == (x2 > x1)
+    stepped = torch.where(away_from_zero, bits + 1, bits - 1).view(x1.dtype)
+    tiny = torch.ones((), dtype=torch.int16).view(x1.dtype)
+    stepped = torch.where(x1 == 0, torch.where(x2 > 0, tiny, -tiny), stepped)
+    out = torch.where(x1 == x2, x2, stepped)
+    return torch.where(torch.isnan(x1) | torch.isnan(x2), x1 + x2, out)
+
+
 def nextafter(x1, x2):
     x1, x2 = _promote_float(x1, x2)
-    if x1.dtype in (torch.float16, torch.bfloat16):  # CPU kernels exist for 32/64 bit only
-        wide = torch.float32
-        out = torch.nextafter(x1.to(wide), x2.to(wide)).to(x1.dtype)
-        step = torch.sign(x2.to(wide) - x1.to(wide))
-        eps = torch.finfo(x1.dtype).eps
-        bumped = (x1.to(wide) * (1 + step * eps / 2)).to(x1.dtype)
-        return torch.where(out == x1, bumped, out)
+    if x1.dtype in (torch.float16, torch.bfloat16):
+        return _nextafter16(x1, x2)
     return torch.nextafter(x1, x2)
 
 
@@ -487,7 +495,11 @@ def bitwise_xor(x, y):
 
 
 def bitwise_invert(x):
-    return torch.bitwise_not(_int_or_bool(_cvt(x), "bitwise_invert"))
+    x = _int_or_bool(_cvt(x), "bitwise_invert")
+    wide = _WIDER.get(x.dtype)
+    if wide is not None:
+        return torch.bitwise_not(x.to(wide)).to(x.dtype)
+    return torch.bitwise_not(x)
 
 
 def bitwise_not(x):
