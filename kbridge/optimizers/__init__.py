@@ -1,0 +1,58 @@
+"""``kbridge.optimizers``: Keras 3 optimizers and learning-rate schedules on every backend.
+
+Example:
+    >>> opt = kbridge.optimizers.get("adam")
+    >>> opt = kbridge.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.01, clipnorm=1.0)
+    >>> opt.apply(grads, model.trainable_variables)
+"""
+
+from kbridge.errors import KbridgeError
+from kbridge.optimizers import schedules
+from kbridge.optimizers.adam import Adam, Adamax, AdamW, Lamb, Nadam
+from kbridge.optimizers.adaptive import Adadelta, Adafactor, Adagrad, RMSprop
+from kbridge.optimizers.base_optimizer import Optimizer, OptimizerError
+from kbridge.optimizers.ftrl import Ftrl
+from kbridge.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from kbridge.optimizers.sgd import SGD, Lion
+from kbridge.saving import registry
+
+__all__ = [
+    "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb",
+    "Lion", "LossScaleOptimizer", "Nadam", "Optimizer", "OptimizerError", "RMSprop",
+    "deserialize", "get", "schedules", "serialize",
+]
+
+_BY_NAME = {cls.__name__.lower(): cls for cls in (
+    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion,
+    LossScaleOptimizer, Nadam, RMSprop)}
+
+
+def serialize(optimizer):
+    """An optimizer as a config dict (``{"class_name", "config", ...}``)."""
+    return registry.serialize(optimizer)
+
+
+def deserialize(config, custom_objects=None):
+    """Build an optimizer from :func:`serialize`'s dict."""
+    return registry.deserialize(config, custom_objects=custom_objects)
+
+
+def get(identifier):
+    """An optimizer from a name ("adam", "SGD"), a config dict or an instance.
+
+    Example:
+        >>> kbridge.optimizers.get("rmsprop")
+    """
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower()) or registry.get_registered_object(identifier)
+        if cls is None or not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+            raise KbridgeError(
+                f"Unknown optimizer {identifier!r}. Known: {sorted(_BY_NAME)}")
+        return cls()
+    if isinstance(identifier, dict):
+        optimizer = deserialize(identifier)
+        if isinstance(optimizer, Optimizer):
+            return optimizer
+    raise KbridgeError(f"Could not interpret optimizer identifier: {identifier!r}")

@@ -1,0 +1,239 @@
+"""Adam and its relatives: Adam (amsgrad), AdamW, Adamax, Nadam, Lamb.
+
+Each takes the base optimizer's keyword arguments (clipnorm, use_ema, ...) through
+``**kwargs``; see :class:`kbridge.optimizers.Optimizer`.
+"""
+
+from kbridge import ops
+from kbridge.optimizers.base_optimizer import Optimizer, OptimizerError
+
+
+def _step(optimizer, dtype, offset=1):
+    """The 1-based step number (``iterations + offset``) as a float of ``dtype``."""
+    return ops.cast(ops.add(optimizer.iterations, offset), dtype)
+
+
+class Adam(Optimizer):
+    """Adam: bias-corrected first and second moment estimates (optionally AMSGrad).
+
+    Example:
+        >>> kbridge.optimizers.Adam(learning_rate=1e-3, amsgrad=True)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 amsgrad=False, weight_decay=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
+                         **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.amsgrad = amsgrad
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"])
+        if self.amsgrad:
+            self._velocity_hats = self.add_optimizer_variables(var_list, "velocity_hat")
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        t = _step(self, dtype)
+        bias_1 = ops.subtract(1.0, ops.power(ops.cast(self.beta_1, dtype), t))
+        bias_2 = ops.subtract(1.0, ops.power(ops.cast(self.beta_2, dtype), t))
+        i = self._var_index(variable)
+        m, v = self._momentums[i], self._velocities[i]
+        alpha = ops.divide(ops.multiply(lr, ops.sqrt(bias_2)), bias_1)
+        m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))
+        v.assign(ops.add(v.value, ops.multiply(ops.subtract(ops.square(gradient), v.value),
+                                               1 - self.beta_2)))
+        second = v.value
+        if self.amsgrad:
+            v_hat = self._velocity_hats[i]
+            v_hat.assign(ops.maximum(v_hat.value, v.value))
+            second = v_hat.value
+        update = ops.divide(ops.multiply(m.value, alpha), ops.add(ops.sqrt(second), self.epsilon))
+        variable.assign(ops.subtract(variable.value, update))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                       "amsgrad": self.amsgrad})
+        return config
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (on by default: ``weight_decay=0.004``).
+
+    Example:
+        >>> opt = kbridge.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.01)
+        >>> opt.exclude_from_weight_decay(var_names=["bias"])
+    """
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, weight_decay=weight_decay, name=name,
+                         **kwargs)
+        if self.weight_decay is None:
+            raise OptimizerError(
+                "AdamW needs a float `weight_decay`. Received: weight_decay=None")
+
+
+class Adamax(Optimizer):
+    """Adamax: Adam with the infinity norm in place of the second moment.
+
+    Example:
+        >>> kbridge.optimizers.Adamax(learning_rate=2e-3)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
+                         **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._m, self._u = self.add_optimizer_variables(var_list, ["momentum", "norm"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        bias_1 = ops.subtract(1.0, ops.power(ops.cast(self.beta_1, dtype), _step(self, dtype)))
+        i = self._var_index(variable)
+        m, u = self._m[i], self._u[i]
+        m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))
+        u.assign(ops.maximum(ops.multiply(u.value, self.beta_2), ops.abs(gradient)))
+        update = ops.divide(ops.multiply(m.value, lr),
+                            ops.multiply(bias_1, ops.add(u.value, self.epsilon)))
+        variable.assign(ops.subtract(variable.value, update))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+class Nadam(Optimizer):
+    """Nadam: Adam with Nesterov momentum (with the momentum schedule of Dozat, 2016).
+
+    Example:
+        >>> kbridge.optimizers.Nadam(learning_rate=2e-3)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
+                         **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"])
+        dtype = var_list[0].dtype if var_list else "float32"
+        # The running product of the momentum schedule mu_1 * ... * mu_t.
+        self._u_product = self.add_variable((), initializer="ones", dtype=dtype,
+                                            name="u_product")
+
+    def _mu(self, dtype, offset):
+        decay = ops.power(ops.cast(0.96, dtype), _step(self, dtype, offset))
+        return ops.multiply(ops.subtract(1.0, ops.multiply(decay, 0.5)),
+                            ops.cast(self.beta_1, dtype))
+
+    def _backend_update_step(self, grads, variables, learning_rate):
+        dtype = self._u_product.dtype
+        self._u_product.assign(ops.multiply(self._u_product.value, self._mu(dtype, 1)))
+        super()._backend_update_step(grads, variables, learning_rate)
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        mu_t = self._mu(dtype, 1)
+        mu_next = self._mu(dtype, 2)
+        product_t = ops.cast(self._u_product.value, dtype)
+        product_next = ops.multiply(product_t, mu_next)
+        bias_2 = ops.subtract(1.0, ops.power(ops.cast(self.beta_2, dtype), _step(self, dtype)))
+        i = self._var_index(variable)
+        m, v = self._momentums[i], self._velocities[i]
+        m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))
+        v.assign(ops.add(v.value, ops.multiply(ops.subtract(ops.square(gradient), v.value),
+                                               1 - self.beta_2)))
+        m_hat = ops.add(
+            ops.divide(ops.multiply(m.value, mu_next), ops.subtract(1.0, product_next)),
+            ops.divide(ops.multiply(gradient, ops.subtract(1.0, mu_t)),
+                       ops.subtract(1.0, product_t)))
+        v_hat = ops.divide(v.value, bias_2)
+        update = ops.divide(ops.multiply(m_hat, lr), ops.add(ops.sqrt(v_hat), self.epsilon))
+        variable.assign(ops.subtract(variable.value, update))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
+
+
+class Lamb(Optimizer):
+    """LAMB: Adam's update rescaled per variable by ``||w|| / ||update||`` (trust ratio).
+
+    Example:
+        >>> kbridge.optimizers.Lamb(learning_rate=1e-3)
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=None, name=None, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
+                         **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            var_list, ["momentum", "velocity"])
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = ops.cast(gradient, dtype)
+        t = _step(self, dtype)
+        bias_1 = ops.subtract(1.0, ops.power(ops.cast(self.beta_1, dtype), t))
+        bias_2 = ops.subtract(1.0, ops.power(ops.cast(self.beta_2, dtype), t))
+        i = self._var_index(variable)
+        m, v = self._momentums[i], self._velocities[i]
+        m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))
+        v.assign(ops.add(v.value, ops.multiply(ops.subtract(ops.square(gradient), v.value),
+                                               1 - self.beta_2)))
+        update = ops.divide(ops.divide(m.value, bias_1),
+                            ops.add(ops.sqrt(ops.divide(v.value, bias_2)), self.epsilon))
+        w_norm = ops.sqrt(ops.sum(ops.square(variable.value)))
+        u_norm = ops.sqrt(ops.sum(ops.square(update)))
+        # Trust ratio ||w|| / ||update||, or 1 where either norm is zero.
+        safe_u = ops.where(ops.greater(u_norm, 0), u_norm, ops.ones_like(u_norm))
+        ratio = ops.where(ops.logical_and(ops.greater(w_norm, 0), ops.greater(u_norm, 0)),
+                          ops.divide(w_norm, safe_u), ops.ones_like(w_norm))
+        variable.assign(ops.subtract(variable.value,
+                                     ops.multiply(ops.multiply(ratio, lr), update)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
