@@ -1,3 +1,1096 @@
-"""preprocessing layers."""
+"""Preprocessing layers: numeric (Rescaling, Normalization, Discretization), image
+(CenterCrop, Resizing and random augmentation) and categorical (lookups, encodings, hashing).
 
-__all__ = []
+Numeric and image layers compute with ``kbridge.ops`` and run on every backend. Vocabulary
+and hashing layers work on the numpy side (strings have no tensor type in torch or JAX):
+they convert their input to numpy, compute there, and hand the result back as a tensor of the
+layer's backend. They are therefore not traceable inside ``jax.jit`` / ``tf.function``.
+
+Hashing uses a documented stable hash (BLAKE2b, 64 bits), not TensorFlow's FarmHash, so its
+bin indices are identical on every backend and platform but differ from Keras's.
+"""
+
+import hashlib
+
+import numpy as np
+
+from kbridge import ops
+from kbridge.backend.common import context
+from kbridge.backend.common.keras_tensor import KerasTensor
+from kbridge.layers.layer import Layer
+from kbridge.layers.rnn import LayerArgumentError
+
+__all__ = [
+    "Rescaling", "Normalization", "CenterCrop", "Resizing", "RandomFlip", "RandomRotation",
+    "RandomZoom", "RandomTranslation", "RandomContrast", "StringLookup", "IntegerLookup",
+    "CategoryEncoding", "Discretization", "Hashing", "HashedCrossing",
+]
+
+
+def _data_format(data_format):
+    if data_format is None:
+        from kbridge import backend
+
+        return backend.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise LayerArgumentError("`data_format` must be 'channels_last' or 'channels_first'. "
+                                 f"Received: data_format={data_format!r}")
+    return data_format
+
+
+def _seed_generator(seed):
+    from kbridge import random
+
+    return random.SeedGenerator(seed)
+
+
+def _to_numpy(x):
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, (list, tuple, str, bytes, int, float)):
+        return np.asarray(x)
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+# --- numeric --------------------------------------------------------------------------------
+class Rescaling(Layer):
+    """Multiplies by ``scale`` and adds ``offset``: ``x * scale + offset``.
+
+    Example:
+        >>> kbridge.layers.Rescaling(1 / 255)(images)   # pixel values into [0, 1]
+    """
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.offset = offset
+        self.supports_masking = True
+
+    def call(self, inputs):
+        dtype = self.compute_dtype
+        inputs = ops.cast(inputs, dtype)
+        scale = ops.cast(np.asarray(self.scale), dtype) if not isinstance(
+            self.scale, (int, float)) else self.scale
+        offset = ops.cast(np.asarray(self.offset), dtype) if not isinstance(
+            self.offset, (int, float)) else self.offset
+        return inputs * scale + offset
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class Normalization(Layer):
+    """Shifts and scales to zero mean and unit variance along ``axis``: ``(x - mean) / std``.
+
+    Give ``mean`` and ``variance``, or call :meth:`adapt` on data. ``invert=True`` maps back.
+
+    Example:
+        >>> norm = kbridge.layers.Normalization(); norm.adapt(data); y = norm(data)
+    """
+
+    def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
+        super().__init__(**kwargs)
+        if axis is None:
+            axis = ()
+        elif isinstance(axis, int):
+            axis = (axis,)
+        else:
+            axis = tuple(axis)
+        self.axis = axis
+        if (mean is None) != (variance is None):
+            raise LayerArgumentError("Give both `mean` and `variance`, or neither. Received: "
+                                     f"mean={mean!r}, variance={variance!r}")
+        self.input_mean = mean
+        self.input_variance = variance
+        self.invert = invert
+        self.supports_masking = True
+        self._broadcast_shape = None
+
+    def build(self, input_shape):
+        if input_shape is None:
+            return
+        ndim = len(input_shape)
+        if any(a < -ndim or a >= ndim for a in self.axis):
+            raise LayerArgumentError(f"All `axis` values must be in [-{ndim}, {ndim}). "
+                                     f"Received: axis={self.axis}")
+        keep = tuple(sorted(a % ndim for a in self.axis))
+        for a in keep:
+            if input_shape[a] is None:
+                raise LayerArgumentError(f"Axis {a} is normalised separately, so it needs a "
+                                         f"known size. Received: shape={tuple(input_shape)}")
+        self._keep_axis = keep
+        self._reduce_axis = tuple(d for d in range(ndim) if d not in keep)
+        self._broadcast_shape = tuple(input_shape[d] if d in keep else 1 for d in range(ndim))
+        shape = tuple(input_shape[d] for d in keep)
+        if self.input_mean is None:
+            self.adapt_mean = self.add_weight(name="mean", shape=shape, initializer="zeros",
+                                              trainable=False)
+            self.adapt_variance = self.add_weight(name="variance", shape=shape,
+                                                  initializer="ones", trainable=False)
+            self.count = self.add_weight(name="count", shape=(), dtype="int64",
+                                         initializer="zeros", trainable=False)
+        self.built = True
+
+    def _constants(self):
+        """(mean, variance) as numpy arrays shaped to broadcast against the input."""
+        if self.input_mean is not None:
+            mean = np.asarray(self.input_mean, np.float64)
+            variance = np.asarray(self.input_variance, np.float64)
+            if mean.ndim:
+                expanded = [1] * len(self._broadcast_shape)
+                for i in range(1, mean.ndim + 1):
+                    expanded[self._keep_axis[-i]] = mean.shape[-i]
+                mean, variance = mean.reshape(expanded), variance.reshape(expanded)
+            mean = np.broadcast_to(mean, self._broadcast_shape)
+            variance = np.broadcast_to(variance, self._broadcast_shape)
+            return mean, variance
+        return None
+
+    def adapt(self, data):
+        """Compute the mean and variance of ``data`` (an array, a tensor, or an iterable of
+        batches) per position of ``axis``, with numpy in float64."""
+        if isinstance(data, np.ndarray) or ops.is_tensor(data) or hasattr(data, "shape"):
+            batches = [_to_numpy(data)]
+        else:
+            batches = [_to_numpy(b[0] if isinstance(b, tuple) else b) for b in data]
+        if not batches:
+            raise LayerArgumentError("adapt() received no data.")
+        if not self.built:
+            shape = (None,) + tuple(batches[0].shape[1:])
+            from kbridge.backend.common import naming
+
+            with naming.name_scope(self.name):
+                self.build(shape)
+        if self.input_mean is not None:
+            raise LayerArgumentError("This Normalization layer was given `mean` and `variance`;"
+                                     " it cannot also be adapted.")
+        count, mean, m2 = 0, 0.0, 0.0
+        for batch in batches:  # Chan et al.'s parallel update of mean and squared deviations
+            batch = batch.astype(np.float64)
+            n = int(np.prod([batch.shape[d] for d in self._reduce_axis]))
+            b_mean = np.mean(batch, axis=self._reduce_axis)
+            b_m2 = np.sum(np.square(batch - np.mean(batch, axis=self._reduce_axis,
+                                                    keepdims=True)), axis=self._reduce_axis)
+            total = count + n
+            delta = b_mean - mean
+            mean = mean + delta * n / total
+            m2 = m2 + b_m2 + np.square(delta) * count * n / total
+            count = total
+        self.adapt_mean.assign(np.asarray(mean, np.float32).reshape(self.adapt_mean.shape))
+        self.adapt_variance.assign(
+            np.asarray(m2 / count, np.float32).reshape(self.adapt_variance.shape))
+        self.count.assign(np.asarray(count, np.int64))
+
+    def finalize_state(self):
+        pass
+
+    def call(self, inputs):
+        dtype = self.compute_dtype
+        inputs = ops.cast(inputs, dtype)
+        constants = self._constants()
+        if constants is not None:
+            mean = ops.cast(constants[0], dtype)
+            variance = ops.cast(constants[1], dtype)
+        else:
+            mean = ops.reshape(ops.cast(self.adapt_mean, dtype), self._broadcast_shape)
+            variance = ops.reshape(ops.cast(self.adapt_variance, dtype), self._broadcast_shape)
+        from kbridge import backend
+
+        std = ops.maximum(ops.sqrt(variance), backend.epsilon())
+        if self.invert:
+            return mean + inputs * std
+        return (inputs - mean) / std
+
+    def compute_output_spec(self, inputs):
+        return KerasTensor(inputs.shape, self.compute_dtype)
+
+    def get_config(self):
+        def plain(v):
+            return v.tolist() if isinstance(v, np.ndarray) else v
+
+        return {**super().get_config(), "axis": self.axis, "invert": self.invert,
+                "mean": plain(self.input_mean), "variance": plain(self.input_variance)}
+
+
+# --- images ---------------------------------------------------------------------------------
+class _ImageLayer(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = _data_format(data_format)
+        self.supports_masking = False
+
+    def _hw_axes(self, ndim):
+        # (height axis, width axis) of a batched or unbatched image tensor
+        if self.data_format == "channels_last":
+            return ndim - 3, ndim - 2
+        return ndim - 2, ndim - 1
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class CenterCrop(_ImageLayer):
+    """Crops the centre ``height x width`` of images (resizing first when they are smaller).
+
+    Example:
+        >>> kbridge.layers.CenterCrop(224, 224)(images)
+    """
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.height, self.width = height, width
+
+    def call(self, inputs):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        h_axis, w_axis = self._hw_axes(len(inputs.shape))
+        h, w = inputs.shape[h_axis], inputs.shape[w_axis]
+        if h is None or w is None or h < self.height or w < self.width:
+            return ops.image.resize(inputs, (self.height, self.width), crop_to_aspect_ratio=True,
+                                    data_format=self.data_format)
+        top, left = (h - self.height) // 2, (w - self.width) // 2
+        index = [slice(None)] * len(inputs.shape)
+        index[h_axis] = slice(top, top + self.height)
+        index[w_axis] = slice(left, left + self.width)
+        return inputs[tuple(index)]
+
+    def compute_output_spec(self, inputs):
+        shape = list(inputs.shape)
+        h_axis, w_axis = self._hw_axes(len(shape))
+        shape[h_axis], shape[w_axis] = self.height, self.width
+        return KerasTensor(tuple(shape), self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
+
+
+class Resizing(_ImageLayer):
+    """Resizes images to ``height x width`` with ``kbridge.ops.image.resize``.
+
+    Example:
+        >>> kbridge.layers.Resizing(64, 64, interpolation="nearest")(images)
+    """
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
+                 antialias=False, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.height, self.width = height, width
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.pad_to_aspect_ratio = pad_to_aspect_ratio
+        self.fill_mode = fill_mode
+        self.fill_value = fill_value
+        self.antialias = antialias
+
+    def call(self, inputs):
+        return ops.image.resize(
+            ops.cast(inputs, self.compute_dtype), (self.height, self.width),
+            interpolation=self.interpolation, antialias=self.antialias,
+            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+            pad_to_aspect_ratio=self.pad_to_aspect_ratio, fill_mode=self.fill_mode,
+            fill_value=self.fill_value, data_format=self.data_format)
+
+    def compute_output_spec(self, inputs):
+        shape = list(inputs.shape)
+        h_axis, w_axis = self._hw_axes(len(shape))
+        shape[h_axis], shape[w_axis] = self.height, self.width
+        return KerasTensor(tuple(shape), self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "antialias": self.antialias}
+
+
+def _factor_range(factor, name, symmetric=True):
+    """``(lower, upper)`` from a number ``f`` (``(-f, f)``) or a pair."""
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2:
+            raise LayerArgumentError(f"`{name}` must be a number or a pair. Received: "
+                                     f"{name}={factor!r}")
+        return float(factor[0]), float(factor[1])
+    factor = float(factor)
+    return (-abs(factor), abs(factor)) if symmetric else (0.0, abs(factor))
+
+
+class _RandomImageLayer(_ImageLayer):
+    """Random augmentation: identity unless ``training=True``; one draw per image.
+
+    Unlike Keras 3 (whose ``call`` defaults to ``training=True``), a call that leaves
+    ``training`` unset (None) returns the input unchanged: augmentation happens only when
+    asked for, e.g. inside ``fit``.
+    """
+
+    def __init__(self, seed=None, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.seed = seed
+        with context.use(self.backend_name):
+            self.seed_generator = _seed_generator(seed)
+
+    def call(self, inputs, training=True):
+        inputs = ops.cast(inputs, self.compute_dtype)
+        if not training:
+            return inputs
+        with context.use(self.backend_name):
+            unbatched = len(inputs.shape) == 3
+            images = ops.expand_dims(inputs, 0) if unbatched else inputs
+            out = self._augment(images)
+            return out[0] if unbatched else out
+
+    def compute_output_spec(self, inputs, training=True):
+        return KerasTensor(inputs.shape, self.compute_dtype)
+
+    def _uniform(self, batch, low, high):
+        from kbridge import random
+
+        return random.uniform((batch,), minval=low, maxval=high, dtype="float32",
+                              seed=self.seed_generator)
+
+    def _size(self, images):
+        h_axis, w_axis = self._hw_axes(4)
+        shape = ops.shape(images)
+        return shape[0], shape[h_axis], shape[w_axis]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+class RandomFlip(_RandomImageLayer):
+    """Flips images left-right and/or up-down at random (``training=True`` only).
+
+    Example:
+        >>> kbridge.layers.RandomFlip("horizontal", seed=1)(images, training=True)
+    """
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
+        if mode not in ("horizontal", "vertical", "horizontal_and_vertical"):
+            raise LayerArgumentError("`mode` must be 'horizontal', 'vertical' or "
+                                     f"'horizontal_and_vertical'. Received: mode={mode!r}")
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self.mode = mode
+
+    def _augment(self, images):
+        batch = self._size(images)[0]
+        h_axis, w_axis = self._hw_axes(4)
+        if self.mode in ("horizontal", "horizontal_and_vertical"):
+            flip = ops.reshape(self._uniform(batch, 0.0, 1.0) < 0.5, (-1, 1, 1, 1))
+            images = ops.where(flip, ops.flip(images, axis=w_axis), images)
+        if self.mode in ("vertical", "horizontal_and_vertical"):
+            flip = ops.reshape(self._uniform(batch, 0.0, 1.0) < 0.5, (-1, 1, 1, 1))
+            images = ops.where(flip, ops.flip(images, axis=h_axis), images)
+        return images
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+class _AffineLayer(_RandomImageLayer):
+    def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
+                 data_format=None, **kwargs):
+        if fill_mode not in ("reflect", "wrap", "constant", "nearest", "mirror"):
+            raise LayerArgumentError("`fill_mode` must be 'reflect', 'wrap', 'constant', "
+                                     f"'nearest' or 'mirror'. Received: fill_mode={fill_mode!r}")
+        if interpolation not in ("nearest", "bilinear"):
+            raise LayerArgumentError("`interpolation` must be 'nearest' or 'bilinear'. "
+                                     f"Received: interpolation={interpolation!r}")
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self.fill_mode = fill_mode
+        self.interpolation = interpolation
+        self.fill_value = fill_value
+
+    def _warp(self, images, transform):
+        return ops.image.affine_transform(
+            images, transform, interpolation=self.interpolation, fill_mode=self.fill_mode,
+            fill_value=self.fill_value, data_format=self.data_format)
+
+    @staticmethod
+    def _transform(columns):
+        """(batch, 8) transforms from eight (batch,) columns or numbers."""
+        like = next(c for c in columns if not isinstance(c, (int, float)))
+        zeros = ops.zeros_like(like)
+        return ops.stack([c if not isinstance(c, (int, float)) else zeros + c
+                          for c in columns], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "fill_mode": self.fill_mode,
+                "interpolation": self.interpolation, "fill_value": self.fill_value}
+
+
+class RandomRotation(_AffineLayer):
+    """Rotates images by a random angle of ``factor * 2 pi`` (``training=True`` only).
+
+    Example:
+        >>> kbridge.layers.RandomRotation(0.1, seed=1)(images, training=True)  # up to 36 deg
+    """
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
+                 fill_value=0.0, data_format=None, **kwargs):
+        kwargs.pop("value_range", None)
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, **kwargs)
+        self.factor = _factor_range(factor, "factor")
+
+    def _augment(self, images):
+        batch, h, w = self._size(images)
+        angle = self._uniform(batch, self.factor[0] * 2 * np.pi, self.factor[1] * 2 * np.pi)
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        w1, h1 = float(w) - 1.0, float(h) - 1.0
+        # rotate about the image centre: output (x, y) reads input R (x, y) + offset
+        x_off = (w1 - (cos * w1 - sin * h1)) / 2.0
+        y_off = (h1 - (sin * w1 + cos * h1)) / 2.0
+        transform = self._transform([cos, -sin, x_off, sin, cos, y_off, 0.0, 0.0])
+        return self._warp(images, transform)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+class RandomZoom(_AffineLayer):
+    """Zooms images in or out by a random factor (``training=True`` only); a positive factor
+    zooms out, as in Keras.
+
+    Example:
+        >>> kbridge.layers.RandomZoom(0.2, seed=1)(images, training=True)
+    """
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
+                 **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, **kwargs)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        self._height_range = _factor_range(height_factor, "height_factor")
+        self._width_range = (None if width_factor is None
+                             else _factor_range(width_factor, "width_factor"))
+
+    def _augment(self, images):
+        batch, h, w = self._size(images)
+        zy = 1.0 + self._uniform(batch, *self._height_range)
+        zx = zy if self._width_range is None else 1.0 + self._uniform(batch, *self._width_range)
+        x_off = (float(w) - 1.0) / 2.0 * (1.0 - zx)
+        y_off = (float(h) - 1.0) / 2.0 * (1.0 - zy)
+        transform = self._transform([zx, 0.0, x_off, 0.0, zy, y_off, 0.0, 0.0])
+        return self._warp(images, transform)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": self.height_factor,
+                "width_factor": self.width_factor}
+
+
+class RandomTranslation(_AffineLayer):
+    """Shifts images by a random fraction of their height and width (``training=True`` only).
+
+    Example:
+        >>> kbridge.layers.RandomTranslation(0.1, 0.1, seed=1)(images, training=True)
+    """
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0, data_format=None,
+                 **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation, seed=seed,
+                         fill_value=fill_value, data_format=data_format, **kwargs)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
+        self._height_range = _factor_range(height_factor, "height_factor")
+        self._width_range = _factor_range(width_factor, "width_factor")
+
+    def _augment(self, images):
+        batch, h, w = self._size(images)
+        dy = self._uniform(batch, *self._height_range) * float(h)
+        dx = self._uniform(batch, *self._width_range) * float(w)
+        transform = self._transform([1.0, 0.0, -dx, 0.0, 1.0, -dy, 0.0, 0.0])
+        return self._warp(images, transform)
+
+    def get_config(self):
+        return {**super().get_config(), "height_factor": self.height_factor,
+                "width_factor": self.width_factor}
+
+
+class RandomContrast(_RandomImageLayer):
+    """Scales each image's contrast about its per-channel mean by a random factor in
+    ``[1 - lower, 1 + upper]``, clipped to ``value_range`` (``training=True`` only).
+
+    Example:
+        >>> kbridge.layers.RandomContrast(0.2, seed=1)(images, training=True)
+    """
+
+    def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
+        data_format = kwargs.pop("data_format", None)
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        lower, upper = _factor_range(factor, "factor", symmetric=False)
+        if isinstance(factor, (tuple, list)):
+            lower, upper = abs(lower), abs(upper)
+        self.factor = factor if isinstance(factor, (tuple, list)) else (0, factor)
+        self._lower, self._upper = lower, upper
+        self.value_range = value_range
+
+    def _augment(self, images):
+        batch, _, _ = self._size(images)
+        factor = ops.reshape(self._uniform(batch, 1.0 - self._lower, 1.0 + self._upper),
+                             (-1, 1, 1, 1))
+        h_axis, w_axis = self._hw_axes(4)
+        mean = ops.mean(images, axis=(h_axis, w_axis), keepdims=True)
+        out = (images - mean) * factor + mean
+        return ops.clip(out, self.value_range[0], self.value_range[1])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
+
+
+# --- categorical (numpy side) ---------------------------------------------------------------
+class _NumpySideLayer(Layer):
+    """Inputs stay numpy (strings cannot become torch/JAX tensors); outputs are tensors of the
+    layer's backend."""
+
+    def _convert_input(self, x):
+        return x
+
+    def _output(self, array):
+        with context.use(self.backend_name):
+            return ops.convert_to_tensor(array)
+
+
+def _encode(indices, depth, output_mode, dtype, count_weights=None):
+    """int indices -> one_hot / multi_hot / count arrays of width ``depth`` (numpy)."""
+    indices = np.asarray(indices)
+    if output_mode == "one_hot":
+        if indices.ndim and indices.shape[-1] == 1 and indices.ndim > 1:
+            indices = indices[..., 0]
+        out = np.zeros(indices.shape + (depth,), dtype)
+        valid = (indices >= 0) & (indices < depth)
+        np.put_along_axis(out, np.where(valid, indices, 0)[..., None],
+                          valid[..., None].astype(dtype), axis=-1)
+        return out
+    if indices.ndim <= 1:
+        indices = indices[None] if indices.ndim == 1 else indices.reshape(1, 1)
+        squeeze = True
+    else:
+        squeeze = False
+    flat = indices.reshape(-1, indices.shape[-1])
+    out = np.zeros((flat.shape[0], depth), np.float64)
+    weights = None if count_weights is None else np.asarray(count_weights).reshape(flat.shape)
+    for row in range(flat.shape[0]):
+        valid = (flat[row] >= 0) & (flat[row] < depth)
+        w = np.ones(flat.shape[1]) if weights is None else weights[row]
+        np.add.at(out[row], flat[row][valid], w[valid])
+    if output_mode == "multi_hot":
+        out = (out > 0).astype(np.float64)
+    out = out.reshape(indices.shape[:-1] + (depth,)).astype(dtype)
+    return out[0] if squeeze else out
+
+
+_ENCODING_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
+
+
+class _IndexLookup(_NumpySideLayer):
+    """Shared vocabulary logic of StringLookup and IntegerLookup (Keras index layout: the mask
+    token at 0 if any, then ``num_oov_indices`` OOV slots, then the vocabulary)."""
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=None,
+                 vocabulary=None, idf_weights=None, invert=False, output_mode="int",
+                 sparse=False, pad_to_max_tokens=False, oov_method="floormod", salt=None,
+                 **kwargs):
+        kwargs.pop("vocabulary_size", None)
+        super().__init__(**kwargs)
+        if output_mode not in _ENCODING_MODES:
+            raise LayerArgumentError(f"`output_mode` must be one of {_ENCODING_MODES}. "
+                                     f"Received: output_mode={output_mode!r}")
+        if invert and output_mode != "int":
+            raise LayerArgumentError("`invert=True` needs output_mode='int'. "
+                                     f"Received: output_mode={output_mode!r}")
+        if num_oov_indices < 0:
+            raise LayerArgumentError("`num_oov_indices` must be >= 0. "
+                                     f"Received: num_oov_indices={num_oov_indices}")
+        if sparse:
+            raise LayerArgumentError("sparse=True is not supported by kbridge lookups.")
+        self.max_tokens = max_tokens
+        self.num_oov_indices = num_oov_indices
+        self.mask_token = mask_token
+        self.oov_token = oov_token
+        self.invert = invert
+        self.output_mode = output_mode
+        self.sparse = sparse
+        self.pad_to_max_tokens = pad_to_max_tokens
+        self.oov_method = oov_method
+        self.salt = salt
+        self.idf_weights = None if idf_weights is None else np.asarray(idf_weights, "float32")
+        self._vocab = []
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+
+    # vocabulary ------------------------------------------------------------------------------
+    def _prepare_token(self, token):
+        return token
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """Set the tokens (no mask or OOV entries) and, for tf_idf, their weights."""
+        if isinstance(vocabulary, str):
+            with open(vocabulary, encoding="utf-8") as f:
+                vocabulary = [line.rstrip("\n") for line in f]
+        tokens = [self._prepare_token(t) for t in _to_numpy(vocabulary).reshape(-1).tolist()]
+        if len(set(tokens)) != len(tokens):
+            raise LayerArgumentError("The vocabulary holds repeated tokens: "
+                                     f"{sorted({t for t in tokens if tokens.count(t) > 1})}")
+        specials = [t for t in (self.mask_token, self.oov_token) if t is not None]
+        # a vocabulary that starts with the mask/OOV tokens (get_vocabulary()) is accepted
+        start = 0
+        if self.mask_token is not None and tokens[:1] == [self.mask_token]:
+            start = 1
+        while self.num_oov_indices and tokens[start:start + 1] == [self.oov_token]:
+            start += 1
+        tokens = tokens[start:]
+        if any(t in specials for t in tokens):
+            raise LayerArgumentError(f"The vocabulary must not contain the mask or OOV tokens "
+                                     f"{specials} after its start. Received: {tokens}")
+        if self.max_tokens is not None and len(tokens) + self._offset() > self.max_tokens:
+            raise LayerArgumentError(f"The vocabulary has {len(tokens)} tokens, more than "
+                                     f"max_tokens={self.max_tokens} allows.")
+        self._vocab = tokens
+        if idf_weights is not None:
+            self.idf_weights = np.asarray(idf_weights, "float32")
+        self._index = {t: i + self._offset() for i, t in enumerate(tokens)}
+
+    def _offset(self):
+        return self.num_oov_indices + (1 if self.mask_token is not None else 0)
+
+    def get_vocabulary(self, include_special_tokens=True):
+        """The tokens in index order (with the mask and OOV tokens first by default)."""
+        if not include_special_tokens:
+            return list(self._vocab)
+        head = [self.mask_token] if self.mask_token is not None else []
+        return head + [self.oov_token] * self.num_oov_indices + list(self._vocab)
+
+    def vocabulary_size(self):
+        return len(self._vocab) + self._offset()
+
+    def adapt(self, data, steps=None):
+        """Build the vocabulary from ``data``: tokens by decreasing frequency (ties: the
+        larger token first, as Keras), at most ``max_tokens`` entries."""
+        if isinstance(data, np.ndarray) or hasattr(data, "shape") or isinstance(data, list):
+            values = _to_numpy(data).reshape(-1).tolist()
+        else:
+            values = [v for batch in data for v in _to_numpy(batch).reshape(-1).tolist()]
+        values = [self._prepare_token(v) for v in values]
+        counts = {}
+        for v in values:
+            if v != self.mask_token and not (self.num_oov_indices and v == self.oov_token):
+                counts[v] = counts.get(v, 0) + 1
+        tokens = sorted(counts, key=lambda t: (counts[t], t), reverse=True)
+        if self.max_tokens is not None:
+            tokens = tokens[:max(self.max_tokens - self._offset(), 0)]
+        self.set_vocabulary(tokens)
+        if self.output_mode == "tf_idf":  # document frequency per token (rows = documents)
+            docs = _to_numpy(data)
+            docs = docs.reshape(docs.shape[0], -1) if docs.ndim > 1 else docs.reshape(-1, 1)
+            df = np.array([sum(t in set(map(self._prepare_token, row.tolist())) for row in docs)
+                           for t in tokens], np.float64)
+            self.idf_weights = np.log1p(len(docs) / (1.0 + df)).astype("float32")
+
+    # lookup ----------------------------------------------------------------------------------
+    def _oov_index(self, token):
+        mask_shift = 1 if self.mask_token is not None else 0
+        if self.num_oov_indices == 1:
+            return mask_shift
+        return mask_shift + self._oov_bucket(token) % self.num_oov_indices
+
+    def _lookup(self, values):
+        flat = values.reshape(-1).tolist()
+        out = np.empty(len(flat), np.int64)
+        for i, v in enumerate(flat):
+            v = self._prepare_token(v)
+            if self.mask_token is not None and v == self.mask_token:
+                out[i] = 0
+            elif v in self._index:
+                out[i] = self._index[v]
+            elif self.num_oov_indices == 0:
+                raise LayerArgumentError(f"Token {v!r} is not in the vocabulary and the layer "
+                                         "has num_oov_indices=0.")
+            else:
+                out[i] = self._oov_index(v)
+        return out.reshape(values.shape)
+
+    def _invert(self, values):
+        vocab = self.get_vocabulary()
+        flat = values.reshape(-1).tolist()
+        oov = self.oov_token
+        return np.array([vocab[i] if 0 <= i < len(vocab) else oov for i in flat],
+                        dtype=self._token_dtype()).reshape(values.shape)
+
+    def _depth(self):
+        size = self.vocabulary_size()
+        if self.pad_to_max_tokens and self.max_tokens is not None:
+            size = self.max_tokens
+        # the mask token has no column in the encoded outputs
+        return size - (1 if self.mask_token is not None else 0)
+
+    def call(self, inputs):
+        values = _to_numpy(inputs)
+        if self.invert:
+            return self._invert(values.astype(np.int64))
+        indices = self._lookup(values)
+        if self.output_mode == "int":
+            return self._output(indices)
+        shift = 1 if self.mask_token is not None else 0
+        indices = indices - shift  # mask -> -1: dropped by _encode
+        mode = "count" if self.output_mode == "tf_idf" else self.output_mode
+        out = _encode(indices, self._depth(), mode, np.float32)
+        if self.output_mode == "tf_idf":
+            weights = np.zeros(self._depth(), np.float32)
+            n = len(self.idf_weights) if self.idf_weights is not None else 0
+            start = self.num_oov_indices
+            weights[start:start + n] = self.idf_weights
+            if self.num_oov_indices and n:
+                weights[:start] = np.mean(self.idf_weights)
+            out = out * weights
+        elif self.output_mode in ("one_hot", "multi_hot"):
+            out = out.astype(np.int64)
+        return self._output(out)
+
+    def compute_output_spec(self, inputs):
+        shape = tuple(inputs.shape)
+        if self.invert:
+            return KerasTensor(shape, "string")
+        if self.output_mode == "int":
+            return KerasTensor(shape, "int64")
+        depth = self._depth()
+        if self.output_mode == "one_hot":
+            shape = shape[:-1] + (depth,) if shape and shape[-1] == 1 else shape + (depth,)
+            return KerasTensor(shape, "int64")
+        dtype = "int64" if self.output_mode == "multi_hot" else "float32"
+        return KerasTensor((shape[0] if len(shape) > 1 else 1, depth), dtype)
+
+    def get_config(self):
+        vocab = self.get_vocabulary(include_special_tokens=False)
+        return {**super().get_config(), "invert": self.invert, "max_tokens": self.max_tokens,
+                "num_oov_indices": self.num_oov_indices, "oov_token": self.oov_token,
+                "mask_token": self.mask_token, "output_mode": self.output_mode,
+                "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
+                "idf_weights": None if self.idf_weights is None else self.idf_weights.tolist(),
+                "vocabulary": [self._plain(t) for t in vocab],
+                "vocabulary_size": self.vocabulary_size(), "oov_method": self.oov_method,
+                "salt": self.salt}
+
+    @staticmethod
+    def _plain(token):
+        return token.item() if isinstance(token, np.generic) else token
+
+
+class StringLookup(_IndexLookup):
+    """Maps strings to integer indices of a vocabulary (or back, with ``invert=True``).
+
+    Example:
+        >>> kbridge.layers.StringLookup(vocabulary=["a", "b"])(np.array(["a", "z"]))  # [1, 0]
+    """
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]",
+                 vocabulary=None, idf_weights=None, invert=False, output_mode="int",
+                 pad_to_max_tokens=False, sparse=False, encoding="utf-8", **kwargs):
+        self.encoding = encoding
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         mask_token=mask_token, oov_token=oov_token, vocabulary=vocabulary,
+                         idf_weights=idf_weights, invert=invert, output_mode=output_mode,
+                         sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, **kwargs)
+
+    def _prepare_token(self, token):
+        if isinstance(token, bytes):
+            return token.decode(self.encoding)
+        return str(token)
+
+    def _token_dtype(self):
+        return object
+
+    def _invert(self, values):
+        return np.asarray(super()._invert(values), dtype=str)
+
+    def _oov_bucket(self, token):
+        return stable_hash(token.encode(self.encoding))
+
+    def get_config(self):
+        return {**super().get_config(), "encoding": self.encoding}
+
+
+class IntegerLookup(_IndexLookup):
+    """Maps integers to indices of a vocabulary (or back, with ``invert=True``).
+
+    Example:
+        >>> kbridge.layers.IntegerLookup(vocabulary=[12, 36])(np.array([36, 7]))   # [2, 0]
+    """
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1,
+                 output_mode="int", sparse=False, vocabulary=None, vocabulary_dtype="int64",
+                 idf_weights=None, invert=False, **kwargs):
+        self.vocabulary_dtype = vocabulary_dtype
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices,
+                         mask_token=mask_token, oov_token=oov_token, vocabulary=vocabulary,
+                         idf_weights=idf_weights, invert=invert, output_mode=output_mode,
+                         sparse=sparse, **kwargs)
+
+    def _prepare_token(self, token):
+        return int(token)
+
+    def _token_dtype(self):
+        return np.int64
+
+    def _oov_bucket(self, token):
+        return int(token)  # floormod of the value, as Keras's "floormod" oov_method
+
+    def _invert(self, values):
+        return self._output(super()._invert(values))
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_dtype": self.vocabulary_dtype}
+
+
+class CategoryEncoding(Layer):
+    """Encodes integer ids in ``[0, num_tokens)`` as one-hot, multi-hot or count vectors.
+
+    Example:
+        >>> kbridge.layers.CategoryEncoding(4, output_mode="count")(np.array([[1, 3, 3]]))
+    """
+
+    def __init__(self, num_tokens=None, output_mode="multi_hot", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if output_mode not in ("one_hot", "multi_hot", "count"):
+            raise LayerArgumentError("`output_mode` must be 'one_hot', 'multi_hot' or 'count'."
+                                     f" Received: output_mode={output_mode!r}")
+        if num_tokens is None or num_tokens < 1:
+            raise LayerArgumentError("`num_tokens` must be a positive int. "
+                                     f"Received: num_tokens={num_tokens!r}")
+        self.num_tokens = num_tokens
+        self.output_mode = output_mode
+        self.sparse = sparse
+
+    def call(self, inputs, count_weights=None):
+        inputs = ops.cast(inputs, "int32")
+        rank = len(inputs.shape)
+        if self.output_mode == "one_hot":
+            if rank > 1 and inputs.shape[-1] == 1:
+                inputs = ops.squeeze(inputs, axis=-1)
+            return ops.one_hot(inputs, self.num_tokens, dtype=self.compute_dtype)
+        if rank == 1:
+            inputs = ops.expand_dims(inputs, 0)
+        encoded = ops.one_hot(inputs, self.num_tokens, dtype=self.compute_dtype)
+        if count_weights is not None:
+            weights = ops.cast(count_weights, self.compute_dtype)
+            if rank == 1:
+                weights = ops.expand_dims(weights, 0)
+            encoded = encoded * ops.expand_dims(weights, -1)
+        if self.output_mode == "multi_hot":
+            out = ops.max(encoded, axis=-2)
+        else:
+            out = ops.sum(encoded, axis=-2)
+        return out[0] if rank == 1 else out
+
+    def compute_output_spec(self, inputs, count_weights=None):
+        shape = tuple(inputs.shape)
+        if self.output_mode == "one_hot":
+            if len(shape) > 1 and shape[-1] == 1:
+                shape = shape[:-1]
+            return KerasTensor(shape + (self.num_tokens,), self.compute_dtype)
+        if len(shape) == 1:
+            return KerasTensor((self.num_tokens,), self.compute_dtype)
+        return KerasTensor(shape[:-1] + (self.num_tokens,), self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "num_tokens": self.num_tokens,
+                "output_mode": self.output_mode}
+
+
+class Discretization(Layer):
+    """Buckets numbers by ``bin_boundaries`` (index ``i`` when ``b[i-1] <= x < b[i]``); or
+    learns ``num_bins`` quantile boundaries with :meth:`adapt`.
+
+    Example:
+        >>> kbridge.layers.Discretization(bin_boundaries=[0.0, 1.0])(np.array([-1.0, 0.5, 2.0]))
+    """
+
+    def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int",
+                 sparse=False, dtype=None, name=None, **kwargs):
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise LayerArgumentError("`output_mode` must be 'int', 'one_hot', 'multi_hot' or "
+                                     f"'count'. Received: output_mode={output_mode!r}")
+        if bin_boundaries is not None and num_bins is not None:
+            raise LayerArgumentError("Give `bin_boundaries` or `num_bins`, not both.")
+        if dtype is None:
+            dtype = "int64" if output_mode == "int" else "float32"
+        super().__init__(dtype=dtype, name=name, **kwargs)
+        self.bin_boundaries = list(bin_boundaries) if bin_boundaries is not None else None
+        self.num_bins = num_bins
+        self.epsilon = epsilon
+        self.output_mode = output_mode
+        self.sparse = sparse
+
+    def adapt(self, data, steps=None):
+        """Set ``num_bins - 1`` boundaries at the data's exact quantiles (numpy); Keras uses an
+        approximate quantile sketch, so boundaries can differ slightly on large data."""
+        if self.num_bins is None:
+            raise LayerArgumentError("adapt() needs `num_bins` to be set.")
+        if not (isinstance(data, np.ndarray) or hasattr(data, "shape")):
+            data = np.concatenate([_to_numpy(b).reshape(-1) for b in data])
+        values = np.sort(_to_numpy(data).reshape(-1).astype(np.float64))
+        qs = np.linspace(0.0, 1.0, self.num_bins + 1)[1:-1]
+        # the smallest value with at least that share of the data below (Keras's choice too)
+        self.bin_boundaries = [float(v) for v in np.quantile(values, qs, method="inverted_cdf")]
+
+    def call(self, inputs):
+        if self.bin_boundaries is None:
+            raise LayerArgumentError("Discretization needs `bin_boundaries` or a call to "
+                                     "adapt() first.")
+        boundaries = np.asarray(self.bin_boundaries, np.float32)
+        with context.use(self.backend_name):
+            inputs = ops.cast(inputs, "float32")
+            indices = ops.digitize(inputs, ops.convert_to_tensor(boundaries))
+            depth = len(self.bin_boundaries) + 1
+            if self.output_mode == "int":
+                return ops.cast(indices, self.compute_dtype)
+            return CategoryEncoding(depth, self.output_mode, dtype=self.compute_dtype,
+                                    name=self.name + "_encoding")(indices)
+
+    def compute_output_spec(self, inputs):
+        shape = tuple(inputs.shape)
+        if self.output_mode == "int":
+            return KerasTensor(shape, self.compute_dtype)
+        depth = len(self.bin_boundaries or []) + 1 if self.bin_boundaries else self.num_bins
+        if self.output_mode == "one_hot":
+            return KerasTensor(shape + (depth,), self.compute_dtype)
+        return KerasTensor(shape[:-1] + (depth,), self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
+                "num_bins": self.num_bins, "epsilon": self.epsilon,
+                "output_mode": self.output_mode, "sparse": self.sparse}
+
+
+# --- hashing ----------------------------------------------------------------------------------
+def stable_hash(data, salt=None):
+    """64-bit BLAKE2b of ``data`` (bytes), keyed by ``salt``: the same on every platform.
+
+    ``salt`` is an int or a pair of ints (as Keras accepts); it keys the hash.
+    """
+    key = b""
+    if salt is not None:
+        pair = salt if isinstance(salt, (list, tuple)) else (salt, salt)
+        key = b"".join(int(s).to_bytes(8, "little", signed=True) for s in pair)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=key).digest(), "little")
+
+
+def _token_bytes(value):
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (float, np.floating)):
+        raise LayerArgumentError(f"Hashing accepts strings and integers. Received: {value!r}")
+    return str(value).encode("utf-8")  # ints hash through their decimal text, as Keras
+
+
+class Hashing(_NumpySideLayer):
+    """Hashes strings or integers into ``num_bins`` buckets with a stable 64-bit hash.
+
+    With ``mask_value``, that value maps to bin 0 and the others to ``[1, num_bins)``.
+
+    Example:
+        >>> kbridge.layers.Hashing(num_bins=8, salt=1337)(np.array(["cat", "dog"]))
+    """
+
+    def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_bins, int) or num_bins <= 0:
+            raise LayerArgumentError("`num_bins` must be a positive int. "
+                                     f"Received: num_bins={num_bins!r}")
+        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
+            raise LayerArgumentError("`output_mode` must be 'int', 'one_hot', 'multi_hot' or "
+                                     f"'count'. Received: output_mode={output_mode!r}")
+        if isinstance(salt, (list, tuple)) and len(salt) != 2:
+            raise LayerArgumentError(f"`salt` must be an int or a pair. Received: salt={salt!r}")
+        self.num_bins = num_bins
+        self.mask_value = mask_value
+        self.salt = salt
+        self.output_mode = output_mode
+        self.sparse = sparse
+
+    def _hash(self, values):
+        flat = values.reshape(-1).tolist()
+        mask = self.mask_value
+        bins = self.num_bins - (1 if mask is not None else 0)
+        out = np.empty(len(flat), np.int64)
+        for i, v in enumerate(flat):
+            if isinstance(v, bytes):
+                v = v.decode("utf-8")
+            if mask is not None and v == mask:
+                out[i] = 0
+            else:
+                h = stable_hash(_token_bytes(v), self.salt) % max(bins, 1)
+                out[i] = h + (1 if mask is not None else 0)
+        return out.reshape(values.shape)
+
+    def call(self, inputs):
+        indices = self._hash(_to_numpy(inputs))
+        if self.output_mode == "int":
+            return self._output(indices)
+        return self._output(_encode(indices, self.num_bins, self.output_mode, np.float32))
+
+    def compute_output_spec(self, inputs):
+        shape = tuple(inputs.shape)
+        if self.output_mode == "int":
+            return KerasTensor(shape, "int64")
+        if self.output_mode == "one_hot":
+            return KerasTensor(shape + (self.num_bins,), "float32")
+        return KerasTensor(shape[:-1] + (self.num_bins,), "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins, "salt": self.salt,
+                "mask_value": self.mask_value, "output_mode": self.output_mode,
+                "sparse": self.sparse}
+
+
+class HashedCrossing(_NumpySideLayer):
+    """Crosses two or more categorical features and hashes each combination into
+    ``num_bins`` buckets (the stable hash of the values joined by ``_X_``).
+
+    Example:
+        >>> kbridge.layers.HashedCrossing(num_bins=5)((np.array(["a", "b"]), np.array([1, 2])))
+    """
+
+    def __init__(self, num_bins, output_mode="int", sparse=False, name=None, dtype=None,
+                 **kwargs):
+        if output_mode not in ("int", "one_hot"):
+            raise LayerArgumentError("`output_mode` must be 'int' or 'one_hot'. "
+                                     f"Received: output_mode={output_mode!r}")
+        if dtype is None:
+            dtype = "int64" if output_mode == "int" else "float32"
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        self.num_bins = num_bins
+        self.output_mode = output_mode
+        self.sparse = sparse
+
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise LayerArgumentError("HashedCrossing takes a tuple of two or more features.")
+        arrays = [_to_numpy(x) for x in inputs]
+        shape = arrays[0].shape
+        if any(a.shape != shape for a in arrays):
+            raise LayerArgumentError("All crossed features need the same shape. Received: "
+                                     f"{[a.shape for a in arrays]}")
+        columns = [a.reshape(-1).tolist() for a in arrays]
+        out = np.empty(len(columns[0]), np.int64)
+        for i, row in enumerate(zip(*columns)):
+            key = b"_X_".join(_token_bytes(v.decode("utf-8") if isinstance(v, bytes) else v)
+                              for v in row)
+            out[i] = stable_hash(key) % self.num_bins
+        out = out.reshape(shape)
+        if self.output_mode == "one_hot":
+            return self._output(_encode(out, self.num_bins, "one_hot", np.float32))
+        return self._output(out)
+
+    def compute_output_spec(self, inputs):
+        shape = tuple(inputs[0].shape)
+        if self.output_mode == "int":
+            return KerasTensor(shape, "int64")
+        return KerasTensor(shape + (self.num_bins,), "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins,
+                "output_mode": self.output_mode, "sparse": self.sparse}
