@@ -13,6 +13,12 @@ from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
 from kbridge.errors import KbridgeError, ShapeError
 
 _FLOATS = frozenset(("float16", "bfloat16", "float32", "float64"))
+
+
+class ArgumentError(KbridgeError, ValueError):
+    """An nn op argument has a value the op does not accept."""
+
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -38,7 +44,7 @@ def _tuple(value, n, name):
 def _check_padding(padding):
     padding = padding.lower() if isinstance(padding, str) else padding
     if padding not in ("valid", "same"):
-        raise KbridgeError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
+        raise ArgumentError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
     return padding
 
 
@@ -351,7 +357,7 @@ def adaptive_max_pool(inputs, output_size, data_format=None):
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     if sparse:
-        raise KbridgeError("`sparse=True` is not supported by the jax backend's one_hot.")
+        raise ArgumentError("`sparse=True` is not supported by the jax backend's one_hot.")
     x = convert_to_tensor(x)
     return jax.nn.one_hot(x, num_classes, axis=axis, dtype=to_jax_dtype(dtype or floatx()))
 
@@ -360,7 +366,7 @@ def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwa
     if num_classes is None:
         num_classes = kwargs.pop("num_tokens", None)
     if num_classes is None:
-        raise KbridgeError("multi_hot needs `num_classes`. Received: num_classes=None")
+        raise ArgumentError("multi_hot needs `num_classes`. Received: num_classes=None")
     inputs = convert_to_tensor(inputs)
     hot = one_hot(inputs.astype("int32"), num_classes, axis=axis, dtype=dtype, sparse=sparse)
     return jnp.max(hot, axis=1 if inputs.ndim > 1 else 0)
@@ -461,7 +467,7 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
 def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
     rms_scaling = kwargs.pop("rms_scaling", False)
     if kwargs:
-        raise KbridgeError(f"Unknown arguments to layer_normalization: {sorted(kwargs)}")
+        raise ArgumentError(f"Unknown arguments to layer_normalization: {sorted(kwargs)}")
     x = _float(x)
     original = x.dtype
     x = x.astype(to_jax_dtype(result_type(x.dtype, "float32")))
@@ -506,7 +512,7 @@ def rms_normalization(x, scale=None, axis=-1, epsilon=None):
 
 def normalize(x, axis=-1, order=2, epsilon=None):
     if not isinstance(order, int) or order < 1:
-        raise KbridgeError(f"`order` must be an int >= 1. Received: order={order!r}")
+        raise ArgumentError(f"`order` must be an int >= 1. Received: order={order!r}")
     x = _float(x)
     if x.ndim == 0:
         x = x[None]
@@ -598,7 +604,7 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
                           flash_attention=None, attn_logits_soft_cap=None):
     if flash_attention:
-        raise KbridgeError("flash_attention=True is not supported by kbridge's jax backend.")
+        raise ArgumentError("flash_attention=True is not supported by kbridge's jax backend.")
     query, key, value = (convert_to_tensor(t) for t in (query, key, value))
     if query.ndim != 4 or key.ndim != 4 or value.ndim != 4:
         raise ShapeError(
@@ -692,7 +698,7 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
                                          top_paths, mask_index)
         return jnp.asarray(paths), jnp.asarray(scores)
     if strategy != "greedy":
-        raise KbridgeError(
+        raise ArgumentError(
             f"`strategy` must be 'greedy' or 'beam_search'. Received: strategy={strategy!r}")
     idx = jnp.argmax(inputs, axis=-1).astype(jnp.int32)
     scores = jnp.max(inputs, axis=-1)

@@ -15,6 +15,11 @@ from kbridge.backend.common.dtypes import floatx, result_type
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
 from kbridge.errors import KbridgeError, ShapeError
 
+
+class ArgumentError(KbridgeError, ValueError):
+    """An nn op argument has a value the op does not accept."""
+
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -40,7 +45,7 @@ def _tuple(value, n, name):
 def _check_padding(padding):
     padding = padding.lower() if isinstance(padding, str) else padding
     if padding not in ("valid", "same"):
-        raise KbridgeError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
+        raise ArgumentError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
     return padding
 
 
@@ -68,8 +73,9 @@ def _from_channels_last(x, data_format):
     return x
 
 
-def _zeros_scalar(x):
-    return tf.zeros((), x.dtype)
+# Explicit layouts: TF's eager gradients of the 3D ops read the data_format attribute, which
+# is unset (None) when the caller leaves it to the default.
+_LAYOUT = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 
 # ----------------------------------------------------------------------------- activations
@@ -264,7 +270,8 @@ def _conv_cl(x, kernel, strides, pads, dilation):
     step = (1,) * len(strides) if subsample else strides
 
     def one(xg, kg):
-        return tf.nn.convolution(xg, kg, strides=step, padding="VALID", dilations=dilation)
+        return tf.nn.convolution(xg, kg, strides=step, padding="VALID", dilations=dilation,
+                                 data_format=_LAYOUT[len(strides)])
 
     if groups == 1:
         y = one(x, kernel)
@@ -305,7 +312,7 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
     pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
     if nd == 2 and not (any(s > 1 for s in strides) and any(d > 1 for d in dilation)):
         y = tf.nn.depthwise_conv2d(_pad_spatial(x, pads), kernel, (1,) + strides + (1,),
-                                   "VALID", dilations=dilation)
+                                   "VALID", dilations=dilation, data_format="NHWC")
     else:
         kernel = tf.reshape(kernel, tuple(kernel.shape[:nd]) + (1, channels * kernel.shape[-1]))
         y = _conv_cl(x, kernel, strides, pads, dilation)
@@ -388,14 +395,16 @@ def _pool_args(inputs, pool_size, strides, padding, data_format):
 def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     x, pool_size, strides, padding, data_format = _pool_args(
         inputs, pool_size, strides, padding, data_format)
-    return _from_channels_last(tf.nn.max_pool(x, pool_size, strides, padding), data_format)
+    y = tf.nn.max_pool(x, pool_size, strides, padding, data_format=_LAYOUT[len(pool_size)])
+    return _from_channels_last(y, data_format)
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     x, pool_size, strides, padding, data_format = _pool_args(
         _float(inputs), pool_size, strides, padding, data_format)
     # TF's 'SAME' average already excludes the padding from the count.
-    return _from_channels_last(tf.nn.avg_pool(x, pool_size, strides, padding), data_format)
+    y = tf.nn.avg_pool(x, pool_size, strides, padding, data_format=_LAYOUT[len(pool_size)])
+    return _from_channels_last(y, data_format)
 
 
 def _adaptive_pool(x, output_size, data_format, reduce):
@@ -427,7 +436,7 @@ def adaptive_max_pool(inputs, output_size, data_format=None):
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     if sparse:
-        raise KbridgeError("`sparse=True` is not supported by kbridge's tensorflow one_hot.")
+        raise ArgumentError("`sparse=True` is not supported by kbridge's tensorflow one_hot.")
     x = convert_to_tensor(x)
     return tf.one_hot(x, num_classes, axis=axis, dtype=to_tf_dtype(dtype or floatx()))
 
@@ -436,7 +445,7 @@ def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwa
     if num_classes is None:
         num_classes = kwargs.pop("num_tokens", None)
     if num_classes is None:
-        raise KbridgeError("multi_hot needs `num_classes`. Received: num_classes=None")
+        raise ArgumentError("multi_hot needs `num_classes`. Received: num_classes=None")
     inputs = convert_to_tensor(inputs)
     hot = one_hot(tf.cast(inputs, tf.int32), num_classes, axis=axis, dtype=dtype, sparse=sparse)
     return tf.reduce_max(hot, axis=1 if inputs.shape.rank > 1 else 0)
@@ -538,7 +547,7 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
 def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
     rms_scaling = kwargs.pop("rms_scaling", False)
     if kwargs:
-        raise KbridgeError(f"Unknown arguments to layer_normalization: {sorted(kwargs)}")
+        raise ArgumentError(f"Unknown arguments to layer_normalization: {sorted(kwargs)}")
     x = _float(x)
     original = x.dtype
     x = tf.cast(x, to_tf_dtype(result_type(x.dtype, "float32")))
@@ -587,7 +596,7 @@ def rms_normalization(x, scale=None, axis=-1, epsilon=None):
 
 def normalize(x, axis=-1, order=2, epsilon=None):
     if not isinstance(order, int) or order < 1:
-        raise KbridgeError(f"`order` must be an int >= 1. Received: order={order!r}")
+        raise ArgumentError(f"`order` must be an int >= 1. Received: order={order!r}")
     x = _float(x)
     if x.shape.rank == 0:
         x = x[None]
@@ -684,7 +693,7 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
                           flash_attention=None, attn_logits_soft_cap=None):
     if flash_attention:
-        raise KbridgeError("flash_attention=True is not supported by kbridge's tensorflow "
+        raise ArgumentError("flash_attention=True is not supported by kbridge's tensorflow "
                            "backend.")
     query, key, value = (convert_to_tensor(t) for t in (query, key, value))
     if query.shape.rank != 4 or key.shape.rank != 4 or value.shape.rank != 4:
@@ -753,7 +762,7 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
                                          top_paths, mask_index)
         return tf.convert_to_tensor(paths), tf.convert_to_tensor(scores)
     if strategy != "greedy":
-        raise KbridgeError(
+        raise ArgumentError(
             f"`strategy` must be 'greedy' or 'beam_search'. Received: strategy={strategy!r}")
     idx = tf.argmax(inputs, axis=-1, output_type=tf.int32)
     scores = tf.reduce_max(inputs, axis=-1)

@@ -11,6 +11,11 @@ from kbridge.backend.common.dtypes import floatx, result_type
 from kbridge.backend.torch.core import convert_to_tensor, to_torch_dtype
 from kbridge.errors import KbridgeError, ShapeError
 
+
+class ArgumentError(KbridgeError, ValueError):
+    """An nn op argument has a value the op does not accept."""
+
+
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -40,7 +45,7 @@ def _tuple(value, n, name):
 def _check_padding(padding):
     padding = padding.lower() if isinstance(padding, str) else padding
     if padding not in ("valid", "same"):
-        raise KbridgeError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
+        raise ArgumentError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
     return padding
 
 
@@ -235,6 +240,10 @@ def _conv_cf(x, weight, strides, padding, dilation, groups, nd):
     """Channels-first conv; weight is torch-layout (out, in/groups, *k)."""
     if padding == "same":
         k = weight.shape[2:]
+        if all(s == 1 for s in strides) and all((kk - 1) * d % 2 == 0
+                                                for kk, d in zip(k, dilation)):
+            # Stride 1 and odd effective kernels: symmetric padding, torch pads in the kernel.
+            return _CONV[nd](x, weight, None, 1, "same", dilation, groups)
         pads = [_same_pads(n, kk, s, d) for n, kk, s, d in zip(x.shape[2:], k, strides, dilation)]
         if any(p != (0, 0) for p in pads):
             x = F.pad(x, _torch_pad(pads))
@@ -389,7 +398,7 @@ def adaptive_max_pool(inputs, output_size, data_format=None):
 
 def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     if sparse:
-        raise KbridgeError("`sparse=True` is not supported by the torch backend's one_hot.")
+        raise ArgumentError("`sparse=True` is not supported by the torch backend's one_hot.")
     x = convert_to_tensor(x)
     classes = torch.arange(num_classes, device=x.device)
     out = (x.unsqueeze(-1) == classes).to(to_torch_dtype(dtype or floatx()))
@@ -400,7 +409,7 @@ def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwa
     if num_classes is None:
         num_classes = kwargs.pop("num_tokens", None)
     if num_classes is None:
-        raise KbridgeError("multi_hot needs `num_classes`. Received: num_classes=None")
+        raise ArgumentError("multi_hot needs `num_classes`. Received: num_classes=None")
     inputs = convert_to_tensor(inputs)
     hot = one_hot(inputs.to(torch.int32), num_classes, axis=axis, dtype=dtype, sparse=sparse)
     return torch.amax(hot, dim=1 if inputs.ndim > 1 else 0)
@@ -502,7 +511,7 @@ def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilo
 def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
     rms_scaling = kwargs.pop("rms_scaling", False)
     if kwargs:
-        raise KbridgeError(f"Unknown arguments to layer_normalization: {sorted(kwargs)}")
+        raise ArgumentError(f"Unknown arguments to layer_normalization: {sorted(kwargs)}")
     x = _float(x)
     original = x.dtype
     x = x.to(to_torch_dtype(result_type(x.dtype, "float32")))
@@ -547,7 +556,7 @@ def rms_normalization(x, scale=None, axis=-1, epsilon=None):
 
 def normalize(x, axis=-1, order=2, epsilon=None):
     if not isinstance(order, int) or order < 1:
-        raise KbridgeError(f"`order` must be an int >= 1. Received: order={order!r}")
+        raise ArgumentError(f"`order` must be an int >= 1. Received: order={order!r}")
     x = _float(x)
     if x.ndim == 0:
         x = x[None]
@@ -614,7 +623,7 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
                           flash_attention=None, attn_logits_soft_cap=None):
     if flash_attention:
-        raise KbridgeError("flash_attention=True is not supported by kbridge's torch backend.")
+        raise ArgumentError("flash_attention=True is not supported by kbridge's torch backend.")
     query, key, value = (convert_to_tensor(t) for t in (query, key, value))
     if query.ndim != 4 or key.ndim != 4 or value.ndim != 4:
         raise ShapeError(
@@ -684,7 +693,7 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
         return (torch.from_numpy(paths).to(inputs.device),
                 torch.from_numpy(np.ascontiguousarray(scores)).to(inputs.device))
     if strategy != "greedy":
-        raise KbridgeError(
+        raise ArgumentError(
             f"`strategy` must be 'greedy' or 'beam_search'. Received: strategy={strategy!r}")
     scores = torch.amax(inputs, dim=-1)
     idx = torch.argmax(inputs, dim=-1).to(torch.int32)
