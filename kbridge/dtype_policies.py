@@ -48,6 +48,16 @@ class DTypePolicy:
         return cls(**config)
 
 
+def _register():
+    from kbridge.saving import registry
+
+    registry.register(DTypePolicy)
+    registry.register(DTypePolicy, name="FloatDTypePolicy")
+
+
+_register()
+
+
 def get(identifier):
     """A DTypePolicy from None (the global policy), a name, a dict or a policy."""
     if identifier is None:

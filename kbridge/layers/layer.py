@@ -435,19 +435,23 @@ class Layer:
             return self._symbolic_call(args, kwargs, bound, user_kwargs)
         if self.input_spec is not None and args:
             self._check_input_spec(args[0])
-        self._maybe_build(bound)
+        # The layer's backend is active inside its build and call, so ops on plain numpy
+        # arrays (the numpy backend's tensors) go to it, not to the caller's active backend.
+        backend_token = context._override.set(self.backend_name)
         outermost = not _in_call.get()
-        if outermost:
-            self._clear_losses()
         call_token = _in_call.set(True)
         token = _training_context.set(kwargs.get("training", _training_context.get()))
         try:
+            self._maybe_build(bound)
+            if outermost:
+                self._clear_losses()
             with naming.layer_scope(self.name):
                 if self.autocast and self.compute_dtype != self.variable_dtype and args:
                     args = (map_structure(self._autocast, args[0]),) + args[1:]
                 outputs = self.call(*args, **kwargs)
         finally:
             _training_context.reset(token)
+            context._override.reset(backend_token)
             _in_call.reset(call_token)
         if self.activity_regularizer is not None:
             from kbridge import ops

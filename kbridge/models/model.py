@@ -88,6 +88,22 @@ class Model(Trainer, Layer):
 
         return hub.load(source, backend=backend, **kwargs)
 
+    def load_weights(self, filepath):
+        """Load weights from a Keras ``.weights.h5`` file or a kbridge release directory."""
+        from kbridge import saving
+
+        saving.load_weights(self, filepath)
+
+    def export(self, filepath, format="tf_saved_model", **kwargs):
+        """Export for serving; ``format="tf_saved_model"`` writes a plain TF SavedModel."""
+        from kbridge.errors import KbridgeError
+
+        if format != "tf_saved_model":
+            raise KbridgeError(f"export format must be 'tf_saved_model'. Received: {format!r}")
+        from kbridge.adapters import export_saved_model
+
+        return export_saved_model(self, filepath, **kwargs)
+
     def get_config(self):
         config = super().get_config()
         config.pop("batch_input_shape", None)

@@ -40,9 +40,35 @@ def register_kbridge_serializable(package="Custom", name=None):
     return decorate
 
 
+_builtins_loaded = False
+_BUILTIN_MODULES = ("kbridge.layers", "kbridge.models", "kbridge.initializers",
+                    "kbridge.regularizers", "kbridge.constraints", "kbridge.activations",
+                    "kbridge.dtype_policies", "kbridge.losses", "kbridge.metrics",
+                    "kbridge.optimizers")
+
+
+def _ensure_builtins():
+    """Import kbridge's own classes once, so their names resolve (kbridge code only)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    import importlib
+
+    for module in _BUILTIN_MODULES:
+        try:
+            loaded = importlib.import_module(module)
+        except ImportError:
+            continue
+        if module == "kbridge.layers":
+            loaded._load_all()
+
+
 def get_registered_object(name, custom_objects=None):
     if custom_objects and name in custom_objects:
         return custom_objects[name]
+    if name not in _REGISTRY:
+        _ensure_builtins()
     return _REGISTRY.get(name)
 
 

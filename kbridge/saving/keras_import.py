@@ -1,0 +1,189 @@
+"""Import Keras 3 ``.keras`` archives and ``.weights.h5`` files (read with h5py; no Keras).
+
+A ``.keras`` file is a zip of ``config.json`` (Keras's serialisation, which kbridge's configs
+follow), ``metadata.json`` and ``model.weights.h5``, whose layout is
+``layers/<layer name>/[<sub-object>/...]vars/<i>``. Configs are built from kbridge's registry
+only; Keras-only keys that are unset (e.g. ``quantization_config: null``) are dropped, set ones
+are refused with a clear error.
+"""
+
+import inspect
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from kbridge.hub.errors import ReleaseError
+
+# Sub-object groups in the order their weights appear in ``layer.weights`` (h5 lists groups
+# alphabetically, which is not creation order).
+_GROUP_ORDER = ["vars", "cell", "forward_layer", "backward_layer", "query_dense", "key_dense",
+                "value_dense", "output_dense"]
+_LAYER_BASE_ARGS = {"name", "trainable", "dtype", "activity_regularizer", "autocast",
+                    "input_shape", "input_dim", "batch_size", "batch_input_shape", "input_dtype"}
+_DROPPED_KEYS = {"shared_object_id", "build_config", "compile_config"}
+
+
+def _takes_any_kwargs(cls):
+    from kbridge.layers.layer import Layer
+
+    for klass in cls.__mro__:
+        if klass is Layer or klass is object:
+            return False
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(init).parameters.values())
+    return False
+
+
+def _accepted_args(cls):
+    names = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names.add(p.name)
+    return names
+
+
+def _sanitize(entry, custom_objects):
+    """A Keras serialised object, cleaned for kbridge's registry (recursively)."""
+    from kbridge.saving import registry
+
+    if isinstance(entry, list):
+        return [_sanitize(e, custom_objects) for e in entry]
+    if not isinstance(entry, dict):
+        return entry
+    entry = {k: _sanitize(v, custom_objects) for k, v in entry.items()
+             if k not in ("shared_object_id",)}
+    if "class_name" not in entry or not isinstance(entry.get("config"), dict):
+        return entry
+    if entry["class_name"] == "__keras_tensor__":
+        return entry
+    cls = registry.get_registered_object(entry.get("registered_name") or "", custom_objects) \
+        or registry.get_registered_object(entry["class_name"], custom_objects)
+    if cls is None or not inspect.isclass(cls):
+        return entry  # deserialize() reports the unknown class by name
+    accepted = _accepted_args(cls)
+    from kbridge.layers.layer import Layer
+
+    if issubclass(cls, Layer):
+        if cls.from_config.__func__ is not Layer.from_config.__func__:
+            return entry  # models and layers with their own from_config read their keys
+        accepted |= _LAYER_BASE_ARGS
+    config = {}
+    for key, value in entry["config"].items():
+        if key in accepted or key in ("layers", "input_layers", "output_layers"):
+            config[key] = value
+        elif key in _DROPPED_KEYS or value in (None, False, [], {}, 0):
+            continue
+        elif _takes_any_kwargs(cls):
+            config[key] = value  # the constructor validates what it forwards
+        else:
+            raise ReleaseError(f"Keras config of {entry['class_name']} sets {key}={value!r}, "
+                               "which kbridge does not support")
+    entry["config"] = config
+    return entry
+
+
+def _ordered_leaves(group):
+    """Datasets under an h5 group, in layer-weight order."""
+    leaves = []
+    keys = list(group.keys())
+    keys.sort(key=lambda k: (_GROUP_ORDER.index(k) if k in _GROUP_ORDER else len(_GROUP_ORDER), k))
+    for key in keys:
+        item = group[key]
+        if key == "vars":
+            leaves.extend(item[str(i)] for i in range(len(item)))
+        elif hasattr(item, "keys"):
+            leaves.extend(_ordered_leaves(item))
+    return leaves
+
+
+def _read_h5(file_like, where):
+    try:
+        import h5py
+    except ImportError:
+        raise ReleaseError("Reading Keras weights needs h5py: pip install 'kbridge[hub]'") from None
+    try:
+        return h5py.File(file_like, "r")
+    except OSError as e:
+        raise ReleaseError(f"{where}: not a readable HDF5 file ({e})") from None
+
+
+def assign_h5_weights(model, h5, where):
+    """Copy Keras-layout weights from an open h5 file into ``model`` (checked first)."""
+    layers_group = h5.get("layers")
+    if layers_group is None:
+        raise ReleaseError(f"{where}: no 'layers' group; not a Keras 3 weights file")
+    # Keras names each group after the object's class in snake case, numbered within its
+    # container ("dense", "dense_1", ...), not after the layer's name.
+    from kbridge.backend.common.naming import to_snake_case
+
+    counts, plan = {}, []
+    for layer in model.layers:
+        base = to_snake_case(type(layer).__name__)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        key = base if n == 0 else f"{base}_{n}"
+        ours = layer.weights
+        if key not in layers_group:
+            if ours:
+                raise ReleaseError(f"{where}: no weights for layer '{layer.name}' (group "
+                                   f"layers/{key})")
+            continue
+        theirs = _ordered_leaves(layers_group[key])
+        if len(theirs) != len(ours):
+            raise ReleaseError(f"{where}: layer '{layer.name}' has {len(theirs)} weights in the "
+                               f"file and {len(ours)} in the architecture")
+        for v, dataset in zip(ours, theirs):
+            if tuple(dataset.shape) != v.shape:
+                raise ReleaseError(f"{where}: weight {dataset.name} has shape "
+                                   f"{tuple(dataset.shape)}, '{v.path}' expects {v.shape}")
+            plan.append((v, dataset))
+    for v, dataset in plan:
+        v.assign(np.asarray(dataset[()]).astype(v.dtype if v.dtype != "bfloat16" else np.float32))
+
+
+def load(path, backend=None, custom_objects=None, safe_mode=True):
+    """A kbridge model from a Keras 3 ``.keras`` archive."""
+    from kbridge.backend.common import context
+    from kbridge.saving import registry
+
+    where = os.path.basename(path)
+    if path.endswith(".weights.h5"):
+        raise ReleaseError(f"{where} holds weights only, no architecture: build the model, then "
+                           f"call model.load_weights({path!r})")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ReleaseError(f"{where}: not a .keras archive ({e})") from None
+    with archive:
+        names = set(archive.namelist())
+        for needed in ("config.json", "model.weights.h5"):
+            if needed not in names:
+                raise ReleaseError(f"{where}: the archive has no {needed}")
+        try:
+            config = json.loads(archive.read("config.json"))
+        except json.JSONDecodeError as e:
+            raise ReleaseError(f"{where}/config.json: not valid JSON ({e})") from None
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    config = _sanitize(config, custom_objects)
+    with context.use(context.standardize_name(backend) if backend else context.get()):
+        model = registry.deserialize(config, custom_objects=custom_objects, safe_mode=safe_mode)
+        if not model.built and config.get("build_config"):
+            model.build_from_config(config["build_config"])
+    with _read_h5(weights, where) as h5:
+        assign_h5_weights(model, h5, where)
+    return model
+
+
+def load_weights(model, path):
+    """Load a Keras 3 ``.weights.h5`` file into a kbridge ``model`` of the same architecture."""
+    where = os.path.basename(os.fspath(path))
+    with _read_h5(os.fspath(path), where) as h5:
+        assign_h5_weights(model, h5, where)
