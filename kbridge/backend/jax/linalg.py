@@ -55,7 +55,8 @@ def eig(x):
 def eigh(x):
     x = _as_float(x)
     check_square(x)
-    return tuple(jnp.linalg.eigh(x))
+    # Symmetrised, so every backend reads (and differentiates) both triangles alike.
+    return tuple(jnp.linalg.eigh((x + jnp.swapaxes(x, -1, -2).conj()) / 2))
 
 
 def inv(x):

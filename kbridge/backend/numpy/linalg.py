@@ -66,7 +66,8 @@ def eig(x):
 def eigh(x):
     x = as_float(x)
     check_square(x)
-    return tuple(np.linalg.eigh(x))
+    # Symmetrised, so every backend reads (and differentiates) both triangles alike.
+    return tuple(np.linalg.eigh((x + np.swapaxes(x, -1, -2).conj()) / 2))
 
 
 def inv(x):

@@ -59,7 +59,8 @@ def eig(x):
 def eigh(x):
     x = _as_float(x)
     check_square(x)
-    return tuple(tf.linalg.eigh(x))
+    # Symmetrised, so every backend reads (and differentiates) both triangles alike.
+    return tuple(tf.linalg.eigh((x + _t(x)) / 2))
 
 
 def inv(x):

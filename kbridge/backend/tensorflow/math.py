@@ -143,6 +143,12 @@ def _rfft(x, n):
     dtype = x.dtype
     if dtype not in (tf.float32, tf.float64):
         x = tf.cast(x, tf.float32)
+    length = x.shape[-1]
+    # Crop/pad explicitly: tf's rfft gradient breaks when it crops the input itself.
+    if n < length:
+        x = x[..., :n]
+    elif n > length:
+        x = tf.pad(x, [[0, 0]] * (len(x.shape) - 1) + [[0, n - length]])
     return tf.signal.rfft(x, fft_length=[n]), dtype
 
 

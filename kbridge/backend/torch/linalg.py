@@ -50,7 +50,8 @@ def eig(x):
 def eigh(x):
     x = _as_float(x)
     check_square(x)
-    return tuple(torch.linalg.eigh(x))
+    # Symmetrised, so every backend reads (and differentiates) both triangles alike.
+    return tuple(torch.linalg.eigh((x + x.mH) / 2))
 
 
 def inv(x):
