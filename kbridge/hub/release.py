@@ -44,18 +44,9 @@ def parse_size(size):
 # --- weights of a model ---------------------------------------------------------------
 def weight_map(model):
     """``{path: Variable}`` in ``model.weights`` order; a variable shared by two layers once."""
-    out, seen = {}, set()
-    for v in model.weights:
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        key = v.path
-        n = 1
-        while key in out:
-            key = f"{v.path}_{n}"
-            n += 1
-        out[key] = v
-    return out
+    from kbridge.backend.common.variables import unique_paths
+
+    return unique_paths(model.weights)
 
 
 def _sha256(data):

@@ -224,3 +224,19 @@ class Variable:
     def __ge__(self, o): return _ops().greater_equal(self, o)
     def __eq__(self, o): return _ops().equal(self, o)
     def __ne__(self, o): return _ops().not_equal(self, o)
+
+
+def unique_paths(variables):
+    """``{path: Variable}`` for ``variables`` (deduplicated by identity, in order); a path
+    that repeats gets ``_1``, ``_2`` ... so every key is unique."""
+    out, seen = {}, set()
+    for v in variables:
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        key, n = v.path, 1
+        while key in out:
+            key = f"{v.path}_{n}"
+            n += 1
+        out[key] = v
+    return out
