@@ -6,7 +6,6 @@ Example:
     >>> opt.apply(grads, model.trainable_variables)
 """
 
-from kbridge.errors import KbridgeError
 from kbridge.optimizers import schedules
 from kbridge.optimizers.adam import Adam, Adamax, AdamW, Lamb, Nadam
 from kbridge.optimizers.adaptive import Adadelta, Adafactor, Adagrad, RMSprop
@@ -23,8 +22,7 @@ __all__ = [
 ]
 
 _BY_NAME = {cls.__name__.lower(): cls for cls in (
-    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion,
-    LossScaleOptimizer, Nadam, RMSprop)}
+    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, Nadam, RMSprop)}
 
 
 def serialize(optimizer):
@@ -48,11 +46,11 @@ def get(identifier):
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower()) or registry.get_registered_object(identifier)
         if cls is None or not (isinstance(cls, type) and issubclass(cls, Optimizer)):
-            raise KbridgeError(
+            raise OptimizerError(
                 f"Unknown optimizer {identifier!r}. Known: {sorted(_BY_NAME)}")
         return cls()
     if isinstance(identifier, dict):
         optimizer = deserialize(identifier)
         if isinstance(optimizer, Optimizer):
             return optimizer
-    raise KbridgeError(f"Could not interpret optimizer identifier: {identifier!r}")
+    raise OptimizerError(f"Could not interpret optimizer identifier: {identifier!r}")

@@ -11,9 +11,14 @@ Example:
     >>> opt = kbridge.optimizers.SGD(learning_rate=lr)
 """
 
+import contextlib
 import math
 
+import numpy as np
+
+from kbridge import backend as kbridge_backend
 from kbridge import ops
+from kbridge.backend.common import context
 from kbridge.errors import KbridgeError
 from kbridge.saving import registry
 
@@ -41,6 +46,28 @@ def _check_positive(name, value):
 
 def _float_step(step):
     return ops.cast(step, "float32")
+
+
+def _backend_of(step):
+    """Use the step tensor's backend for the schedule's constants (active one for an int)."""
+    if isinstance(step, (int, float, np.generic, np.ndarray)):
+        return contextlib.nullcontext()
+    try:
+        return context.use(kbridge_backend.of(step))
+    except KbridgeError:
+        return contextlib.nullcontext()
+
+
+def _on_step_backend(call):
+    """Run a schedule's ``__call__`` with the backend of its step tensor active."""
+
+    def wrapped(self, step):
+        with _backend_of(step):
+            return call(self, step)
+
+    wrapped.__name__ = call.__name__
+    wrapped.__doc__ = call.__doc__
+    return wrapped
 
 
 class LearningRateSchedule:
@@ -81,6 +108,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.staircase = staircase
         self.name = name
 
+    @_on_step_backend
     def __call__(self, step):
         p = ops.divide(_float_step(step), float(self.decay_steps))
         if self.staircase:
@@ -110,6 +138,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         self.values = list(values)
         self.name = name
 
+    @_on_step_backend
     def __call__(self, step):
         step = ops.convert_to_tensor(step)
         dtype = "int32" if all(isinstance(v, int) for v in self.values) else "float32"
@@ -147,6 +176,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.cycle = cycle
         self.name = name
 
+    @_on_step_backend
     def __call__(self, step):
         step = _float_step(step)
         decay_steps = float(self.decay_steps)
@@ -182,6 +212,7 @@ class InverseTimeDecay(LearningRateSchedule):
         self.staircase = staircase
         self.name = name
 
+    @_on_step_backend
     def __call__(self, step):
         p = ops.divide(_float_step(step), float(self.decay_steps))
         if self.staircase:
@@ -219,6 +250,7 @@ class CosineDecay(LearningRateSchedule):
         self.warmup_target = warmup_target
         self.warmup_steps = warmup_steps
 
+    @_on_step_backend
     def __call__(self, step):
         step = _float_step(step)
         decay_steps = float(self.decay_steps)
@@ -260,6 +292,7 @@ class CosineDecayRestarts(LearningRateSchedule):
         self.alpha = alpha
         self.name = name
 
+    @_on_step_backend
     def __call__(self, step):
         fraction = ops.divide(_float_step(step), float(self.first_decay_steps))
         t_mul = float(self._t_mul)
