@@ -1,0 +1,320 @@
+"""Cross-entropy losses (binary, categorical, sparse, focal), CTC, Dice and Tversky.
+
+Functions return per-sample values; classes weight and reduce them. The cross-entropies
+are built on the ``kbridge.ops`` nn ops, so probabilities are clipped and logits are
+handled stably the same way on every backend.
+"""
+
+import warnings
+
+from kbridge import ops
+from kbridge.backend.common.config import epsilon
+from kbridge.losses.loss import Loss, LossError, LossFunctionWrapper, set_mask
+
+
+def _check_axis(axis):
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise LossError(f"`axis` must be an int. Received: axis={axis!r}")
+
+
+def _warn_single_class(name, y_pred):
+    if y_pred.shape[-1] == 1:
+        warnings.warn(
+            f"In loss {name}, expected y_pred.shape to be (batch_size, num_classes) with "
+            f"num_classes > 1. Received: y_pred.shape={tuple(y_pred.shape)}. Consider "
+            "'binary_crossentropy' for two classes.", SyntaxWarning, stacklevel=3)
+
+
+def _smooth_categorical(y_true, label_smoothing, dtype):
+    if not label_smoothing:
+        return y_true
+    num_classes = ops.cast(ops.shape(y_true)[-1], dtype)
+    return y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy averaged over ``axis``; ``label_smoothing`` pulls targets to 0.5.
+
+    Example:
+        >>> kbridge.losses.binary_crossentropy([[0., 1.]], [[0.2, 0.7]])
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return ops.mean(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
+
+
+def binary_focal_crossentropy(y_true, y_pred, apply_class_balancing=False, alpha=0.25,
+                              gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Binary cross-entropy scaled by ``(1 - p_t) ** gamma`` (and ``alpha`` balancing)."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    bce = ops.binary_crossentropy(y_true, y_pred, from_logits=False)
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal = ops.power(1.0 - p_t, gamma) * bce
+    if apply_class_balancing:
+        focal = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal
+    return ops.mean(focal, axis=axis)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
+    """Cross-entropy between one-hot (or soft) ``y_true`` and ``y_pred`` along ``axis``.
+
+    Example:
+        >>> kbridge.losses.categorical_crossentropy([[0, 1, 0]], [[0.1, 0.8, 0.1]])
+    """
+    _check_axis(axis)
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = ops.dtype(y_pred)
+    y_true = ops.cast(y_true, dtype)
+    _warn_single_class("categorical_crossentropy", y_pred)
+    y_true = _smooth_categorical(y_true, label_smoothing, dtype)
+    return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    """Categorical cross-entropy scaled per class by ``alpha * (1 - p) ** gamma``."""
+    _check_axis(axis)
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = ops.dtype(y_pred)
+    y_true = ops.cast(y_true, dtype)
+    _warn_single_class("categorical_focal_crossentropy", y_pred)
+    y_true = _smooth_categorical(y_true, label_smoothing, dtype)
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    # Renormalise so each sample's probabilities sum to one, then clip away from 0 and 1.
+    output = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
+    output = ops.clip(output, epsilon(), 1.0 - epsilon())
+    cce = -y_true * ops.log(output)
+    focal = ops.multiply(ops.power(1.0 - output, gamma), alpha) * cce
+    return ops.sum(focal, axis=axis)
+
+
+def _sparse_ce_with_mask(y_true, y_pred, from_logits=False, ignore_class=None, axis=-1):
+    """Sparse cross-entropy and the mask of entries that count (``None`` without
+    ``ignore_class``)."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    rank = len(y_pred.shape)
+    if len(y_true.shape) == rank and y_true.shape[axis] == 1:
+        y_true = ops.squeeze(y_true, axis)
+    if ignore_class is None:
+        res = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits,
+                                                  axis=axis)
+        return res, None
+    class_axis = axis % rank
+    valid = ops.not_equal(y_true, ops.cast(ignore_class, ops.dtype(y_true)))
+    y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
+    y_pred = ops.where(ops.expand_dims(valid, class_axis), y_pred, 0.0)
+    res = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+    res_shape = tuple(d for i, d in enumerate(ops.shape(y_pred)) if i != class_axis)
+    valid = ops.reshape(valid, res_shape)
+    return ops.where(valid, res, 0.0), valid
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_class=None,
+                                    axis=-1):
+    """Cross-entropy for integer labels; entries equal to ``ignore_class`` give 0 and are
+    left out of the loss classes' averages.
+
+    Example:
+        >>> kbridge.losses.sparse_categorical_crossentropy([1], [[0.1, 0.8, 0.1]])
+    """
+    res, mask = _sparse_ce_with_mask(y_true, y_pred, from_logits, ignore_class, axis)
+    return res if mask is None else set_mask(res, mask)
+
+
+sparse_categorical_crossentropy.with_mask = _sparse_ce_with_mask
+
+
+def ctc(y_true, y_pred):
+    """CTC loss per sequence: ``y_true`` (batch, max_label_length) int labels padded with 0
+    (0 is the blank), ``y_pred`` (batch, time, classes) unnormalised logits."""
+    if len(ops.shape(y_true)) != 2:
+        raise LossError("`y_true` must be (batch_size, max_length) integer labels. "
+                        f"Received: y_true.shape={tuple(ops.shape(y_true))}")
+    if len(ops.shape(y_pred)) != 3:
+        raise LossError("`y_pred` must be (batch_size, max_length, num_classes) logits. "
+                        f"Received: y_pred.shape={tuple(ops.shape(y_pred))}")
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, "int32")
+    batch, steps = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+    output_length = ops.cast(ops.ones_like(y_true[:, 0]), "int32") * steps
+    label_length = ops.cast(ops.sum(ops.cast(ops.not_equal(y_true, 0), "int32"), axis=-1),
+                            "int32")
+    del batch
+    return ops.ctc_loss(y_true, y_pred, label_length, output_length, mask_index=0)
+
+
+def dice(y_true, y_pred, axis=None):
+    """``1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred))`` over ``axis``."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    denominator = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis) + epsilon()
+    return 1.0 - ops.divide(2.0 * intersection, denominator)
+
+
+def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
+    """Tversky loss: like Dice with false positives weighted ``alpha`` and false negatives
+    ``beta`` (alpha = beta = 0.5 is Dice)."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, ops.dtype(y_pred))
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    fp = ops.sum((1.0 - y_pred) * y_true, axis=axis)
+    fn = ops.sum(y_pred * (1.0 - y_true), axis=axis)
+    score = ops.divide(intersection, intersection + fp * alpha + fn * beta + epsilon())
+    return 1.0 - score
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    """Binary cross-entropy. Example: ``BinaryCrossentropy(from_logits=True)(y, logits)``."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
+        super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
+                      axis=self.axis)
+        return config
+
+
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """Focal binary cross-entropy. Example: ``BinaryFocalCrossentropy(gamma=2.0)(y, p)``."""
+
+    def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
+                 label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
+                 name="binary_focal_crossentropy", dtype=None):
+        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name,
+                         dtype=dtype, apply_class_balancing=apply_class_balancing,
+                         alpha=alpha, gamma=gamma, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+        self.apply_class_balancing = apply_class_balancing
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
+                      axis=self.axis, apply_class_balancing=self.apply_class_balancing,
+                      alpha=self.alpha, gamma=self.gamma)
+        return config
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    """Cross-entropy for one-hot labels. Example: ``CategoricalCrossentropy()(onehot, probs)``."""
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
+        super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
+                      axis=self.axis)
+        return config
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """Focal categorical cross-entropy. Example: ``CategoricalFocalCrossentropy(alpha=0.5)``."""
+
+    def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
+                 reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
+                 dtype=None):
+        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name,
+                         dtype=dtype, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+        self.alpha = alpha
+        self.gamma = gamma
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
+                      axis=self.axis, alpha=self.alpha, gamma=self.gamma)
+        return config
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """Cross-entropy for integer labels; ``ignore_class`` entries are left out of the average.
+
+    Example:
+        >>> kbridge.losses.SparseCategoricalCrossentropy(ignore_class=-1)(labels, probs)
+    """
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
+                 axis=-1, name="sparse_categorical_crossentropy", dtype=None):
+        super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name,
+                         dtype=dtype, from_logits=from_logits, ignore_class=ignore_class,
+                         axis=axis)
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class,
+                      axis=self.axis)
+        return config
+
+
+class CTC(LossFunctionWrapper):
+    """Connectionist temporal classification loss. Example: ``kbridge.losses.CTC()(labels,
+    logits)``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)
+
+
+class Dice(LossFunctionWrapper):
+    """Dice loss over ``axis`` (all axes by default). Example: ``Dice(axis=(1, 2))(mask, p)``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
+        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(axis=self.axis)
+        return config
+
+
+class Tversky(LossFunctionWrapper):
+    """Tversky loss. Example: ``kbridge.losses.Tversky(alpha=0.7, beta=0.3)(mask, probs)``."""
+
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky",
+                 axis=None, dtype=None):
+        super().__init__(tversky, reduction=reduction, name=name, dtype=dtype, alpha=alpha,
+                         beta=beta, axis=axis)
+        self.alpha = alpha
+        self.beta = beta
+        self.axis = axis
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(alpha=self.alpha, beta=self.beta, axis=self.axis)
+        return config
