@@ -1,7 +1,19 @@
 """``kbridge.callbacks``: hooks into fit / evaluate / predict (Keras 3 names)."""
 
+from kbridge.callbacks.backup_and_restore import BackupAndRestore
 from kbridge.callbacks.callback import Callback, CallbackList
+from kbridge.callbacks.csv_logger import CSVLogger
+from kbridge.callbacks.early_stopping import EarlyStopping
 from kbridge.callbacks.history import History
+from kbridge.callbacks.lambda_callback import LambdaCallback
+from kbridge.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
+from kbridge.callbacks.model_checkpoint import ModelCheckpoint
 from kbridge.callbacks.progbar_logger import ProgbarLogger
+from kbridge.callbacks.tensorboard import TensorBoard
+from kbridge.callbacks.terminate_on_nan import TerminateOnNaN
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
+__all__ = [
+    "BackupAndRestore", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
+    "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger",
+    "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN",
+]
