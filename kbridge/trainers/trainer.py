@@ -217,21 +217,38 @@ class Trainer:
                                  steps=steps)
         runner = self._trainer.make_train_function(self)
         self.stop_training = False
+        object.__setattr__(self, "_fit_runner", runner)
+        try:
+            return self._fit_epochs(runner, adapter, val_adapter, callbacks, initial_epoch,
+                                    epochs, validation_freq)
+        finally:
+            object.__setattr__(self, "_fit_runner", None)
+
+    def _fit_epochs(self, runner, adapter, val_adapter, callbacks, initial_epoch, epochs,
+                    validation_freq):
         callbacks.on_train_begin()
+        # BackupAndRestore sets these in on_train_begin when it resumes an interrupted fit:
+        # the epoch to resume, and how many of its batches were trained before the backup.
+        resumed_epoch = self.__dict__.pop("_initial_epoch", None)
+        skip_steps = self.__dict__.pop("_initial_step", 0)
+        if resumed_epoch is not None:
+            initial_epoch = resumed_epoch
         logs = {}
-        epoch = initial_epoch
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
-            runner.sync_from_model()
             callbacks.on_epoch_begin(epoch)
-            step = 0
+            # After on_epoch_begin: callbacks there may set variables (LearningRateScheduler).
+            runner.sync_from_model()
             for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
+                if step < skip_steps:  # trained before the backup this fit resumes from
+                    continue
                 callbacks.on_train_batch_begin(step)
                 logs = runner(batches)
                 if callbacks.needs_batch_logs:
                     callbacks.on_train_batch_end(step, _to_python(logs))
                 if self.stop_training:
                     break
+            skip_steps = 0
             runner.sync_to_model()
             epoch_logs = _to_python(self.get_metrics_result())
             if val_adapter is not None and _should_validate(epoch, validation_freq):
@@ -241,9 +258,19 @@ class Trainer:
             logs = epoch_logs
             if self.stop_training:
                 break
-        runner.sync_to_model()
+        # No sync here: the state was written back at the end of the last epoch, and
+        # callbacks may have set weights since (EarlyStopping(restore_best_weights=True)).
         callbacks.on_train_end(logs)
         return self.history
+
+    def _sync_state_for_callbacks(self):
+        """Write the step's state into the Variables mid-epoch (jax keeps it in the runner).
+
+        Callbacks that read weights on a batch (``save_freq=<int>``) call this first.
+        """
+        runner = getattr(self, "_fit_runner", None)
+        if runner is not None:
+            runner.sync_to_model()
 
     def _maybe_build_from(self, adapter):
         if self.built:
