@@ -67,8 +67,21 @@ def classify(cls):
     return info
 
 
+def merge_backends(backend, b):
+    """The backend of an op that saw tensors of ``backend`` and then of ``b``."""
+    if backend is None or b == SYMBOLIC:
+        return b
+    if backend == SYMBOLIC:
+        return backend
+    raise BackendMismatchError(
+        f"An op received tensors of two frameworks: {backend} and {b}. "
+        f"Convert one of them first (kbridge.ops.convert_to_numpy, or "
+        f"kbridge.convert for a model)."
+    )
+
+
 def scan(values, backend=None, flags=0):
-    """Fold ``values`` (and one level of lists/tuples in them) into ``(backend, flags)``."""
+    """Fold ``values`` (and nested lists/tuples in them) into ``(backend, flags)``."""
     for v in values:
         info = _CLASS_INFO.get(v.__class__) or classify(v.__class__)
         if info is _SEQUENCE:
@@ -77,14 +90,7 @@ def scan(values, backend=None, flags=0):
         b, f = info
         flags |= f
         if b is not None and b != backend:
-            if backend is None or b == SYMBOLIC:
-                backend = b
-            elif backend != SYMBOLIC:
-                raise BackendMismatchError(
-                    f"An op received tensors of two frameworks: {backend} and {b}. "
-                    f"Convert one of them first (kbridge.ops.convert_to_numpy, or "
-                    f"kbridge.convert for a model)."
-                )
+            backend = merge_backends(backend, b)
     return backend, flags
 
 
@@ -152,8 +158,20 @@ def op_decorator(module, export=True):
         name = fn.__name__
         impls = {}
 
+        class_info = _CLASS_INFO.get
+
         def dispatcher(*args, **kwargs):
-            backend, flags = scan(args)
+            # The loop of ``scan`` inlined for positional arguments: this is the hot path.
+            backend, flags = None, 0
+            for v in args:
+                info = class_info(v.__class__) or classify(v.__class__)
+                if info is _SEQUENCE:
+                    backend, flags = scan(v, backend, flags)
+                    continue
+                b, f = info
+                flags |= f
+                if b is not None and b != backend:
+                    backend = merge_backends(backend, b)
             if kwargs:
                 backend, flags = scan(kwargs.values(), backend, flags)
             if flags:

@@ -177,3 +177,25 @@ def numpy_dtype(dtype):
     if name == "string":
         return np.dtype(object)
     return np.dtype(name)
+
+
+_WEAK_BY_CLASS = {float: WEAK_FLOAT, int: WEAK_INT, bool: "bool", complex: WEAK_COMPLEX}
+
+
+def promotion_key(x):
+    """A hashable stand-in for ``x``'s dtype: the framework dtype object of a tensor, or the
+    weak type of a Python scalar. Per-backend ``promote`` caches its result on these keys."""
+    weak = _WEAK_BY_CLASS.get(x.__class__)
+    if weak is not None:
+        return weak
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return dtype
+    from kbridge.backend.common.convert import dtype_of
+
+    return dtype_of(x)
+
+
+def result_type_of_keys(keys):
+    """:func:`result_type` of :func:`promotion_key` values (and the current floatx)."""
+    return result_type(*[k if k in _LATTICE else standardize_dtype(k) for k in keys])

@@ -6,7 +6,14 @@ import numpy as np
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import dtype_of, to_numpy_array
-from kbridge.backend.common.dtypes import numpy_dtype, result_type, standardize_dtype
+from kbridge.backend.common.dtypes import (
+    floatx,
+    numpy_dtype,
+    promotion_key,
+    result_type,
+    result_type_of_keys,
+    standardize_dtype,
+)
 
 NAME = "jax"
 IS_DIFFERENTIABLE = True
@@ -72,11 +79,24 @@ def cast(x, dtype):
     return convert_to_tensor(x, dtype)
 
 
+_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
+
+
 def promote(*xs):
-    """``xs`` as arrays of their common dtype (kbridge's table; Python scalars are weak)."""
-    dt = to_jax_dtype(result_type(*[dtype_of(x) for x in xs]))
-    return [x if isinstance(x, jax.Array) and x.dtype == dt else jnp.asarray(x, dtype=dt)
-            for x in xs]
+    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
+
+    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
+    target dtype is cached per combination of input dtypes.
+    """
+    if len(xs) == 2:
+        a, b = xs
+        if isinstance(a, jax.Array) and isinstance(b, jax.Array) and a.dtype == b.dtype:
+            return xs
+    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
+    dt = _PROMOTED.get(keys)
+    if dt is None:
+        dt = _PROMOTED[keys] = to_jax_dtype(result_type_of_keys(keys[:-1]))
+    return [x if isinstance(x, jax.Array) and x.dtype == dt else jnp.asarray(x, dtype=dt) for x in xs]
 
 
 def shape(x):

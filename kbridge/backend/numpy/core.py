@@ -4,7 +4,14 @@ import numpy as np
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import dtype_of, to_numpy_array
-from kbridge.backend.common.dtypes import numpy_dtype, result_type, standardize_dtype
+from kbridge.backend.common.dtypes import (
+    floatx,
+    numpy_dtype,
+    promotion_key,
+    result_type,
+    result_type_of_keys,
+    standardize_dtype,
+)
 
 NAME = "numpy"
 IS_DIFFERENTIABLE = False
@@ -50,11 +57,24 @@ def cast(x, dtype):
     return x if x.dtype == dt else x.astype(dt)
 
 
+_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
+
+
 def promote(*xs):
-    """``xs`` as arrays of their common dtype (kbridge's table; Python scalars are weak)."""
-    dt = numpy_dtype(result_type(*[dtype_of(x) for x in xs]))
-    return [np.asarray(x, dtype=dt) if not (isinstance(x, np.ndarray) and x.dtype == dt) else x
-            for x in xs]
+    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
+
+    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
+    target dtype is cached per combination of input dtypes.
+    """
+    if len(xs) == 2:
+        a, b = xs
+        if isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype:
+            return xs
+    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
+    dt = _PROMOTED.get(keys)
+    if dt is None:
+        dt = _PROMOTED[keys] = numpy_dtype(result_type_of_keys(keys[:-1]))
+    return [x if isinstance(x, np.ndarray) and x.dtype == dt else np.asarray(x, dtype=dt) for x in xs]
 
 
 def shape(x):

@@ -5,7 +5,13 @@ import tensorflow as tf
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import dtype_of, to_numpy_array
-from kbridge.backend.common.dtypes import result_type, standardize_dtype
+from kbridge.backend.common.dtypes import (
+    floatx,
+    promotion_key,
+    result_type,
+    result_type_of_keys,
+    standardize_dtype,
+)
 
 NAME = "tensorflow"
 IS_DIFFERENTIABLE = True
@@ -78,11 +84,24 @@ def cast(x, dtype):
     return convert_to_tensor(x, dtype)
 
 
+_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
+
+
 def promote(*xs):
-    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak)."""
-    dt = to_tf_dtype(result_type(*[dtype_of(x) for x in xs]))
-    return [x if isinstance(x, (tf.Tensor, tf.Variable)) and x.dtype == dt
-            else convert_to_tensor(x, dt) for x in xs]
+    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
+
+    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
+    target dtype is cached per combination of input dtypes.
+    """
+    if len(xs) == 2:
+        a, b = xs
+        if isinstance(a, (tf.Tensor, tf.Variable)) and isinstance(b, (tf.Tensor, tf.Variable)) and a.dtype == b.dtype:
+            return xs
+    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
+    dt = _PROMOTED.get(keys)
+    if dt is None:
+        dt = _PROMOTED[keys] = to_tf_dtype(result_type_of_keys(keys[:-1]))
+    return [x if isinstance(x, (tf.Tensor, tf.Variable)) and x.dtype == dt else convert_to_tensor(x, dt) for x in xs]
 
 
 def shape(x):

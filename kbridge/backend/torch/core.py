@@ -5,7 +5,13 @@ import torch
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import dtype_of, to_numpy_array
-from kbridge.backend.common.dtypes import result_type, standardize_dtype
+from kbridge.backend.common.dtypes import (
+    floatx,
+    promotion_key,
+    result_type,
+    result_type_of_keys,
+    standardize_dtype,
+)
 
 NAME = "torch"
 IS_DIFFERENTIABLE = True
@@ -93,6 +99,8 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
             return x
         dt = to_torch_dtype(dtype)
         return x if x.dtype == dt else x.to(dt)
+    if dtype is not None and x.__class__ in (int, float, bool):
+        return torch.tensor(x, dtype=to_torch_dtype(dtype))  # scalars skip the numpy detour
     arr = to_numpy_array(x, dtype)
     name = standardize_dtype(arr.dtype)
     if name == "bfloat16":  # torch cannot read ml_dtypes' bfloat16 buffers directly
@@ -123,11 +131,40 @@ def cast(x, dtype):
     return convert_to_tensor(x, dtype)
 
 
+_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
+
+
 def promote(*xs):
-    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak)."""
-    dt = to_torch_dtype(result_type(*[dtype_of(x) for x in xs]))
-    return [x if isinstance(x, torch.Tensor) and x.dtype == dt else convert_to_tensor(x, dt)
+    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
+
+    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
+    target dtype is cached per combination of input dtypes.
+    """
+    if len(xs) == 2:
+        a, b = xs
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype:
+            return xs
+    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
+    dt = _PROMOTED.get(keys)
+    if dt is None:
+        dt = _PROMOTED[keys] = to_torch_dtype(result_type_of_keys(keys[:-1]))
+    return [x if isinstance(x, torch.Tensor) and x.dtype == dt else _scalar_or_convert(x, dt)
             for x in xs]
+
+
+_SCALARS = {}  # (class, value, dtype) -> 0-d tensor: the constants ops use over and over
+
+
+def _scalar_or_convert(x, dt):
+    if x.__class__ in (int, float, bool):
+        key = (x.__class__, x, dt)
+        t = _SCALARS.get(key)
+        if t is None:
+            if len(_SCALARS) > 4096:
+                _SCALARS.clear()
+            t = _SCALARS[key] = torch.tensor(x, dtype=dt)
+        return t
+    return convert_to_tensor(x, dt)
 
 
 def shape(x):
