@@ -43,8 +43,8 @@ class Adam(Optimizer):
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
         t = _step(self, dtype)
-        bias_1 = ops.subtract(1.0, ops.power(ops.cast(self.beta_1, dtype), t))
-        bias_2 = ops.subtract(1.0, ops.power(ops.cast(self.beta_2, dtype), t))
+        bias_1 = ops.subtract(1.0, ops.power(self.beta_1, t))
+        bias_2 = ops.subtract(1.0, ops.power(self.beta_2, t))
         i = self._var_index(variable)
         m, v = self._momentums[i], self._velocities[i]
         alpha = ops.divide(ops.multiply(lr, ops.sqrt(bias_2)), bias_1)
@@ -109,7 +109,7 @@ class Adamax(Optimizer):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
-        bias_1 = ops.subtract(1.0, ops.power(ops.cast(self.beta_1, dtype), _step(self, dtype)))
+        bias_1 = ops.subtract(1.0, ops.power(self.beta_1, _step(self, dtype)))
         i = self._var_index(variable)
         m, u = self._m[i], self._u[i]
         m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))
@@ -151,9 +151,9 @@ class Nadam(Optimizer):
                                             name="u_product")
 
     def _mu(self, dtype, offset):
-        decay = ops.power(ops.cast(0.96, dtype), _step(self, dtype, offset))
+        decay = ops.power(0.96, _step(self, dtype, offset))
         return ops.multiply(ops.subtract(1.0, ops.multiply(decay, 0.5)),
-                            ops.cast(self.beta_1, dtype))
+                            self.beta_1)
 
     def _backend_update_step(self, grads, variables, learning_rate):
         dtype = self._u_product.dtype
@@ -168,7 +168,7 @@ class Nadam(Optimizer):
         mu_next = self._mu(dtype, 2)
         product_t = ops.cast(self._u_product.value, dtype)
         product_next = ops.multiply(product_t, mu_next)
-        bias_2 = ops.subtract(1.0, ops.power(ops.cast(self.beta_2, dtype), _step(self, dtype)))
+        bias_2 = ops.subtract(1.0, ops.power(self.beta_2, _step(self, dtype)))
         i = self._var_index(variable)
         m, v = self._momentums[i], self._velocities[i]
         m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))
@@ -215,8 +215,8 @@ class Lamb(Optimizer):
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
         t = _step(self, dtype)
-        bias_1 = ops.subtract(1.0, ops.power(ops.cast(self.beta_1, dtype), t))
-        bias_2 = ops.subtract(1.0, ops.power(ops.cast(self.beta_2, dtype), t))
+        bias_1 = ops.subtract(1.0, ops.power(self.beta_1, t))
+        bias_2 = ops.subtract(1.0, ops.power(self.beta_2, t))
         i = self._var_index(variable)
         m, v = self._momentums[i], self._velocities[i]
         m.assign(ops.add(m.value, ops.multiply(ops.subtract(gradient, m.value), 1 - self.beta_1)))

@@ -207,8 +207,7 @@ class Adafactor(Optimizer):
         i = self._var_index(variable)
         r, c, v = self._r[i], self._c[i], self._v[i]
         rho_t = ops.minimum(lr, inv_sqrt_t)
-        alpha_t = ops.multiply(ops.maximum(ops.cast(self.epsilon_2, dtype),
-                                           self._rms(variable.value)), rho_t)
+        alpha_t = ops.multiply(ops.maximum(self._rms(variable.value), self.epsilon_2), rho_t)
         grad_sq = ops.add(ops.square(gradient), self.epsilon_1)
         beta_2_t = ops.subtract(1.0, ops.power(t, self.beta_2_decay))
         keep = ops.subtract(1.0, beta_2_t)
@@ -222,8 +221,7 @@ class Adafactor(Optimizer):
         else:
             v.assign(ops.add(ops.multiply(v.value, beta_2_t), ops.multiply(grad_sq, keep)))
         u = ops.divide(gradient, ops.sqrt(v.value))
-        u = ops.divide(u, ops.maximum(ops.cast(1.0, dtype),
-                                      ops.divide(self._rms(u), self.clip_threshold)))
+        u = ops.divide(u, ops.maximum(ops.divide(self._rms(u), self.clip_threshold), 1.0))
         variable.assign(ops.subtract(variable.value, ops.multiply(alpha_t, u)))
 
     def get_config(self):

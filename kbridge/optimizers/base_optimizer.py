@@ -341,7 +341,7 @@ class Optimizer:
         for variable in variables:
             if self._use_weight_decay(variable):
                 decay = ops.multiply(
-                    ops.multiply(variable.value, ops.cast(self.weight_decay, variable.dtype)),
+                    ops.multiply(variable.value, self.weight_decay),
                     ops.cast(lr, variable.dtype))
                 variable.assign(ops.subtract(variable.value, decay))
 

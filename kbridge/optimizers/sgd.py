@@ -48,7 +48,7 @@ class SGD(Optimizer):
             variable.assign(ops.subtract(variable.value, step))
             return
         m = self._momentums[self._var_index(variable)]
-        momentum = ops.cast(self.momentum, variable.dtype)
+        momentum = self.momentum
         m.assign(ops.subtract(ops.multiply(m.value, momentum), step))
         if self.nesterov:
             delta = ops.subtract(ops.multiply(m.value, momentum), step)
@@ -100,14 +100,14 @@ class Lion(Optimizer):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
-        beta_1 = ops.cast(self.beta_1, dtype)
-        beta_2 = ops.cast(self.beta_2, dtype)
+        beta_1 = self.beta_1
+        beta_2 = self.beta_2
         m = self._momentums[self._var_index(variable)]
         direction = ops.sign(ops.add(ops.multiply(m.value, beta_1),
-                                     ops.multiply(gradient, ops.subtract(1.0, beta_1))))
+                                     ops.multiply(gradient, 1.0 - beta_1)))
         variable.assign(ops.subtract(variable.value, ops.multiply(lr, direction)))
         m.assign(ops.add(ops.multiply(m.value, beta_2),
-                         ops.multiply(gradient, ops.subtract(1.0, beta_2))))
+                         ops.multiply(gradient, 1.0 - beta_2)))
 
     def get_config(self):
         config = super().get_config()

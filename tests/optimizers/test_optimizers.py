@@ -213,3 +213,16 @@ def test_variables_match_keras_layout(backend):
             [tuple(v.shape) for v in k_opt.variables], class_name
         for ours, theirs in zip(opt.get_weights(), [v.numpy() for v in k_opt.variables]):
             np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("class_name", ["Adam", "Nadam", "Lion", "Adafactor", "Lamb", "Ftrl"])
+def test_float64_variables_agree_across_backends(class_name, backend):
+    """float64 state stays float64 (jax narrows to float32) and matches the numpy backend."""
+    make = _make(class_name, dict(learning_rate=0.05, weight_decay=0.1))
+    init = {n: v.astype("float64") for n, v in initial_values().items()}
+    grads = [{n: g.astype("float64") for n, g in s.items()} for s in gradient_steps()]
+    expected, _, _ = run_kbridge(make, init, grads, "numpy")
+    actual, opt, variables = run_kbridge(make, init, grads, backend)
+    wide = backend != "jax"
+    assert all(v.dtype == ("float64" if wide else "float32") for v in variables.values())
+    assert_same(actual, expected, tol=1e-12 if wide else 1e-5, what=backend)
