@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kbridge
+from tests.conftest import BACKENDS
 from tests.optimizers.harness import (
     assert_same,
     gradient_steps,
@@ -30,6 +31,10 @@ CONFIGS = [
 ]
 
 
+def _needs(name):
+    return pytest.mark.skipif(name not in BACKENDS, reason=f"the {name} backend is not tested")
+
+
 def _grads_with_overflow():
     grads = gradient_steps()
     grads[2]["kernel"] = grads[2]["kernel"].copy()
@@ -41,6 +46,7 @@ def _grads_for(config_id):
     return _grads_with_overflow() if config_id == "loss_scale" else gradient_steps()
 
 
+@_needs("jax")
 @pytest.mark.parametrize("config_id", [c[0] for c in CONFIGS])
 def test_stateless_apply_in_jax_jit_equals_apply(config_id):
     import jax
@@ -67,6 +73,7 @@ def test_stateless_apply_in_jax_jit_equals_apply(config_id):
     assert int(np.asarray(opt.iterations)) == 0
 
 
+@_needs("tensorflow")
 @pytest.mark.parametrize("config_id", [c[0] for c in CONFIGS])
 def test_apply_inside_tf_function(config_id):
     import tensorflow as tf
@@ -93,6 +100,7 @@ def test_apply_inside_tf_function(config_id):
     assert train_step.experimental_get_tracing_count() == 1
 
 
+@_needs("torch")
 def test_torch_apply_updates_parameters_in_place():
     import torch
 
@@ -115,6 +123,7 @@ def test_torch_apply_updates_parameters_in_place():
     assert all(isinstance(v.value, torch.Tensor) for v in opt.variables)
 
 
+@_needs("torch")
 def test_torch_apply_outside_no_grad_builds_no_graph():
     import torch
 

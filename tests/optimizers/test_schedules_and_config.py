@@ -8,6 +8,7 @@ import pytest
 import kbridge
 import kbridge.optimizers  # noqa: F401
 from kbridge.optimizers import schedules
+from tests.conftest import BACKENDS
 
 SCHEDULES = [
     ("ExponentialDecay", dict(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5)),
@@ -55,6 +56,8 @@ def test_schedule_against_keras_int_and_tensor_steps(case, backend):
                                expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.skipif(not {"jax", "tensorflow"} <= set(BACKENDS),
+                    reason="needs the jax and tensorflow backends")
 def test_schedules_trace_in_jax_jit_and_tf_function():
     import jax
     import tensorflow as tf
