@@ -42,6 +42,9 @@ CASES = [
     Case("add", rand(2, 3, dtype="int8", low=-5, high=5), 3, _id="weak-int"),
     Case("add", rand(3, dtype="int32", low=0, high=9), rand(3, dtype="float16"), _id="promote"),
     Case("matmul", rand(2, 3, 4), rand(4, 5, seed=1)),
+    Case("matmul", rand(3), rand(3, 4, seed=1), _id="vector-matrix"),
+    Case("matmul", rand(2, 3, 4), rand(4, seed=1), _id="matrix-vector"),
+    Case("matmul", rand(4), rand(4, seed=1), _id="vector-vector"),
     Case("matmul", I32, NZ32.T, _id="int"),
 ]
 for name in ARITH:

@@ -434,6 +434,13 @@ def lcm(x1, x2):
 
 def matmul(x1, x2):
     x1, x2 = promote(x1, x2)
+    if x1.shape.rank == 1 or x2.shape.rank == 1:
+        # tf.linalg.matmul needs rank >= 2: lift vectors as numpy does, then drop the axis.
+        if x1.shape.rank == 1 and x2.shape.rank == 1:
+            return tf.reduce_sum(x1 * x2)
+        if x1.shape.rank == 1:
+            return tf.squeeze(tf.linalg.matmul(x1[None, :], x2), axis=-2)
+        return tf.squeeze(tf.linalg.matmul(x1, x2[:, None]), axis=-1)
     return tf.linalg.matmul(x1, x2)
 
 
