@@ -47,7 +47,7 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Calls each hook on every callback in order (History first, progress bar last)."""
+    """Calls each hook on every callback in order (the user's, then History, then the bar)."""
 
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
                  **params):
@@ -57,8 +57,10 @@ class CallbackList(Callback):
 
         self.callbacks = list(callbacks or [])
         if add_history:
+            # After the user's callbacks, as in Keras: values they add to the epoch logs
+            # (ReduceLROnPlateau's learning_rate) are recorded.
             model.history = History()
-            self.callbacks.insert(0, model.history)
+            self.callbacks.append(model.history)
         if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
             self.callbacks.append(ProgbarLogger())
         for c in self.callbacks:
