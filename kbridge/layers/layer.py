@@ -316,8 +316,9 @@ class Layer:
     add_variable = add_weight
 
     def get_weights(self):
-        """The values of :attr:`weights` as numpy arrays."""
-        return [np.asarray(v.numpy()) for v in self.weights]
+        """The values of :attr:`weights` as numpy arrays (copies: later training leaves them
+        unchanged; torch's ``numpy()`` shares memory with the tensor)."""
+        return [np.array(v.numpy(), copy=True) for v in self.weights]
 
     def set_weights(self, weights):
         """Assign numpy arrays to :attr:`weights`, in the same order and shapes."""

@@ -42,6 +42,10 @@ class Trainer:
     """The training half of :class:`kbridge.Model`."""
 
     compiled = False
+    # What an uncompiled model runs predict() with (compile() sets them per instance).
+    steps_per_execution = 1
+    run_eagerly = False
+    jit_compile = False
 
     # --- compile --------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
