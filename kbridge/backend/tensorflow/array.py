@@ -529,12 +529,31 @@ def pad(x, pad_width, mode="constant", constant_values=None):
     if mode == "constant":
         value = 0 if constant_values is None else constant_values
         return tf.pad(x, widths, constant_values=tf.cast(value, x.dtype))
-    # Gathering with precomputed source indices works for any pad width (tf.pad's reflect
-    # and symmetric modes need pads smaller than the axis, and it has no edge/wrap).
+    # The padded axis is a few contiguous (forward or reversed) runs of source indices; slicing
+    # them works for any pad width (tf.pad's reflect/symmetric need pads smaller than the axis
+    # and it has no edge/wrap) and, unlike a gather, gives dense gradients.
     for axis, (before, after) in enumerate(widths):
         if before or after:
-            x = tf.gather(x, pad_index(x.shape[axis], before, after, mode), axis=axis)
+            head = (slice(None),) * axis
+            parts = [x[head + (sl,)] for sl in _index_runs(
+                pad_index(x.shape[axis], before, after, mode))]
+            x = tf.concat(parts, axis)
     return x
+
+
+def _index_runs(index):
+    """Slices whose concatenation takes ``index`` (a numpy int array) from an axis."""
+    runs, start = [], 0
+    for i in builtins.range(1, len(index) + 1):
+        if i < len(index):
+            step = index[i] - index[i - 1]
+            run_step = index[start + 1] - index[start] if i - start > 1 else step
+            if step in (1, -1) and step == run_step:
+                continue
+        a, b = int(index[start]), int(index[i - 1])
+        runs.append(slice(a, b + 1) if b >= a else slice(a, b - 1 if b > 0 else None, -1))
+        start = i
+    return runs
 
 
 def _triangle(x, k, lower):

@@ -793,7 +793,14 @@ def correlate(x1, x2, mode="valid"):
 
 
 def vander(x, N=None, increasing=False):
-    return torch.vander(_t(x), N, increasing)
+    # torch.vander's backward fails (in-place cumprod); a running product of x is the same.
+    x = _t(x)
+    n = x.shape[0] if N is None else N
+    if n == 0:
+        return x.new_zeros((x.shape[0], 0))
+    powers = torch.cat([torch.ones_like(x)[:, None],
+                        torch.cumprod(x[:, None].expand(-1, n - 1), dim=1)], dim=1)
+    return powers if increasing else torch.flip(powers, (1,))
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
