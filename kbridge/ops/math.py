@@ -1,11 +1,18 @@
 """math ops: special functions, segment reductions, top-k, FFTs and the STFT."""
 
 from kbridge.backend.common.dispatch import op_decorator
+from kbridge.backend.common.keras_tensor import KerasTensor
 
 op = op_decorator("math")
 
 
-@op
+def _segment_spec(data, segment_ids, num_segments=None, sorted=False):
+    # Without num_segments the length depends on the values of segment_ids.
+    first = None if num_segments is None else int(num_segments)
+    return KerasTensor((first,) + tuple(data.shape[1:]), data.dtype)
+
+
+@op(spec=_segment_spec)
 def segment_sum(data, segment_ids, num_segments=None, sorted=False):
     """Sum of the rows of ``data`` that share a segment id; ids < 0 are dropped.
 
@@ -14,17 +21,17 @@ def segment_sum(data, segment_ids, num_segments=None, sorted=False):
     """
 
 
-@op
+@op(spec=_segment_spec)
 def segment_max(data, segment_ids, num_segments=None, sorted=False):
     """Maximum of the rows of ``data`` per segment id (empty segments: the dtype's lowest)."""
 
 
-@op
+@op(spec=_segment_spec)
 def segment_min(data, segment_ids, num_segments=None, sorted=False):
     """Minimum of the rows of ``data`` per segment id (empty segments: the dtype's highest)."""
 
 
-@op
+@op(spec=_segment_spec)
 def segment_prod(data, segment_ids, num_segments=None, sorted=False):
     """Product of the rows of ``data`` per segment id (empty segments: 1)."""
 

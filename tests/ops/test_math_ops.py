@@ -119,6 +119,11 @@ def test_reference_stft_round_trip():
     np.testing.assert_allclose(re + 1j * im, np.fft.rfft([1.0, 0.0, -1.0, 0.0]))
 
 
+def test_segment_symbolic_length_unknown_without_num_segments():
+    out = ops.segment_sum(kbridge.KerasTensor((6, 2)), kbridge.KerasTensor((6,), "int32"))
+    assert out.shape == (None, 2)
+
+
 def test_complex_pair_errors():
     with pytest.raises(ValueError, match="tuple"):
         _np(ops.fft, np.zeros(3))
