@@ -71,6 +71,8 @@ CASES = [
          _id="triangular", _grad=False, _rtol=1e-4, _atol=1e-5),
     Case("lu_factor", A, _grad=False, _rtol=1e-4, _atol=1e-5),
     Case("lu_factor", BA, _id="batched", _grad=False, _rtol=1e-4, _atol=1e-5),
+    Case("lu_factor", rand(2, 3, 5, seed=6), _id="wide", _grad=False, _rtol=1e-4, _atol=1e-5),
+    Case("lu_factor", rand(5, 3, seed=7), _id="tall", _grad=False, _rtol=1e-4, _atol=1e-5),
     Case("norm", rand(3, 4)),
     Case("norm", rand(3, 4), axis=1, _id="axis"),
     Case("norm", rand(3, 4), ord=1, axis=-1, keepdims=True, _id="l1-keepdims"),

@@ -73,8 +73,7 @@ def lu_factor(x):
     x = _as_float(x)
     check_matrix(x)
     if x.shape[-1] != x.shape[-2]:
-        raise ShapeError("`lu_factor` on the tensorflow backend needs square matrices "
-                         f"(tf.linalg.lu). Received: x.shape={tuple(x.shape)}")
+        return _lu_factor_rectangular(x)
     lu, perm = tf.linalg.lu(x)
     # tf returns the final row permutation; LAPACK-style pivots are the sequence of swaps
     # that produce it: replay the swaps on a running permutation.
@@ -93,8 +92,29 @@ def lu_factor(x):
     return lu, pivots
 
 
-def _reduce(fn, x, axis, keepdims):
-    return fn(x, axis=axis, keepdims=keepdims)
+def _lu_factor_rectangular(x):
+    """Partial-pivoting LU for non-square matrices (tf.linalg.lu takes square ones only)."""
+    m, n = x.shape[-2:]
+    batch = x.shape[:-2]
+    lu = tf.reshape(x, (-1, m, n))
+    rows = tf.range(m, dtype=tf.int32)
+    cols = tf.range(n)
+    pivots = []
+    for j in range(min(m, n)):
+        p = j + tf.argmax(tf.abs(lu[:, j:, j]), axis=-1, output_type=tf.int32)
+        pivots.append(p)
+        swap = tf.where(rows[None] == j, p[:, None], tf.where(rows[None] == p[:, None], j, rows[None]))
+        lu = tf.gather(lu, swap, batch_dims=1)
+        pivot = lu[:, j, j]
+        safe = tf.where(pivot == 0, tf.ones_like(pivot), pivot)
+        below = (rows > j)[None, :]
+        factor = tf.where(below & (pivot[:, None] != 0), lu[:, :, j] / safe[:, None],
+                          tf.zeros_like(lu[:, :, j]))
+        right = tf.where((cols > j)[None, :], lu[:, j, :], tf.zeros_like(lu[:, j, :]))
+        lu = lu - factor[:, :, None] * right[:, None, :]
+        lu = tf.where(below[:, :, None] & (cols == j)[None, None, :], factor[:, :, None], lu)
+    pivots = tf.stack(pivots, axis=-1)
+    return tf.reshape(lu, batch + (m, n)), tf.reshape(pivots, batch + (min(m, n),))
 
 
 def _vector_norm(x, ord, axis, keepdims):
