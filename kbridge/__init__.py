@@ -12,6 +12,7 @@ Example:
 from kbridge import backend, ops, random
 from kbridge.backend import KerasTensor, Variable
 from kbridge.errors import (
+    ArgumentError,
     BackendError,
     BackendMismatchError,
     DTypeError,
@@ -64,6 +65,7 @@ def __getattr__(name):
 
 
 __all__ = [
+    "ArgumentError",
     "BackendError",
     "BackendMismatchError",
     "DTypeError",

@@ -10,6 +10,10 @@ class KbridgeError(Exception):
     """Base class of every error kbridge raises deliberately."""
 
 
+class ArgumentError(KbridgeError, ValueError):
+    """An argument has a value outside what the function accepts."""
+
+
 class BackendError(KbridgeError, ValueError):
     """An unknown, uninstalled or mismatched backend."""
 

@@ -39,6 +39,14 @@ def _per_output(spec, names, what):
     return [spec] * n
 
 
+def _as_loss(losses, identifier):
+    """A Loss object (plain functions get reductions and sample weights via a wrapper)."""
+    found = losses.get(identifier)
+    if isinstance(found, losses.Loss):
+        return found
+    return losses.LossFunctionWrapper(found, name=getattr(found, "__name__", "loss"))
+
+
 class CompileLoss:
     """The total loss: per-output losses, weighted by ``loss_weights``, summed."""
 
@@ -47,7 +55,7 @@ class CompileLoss:
 
         self.output_names = output_names or ["output"]
         specs = _per_output(loss, self.output_names, "loss")
-        self.losses = [losses.get(s) if s is not None else None for s in specs]
+        self.losses = [_as_loss(losses, s) if s is not None else None for s in specs]
         weights = loss_weights if loss_weights is not None else 1.0
         self.loss_weights = _per_output(weights, self.output_names, "loss_weights") \
             if isinstance(weights, (dict, list, tuple)) else [weights] * len(self.output_names)
@@ -71,6 +79,32 @@ class CompileLoss:
             value = ops.multiply(fn(yt, yp, sample_weight=sw), w)
             total = value if total is None else ops.add(total, value)
         return total
+
+
+def _target_kind(y_true, y_pred):
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    if pred_shape[-1:] == (1,) or len(pred_shape) == 1:
+        return "binary"
+    if len(true_shape) == len(pred_shape) - 1 or (true_shape[-1:] == (1,) != pred_shape[-1:]):
+        return "sparse"
+    return "categorical"
+
+
+def _accuracy_by_shape(y_true, y_pred):
+    from kbridge import metrics
+
+    kind = _target_kind(y_true, y_pred)
+    return {"binary": metrics.binary_accuracy, "sparse": metrics.sparse_categorical_accuracy,
+            "categorical": metrics.categorical_accuracy}[kind](y_true, y_pred)
+
+
+def _crossentropy_by_shape(y_true, y_pred):
+    from kbridge import losses
+
+    kind = _target_kind(y_true, y_pred)
+    return {"binary": losses.binary_crossentropy,
+            "sparse": losses.sparse_categorical_crossentropy,
+            "categorical": losses.categorical_crossentropy}[kind](y_true, y_pred)
 
 
 class CompileMetrics:
@@ -97,9 +131,18 @@ class CompileMetrics:
         from kbridge.backend.common import context
 
         with context.use(self.backend or context.get()):
-            metric = metrics.get(identifier)
-            if getattr(metric, "backend_name", self.backend) not in (None, self.backend):
-                metric = type(metric).from_config(metric.get_config())
+            if identifier in ("accuracy", "acc"):
+                # As in Keras: binary, sparse or categorical accuracy, decided per call from
+                # the (static) shapes of the targets and predictions.
+                metric = metrics.MeanMetricWrapper(_accuracy_by_shape, name=identifier)
+            elif identifier in ("crossentropy", "ce"):
+                metric = metrics.MeanMetricWrapper(_crossentropy_by_shape, name=identifier)
+            else:
+                metric = metrics.get(identifier)
+                if getattr(metric, "backend_name", self.backend) not in (None, self.backend):
+                    metric = type(metric).from_config(metric.get_config())
+                if isinstance(identifier, str):
+                    metric.name = identifier  # logs use the name the user wrote ("mae")
         return metric
 
     def update_state(self, y_true, y_pred, sample_weight=None):

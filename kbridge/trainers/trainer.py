@@ -22,6 +22,24 @@ from kbridge.errors import KbridgeError
 TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
 
 
+def _in_model_backend(method):
+    """Run ``method`` with the model's backend active: ops on Python numbers and numpy arrays
+    inside losses, metrics and steps then create tensors of the model's framework."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        from kbridge.backend.common import context
+
+        token = context._override.set(self.backend_name)
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            context._override.reset(token)
+
+    return wrapper
+
+
 def unpack_x_y_sample_weight(data):
     """``(x, y, sample_weight)`` from a batch given as x, (x,), (x, y) or (x, y, sw)."""
     if isinstance(data, list):
@@ -191,6 +209,7 @@ class Trainer:
                 v.value.grad = None
 
     # --- the loops ------------------------------------------------------------------
+    @_in_model_backend
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
@@ -301,6 +320,7 @@ class Trainer:
             callbacks.on_test_end(logs)
         return logs
 
+    @_in_model_backend
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
         """Loss and metrics over ``x``/``y``; a list (or dict with ``return_dict=True``)."""
@@ -320,6 +340,7 @@ class Trainer:
         values = [logs[name] for name in logs]
         return values[0] if len(values) == 1 else values
 
+    @_in_model_backend
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Model outputs over ``x`` in batches, concatenated as numpy arrays."""
         from kbridge import data as data_module
@@ -344,6 +365,7 @@ class Trainer:
         callbacks.on_predict_end()
         return _concat(outputs)
 
+    @_in_model_backend
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
         """One optimisation step on one batch; returns the logs after it."""
@@ -360,6 +382,7 @@ class Trainer:
         runner.sync_to_model()
         return _format_logs(_to_python(logs), return_dict)
 
+    @_in_model_backend
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         from kbridge import data as data_module
 
@@ -374,6 +397,7 @@ class Trainer:
         runner.sync_to_model()
         return _format_logs(_to_python(logs), return_dict)
 
+    @_in_model_backend
     def predict_on_batch(self, x):
         from kbridge import data as data_module
 

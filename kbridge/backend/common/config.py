@@ -1,6 +1,6 @@
 """Process-wide numeric settings, as in ``keras.config``."""
 
-from kbridge.errors import KbridgeError
+from kbridge.errors import ArgumentError
 
 _epsilon = 1e-7
 _image_data_format = "channels_last"
@@ -24,7 +24,7 @@ def image_data_format():
 def set_image_data_format(data_format):
     global _image_data_format
     if data_format not in ("channels_last", "channels_first"):
-        raise KbridgeError(
+        raise ArgumentError(
             "`data_format` must be 'channels_last' or 'channels_first'. "
             f"Received: data_format={data_format!r}"
         )
@@ -35,7 +35,7 @@ def standardize_data_format(data_format):
     if data_format is None:
         return _image_data_format
     if data_format not in ("channels_last", "channels_first"):
-        raise KbridgeError(
+        raise ArgumentError(
             "`data_format` must be 'channels_last' or 'channels_first'. "
             f"Received: data_format={data_format!r}"
         )
