@@ -282,7 +282,8 @@ class Optimizer:
         next), which is Keras's order of ``optimizer.variables``.
         """
         names = [name] if isinstance(name, str) else list(name)
-        inits = initializer if isinstance(initializer, (list, tuple)) else [initializer] * len(names)
+        inits = (list(initializer) if isinstance(initializer, (list, tuple))
+                 else [initializer] * len(names))
         if len(inits) != len(names):
             raise OptimizerError(
                 f"Got {len(names)} names but {len(inits)} initializers: name={name!r}, "
