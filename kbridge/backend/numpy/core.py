@@ -53,7 +53,9 @@ def convert_to_numpy(x):
 
 def cast(x, dtype):
     dt = numpy_dtype(dtype)
-    x = convert_to_tensor(x)
+    if not isinstance(x, np.ndarray):
+        # Python numbers go straight to the target dtype (not through floatx first).
+        return convert_to_tensor(x, dt)
     return x if x.dtype == dt else x.astype(dt)
 
 
