@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import kbridge
-from kbridge import ops
 from kbridge.ops import image
 from tests.ops.harness import Case, check_grad, check_op, check_symbolic, rand, wants_grad
 
