@@ -7,8 +7,7 @@ import jax.scipy.linalg as jsl
 from kbridge.backend.common.dtypes import floatx
 from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
 from kbridge.backend.numpy.linalg import _NORM_ORDS, check_matrix, check_square
-from kbridge.backend.numpy.math import ArgumentError
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 
 def _as_float(x):

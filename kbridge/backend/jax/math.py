@@ -8,8 +8,7 @@ import numpy as np
 from kbridge.backend.common.dtypes import floatx, standardize_dtype
 from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
 from kbridge.backend.numpy.math import check_stft_args, complex_pair, overlap_add_count, stft_window
-from kbridge.backend.numpy.math import ArgumentError
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 

@@ -11,8 +11,7 @@ import numpy as np
 
 from kbridge.backend.common.config import standardize_data_format
 from kbridge.backend.common.dtypes import floatx, numpy_dtype, standardize_dtype
-from kbridge.backend.numpy.math import ArgumentError
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 RESIZE_METHODS = ("bilinear", "nearest", "lanczos3", "lanczos5", "bicubic")
 INTERPOLATION_ORDER = {"nearest": 0, "bilinear": 1}

@@ -3,8 +3,7 @@
 import numpy as np
 
 from kbridge.backend.common.dtypes import floatx, numpy_dtype
-from kbridge.backend.numpy.math import ArgumentError
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 
 def as_float(x):

@@ -5,11 +5,7 @@ import math
 import numpy as np
 
 from kbridge.backend.common.dtypes import floatx, numpy_dtype, standardize_dtype
-from kbridge.errors import DTypeError, KbridgeError, ShapeError
-
-
-class ArgumentError(KbridgeError, ValueError):
-    """An argument of a math/linalg/image op has a value the op does not accept."""
+from kbridge.errors import ArgumentError, DTypeError, ShapeError
 
 _COMPLEX_OF = {"float16": np.complex64, "bfloat16": np.complex64, "float32": np.complex64,
                "float64": np.complex128}

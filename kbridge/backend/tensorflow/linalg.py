@@ -5,9 +5,8 @@ import tensorflow as tf
 
 from kbridge.backend.common.dtypes import floatx
 from kbridge.backend.numpy.linalg import _NORM_ORDS, check_matrix, check_square
-from kbridge.backend.numpy.math import ArgumentError
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 
 def _as_float(x):

@@ -4,9 +4,8 @@ import torch
 
 from kbridge.backend.common.dtypes import floatx
 from kbridge.backend.numpy.linalg import _NORM_ORDS, check_matrix, check_square
-from kbridge.backend.numpy.math import ArgumentError
 from kbridge.backend.torch.core import convert_to_tensor, to_torch_dtype
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 
 def _as_float(x):

@@ -5,9 +5,9 @@ import torch
 
 from kbridge.backend.common.dtypes import floatx
 from kbridge.backend.numpy.math import (
-    ArgumentError, check_stft_args, complex_pair, overlap_add_count, stft_window)
+    check_stft_args, complex_pair, overlap_add_count, stft_window)
 from kbridge.backend.torch.core import convert_to_tensor, to_torch_dtype
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 
 def _as_float(x):
