@@ -184,6 +184,10 @@ class Loss:
         return f"<{type(self).__name__} name={self.name}>"
 
 
+# Traced as plain Python by TF autograph (see kbridge/metrics/metric.py, _in_own_backend).
+Loss.__call__.autograph_info__ = frozenset()
+
+
 class LossFunctionWrapper(Loss):
     """A ``Loss`` that calls ``fn(y_true, y_pred, **kwargs)`` for the per-sample values.
 

@@ -274,8 +274,9 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 
     def get_config(self):
         config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class,
-                      axis=self.axis)
+        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class)
+        if self.axis != -1:  # Keras leaves `axis` out of this config; kept when it matters
+            config["axis"] = self.axis
         return config
 
 
