@@ -1,9 +1,10 @@
 """``BackupAndRestore``: survive an interrupted ``fit`` and resume it exactly.
 
 A backup holds everything the rest of the run depends on: the model's weights (including
-non-trainable ones and the layers' seed states), the optimizer's variables (step count,
+non-trainable ones) and its layers' seed states, the optimizer's variables (step count,
 learning rate, moments), the epoch (and batch) reached, and the state of the random number
-generators that data shuffling uses (Python, numpy, torch's, kbridge's global generators).
+generators (kbridge's seed source, which data shuffling draws from, its global generators,
+Python's, numpy's and torch's).
 Restoring all of it makes a resumed run compute bit-identical weights to an uninterrupted
 one.
 """
@@ -34,7 +35,8 @@ def _rng_state():
     name, keys, pos, has_gauss, cached = np.random.get_state()
     arrays = {"rng/numpy": np.asarray(keys, dtype=np.uint32)}
     meta = {"numpy": [name, int(pos), int(has_gauss), float(cached)],
-            "python": _to_json(random.getstate())}
+            "python": _to_json(random.getstate()),
+            "kbridge": _to_json(seed_generator._default_seed_source.getstate())}
     torch = sys.modules.get("torch")
     if torch is not None:
         arrays["rng/torch"] = torch.get_rng_state().numpy().copy()
@@ -49,12 +51,19 @@ def _set_rng_state(arrays, meta):
     name, pos, has_gauss, cached = meta["numpy"]
     np.random.set_state((name, arrays["rng/numpy"], pos, has_gauss, cached))
     random.setstate(_from_json(meta["python"]))
+    seed_generator._default_seed_source.setstate(_from_json(meta["kbridge"]))
     torch = sys.modules.get("torch")
     if torch is not None and "rng/torch" in arrays:
         torch.set_rng_state(torch.from_numpy(np.array(arrays["rng/torch"])))
     for key, value in arrays.items():
         if key.startswith("rng/global/"):
             seed_generator.global_seed_generator(key[len("rng/global/"):]).state.assign(value)
+
+
+def _seed_states(model):
+    """The layers' seed-generator states (not part of ``weights``), in a fixed order."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.non_trainable_variables if id(v) not in weights]
 
 
 def _to_json(value):
@@ -92,7 +101,7 @@ class BackupAndRestore(Callback):
         super().__init__()
         if not backup_dir:
             raise KbridgeError("BackupAndRestore needs a `backup_dir`.")
-        if save_freq not in ("epoch", False) and not (
+        if save_freq != "epoch" and save_freq is not False and not (
                 isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0):
             raise KbridgeError("`save_freq` must be 'epoch', a positive int or False. "
                                f"Received: save_freq={save_freq!r}")
@@ -146,11 +155,13 @@ class BackupAndRestore(Callback):
         from kbridge.hub import release, safetensors_io
 
         model = self.model
-        arrays = {f"model/{k}": np.ascontiguousarray(v.numpy())
+        arrays = {f"model/{k}": np.asarray(v.numpy())
                   for k, v in release.weight_map(model).items()}
+        arrays.update({f"seed/{i}": np.asarray(v.numpy())
+                       for i, v in enumerate(_seed_states(model))})
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
-            arrays.update({f"optimizer/{i}": np.ascontiguousarray(v.numpy())
+            arrays.update({f"optimizer/{i}": np.asarray(v.numpy())
                            for i, v in enumerate(optimizer.variables)})
         rng_arrays, rng_meta = rng
         arrays.update(rng_arrays)
@@ -201,6 +212,12 @@ class BackupAndRestore(Callback):
         model = self.model
         weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
         release.assign_weights(model, weights, where=f"backup in {self.backup_dir}")
+        seeds = _seed_states(model)
+        if sum(k.startswith("seed/") for k in arrays) != len(seeds):
+            raise KbridgeError(f"The backup in {self.backup_dir} was made by a model with "
+                               "other random layers; resume with the same model.")
+        for i, v in enumerate(seeds):
+            v.assign(arrays[f"seed/{i}"])
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
             own = optimizer.variables

@@ -25,7 +25,7 @@ def save_weights(model, path):
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(v.numpy()) for k, v in release.weight_map(model).items()}
+    arrays = {k: np.asarray(v.numpy()) for k, v in release.weight_map(model).items()}
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
     try:
         safetensors_io.write(os.path.join(tmp, release.WEIGHTS_FILE), arrays,

@@ -46,6 +46,18 @@ def _class_weights_to_sample_weights(y, class_weight):
     return weights
 
 
+def shuffled_order(n):
+    """A random permutation of ``range(n)`` for shuffling data.
+
+    Drawn from kbridge's own seed source, which ``kbridge.utils.set_random_seed`` reseeds,
+    not from numpy's global RNG: importing jax draws from that one (jax/_src/clusters), so a
+    shuffle order would depend on whether jax had been imported yet.
+    """
+    from kbridge.random import seed_generator
+
+    return np.random.default_rng(seed_generator._default_seed_source.getrandbits(64)).permutation(n)
+
+
 class DataAdapter:
     """Base: ``num_batches`` (None if unknown), ``enumerate_epoch``, ``peek``."""
 
@@ -111,7 +123,7 @@ class ArrayAdapter(DataAdapter):
     def batches(self):
         order = np.arange(self.num_samples)
         if self.shuffle and self.shuffle != "batch":
-            np.random.shuffle(order)
+            order = shuffled_order(self.num_samples)
         for i in range(self.num_batches):
             index = order[i * self.batch_size:(i + 1) * self.batch_size]
             if self.shuffle is True or self.shuffle == "batch" or not np.all(np.diff(index) == 1):

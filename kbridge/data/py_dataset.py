@@ -5,6 +5,7 @@ import collections
 
 import numpy as np
 
+from kbridge.data.adapters import shuffled_order
 from kbridge.data.streams import StreamAdapter
 
 
@@ -102,9 +103,7 @@ class PyDatasetAdapter(StreamAdapter):
                 yield i
                 i += 1
             return
-        order = np.arange(self.size)
-        if self.shuffle:
-            np.random.shuffle(order)  # the global numpy RNG: set_random_seed makes it repeat
+        order = shuffled_order(self.size) if self.shuffle else np.arange(self.size)
         count = self.num_batches
         for i in range(count):
             yield int(order[i % self.size])
