@@ -133,7 +133,7 @@ def _write_release(directory, model, max_shard_size, card):
         f.write(config_bytes)
     arrays = {}
     for key, v in weight_map(model).items():
-        arrays[key] = np.ascontiguousarray(v.numpy())
+        arrays[key] = np.asarray(v.numpy())  # write() makes it contiguous, keeping 0-d shapes
     meta = {"format": FORMAT, "config_sha256": _sha256(config_bytes)}
     limit = parse_size(max_shard_size)
     shards, current, current_size = [], {}, 0

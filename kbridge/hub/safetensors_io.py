@@ -41,7 +41,9 @@ def write(path, tensors, metadata=None):
     """Write ``{name: np.ndarray}`` to ``path`` (contiguous copies are made where needed)."""
     header, offset, arrays = {}, 0, []
     for name, array in tensors.items():
-        array = np.ascontiguousarray(array)  # a strided view would save without error, reload wrong
+        # A strided view would save without error and reload wrong. (Not ascontiguousarray:
+        # it turns a 0-d array into shape (1,).)
+        array = np.require(array, requirements="C")
         dtype = dtype_name(array)
         if dtype not in _NAMES:
             raise ReleaseError(f"{os.path.basename(path)}: dtype {dtype} of '{name}' cannot be "
