@@ -313,21 +313,23 @@ def _pool_args(inputs, pool_size, strides, padding, data_format):
 
 def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     x, window, step, padding = _pool_args(inputs, pool_size, strides, padding, data_format)
+    # A Python-scalar init value lets JAX recognise the max monoid, whose reduce_window is
+    # differentiable (an array init falls back to a generic, non-differentiable reduction).
     if jnp.issubdtype(x.dtype, jnp.integer):
-        init = jnp.iinfo(x.dtype).min
+        init = int(jnp.iinfo(x.dtype).min)
     else:
-        init = -jnp.inf
-    return lax.reduce_window(x, jnp.asarray(init, x.dtype), lax.max, window, step, padding)
+        init = -float("inf")
+    return lax.reduce_window(x, init, lax.max, window, step, padding)
 
 
 def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
     x, window, step, padding = _pool_args(inputs, pool_size, strides, padding, data_format)
     x = _float(x)
-    total = lax.reduce_window(x, jnp.asarray(0, x.dtype), lax.add, window, step, padding)
+    total = lax.reduce_window(x, 0.0, lax.add, window, step, padding)
     if padding == "VALID":
         return total / math.prod(window)
     ones = jnp.ones([n if w != 1 else 1 for n, w in zip(x.shape, window)], x.dtype)
-    count = lax.reduce_window(ones, jnp.asarray(0, x.dtype), lax.add, window, step, padding)
+    count = lax.reduce_window(ones, 0.0, lax.add, window, step, padding)
     return total / count
 
 
