@@ -53,7 +53,8 @@ def _ensure_zoo_loaders():
         pass
 
 
-def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, cache_dir=None):
+def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, cache_dir=None,
+         revision=None):
     """Load a model from ``source`` on ``backend`` (default: the active backend).
 
     Args:
@@ -64,10 +65,14 @@ def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, 
         custom_objects: ``{"ClassName": cls}`` for classes not registered with kbridge.
         safe_mode: refuse configs that would run stored code (Lambda layers).
         token: Hugging Face token for private repos (else HF_TOKEN / the saved login).
+        cache_dir: huggingface_hub cache for ``hf://`` sources (default: its own, HF_HUB_CACHE).
+        revision: branch, tag or commit of an ``hf://`` source (overrides ``@revision``).
 
+    ``hf://`` sources are fetched with huggingface_hub (only the release files); with
+    ``HF_HUB_OFFLINE=1`` they come from its cache without any request.
     Loading never runs code from the release: only registered classes are constructed.
     """
-    path = sources.resolve(source, token=token, cache_dir=cache_dir)
+    path = sources.resolve(source, token=token, cache_dir=cache_dir, revision=revision)
     if os.path.isdir(path):
         return _load_directory(path, backend, custom_objects, safe_mode)
     if path.endswith(".keras") or path.endswith(".weights.h5"):
@@ -83,42 +88,66 @@ def publish(model_or_dir, target, token=None, private=False, revision=None,
             commit_message=None, card=None, max_shard_size="5GB"):
     """Upload a model (saved first) or a release directory to ``hf://org/name``.
 
-    Creates the repository if needed (``private``), the branch ``revision`` if given, then
-    uploads config, weights and model card in one commit. Returns the commit URL.
+    Creates the repository if needed (``private``; ignored if it exists), the branch
+    ``revision`` (or ``hf://org/name@revision``) if given, then uploads config, weights and
+    model card in one commit; files a release does not need (``sources.RELEASE_PATTERNS``) are
+    left out. ``private=True`` refuses to upload into an existing public repository.
+    Returns the commit URL. Errors (bad target, no token, no write access) are
+    ``ReleaseError`` naming the target; the target is validated before any request.
     """
     if not str(target).startswith(sources.HF_PREFIX):
         raise ReleaseError(f"publish() targets hf://org/name. Received: {target!r}; to write "
                            "a local release use kbridge.hub.save")
-    repo_id, target_revision = sources.parse_hf(target)
-    revision = revision or target_revision
+    repo_id, revision = sources.parse_hf(str(target), revision)
+    if isinstance(model_or_dir, (str, os.PathLike)):
+        folder = os.fspath(model_or_dir)
+        if not os.path.isdir(folder):
+            raise ReleaseError(f"publish(): {folder!r} is not a release directory")
+        read_json(os.path.join(folder, CONFIG_FILE))
+        from kbridge.hub import release
+
+        release.weight_files(folder)  # the weights are there (one file, or every shard)
+    sources._import_hub()
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     api = HfApi(token=token)
     tmp = None
     try:
-        if isinstance(model_or_dir, (str, os.PathLike)):
-            folder = os.fspath(model_or_dir)
-            read_json(os.path.join(folder, CONFIG_FILE))
-        else:
+        if not isinstance(model_or_dir, (str, os.PathLike)):
             tmp = tempfile.mkdtemp(prefix="kbridge-publish-")
             folder = save(model_or_dir, os.path.join(tmp, "release"), card=card,
                           max_shard_size=max_shard_size)
-        api.create_repo(repo_id=repo_id, private=private, exist_ok=True)
-        if revision and revision != "main":
-            api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
-                                 commit_message=commit_message or "Upload kbridge release")
+        step = "create the repository"
+        try:
+            api.create_repo(repo_id=repo_id, private=private, exist_ok=True)
+            if private and api.repo_info(repo_id=repo_id).private is False:
+                raise ReleaseError(f"{target}: private=True, but the repository already exists "
+                                   "and is public; nothing was uploaded")
+            if revision and revision != "main":
+                step = f"create the branch {revision!r}"
+                api.create_branch(repo_id=repo_id, branch=revision, exist_ok=True)
+            step = "upload the release"
+            info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision,
+                                     allow_patterns=sources.RELEASE_PATTERNS,
+                                     commit_message=commit_message or "Upload kbridge release")
+        except HfHubHTTPError as e:
+            raise sources.hub_error(target, e, step) from None
+        except ReleaseError:
+            raise
+        except sources.transport_errors() + (ValueError,) as e:  # connection, invalid card
+            raise ReleaseError(f"{target}: cannot {step}: {type(e).__name__}: {e}") from None
         return getattr(info, "commit_url", str(info))
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def inspect(source, token=None):
+def inspect(source, token=None, cache_dir=None, revision=None):
     """A dict describing a release: class, parameter count, dtypes, shards, card."""
     from kbridge.hub import release, safetensors_io
 
-    path = sources.resolve(source, token=token)
+    path = sources.resolve(source, token=token, cache_dir=cache_dir, revision=revision)
     config = read_json(os.path.join(path, CONFIG_FILE))
     files, _ = release.weight_files(path)
     params, dtypes, nbytes = 0, {}, 0
