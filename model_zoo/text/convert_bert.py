@@ -1,0 +1,263 @@
+"""Hugging Face BERT checkpoints <-> :class:`~model_zoo.text.bert.BertEncoder`.
+
+``load_hf_bert(directory, backend)`` reads an HF ``config.json`` (``model_type: "bert"``) and
+``model.safetensors`` (or shards + ``model.safetensors.index.json``) and returns the encoder on
+``backend``; registered with ``kbridge.hub.register_checkpoint_loader`` so that
+``kbridge.hub.load(dir_or_hf_repo, backend=B)`` does the same. ``export_bert_to_hf(model,
+directory)`` writes the checkpoint back in HF's layout (``transformers.BertModel`` loads it).
+
+Only numpy (and kbridge's own safetensors reader/writer) is needed: no torch, no transformers.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from kbridge.hub.errors import ReleaseError
+
+__all__ = ["config_from_hf", "config_to_hf", "detect", "export_bert_to_hf", "load_hf_bert",
+           "hf_to_kbridge_weights", "kbridge_to_hf_weights"]
+
+# HF config key -> BertEncoder argument.
+_CONFIG_KEYS = {
+    "vocab_size": "vocabulary_size",
+    "num_hidden_layers": "num_layers",
+    "num_attention_heads": "num_heads",
+    "hidden_size": "hidden_dim",
+    "intermediate_size": "intermediate_dim",
+    "max_position_embeddings": "max_sequence_length",
+    "type_vocab_size": "type_vocabulary_size",
+    "hidden_act": "hidden_activation",
+    "hidden_dropout_prob": "dropout",
+    "attention_probs_dropout_prob": "attention_dropout",
+    "layer_norm_eps": "layer_norm_epsilon",
+    "initializer_range": "initializer_range",
+}
+_HF_DEFAULTS = {"max_position_embeddings": 512, "type_vocab_size": 2, "hidden_act": "gelu",
+                "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+                "layer_norm_eps": 1e-12, "initializer_range": 0.02}
+_REQUIRED = ("vocab_size", "num_hidden_layers", "num_attention_heads", "hidden_size",
+             "intermediate_size")
+# Prefixes of task-model checkpoints (BertForMaskedLM ...) in front of the encoder's weights.
+_PREFIXES = ("bert.", "model.")
+
+
+def detect(path, config):
+    """True for a Hugging Face BERT checkpoint directory (``model_type: "bert"``)."""
+    return isinstance(config, dict) and config.get("model_type") == "bert"
+
+
+def config_from_hf(hf_config):
+    """``BertEncoder`` keyword arguments from an HF BERT ``config.json`` dict."""
+    missing = [k for k in _REQUIRED if k not in hf_config]
+    if missing:
+        raise ReleaseError(f"config.json: a BERT config needs {missing}")
+    position_type = hf_config.get("position_embedding_type", "absolute")
+    if position_type != "absolute":
+        raise ReleaseError("config.json: only position_embedding_type='absolute' is supported. "
+                           f"Received: position_embedding_type={position_type!r}")
+    if hf_config.get("is_decoder") or hf_config.get("add_cross_attention"):
+        raise ReleaseError("config.json: BERT decoders (is_decoder / add_cross_attention) are "
+                           "not supported; only the encoder is")
+    from model_zoo.text.bert import ACTIVATIONS
+
+    act = hf_config.get("hidden_act", "gelu")
+    if act not in ACTIVATIONS:
+        raise ReleaseError(f"config.json: hidden_act must be one of {sorted(ACTIVATIONS)}. "
+                           f"Received: hidden_act={act!r}")
+    return {ours: hf_config.get(theirs, _HF_DEFAULTS.get(theirs))
+            for theirs, ours in _CONFIG_KEYS.items()}
+
+
+def config_to_hf(config):
+    """An HF ``config.json`` dict for a ``BertEncoder`` config."""
+    hf = {"architectures": ["BertModel"], "model_type": "bert",
+          "position_embedding_type": "absolute", "pad_token_id": 0}
+    hf.update({theirs: config[ours] for theirs, ours in _CONFIG_KEYS.items()})
+    return hf
+
+
+def _strip(key):
+    for prefix in _PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+# (HF name, kbridge path, how the array changes). HF linear weights are (out, in); kbridge
+# Dense kernels are (in, out) and the attention projections use Keras's einsum shapes:
+# (hidden, heads, head_dim) for query/key/value, (heads, head_dim, hidden) for the output.
+_EMBEDDING_WEIGHTS = (
+    ("embeddings.word_embeddings.weight", "embeddings/word_embeddings/embeddings", "copy"),
+    ("embeddings.position_embeddings.weight", "embeddings/position_embeddings", "copy"),
+    ("embeddings.token_type_embeddings.weight", "embeddings/token_type_embeddings/embeddings",
+     "copy"),
+    ("embeddings.LayerNorm.weight", "embeddings/layer_norm/gamma", "copy"),
+    ("embeddings.LayerNorm.bias", "embeddings/layer_norm/beta", "copy"),
+)
+_BLOCK_WEIGHTS = (
+    ("attention.self.query.weight", "self_attention/query/kernel", "in_heads"),
+    ("attention.self.query.bias", "self_attention/query/bias", "heads"),
+    ("attention.self.key.weight", "self_attention/key/kernel", "in_heads"),
+    ("attention.self.key.bias", "self_attention/key/bias", "heads"),
+    ("attention.self.value.weight", "self_attention/value/kernel", "in_heads"),
+    ("attention.self.value.bias", "self_attention/value/bias", "heads"),
+    ("attention.output.dense.weight", "self_attention/attention_output/kernel", "heads_out"),
+    ("attention.output.dense.bias", "self_attention/attention_output/bias", "copy"),
+    ("attention.output.LayerNorm.weight", "attention_layer_norm/gamma", "copy"),
+    ("attention.output.LayerNorm.bias", "attention_layer_norm/beta", "copy"),
+    ("intermediate.dense.weight", "intermediate/kernel", "transpose"),
+    ("intermediate.dense.bias", "intermediate/bias", "copy"),
+    ("output.dense.weight", "output/kernel", "transpose"),
+    ("output.dense.bias", "output/bias", "copy"),
+    ("output.LayerNorm.weight", "output_layer_norm/gamma", "copy"),
+    ("output.LayerNorm.bias", "output_layer_norm/beta", "copy"),
+)
+# Checkpoints converted from the original TensorFlow BERT name LayerNorm weights gamma/beta.
+_LEGACY_SUFFIXES = {".LayerNorm.weight": ".LayerNorm.gamma", ".LayerNorm.bias": ".LayerNorm.beta"}
+
+
+def _weight_table(config):
+    """``[(hf_name, kbridge_path, kind)]`` for every weight of a BERT encoder."""
+    table = list(_EMBEDDING_WEIGHTS)
+    for i in range(config["num_layers"]):
+        table.extend((f"encoder.layer.{i}.{hf}", f"transformer_layer_{i}/{ours}", kind)
+                     for hf, ours, kind in _BLOCK_WEIGHTS)
+    return table
+
+
+def _to_kbridge(array, kind, heads, head_dim):
+    hidden = heads * head_dim
+    if kind == "transpose":
+        return array.T
+    if kind == "in_heads":
+        return array.T.reshape(hidden, heads, head_dim)
+    if kind == "heads":
+        return array.reshape(heads, head_dim)
+    if kind == "heads_out":
+        return array.T.reshape(heads, head_dim, hidden)
+    return array
+
+
+def _to_hf(array, kind, hidden):
+    if kind == "transpose":
+        return array.T
+    if kind in ("in_heads", "heads_out"):
+        return array.reshape(hidden, hidden).T
+    if kind == "heads":
+        return array.reshape(hidden)
+    return array
+
+
+def _hf_array(arrays, name):
+    if name in arrays:
+        return arrays[name]
+    for suffix, legacy in _LEGACY_SUFFIXES.items():
+        if name.endswith(suffix) and name[:-len(suffix)] + legacy in arrays:
+            return arrays[name[:-len(suffix)] + legacy]
+    raise ReleaseError(f"BERT checkpoint: weight {name!r} is missing (is this a BERT "
+                       "encoder checkpoint?)")
+
+
+def hf_to_kbridge_weights(arrays, config):
+    """``{kbridge variable path: array}`` from HF BERT weights ``{name: array}``.
+
+    Task-model prefixes (``bert.``) are stripped; heads, the pooler and buffers are ignored.
+    """
+    arrays = {_strip(k): v for k, v in arrays.items()}
+    heads = config["num_heads"]
+    head_dim = config["hidden_dim"] // heads
+    return {ours: _to_kbridge(_hf_array(arrays, hf), kind, heads, head_dim)
+            for hf, ours, kind in _weight_table(config)}
+
+
+def kbridge_to_hf_weights(arrays, config):
+    """The inverse of :func:`hf_to_kbridge_weights`: ``{HF name: array}`` (BertModel names)."""
+    return {hf: _to_hf(arrays[ours], kind, config["hidden_dim"])
+            for hf, ours, kind in _weight_table(config)}
+
+
+def _read_hf_weights(directory):
+    from kbridge.hub import release
+
+    if not (os.path.exists(os.path.join(directory, release.WEIGHTS_FILE))
+            or os.path.exists(os.path.join(directory, release.INDEX_FILE))):
+        present = sorted(f for f in os.listdir(directory) if f.endswith((".bin", ".h5", ".pt")))
+        hint = (f" It holds {present}: convert them to safetensors first (e.g. transformers' "
+                "`model.save_pretrained(dir, safe_serialization=True)`)." if present else "")
+        raise ReleaseError(f"{directory}: no model.safetensors or model.safetensors.index.json."
+                           + hint)
+    return release.read_weights(directory)
+
+
+def load_hf_bert(directory, backend=None, dtype=None):
+    """A :class:`BertEncoder` on ``backend`` with the weights of an HF BERT checkpoint.
+
+    Args:
+        directory: holds ``config.json`` and ``model.safetensors`` (or shards + index).
+        backend: "numpy", "jax", "torch" or "tensorflow" (default: the active backend).
+        dtype: variable dtype (default float32; half-precision checkpoints are upcast).
+
+    Example:
+        >>> model = load_hf_bert("all-MiniLM-L6-v2/", backend="torch")
+    """
+    from kbridge.backend.common import context
+    from kbridge.hub import release
+    from model_zoo.text.bert import BertEncoder
+
+    hf_config = release.read_json(os.path.join(directory, release.CONFIG_FILE))
+    config = config_from_hf(hf_config)
+    arrays = hf_to_kbridge_weights(_read_hf_weights(directory), config)
+    backend = context.standardize_name(backend) if backend else context.get()
+    with context.use(backend):
+        model = BertEncoder(**config, dtype=dtype)
+    variables = release.weight_map(model)
+    arrays = {k: np.ascontiguousarray(a, dtype=variables[k].dtype) if k in variables else a
+              for k, a in arrays.items()}
+    release.assign_weights(model, arrays, where=os.path.basename(os.path.normpath(directory)))
+    return model
+
+
+def export_bert_to_hf(model, directory):
+    """Write ``model`` (a :class:`BertEncoder`) as an HF BERT checkpoint in ``directory``.
+
+    Writes ``config.json`` and ``model.safetensors`` with ``transformers.BertModel``'s names;
+    ``BertModel.from_pretrained(directory)`` then gives the same last hidden state (its pooler,
+    which the encoder does not have, is freshly initialised). Returns ``directory``.
+
+    Example:
+        >>> export_bert_to_hf(model, "exported/")
+        >>> transformers.BertModel.from_pretrained("exported/")
+    """
+    from kbridge.hub import release, safetensors_io
+    from model_zoo.text.bert import BertEncoder
+
+    if not isinstance(model, BertEncoder):
+        raise ReleaseError("export_bert_to_hf expects a model_zoo BertEncoder. Received: "
+                           f"{type(model).__name__}")
+    config = model.get_config()
+    arrays = {k: np.asarray(v.numpy()) for k, v in release.weight_map(model).items()}
+    hf_arrays = {k: np.ascontiguousarray(v)
+                 for k, v in kbridge_to_hf_weights(arrays, config).items()}
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    hf_config = config_to_hf(config)
+    hf_config["torch_dtype"] = str(next(iter(hf_arrays.values())).dtype)
+    with open(os.path.join(directory, release.CONFIG_FILE), "w") as f:
+        json.dump(hf_config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    safetensors_io.write(os.path.join(directory, release.WEIGHTS_FILE), hf_arrays,
+                         {"format": "pt"})
+    return directory
+
+
+def _hub_loader(path, backend):
+    return load_hf_bert(path, backend=backend)
+
+
+def register():
+    """Register the BERT converter with ``kbridge.hub`` (done on ``import model_zoo``)."""
+    from kbridge import hub
+
+    hub.register_checkpoint_loader("hf-bert", detect, _hub_loader)
