@@ -16,6 +16,9 @@ __all__ = ["SentenceEncoder"]
 _NO_TOKENIZERS = ("SentenceEncoder needs the 'tokenizers' library: "
                   "pip install 'kbridge[text]' (or pip install tokenizers)")
 _POOLING_MODES = ("mean", "cls", "max")
+# sentence-transformers' 1_Pooling/config.json flag for each mode.
+_POOLING_KEYS = {"mean": "pooling_mode_mean_tokens", "cls": "pooling_mode_cls_token",
+                 "max": "pooling_mode_max_tokens"}
 
 
 def _read_optional_json(directory, name):
@@ -56,9 +59,7 @@ def _pooling(directory):
         if m.get("type", "").endswith("Pooling"):
             cfg = _read_optional_json(os.path.join(directory, m.get("path", "")), "config.json")
             cfg = cfg or {}
-            chosen = [name for name in _POOLING_MODES if cfg.get(f"pooling_mode_{name}_tokens"
-                                                                   if name != "cls" else
-                                                                   "pooling_mode_cls_token")]
+            chosen = [mode for mode, key in _POOLING_KEYS.items() if cfg.get(key)]
             if len(chosen) == 1:
                 mode = chosen[0]
             elif chosen:
