@@ -221,14 +221,13 @@ class BackupAndRestore(Callback):
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None:
             own = optimizer.variables
-            saved = [arrays[f"optimizer/{i}"] for i in range(len(own))
-                     if f"optimizer/{i}" in arrays]
-            if len(saved) != len(own) or any(f"optimizer/{len(own)}" == k for k in arrays):
+            saved = sum(k.startswith("optimizer/") for k in arrays)
+            if saved != len(own):
                 raise KbridgeError(
                     f"The backup in {self.backup_dir} holds optimizer state of another "
-                    f"shape ({len(saved)} variables, this optimizer has {len(own)}). Resume "
+                    f"shape ({saved} variables, this optimizer has {len(own)}). Resume "
                     "with the same model and optimizer, or delete the backup.")
-            for v, value in zip(own, saved):
-                v.assign(value)
+            for i, v in enumerate(own):
+                v.assign(arrays[f"optimizer/{i}"])
         _set_rng_state(arrays, meta["rng"])
         return meta["epoch"], meta["step"]

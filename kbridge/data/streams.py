@@ -24,6 +24,8 @@ class StreamAdapter(DataAdapter):
     starts when a re-iterable source runs out), as Keras does.
     """
 
+    source_name = "data source"  # for error messages
+
     def __init__(self, num_batches=None, class_weight=None, continues_across_epochs=True):
         self.num_batches = num_batches
         self.class_weight = class_weight
@@ -78,8 +80,6 @@ class StreamAdapter(DataAdapter):
         return (f"The {self.source_name} gave no batch for this epoch. A Python generator "
                 "can be read once: for several epochs pass steps_per_epoch with an endless "
                 "generator, or use a kbridge.utils.PyDataset, tf.data or DataLoader.")
-
-    source_name = "data source"
 
     def peek(self):
         for batch in self._raw_batches():
