@@ -82,9 +82,10 @@ def test_cached_decoding_equals_recomputation(backend, hf_checkpoint, input_ids)
         assert tuple(cache[0][0].shape) == (2, 4, t + 1, 8)
         steps.append(kbridge.ops.convert_to_numpy(logits))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(model.generate(input_ids, 5, use_cache=True),
-                                  model.generate(input_ids, 5, use_cache=False))
-    sampled = [model.generate(input_ids, 5, strategy="top_k", k=10, temperature=0.8, seed=3,
+    # (Few tokens: on jax every new sequence length compiles its ops afresh.)
+    np.testing.assert_array_equal(model.generate(input_ids, 3, use_cache=True),
+                                  model.generate(input_ids, 3, use_cache=False))
+    sampled = [model.generate(input_ids, 3, strategy="top_k", k=10, temperature=0.8, seed=3,
                               use_cache=c) for c in (True, False)]
     np.testing.assert_array_equal(*sampled)
 
