@@ -491,6 +491,13 @@ class Layer:
                 outputs = self.compute_output_spec(*args, **kwargs)
         finally:
             _tracing.reset(token)
+        # A layer that returns its input unchanged (Dropout at inference, Identity) must
+        # still produce a new graph tensor, or the Functional graph would loop on itself.
+        input_ids = {id(t) for t in _flatten((args, kwargs)) if isinstance(t, KerasTensor)}
+        if input_ids:
+            outputs = map_structure(
+                lambda t: KerasTensor(t.shape, t.dtype, sparse=t.sparse)
+                if isinstance(t, KerasTensor) and id(t) in input_ids else t, outputs)
         object.__setattr__(self, "_last_output_shape",
                            map_structure(lambda t: getattr(t, "shape", None), outputs))
         if self.supports_masking or type(self).compute_mask is not Layer.compute_mask:

@@ -137,6 +137,9 @@ class CompileMetrics:
                 metric = metrics.MeanMetricWrapper(_accuracy_by_shape, name=identifier)
             elif identifier in ("crossentropy", "ce"):
                 metric = metrics.MeanMetricWrapper(_crossentropy_by_shape, name=identifier)
+            elif callable(identifier) and not isinstance(identifier, (metrics.Metric, type)):
+                metric = metrics.MeanMetricWrapper(
+                    identifier, name=getattr(identifier, "__name__", "metric"))
             else:
                 metric = metrics.get(identifier)
                 if getattr(metric, "backend_name", self.backend) not in (None, self.backend):

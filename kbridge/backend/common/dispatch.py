@@ -191,6 +191,8 @@ def op_decorator(module, export=True):
 
         functools.update_wrapper(dispatcher, fn)
         dispatcher.__kbridge_op__ = (module, name)
+        # TensorFlow's autograph must call ops as they are, never rewrite the dispatcher.
+        dispatcher.autograph_info__ = frozenset()
         if export:
             OPS[name] = dispatcher
         return dispatcher

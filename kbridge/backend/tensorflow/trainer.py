@@ -56,7 +56,10 @@ def predict_step(model, data):
 def _compiled(model, step):
     if model.run_eagerly:
         return step
-    return tf.function(step, reduce_retracing=True, jit_compile=bool(model.jit_compile))
+    # autograph=False: kbridge's layers branch on static shapes only, and rewriting them
+    # into graph control flow is slow to trace and can change what they do.
+    return tf.function(step, reduce_retracing=True, jit_compile=bool(model.jit_compile),
+                       autograph=False)
 
 
 def make_train_function(model):
