@@ -44,11 +44,12 @@ _builtins_loaded = False
 _BUILTIN_MODULES = ("kbridge.layers", "kbridge.models", "kbridge.initializers",
                     "kbridge.regularizers", "kbridge.constraints", "kbridge.activations",
                     "kbridge.dtype_policies", "kbridge.losses", "kbridge.metrics",
-                    "kbridge.optimizers")
+                    "kbridge.optimizers", "model_zoo")
 
 
 def _ensure_builtins():
-    """Import kbridge's own classes once, so their names resolve (kbridge code only)."""
+    """Import kbridge's own classes (and the model zoo's, shipped with it) once, so their
+    names resolve. Only these fixed modules are imported: never one named by a config."""
     global _builtins_loaded
     if _builtins_loaded:
         return
