@@ -257,11 +257,19 @@ def read_weights(directory, expected_sha=None):
     return arrays
 
 
-def assign_weights(model, arrays, where):
-    """Check names, shapes and dtypes of every array against ``model``, then assign them all."""
+def assign_weights(model, arrays, where, match_renamed=False):
+    """Check names, shapes and dtypes of every array against ``model``, then assign them all.
+
+    With ``match_renamed``, weights saved from a copy of the architecture whose layers got
+    other automatic names (``dense_3`` vs ``dense``) are matched by position instead, as long
+    as count, order and shapes agree (Keras matches ``load_weights`` by structure too).
+    """
     from kbridge.backend.common.dtypes import standardize_dtype
 
     variables = weight_map(model)
+    if match_renamed and set(variables) != set(arrays) and len(variables) == len(arrays) and all(
+            tuple(a.shape) == v.shape for a, v in zip(arrays.values(), variables.values())):
+        arrays = dict(zip(variables, arrays.values()))
     missing = sorted(set(variables) - set(arrays))
     extra = sorted(set(arrays) - set(variables))
     if missing:

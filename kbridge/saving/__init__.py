@@ -27,7 +27,8 @@ def load_weights(model, path):
         from kbridge.saving import keras_import
 
         return keras_import.load_weights(model, path)
-    release.assign_weights(model, release.read_weights(path), where=os.path.basename(path))
+    release.assign_weights(model, release.read_weights(path), where=os.path.basename(path),
+                           match_renamed=True)
 
 
 __all__ = ["deserialize", "get_registered_object", "load_model", "load_weights",
