@@ -73,7 +73,7 @@ def torch_finetune(x_train, y_train, x_test, y_test):
         loss = torch.nn.functional.nll_loss(torch.log(probs + 1e-7), labels[index])
         loss.backward()
         optimizer.step()
-        total, batches = total + float(loss), batches + 1
+        total, batches = total + loss.item(), batches + 1
     module.eval()
     with torch.no_grad():
         accuracy = float((module(torch.from_numpy(x_test)).argmax(-1).numpy() == y_test).mean())
