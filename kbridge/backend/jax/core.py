@@ -144,7 +144,18 @@ def fori_loop(lower, upper, body_fun, init_val):
     return lax.fori_loop(lower, upper, body_fun, init_val)
 
 
+def _traced(*trees):
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(trees))
+
+
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
+    if not _traced(init, xs):
+        # Eagerly, lax.scan compiles the body anew on every call (about a second for an
+        # RNN step); running the body's ops in a Python loop is much faster. Under jit the
+        # carry/inputs are tracers and lax.scan compiles the loop once.
+        from kbridge.backend.numpy.core import loop_scan
+
+        return loop_scan(f, init, xs, length, reverse, jnp.stack, lambda leaf, i: leaf[i])
     return lax.scan(f, init, xs=xs, length=length, reverse=reverse, unroll=unroll)
 
 
