@@ -13,9 +13,10 @@ from kbridge.backend.common import dispatch
 from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
 from kbridge.backend.common.keras_tensor import KerasTensor
 
-# Two sizes for unknown dims; both divisible by small factors so reshapes such as
-# (None, 3) -> (-1, 4) stay valid.
-_PROBES = (24, 36)
+# Two sizes for unknown dims, small to keep graph building cheap; if an op rejects them (a
+# reshape such as (None, 5) -> (-1, 3)), larger ones divisible by more factors are tried.
+_PROBES = (8, 12)
+_RETRY_PROBES = (24, 36)
 
 
 def _placeholder(shape, dtype, probe):
@@ -74,17 +75,25 @@ def _merge(a, b):
     return a
 
 
+def _probe(impl, args, kwargs, probes, dynamic):
+    first = _run(impl, args, kwargs, probes[0])
+    second = _run(impl, args, kwargs, probes[1]) if dynamic else None
+    return _merge(first, second)
+
+
 def symbolic_call(module, name, spec, args, kwargs):
     """Output KerasTensor(s) of ``module.name`` applied to ``args``, without real data."""
     if spec is not None:
         outputs = spec(*args, **kwargs)
     else:
         impl = dispatch.resolve_impl("numpy", module, name)
-        first = _run(impl, args, kwargs, _PROBES[0])
-        second = None
-        if _has_unknown_dims(args) or _has_unknown_dims(kwargs.values()):
-            second = _run(impl, args, kwargs, _PROBES[1])
-        outputs = _merge(first, second)
+        dynamic = _has_unknown_dims(args) or _has_unknown_dims(kwargs.values())
+        try:
+            outputs = _probe(impl, args, kwargs, _PROBES, dynamic)
+        except Exception:
+            if not dynamic:
+                raise
+            outputs = _probe(impl, args, kwargs, _RETRY_PROBES, dynamic)
     if module != "random":
         from kbridge.layers.layer import _tracing
 
