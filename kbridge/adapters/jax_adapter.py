@@ -94,7 +94,7 @@ class JaxFunction:
         self.params = {k: v.value for k, v in self._trainable.items()}
         if self.model is not self.source_model:
             for key, (v, value) in targets.items():
-                mirror = self._trainable.get(key) or self._state_vars.get(key)
+                mirror = self._trainable.get(key, self._state_vars.get(key))
                 if mirror is not None:
                     mirror.assign(np.asarray(value))
             self.params = {k: v.value for k, v in self._trainable.items()}

@@ -111,5 +111,5 @@ def test_from_jax_refuses_other_backends():
     if "torch" not in BACKENDS:
         pytest.skip("needs torch")
     with kbridge.backend.use("torch"):
-        with pytest.raises(kbridge.BackendError, match="jax backend"):
+        with pytest.raises(kbridge.BackendError, match="jax-backend layer.*'torch'"):
             kbridge.adapters.JaxFunctionLayer(lambda p, x: x, {"w": jnp.zeros(2)})
