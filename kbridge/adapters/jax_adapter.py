@@ -61,8 +61,6 @@ class JaxFunction:
 
     def _seed_states_from(self, rng):
         """Seed-generator states derived from a JAX PRNG key (or an int seed)."""
-        from kbridge.random.seed_generator import SeedGenerator  # noqa: F401 (type of states)
-
         if isinstance(rng, int):
             rng = jax.random.PRNGKey(rng)
         seed_ids = {id(v) for v in self.model._seed_states()}

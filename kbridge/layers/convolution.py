@@ -11,7 +11,7 @@ Kernel layouts are Keras 3's, so weights move between the two unchanged:
 
 from kbridge import initializers, ops
 from kbridge.backend.common import config as backend_config
-from kbridge.errors import KbridgeError
+from kbridge.errors import ArgumentError
 from kbridge.layers.layer import InputSpec, Layer, _get_constraint, _get_regularizer
 from kbridge.saving import registry
 
@@ -24,8 +24,8 @@ __all__ = [
 ]
 
 
-class LayerArgumentError(KbridgeError, ValueError):
-    """An invalid layer argument or input (a ValueError, as Keras raises)."""
+# The shared ValueError-compatible argument error, under this module's historical name.
+LayerArgumentError = ArgumentError
 
 
 # --- argument helpers (shared with pooling) ------------------------------------------

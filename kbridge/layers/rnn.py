@@ -9,7 +9,7 @@ so Keras weights load unchanged: LSTM gates are ``i, f, c, o`` and GRU gates ``z
 from kbridge import ops
 from kbridge.backend.common import context, naming
 from kbridge.backend.common.keras_tensor import KerasTensor
-from kbridge.errors import KbridgeError
+from kbridge.errors import ArgumentError
 from kbridge.layers.layer import Layer, map_structure
 from kbridge.saving import registry
 
@@ -20,8 +20,8 @@ __all__ = [
 
 
 # --- small helpers ------------------------------------------------------------------------
-class LayerArgumentError(KbridgeError, ValueError):
-    """A layer argument has a value the layer does not accept."""
+# The shared ValueError-compatible argument error, under this module's historical name.
+LayerArgumentError = ArgumentError
 
 
 def _identity(x):

@@ -10,13 +10,11 @@ from jax import lax
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, result_type, standardize_dtype
 from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 _FLOATS = frozenset(("float16", "bfloat16", "float32", "float64"))
 
 
-class ArgumentError(KbridgeError, ValueError):
-    """An nn op argument has a value the op does not accept."""
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717

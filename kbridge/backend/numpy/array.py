@@ -11,7 +11,7 @@ import numpy as np
 
 from kbridge.backend.common.dtypes import result_type, standardize_dtype
 from kbridge.backend.numpy.core import convert_to_tensor, promote
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 # Integer sums accumulate in at least 32 bits (the JAX rule Keras follows).
 SUM_DTYPES = {"bool": "int32", "int8": "int32", "int16": "int32", "uint8": "uint32",
@@ -20,8 +20,6 @@ PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
 QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 
-class ArgumentError(KbridgeError, ValueError):
-    """An op argument has a value the op does not accept."""
 
 
 def _a(x):

@@ -3,12 +3,11 @@
 import numpy as np
 
 from kbridge.backend.common import variables
-from kbridge.backend.common.convert import dtype_of, to_numpy_array
+from kbridge.backend.common.convert import to_numpy_array
 from kbridge.backend.common.dtypes import (
     floatx,
     numpy_dtype,
     promotion_key,
-    result_type,
     result_type_of_keys,
     standardize_dtype,
 )

@@ -12,13 +12,11 @@ import numpy as np
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, numpy_dtype, result_type, standardize_dtype
 from kbridge.backend.numpy.core import convert_to_tensor
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 _FLOAT_KINDS = frozenset(("float16", "bfloat16", "float32", "float64"))
 
 
-class ArgumentError(KbridgeError, ValueError):
-    """An nn op argument has a value the op does not accept."""
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717

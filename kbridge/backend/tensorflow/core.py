@@ -4,11 +4,10 @@ import numpy as np
 import tensorflow as tf
 
 from kbridge.backend.common import variables
-from kbridge.backend.common.convert import dtype_of, to_numpy_array
+from kbridge.backend.common.convert import to_numpy_array
 from kbridge.backend.common.dtypes import (
     floatx,
     promotion_key,
-    result_type,
     result_type_of_keys,
     standardize_dtype,
 )

@@ -9,11 +9,9 @@ import torch.nn.functional as F
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, result_type
 from kbridge.backend.torch.core import convert_to_tensor, to_torch_dtype
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 
 
-class ArgumentError(KbridgeError, ValueError):
-    """An nn op argument has a value the op does not accept."""
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
