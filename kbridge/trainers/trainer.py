@@ -101,6 +101,18 @@ class Trainer:
         object.__setattr__(self, "_test_function", None)
         object.__setattr__(self, "_predict_function", None)
 
+    def _runner(self, kind):
+        """The backend's step runner for ``kind`` ("train", "test", "predict"), built once
+        per compile() and reused by later fit/evaluate/predict calls, so compiled steps
+        (jax.jit, tf.function) are not traced again. Recompile after changing which
+        weights are trainable, as in Keras."""
+        attr = f"_{kind}_function"
+        runner = self.__dict__.get(attr)
+        if runner is None:
+            runner = getattr(self._trainer, f"make_{kind}_function")(self)
+            object.__setattr__(self, attr, runner)
+        return runner
+
     def _assert_compiled(self):
         if not self.compiled:
             raise KbridgeError(f"Model '{self.name}' must be compiled before training or "
@@ -238,7 +250,7 @@ class Trainer:
         callbacks = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0,
                                  model=self, verbose=_verbosity(verbose), epochs=epochs,
                                  steps=steps)
-        runner = self._trainer.make_train_function(self)
+        runner = self._runner("train")
         self.stop_training = False
         object.__setattr__(self, "_fit_runner", runner)
         try:
@@ -304,7 +316,7 @@ class Trainer:
 
     def _evaluate_adapter(self, adapter, callbacks=None):
         self.reset_metrics()
-        runner = self._trainer.make_test_function(self)
+        runner = self._runner("test")
         runner.sync_from_model()
         if callbacks:
             callbacks.on_test_begin()
@@ -352,7 +364,7 @@ class Trainer:
         callbacks = CallbackList(callbacks, add_progbar=verbose != 0, model=self,
                                  verbose=_verbosity(verbose), epochs=1,
                                  steps=adapter.num_batches)
-        runner = self._trainer.make_predict_function(self)
+        runner = self._runner("predict")
         runner.sync_from_model()
         callbacks.on_predict_begin()
         outputs = []
@@ -376,7 +388,7 @@ class Trainer:
         adapter = data_module.adapt(x, y, sample_weight, batch_size=None, shuffle=False,
                                     class_weight=class_weight, single_batch=True)
         self._maybe_build_from(adapter)
-        runner = self._trainer.make_train_function(self)
+        runner = self._runner("train")
         runner.sync_from_model()
         logs = runner([adapter.peek()])
         runner.sync_to_model()
@@ -391,7 +403,7 @@ class Trainer:
                                     single_batch=True)
         self._maybe_build_from(adapter)
         self.reset_metrics()
-        runner = self._trainer.make_test_function(self)
+        runner = self._runner("test")
         runner.sync_from_model()
         logs = runner([adapter.peek()])
         runner.sync_to_model()
@@ -404,7 +416,7 @@ class Trainer:
         adapter = data_module.adapt(x, None, None, batch_size=None, shuffle=False,
                                     single_batch=True)
         self._maybe_build_from(adapter)
-        runner = self._trainer.make_predict_function(self)
+        runner = self._runner("predict")
         runner.sync_from_model()
         return _concat(runner([adapter.peek()]))
 
