@@ -10,6 +10,7 @@ from jax import lax
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, result_type, standardize_dtype
 from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
+from kbridge.backend.common.arguments import check_padding, int_tuple
 from kbridge.errors import ArgumentError, ShapeError
 
 _FLOATS = frozenset(("float16", "bfloat16", "float32", "float64"))
@@ -28,22 +29,8 @@ def _float(x):
     return x.astype(to_jax_dtype(floatx()))
 
 
-def _tuple(value, n, name):
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) == 1 and n > 1:
-        return value * n
-    if len(value) != n:
-        raise ShapeError(f"`{name}` must be an int or a tuple of {n} ints. Received: {name}={value}")
-    return value
-
-
-def _check_padding(padding):
-    padding = padding.lower() if isinstance(padding, str) else padding
-    if padding not in ("valid", "same"):
-        raise ArgumentError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
-    return padding
+_tuple = int_tuple
+_check_padding = check_padding
 
 
 def _axes(axis):

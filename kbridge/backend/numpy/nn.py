@@ -12,6 +12,7 @@ import numpy as np
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, numpy_dtype, result_type, standardize_dtype
 from kbridge.backend.numpy.core import convert_to_tensor
+from kbridge.backend.common.arguments import check_padding, int_tuple
 from kbridge.errors import ArgumentError, ShapeError
 
 _FLOAT_KINDS = frozenset(("float16", "bfloat16", "float32", "float64"))
@@ -37,22 +38,8 @@ def _scalar(value, x):
     return np.asarray(value, dtype=x.dtype)
 
 
-def _tuple(value, n, name):
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) == 1 and n > 1:
-        return value * n
-    if len(value) != n:
-        raise ShapeError(f"`{name}` must be an int or a tuple of {n} ints. Received: {name}={value}")
-    return value
-
-
-def _check_padding(padding):
-    padding = padding.lower() if isinstance(padding, str) else padding
-    if padding not in ("valid", "same"):
-        raise ArgumentError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
-    return padding
+_tuple = int_tuple
+_check_padding = check_padding
 
 
 def _same_pads(size, k, stride, dilation):

@@ -13,6 +13,7 @@ import tensorflow as tf
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, result_type
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
+from kbridge.backend.common.arguments import check_padding, int_tuple
 from kbridge.errors import ArgumentError, ShapeError
 
 
@@ -29,22 +30,8 @@ def _float(x):
     return tf.cast(x, to_tf_dtype(floatx()))
 
 
-def _tuple(value, n, name):
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    if len(value) == 1 and n > 1:
-        return value * n
-    if len(value) != n:
-        raise ShapeError(f"`{name}` must be an int or a tuple of {n} ints. Received: {name}={value}")
-    return value
-
-
-def _check_padding(padding):
-    padding = padding.lower() if isinstance(padding, str) else padding
-    if padding not in ("valid", "same"):
-        raise ArgumentError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
-    return padding
+_tuple = int_tuple
+_check_padding = check_padding
 
 
 def _axes(axis):
