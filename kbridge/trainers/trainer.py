@@ -189,6 +189,14 @@ class Trainer:
     def metrics_variables(self):
         return [v for m in self.metrics for v in m.variables]
 
+    def _metrics_or_step_logs(self, step_logs):
+        """Epoch logs: the metrics' results, unless a custom step returned logs of its own
+        (other keys than the compiled metrics), which are then reported as they are."""
+        results = self.get_metrics_result()
+        if isinstance(step_logs, dict) and step_logs and set(step_logs) != set(results):
+            return step_logs
+        return results
+
     def reset_metrics(self):
         for m in self.metrics:
             m.reset_state()
@@ -285,7 +293,7 @@ class Trainer:
                     break
             skip_steps = 0
             runner.sync_to_model()
-            epoch_logs = _to_python(self.get_metrics_result())
+            epoch_logs = _to_python(self._metrics_or_step_logs(logs))
             if val_adapter is not None and _should_validate(epoch, validation_freq):
                 val_logs = self._evaluate_adapter(val_adapter, callbacks=None)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -318,6 +326,7 @@ class Trainer:
         self.reset_metrics()
         runner = self._runner("test")
         runner.sync_from_model()
+        logs = {}
         if callbacks:
             callbacks.on_test_begin()
         for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
@@ -327,7 +336,7 @@ class Trainer:
             if callbacks and callbacks.needs_batch_logs:
                 callbacks.on_test_batch_end(step, _to_python(logs))
         runner.sync_to_model()
-        logs = _to_python(self.get_metrics_result())
+        logs = _to_python(self._metrics_or_step_logs(logs))
         if callbacks:
             callbacks.on_test_end(logs)
         return logs

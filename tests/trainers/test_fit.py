@@ -242,3 +242,42 @@ def test_digits_cnn_reaches_97_percent(trainable_backend):
     model.fit(x_train, y_train, batch_size=32, epochs=12, verbose=0)
     accuracy = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
     assert accuracy >= 0.97, accuracy
+
+
+@pytest.mark.skipif("jax" not in BACKENDS, reason="jax")
+def test_custom_train_step_jax():
+    """The JAX step of docs/customizing_fit.md: a pure function of (state, data)."""
+    import jax
+
+    calls = []
+
+    class Custom(kbridge.Sequential):
+        def train_step(self, state, data):
+            calls.append(1)  # runs once per trace: the step is compiled
+            trainable, non_trainable, optimizer_vars, metrics_vars = state
+            x, y = data
+
+            def loss_fn(trainable):
+                y_pred, nt = self.stateless_call(trainable, non_trainable, x, training=True)
+                loss, _ = self.stateless_compute_loss(trainable, nt, metrics_vars,
+                                                      x=x, y=y, y_pred=y_pred)
+                return loss, nt
+
+            (loss, non_trainable), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+                trainable)
+            trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads,
+                                                                       trainable)
+            logs, new_metrics_vars = {}, []
+            for metric in self.metrics:  # each metric's slice of metrics_vars, in order
+                start = len(new_metrics_vars)
+                mine = metrics_vars[start:start + len(metric.variables)]
+                mine = metric.stateless_update_state(mine, loss)
+                logs[metric.name] = metric.stateless_result(mine)
+                new_metrics_vars += mine
+            return logs, (trainable, non_trainable, optimizer_vars, new_metrics_vars)
+
+    with kbridge.backend.use("jax"):
+        model = Custom([kbridge.Input((6,)), kbridge.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    hist = model.fit(X, Y, epochs=4, batch_size=32, verbose=0).history["loss"]
+    assert hist[-1] < hist[0] and len(calls) <= 2
