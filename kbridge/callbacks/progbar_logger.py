@@ -33,8 +33,6 @@ class ProgbarLogger(Callback):
         self._bar.update(self._seen, logs, finalize=True)
 
     def on_test_begin(self, logs=None):
-        if self.model is not None and getattr(self.model, "_in_fit_validation", False):
-            return
         self._start()
 
     def on_test_batch_end(self, batch, logs=None):

@@ -35,9 +35,7 @@ def print_summary(model, line_length=None, print_fn=None, show_trainable=False):
         scale = line_length / (sum(widths) + len(widths) + 1)
         widths = [max(8, int(w * scale)) for w in widths]
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Trainable"] if show_trainable else [])
-    layers = list(model.layers)
-    if getattr(model, "_input_layer", None) is not None:
-        layers = layers  # Keras leaves the Input out of a Sequential summary too
+    layers = list(model.layers)  # a Sequential's Input is not among them, as in Keras
 
     def row(cells, left="│", mid="│", right="│"):
         parts = []
