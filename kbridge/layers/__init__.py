@@ -9,6 +9,8 @@ from kbridge.layers.layer import InputSpec, Layer
 _FAMILIES = (
     "core", "merging", "reshaping", "regularization", "activation_layers", "convolution",
     "pooling", "normalization", "attention", "rnn", "preprocessing", "operation",
+    "image_augmentation", "text_vectorization", "audio_preprocessing", "conv_lstm",
+    "adaptive_pooling", "wrapper", "reversible_embedding", "adapter_layers", "serialization",
 )
 _loaded = False
 

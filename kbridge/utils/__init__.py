@@ -1,29 +1,28 @@
-"""``kbridge.utils``: progress bars, seeding, PyDataset and small helpers."""
+"""``kbridge.utils``: Keras 3's ``keras.utils`` names.
+
+Each name lives in one submodule listed in ``_SUBMODULES`` (each defines ``__all__``); they are
+imported on first attribute use so ``import kbridge.utils`` stays cheap.
+"""
+
+import importlib
 
 from kbridge.utils.progbar import Progbar
 
+_SUBMODULES = (
+    "seeding", "numerical_utils", "sequence_utils", "dataset_utils", "image_utils",
+    "file_utils", "feature_space", "serialization", "model_utils", "logging_utils",
+)
+_loaded = False
 
-def set_random_seed(seed):
-    """Seed every source of randomness kbridge uses: Python, numpy, initializers, kbridge.random
-    and the frameworks already imported (torch, tensorflow). Makes ``fit`` repeatable."""
-    import random
-    import sys
 
-    import numpy as np
-
-    from kbridge import initializers
-    from kbridge import random as kbridge_random
-
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    initializers.set_global_seed(seed)
-    if hasattr(kbridge_random, "set_seed"):
-        kbridge_random.set_seed(seed)
-    if "torch" in sys.modules:
-        sys.modules["torch"].manual_seed(seed)
-    if "tensorflow" in sys.modules:
-        sys.modules["tensorflow"].random.set_seed(seed)
+def _load_all():
+    global _loaded
+    if not _loaded:
+        for sub in _SUBMODULES:
+            module = importlib.import_module(f"kbridge.utils.{sub}")
+            for name in getattr(module, "__all__", ()):
+                globals().setdefault(name, getattr(module, name))
+        _loaded = True
 
 
 def __getattr__(name):
@@ -31,7 +30,14 @@ def __getattr__(name):
         from kbridge.data.py_dataset import PyDataset
 
         return PyDataset
+    if name.startswith("__"):
+        raise AttributeError(name)
+    _load_all()
+    if name in globals():
+        return globals()[name]
     raise AttributeError(f"module 'kbridge.utils' has no attribute {name!r}")
 
 
-__all__ = ["Progbar", "PyDataset", "set_random_seed"]
+def __dir__():
+    _load_all()
+    return sorted(set(globals()) | {"PyDataset", "Sequence"})

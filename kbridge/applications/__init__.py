@@ -1,0 +1,1 @@
+"""kbridge.applications (being filled in)."""

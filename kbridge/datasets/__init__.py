@@ -1,0 +1,1 @@
+"""kbridge.datasets (being filled in)."""

@@ -1,0 +1,3 @@
+"""kbridge.layers family module `adapter_layers` (being filled in)."""
+
+__all__ = []

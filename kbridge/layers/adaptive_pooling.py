@@ -1,0 +1,3 @@
+"""kbridge.layers family module `adaptive_pooling` (being filled in)."""
+
+__all__ = []

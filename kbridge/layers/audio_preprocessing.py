@@ -1,0 +1,3 @@
+"""kbridge.layers family module `audio_preprocessing` (being filled in)."""
+
+__all__ = []

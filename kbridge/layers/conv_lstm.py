@@ -1,0 +1,3 @@
+"""kbridge.layers family module `conv_lstm` (being filled in)."""
+
+__all__ = []

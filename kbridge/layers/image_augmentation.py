@@ -1,0 +1,3 @@
+"""kbridge.layers family module `image_augmentation` (being filled in)."""
+
+__all__ = []

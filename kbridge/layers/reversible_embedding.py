@@ -1,0 +1,3 @@
+"""kbridge.layers family module `reversible_embedding` (being filled in)."""
+
+__all__ = []

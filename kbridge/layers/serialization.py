@@ -1,0 +1,3 @@
+"""kbridge.layers family module `serialization` (being filled in)."""
+
+__all__ = []

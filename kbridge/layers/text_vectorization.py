@@ -1,0 +1,3 @@
+"""kbridge.layers family module `text_vectorization` (being filled in)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kbridge.layers family module `wrapper` (being filled in)."""
+
+__all__ = []

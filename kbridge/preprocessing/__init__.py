@@ -1,0 +1,1 @@
+"""kbridge.preprocessing (being filled in)."""

@@ -1,0 +1,3 @@
+"""kbridge.utils submodule `dataset_utils` (being filled in)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kbridge.utils submodule `feature_space` (being filled in)."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""kbridge.utils submodule `logging_utils` (being filled in)."""
+
+__all__ = []

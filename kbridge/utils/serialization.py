@@ -1,0 +1,3 @@
+"""kbridge.utils submodule `serialization` (being filled in)."""
+
+__all__ = []
