@@ -51,6 +51,8 @@ _LAZY = {
     "export": ("kbridge.export", None),
     "wrappers": ("kbridge.wrappers", None),
     "visualization": ("kbridge.visualization", None),
+    "distillation": ("kbridge.distillation", None),
+    "legacy": ("kbridge.legacy", None),
     "Input": ("kbridge.layers.input_layer", "Input"),
     "Layer": ("kbridge.layers.layer", "Layer"),
     "Model": ("kbridge.models.model", "Model"),

@@ -12,6 +12,7 @@ _SUBMODULES = (
     "seeding", "numerical_utils", "sequence_utils", "dataset_utils", "image_utils",
     "file_utils", "feature_space", "serialization", "model_utils", "logging_utils",
 )
+_NAMESPACES = ("bounding_boxes", "legacy")  # ``kbridge.utils.<name>`` sub-namespaces
 _loaded = False
 
 
@@ -32,6 +33,8 @@ def __getattr__(name):
         return PyDataset
     if name.startswith("__"):
         raise AttributeError(name)
+    if name in _NAMESPACES:
+        return importlib.import_module(f"kbridge.utils.{name}")
     _load_all()
     if name in globals():
         return globals()[name]
