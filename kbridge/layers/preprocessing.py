@@ -315,50 +315,240 @@ def _factor_range(factor, name, symmetric=True):
     return (-abs(factor), abs(factor)) if symmetric else (0.0, abs(factor))
 
 
-class _RandomImageLayer(_ImageLayer):
-    """Random augmentation: identity unless ``training=True``; one draw per image.
+def _tensor_backend(x, default):
+    """The backend owning tensor ``x`` (TensorFlow inside ``tf.data``), else ``default``."""
+    from kbridge import backend
 
-    Unlike Keras 3 (whose ``call`` defaults to ``training=True``), a call that leaves
-    ``training`` unset (None) returns the input unchanged: augmentation happens only when
-    asked for, e.g. inside ``fit``.
+    if isinstance(x, (np.ndarray, np.generic, list, tuple, int, float)):
+        return default
+    try:
+        return backend.of(x)
+    except Exception:  # not a tensor of any backend: let the layer's backend convert it
+        return default
+
+
+class _ImagePreprocessingLayer(_ImageLayer):
+    """Keras 3's image-preprocessing protocol: ``call`` takes images (3-D or 4-D) or a dict
+    with ``"images"`` and optional ``"labels"``, ``"bounding_boxes"`` (``{"boxes",
+    "labels"}``) and ``"segmentation_masks"``; it draws one transformation for the batch with
+    :meth:`get_random_transformation` and applies it with the ``transform_*`` hooks, which
+    always see batched data.
+
+    ``training`` left unset means ``True``, as in Keras (``fit`` passes True, ``predict`` /
+    ``evaluate`` pass False). The ops run on the backend of the images, so a layer of any
+    backend also works on symbolic TensorFlow tensors inside ``tf.data``.
     """
 
-    def __init__(self, seed=None, data_format=None, **kwargs):
+    def __init__(self, bounding_box_format=None, data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
-        self.seed = seed
-        with context.use(self.backend_name):
-            self.seed_generator = _seed_generator(seed)
+        self.bounding_box_format = bounding_box_format
 
-    def call(self, inputs, training=True):
-        inputs = ops.cast(inputs, self.compute_dtype)
-        if not training:
-            return inputs
-        with context.use(self.backend_name):
-            unbatched = len(inputs.shape) == 3
-            images = ops.expand_dims(inputs, 0) if unbatched else inputs
-            out = self._augment(images)
-            return out[0] if unbatched else out
+    # --- hooks (Keras names) ----------------------------------------------------------------
+    def get_random_transformation(self, data, training=True, seed=None):
+        return None
 
-    def compute_output_spec(self, inputs, training=True):
-        return KerasTensor(inputs.shape, self.compute_dtype)
+    def transform_images(self, images, transformation=None, training=True):
+        return images
 
-    def _uniform(self, batch, low, high):
-        from kbridge import random
+    def transform_labels(self, labels, transformation=None, training=True):
+        return labels
 
-        return random.uniform((batch,), minval=low, maxval=high, dtype="float32",
-                              seed=self.seed_generator)
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        return bounding_boxes
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        return segmentation_masks
+
+    # --- calling ----------------------------------------------------------------------------
+    def call(self, data, training=True):
+        training = True if training is None else training
+        images = data["images"] if isinstance(data, dict) else data
+        with context.use(_tensor_backend(images, self.backend_name)):
+            return self._call_batched(data, training)
+
+    def _call_batched(self, data, training):
+        is_dict = isinstance(data, dict)
+        images = ops.cast(ops.convert_to_tensor(data["images"] if is_dict else data),
+                          self.compute_dtype)
+        rank = len(images.shape)
+        if rank not in (3, 4):
+            raise LayerArgumentError("Images must have rank 3 (one image) or 4 (a batch). "
+                                     f"Received: images.shape={tuple(images.shape)}")
+        unbatched = rank == 3
+        expand = (lambda x: ops.expand_dims(x, 0)) if unbatched else (lambda x: x)
+        squeeze = (lambda x: x[0]) if unbatched else (lambda x: x)
+        if not is_dict:
+            images = expand(images)
+            transformation = self.get_random_transformation(images, training=training)
+            return squeeze(self.transform_images(images, transformation, training=training))
+        batch = dict(data)
+        batch["images"] = expand(images)
+        if "labels" in data:
+            batch["labels"] = expand(ops.convert_to_tensor(data["labels"]))
+        if "segmentation_masks" in data:
+            batch["segmentation_masks"] = expand(ops.convert_to_tensor(
+                data["segmentation_masks"]))
+        if "bounding_boxes" in data:
+            if not self.bounding_box_format:
+                raise LayerArgumentError(
+                    "The input has 'bounding_boxes' but the layer has no bounding box format:"
+                    f" pass e.g. `bounding_box_format='xyxy'` to {type(self).__name__}.")
+            boxes = _densify_boxes(data["bounding_boxes"])
+            batch["bounding_boxes"] = {k: expand(v) for k, v in boxes.items()}
+        transformation = self.get_random_transformation(batch, training=training)
+        out = dict(batch)
+        out["images"] = squeeze(self.transform_images(batch["images"], transformation,
+                                                      training=training))
+        if "bounding_boxes" in batch:
+            boxes = self.transform_bounding_boxes(dict(batch["bounding_boxes"]), transformation,
+                                                  training=training)
+            out["bounding_boxes"] = {k: squeeze(v) for k, v in boxes.items()}
+        if "labels" in batch:
+            out["labels"] = squeeze(self.transform_labels(batch["labels"], transformation,
+                                                          training=training))
+        if "segmentation_masks" in batch:
+            out["segmentation_masks"] = squeeze(self.transform_segmentation_masks(
+                batch["segmentation_masks"], transformation, training=training))
+        return out
+
+    def _output_image_shape(self, shape):
+        return tuple(shape)
+
+    def compute_output_spec(self, data, training=True):
+        if isinstance(data, dict):
+            out = dict(data)
+            out["images"] = KerasTensor(self._output_image_shape(data["images"].shape),
+                                        self.compute_dtype)
+            if "segmentation_masks" in data:
+                out["segmentation_masks"] = KerasTensor(
+                    self._output_image_shape(data["segmentation_masks"].shape),
+                    data["segmentation_masks"].dtype)
+            return out
+        return KerasTensor(self._output_image_shape(data.shape), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return self._output_image_shape(input_shape)
+
+    # --- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _images_of(data):
+        return data["images"] if isinstance(data, dict) else data
 
     def _size(self, images):
+        """(batch, height, width) of a batch of images (static where known)."""
         h_axis, w_axis = self._hw_axes(4)
         shape = ops.shape(images)
         return shape[0], shape[h_axis], shape[w_axis]
+
+    def _channels_last(self, images):
+        return images if self.data_format == "channels_last" else ops.transpose(
+            images, (0, 2, 3, 1))
+
+    def _restore_format(self, images):
+        return images if self.data_format == "channels_last" else ops.transpose(
+            images, (0, 3, 1, 2))
+
+    @staticmethod
+    def _value_range(images, source, target):
+        """Map values linearly from range ``source`` to range ``target``."""
+        if tuple(source) == tuple(target):
+            return images
+        scale = (float(target[1]) - float(target[0])) / (float(source[1]) - float(source[0]))
+        return (images - float(source[0])) * scale + float(target[0])
+
+    def get_config(self):
+        config = super().get_config()
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config
+
+
+def _densify_boxes(bounding_boxes):
+    if (not isinstance(bounding_boxes, dict) or "boxes" not in bounding_boxes
+            or "labels" not in bounding_boxes):
+        raise LayerArgumentError("`bounding_boxes` must be a dict with 'boxes' and 'labels'. "
+                                 f"Received: {bounding_boxes!r}")
+    boxes = ops.cast(ops.convert_to_tensor(bounding_boxes["boxes"]), "float32")
+    if len(boxes.shape) not in (2, 3) or boxes.shape[-1] != 4:
+        raise LayerArgumentError("bounding_boxes['boxes'] must have shape (num_boxes, 4) or "
+                                 f"(batch, num_boxes, 4). Received: {tuple(boxes.shape)}")
+    return {**bounding_boxes, "boxes": boxes,
+            "labels": ops.convert_to_tensor(bounding_boxes["labels"])}
+
+
+class _RandomImageLayer(_ImagePreprocessingLayer):
+    """A random augmentation: identity when ``training`` is False; its draws come from a
+    :class:`kbridge.random.SeedGenerator` (threaded through jitted training steps).
+
+    Layers that draw inside :meth:`_augment` (instead of :meth:`get_random_transformation`)
+    get their ``transform_images`` from it.
+    """
+
+    def __init__(self, seed=None, bounding_box_format=None, data_format=None, **kwargs):
+        super().__init__(bounding_box_format=bounding_box_format, data_format=data_format,
+                         **kwargs)
+        self.seed = seed
+        with context.use(self.backend_name):
+            self.seed_generator = _seed_generator(seed)
+        # Generators for other backends (TensorFlow inside tf.data), made on first use. The
+        # dict is assigned empty, so later entries are not tracked as this layer's state.
+        self._foreign_generators = {}
+
+    def _generator(self, seed=None):
+        """``seed`` if given, else the layer's generator for the active backend."""
+        if seed is not None:
+            return seed
+        active = context.get()
+        if active == self.seed_generator.backend:
+            return self.seed_generator
+        gen = self._foreign_generators.get(active)
+        if gen is None:
+            from kbridge import random
+
+            gen = random.SeedGenerator(self.seed_generator._initial_seed, backend=active)
+            self._foreign_generators[active] = gen
+        return gen
+
+    def _random_uniform(self, shape, low=0.0, high=1.0, seed=None, dtype="float32"):
+        from kbridge import random
+
+        return random.uniform(shape, minval=low, maxval=high, dtype=dtype,
+                              seed=self._generator(seed))
+
+    def _uniform(self, batch, low, high):
+        return self._random_uniform((batch,), low, high)
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training:
+            return images
+        return self._augment(images)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 
 
+def _keras_factor(factor, bounds=(-1.0, 1.0), name="factor"):
+    """Keras's factor rule: a pair (sorted) or a number ``f`` meaning
+    ``(max(-|f|, lower bound), |f|)``; values outside ``bounds`` are rejected."""
+    message = (f"`{name}` must be a number or a pair of numbers in [{bounds[0]}, {bounds[1]}]. "
+               f"Received: {name}={factor!r}")
+    if isinstance(factor, (tuple, list)):
+        if len(factor) != 2 or factor[0] > bounds[1] or factor[1] < bounds[0]:
+            raise LayerArgumentError(message)
+        lower, upper = sorted(factor)
+        return lower, upper
+    if isinstance(factor, (int, float)) and not isinstance(factor, bool):
+        if factor < bounds[0] or factor > bounds[1]:
+            raise LayerArgumentError(message)
+        factor = abs(factor)
+        return max(-factor, bounds[0]), factor
+    raise LayerArgumentError(message)
+
+
 class RandomFlip(_RandomImageLayer):
-    """Flips images left-right and/or up-down at random (``training=True`` only).
+    """Flips images left-right and/or up-down at random (one draw per image decides both, as
+    in Keras); bounding boxes follow.
 
     Example:
         >>> kbridge.layers.RandomFlip("horizontal", seed=1)(images, training=True)
@@ -371,16 +561,49 @@ class RandomFlip(_RandomImageLayer):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.mode = mode
 
-    def _augment(self, images):
-        batch = self._size(images)[0]
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        batch, h, w = self._size(self._images_of(data))
+        flips = self._random_uniform((batch, 1, 1, 1), seed=seed) <= 0.5
+        return {"flips": flips, "height": h, "width": w}
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training or transformation is None:
+            return images
         h_axis, w_axis = self._hw_axes(4)
+        flips = transformation["flips"]
         if self.mode in ("horizontal", "horizontal_and_vertical"):
-            flip = ops.reshape(self._uniform(batch, 0.0, 1.0) < 0.5, (-1, 1, 1, 1))
-            images = ops.where(flip, ops.flip(images, axis=w_axis), images)
+            images = ops.where(flips, ops.flip(images, axis=w_axis), images)
         if self.mode in ("vertical", "horizontal_and_vertical"):
-            flip = ops.reshape(self._uniform(batch, 0.0, 1.0) < 0.5, (-1, 1, 1, 1))
-            images = ops.where(flip, ops.flip(images, axis=h_axis), images)
+            images = ops.where(flips, ops.flip(images, axis=h_axis), images)
         return images
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        return self.transform_images(segmentation_masks, transformation, training)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation["height"], transformation["width"]
+        flips = ops.squeeze(transformation["flips"], axis=-1)  # (batch, 1, 1)
+        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                  "rel_xyxy", height=h, width=w)
+        x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
+        if self.mode in ("horizontal", "horizontal_and_vertical"):
+            boxes = ops.where(flips, ops.concatenate([1 - x2, y1, 1 - x1, y2], -1), boxes)
+            x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
+        if self.mode in ("vertical", "horizontal_and_vertical"):
+            boxes = ops.where(flips, ops.concatenate([x1, 1 - y2, x2, 1 - y1], -1), boxes)
+        # Keras clips these relative boxes with the pixel size (a no-op clip) and marks
+        # empty boxes with label -1; kept so the outputs match.
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
+        out["boxes"] = bb.convert_format(out["boxes"], "rel_xyxy", self.bounding_box_format,
+                                         height=h, width=w)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
