@@ -656,3 +656,20 @@ def zeros(shape, dtype=None):
 @op
 def zeros_like(x, dtype=None):
     """A tensor of zeros shaped like ``x``, in ``x``'s dtype by default."""
+
+
+def _reexport_array_ops():
+    # ``keras.ops.numpy`` also holds the shape/indexing/reduction ops, which kbridge declares
+    # in ``array.py``; expose them here too (the same objects). ``rearrange`` is einops', not
+    # numpy's, and stays in ``kbridge.ops`` only.
+    import sys
+
+    import kbridge.ops.array  # noqa: F401 (the module; ``kbridge.ops.array`` is also an op)
+
+    for name, obj in vars(sys.modules["kbridge.ops.array"]).items():
+        if hasattr(obj, "__kbridge_op__") and name != "rearrange":
+            globals().setdefault(name, obj)
+
+
+_reexport_array_ops()
+del op_decorator

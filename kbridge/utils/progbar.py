@@ -1,7 +1,14 @@
-"""A Keras-style progress bar: ``12/50 ━━━━━━━━━━━━━━━━━━━━ 1s 25ms/step - loss: 0.31``."""
+"""A Keras-style progress bar: ``12/50 ━━━━━━━━━━━━━━━━━━━━ 1s 25ms/step - loss: 0.31``.
 
+With interactive logging disabled (``kbridge.config.disable_interactive_logging()``) the bar
+writes its lines to Python's ``logging`` (logger ``"kbridge"``) instead of the stream.
+"""
+
+import logging
 import sys
 import time
+
+from kbridge.errors import ArgumentError
 
 
 def _fmt_time(seconds):
@@ -19,11 +26,28 @@ class Progbar:
         target: total number of steps, or None.
         width: bar width in characters.
         verbose: 1 = live bar, 2 = one line at the end, 0 = silent.
+        interval: least seconds between two redraws.
+        stateful_metrics: names shown as given; every other value is averaged over the steps
+            seen (Keras's default: all values averaged).
+        stateless_metrics: the opposite list: only these are averaged, the rest shown as given.
         unit_name: what a step is called in the rate ("step").
+        stream: where the bar is written (``sys.stdout``).
+
+    Example:
+        >>> bar = kbridge.utils.Progbar(10, stateful_metrics=["acc"])
+        >>> bar.update(5, [("loss", 1.0), ("acc", 0.5)])
     """
 
-    def __init__(self, target, width=20, verbose=1, interval=0.05, unit_name="step",
-                 stream=None):
+    def __init__(self, target, width=20, verbose=1, interval=0.05, stateful_metrics=None,
+                 stateless_metrics=None, unit_name="step", stream=None):
+        if stateful_metrics is not None and stateless_metrics is not None:
+            raise ArgumentError(
+                "Pass either `stateful_metrics` (the values not to average) or "
+                "`stateless_metrics` (the values to average), not both. Received: "
+                f"stateful_metrics={stateful_metrics!r}, stateless_metrics={stateless_metrics!r}")
+        self.stateful_metrics = None if stateful_metrics is None and stateless_metrics is not \
+            None else set(stateful_metrics or ())
+        self.stateless_metrics = None if stateless_metrics is None else set(stateless_metrics)
         self.target = target
         self.width = width
         self.verbose = verbose
@@ -31,6 +55,7 @@ class Progbar:
         self.unit_name = unit_name
         self.stream = stream or sys.stdout
         self._values = {}
+        self._sums = {}
         self._start = time.time()
         self._last_update = 0.0
         self._seen = 0
@@ -39,8 +64,15 @@ class Progbar:
     def update(self, current, values=None, finalize=None):
         if finalize is None:
             finalize = self.target is not None and current >= self.target
-        for name, value in (values or {}).items():
-            self._values[name] = value
+        items = values.items() if isinstance(values, dict) else (values or ())
+        steps = max(current - self._seen, 1)
+        for name, value in items:
+            if self._averaged(name):
+                total, count = self._sums.get(name, (0.0, 0))
+                self._sums[name] = (total + _as_float(value) * steps, count + steps)
+                self._values[name] = self._sums[name][0] / self._sums[name][1]
+            else:
+                self._values[name] = value
         self._seen = current
         now = time.time()
         if self.verbose == 0 or (self.verbose == 2 and not finalize):
@@ -64,6 +96,10 @@ class Progbar:
             timing = f"{_fmt_time(eta)}" if self.target else f"{per_step * 1e3:.0f}ms/{self.unit_name}"
         metrics = " - ".join(f"{k}: {_fmt_value(v)}" for k, v in self._values.items())
         line = f"{head} {timing}" + (f" - {metrics}" if metrics else "")
+        if not _interactive():
+            if finalize:
+                logging.getLogger("kbridge").info(line)
+            return
         if self._dynamic or self.verbose == 2 or finalize:
             end = "\n" if finalize else ""
             self.stream.write(("\r" if self._dynamic else "") + line + end)
@@ -71,6 +107,26 @@ class Progbar:
 
     def add(self, n, values=None):
         self.update(self._seen + n, values)
+
+    def _averaged(self, name):
+        if self.stateless_metrics is not None:
+            return name in self.stateless_metrics
+        return name not in self.stateful_metrics
+
+
+def _interactive():
+    from kbridge.utils.logging_utils import is_interactive_logging_enabled
+
+    return is_interactive_logging_enabled()
+
+
+def _as_float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ArgumentError(
+            f"Progbar averages numeric values; list non-numeric ones in `stateful_metrics`. "
+            f"Received: {value!r}") from None
 
 
 def _fmt_value(value):
