@@ -88,11 +88,50 @@ class Model(Trainer, Layer):
 
         return hub.load(source, backend=backend, **kwargs)
 
-    def load_weights(self, filepath):
-        """Load weights from a Keras ``.weights.h5`` file or a kbridge release directory."""
-        from kbridge import saving
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        """Save as a Keras 3 ``.keras`` archive (config, weights, optimizer state) that Keras
+        3 loads, or as legacy ``.h5``; see ``kbridge.saving.save_model``.
 
-        saving.load_weights(self, filepath)
+        Example:
+            >>> model.save("model.keras")
+            >>> same = kbridge.saving.load_model("model.keras")
+        """
+        from kbridge.saving import saving_api
+
+        return saving_api.save_model(self, filepath, overwrite=overwrite, zipped=zipped,
+                                     **kwargs)
+
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Save the weights as ``.weights.h5`` (Keras 3's layout; Keras's ``load_weights``
+        reads it) or legacy ``.h5``.
+
+        Example:
+            >>> model.save_weights("model.weights.h5")
+        """
+        from kbridge.saving import saving_api
+
+        return saving_api.save_weights(self, filepath, overwrite=overwrite,
+                                       max_shard_size=max_shard_size)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """Load weights from ``.weights.h5``, ``.keras``, legacy ``.h5`` (``by_name=``) or a
+        kbridge release directory."""
+        from kbridge.saving import saving_api
+
+        saving_api.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def to_json(self, **kwargs):
+        """The model's config as a JSON string (Keras's format); rebuild it with
+        ``kbridge.models.model_from_json``.
+
+        Example:
+            >>> clone = kbridge.models.model_from_json(model.to_json())
+        """
+        import json
+
+        from kbridge.saving import registry
+
+        return json.dumps(registry.serialize_keras_format(self), **kwargs)
 
     def export(self, filepath, format="tf_saved_model", **kwargs):
         """Export for serving; ``format="tf_saved_model"`` writes a plain TF SavedModel."""

@@ -1,35 +1,31 @@
-"""Config (de)serialisation: a registry of classes; configs never name code to import."""
+"""``kbridge.saving``: Keras 3's file formats both ways, and config (de)serialisation.
 
+``save_model`` / ``load_model`` read and write Keras 3 ``.keras`` archives (which real Keras
+loads), ``save_weights`` / ``load_weights`` the ``.weights.h5`` layout, legacy ``.h5`` files
+too; kbridge release directories (``kbridge.hub``) load here as well. Configs are built from a
+registry of classes only: a config never names code to import.
+"""
+
+from kbridge.saving.file_editor import KerasFileEditor
 from kbridge.saving.registry import (
     deserialize,
-    get_registered_object,
     register_kbridge_serializable,
     serialize,
 )
+from kbridge.saving.saving_api import load_model, load_weights, save_model, save_weights
+from kbridge.saving.serialization_lib import (
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 
-
-
-def load_model(path, custom_objects=None, compile=True, safe_mode=True, backend=None):
-    """Load a model from a kbridge release, a source (``hf://``, ``zoo:``) or a ``.keras`` file."""
-    from kbridge import hub
-
-    return hub.load(path, backend=backend, custom_objects=custom_objects, safe_mode=safe_mode)
-
-
-def load_weights(model, path):
-    """Load weights into ``model`` from a Keras ``.weights.h5`` file or a kbridge release."""
-    import os
-
-    from kbridge.hub import release
-
-    path = os.fspath(path)
-    if path.endswith(".h5"):
-        from kbridge.saving import keras_import
-
-        return keras_import.load_weights(model, path)
-    release.assign_weights(model, release.read_weights(path), where=os.path.basename(path),
-                           match_renamed=True)
-
-
-__all__ = ["deserialize", "get_registered_object", "load_model", "load_weights",
-           "register_kbridge_serializable", "serialize"]
+__all__ = ["CustomObjectScope", "KerasFileEditor", "custom_object_scope", "deserialize",
+           "deserialize_keras_object", "get_custom_objects", "get_registered_name",
+           "get_registered_object", "load_model", "load_weights",
+           "register_keras_serializable", "register_kbridge_serializable", "save_model",
+           "save_weights", "serialize", "serialize_keras_object"]

@@ -24,6 +24,7 @@ _GROUP_ORDER = ["vars", "cell", "forward_layer", "backward_layer", "query_dense"
 _LAYER_BASE_ARGS = {"name", "trainable", "dtype", "activity_regularizer", "autocast",
                     "input_shape", "input_dim", "batch_size", "batch_input_shape", "input_dtype"}
 _DROPPED_KEYS = {"shared_object_id", "build_config", "compile_config"}
+_MAX_MEMBER_BYTES = 64 * 1024**3
 
 
 def _takes_any_kwargs(cls):
@@ -115,13 +116,12 @@ def _read_h5(file_like, where):
         raise ReleaseError(f"{where}: not a readable HDF5 file ({e})") from None
 
 
-def assign_h5_weights(model, h5, where):
-    """Copy Keras-layout weights from an open h5 file into ``model`` (checked first)."""
+def _legacy_plan(model, h5, where):
+    """Match groups by the order of their datasets (files from layers whose sub-objects
+    kbridge lays out differently from Keras)."""
     layers_group = h5.get("layers")
     if layers_group is None:
         raise ReleaseError(f"{where}: no 'layers' group; not a Keras 3 weights file")
-    # Keras names each group after the object's class in snake case, numbered within its
-    # container ("dense", "dense_1", ...), not after the layer's name.
     from kbridge.backend.common.naming import to_snake_case
 
     counts, plan = {}, []
@@ -145,15 +145,35 @@ def assign_h5_weights(model, h5, where):
                 raise ReleaseError(f"{where}: weight {dataset.name} has shape "
                                    f"{tuple(dataset.shape)}, '{v.path}' expects {v.shape}")
             plan.append((v, dataset))
-    for v, dataset in plan:
-        v.assign(np.asarray(dataset[()]).astype(v.dtype if v.dtype != "bfloat16" else np.float32))
+    return plan
 
 
-def load(path, backend=None, custom_objects=None, safe_mode=True):
-    """A kbridge model from a Keras 3 ``.keras`` archive."""
-    from kbridge.backend.common import context
-    from kbridge.saving import registry
+def assign_h5_weights(model, h5, where, skip_mismatch=False, optimizer=True):
+    """Copy Keras-layout weights from an open h5 file into ``model`` (all checked first)."""
+    from kbridge.saving import keras_format
 
+    if h5.get("layers") is None and h5.get("vars") is None:
+        raise ReleaseError(f"{where}: no 'layers' group; not a Keras 3 weights file")
+    from kbridge.layers.layer import Layer
+
+    if not isinstance(model, Layer):  # a view listing layers in another order (legacy_h5)
+        keras_format.assign(_legacy_plan(model, h5, where))
+        return
+    try:
+        plan = keras_format.plan_assignments(model, h5, where, skip_mismatch=skip_mismatch)
+    except ReleaseError as error:
+        try:
+            plan = _legacy_plan(model, h5, where)
+        except ReleaseError:
+            raise error from None
+    keras_format.assign(plan)
+    if optimizer:
+        keras_format.load_optimizer_state(model, h5, where)
+
+
+def read_archive(path):
+    """``(config dict, weights bytes)`` of a ``.keras`` archive; problems are a
+    :class:`ReleaseError` naming the file."""
     where = os.path.basename(path)
     if path.endswith(".weights.h5"):
         raise ReleaseError(f"{where} holds weights only, no architecture: build the model, then "
@@ -167,23 +187,120 @@ def load(path, backend=None, custom_objects=None, safe_mode=True):
         for needed in ("config.json", "model.weights.h5"):
             if needed not in names:
                 raise ReleaseError(f"{where}: the archive has no {needed}")
+        for needed in ("config.json", "model.weights.h5"):
+            # Bound what is inflated into memory (a zip bomb declares a small file).
+            if archive.getinfo(needed).file_size > _MAX_MEMBER_BYTES:
+                raise ReleaseError(f"{where}: {needed} is larger than "
+                                   f"{_MAX_MEMBER_BYTES} bytes")
         try:
-            config = json.loads(archive.read("config.json"))
-        except json.JSONDecodeError as e:
-            raise ReleaseError(f"{where}/config.json: not valid JSON ({e})") from None
-        weights = io.BytesIO(archive.read("model.weights.h5"))
+            raw = archive.read("config.json")
+            weights = archive.read("model.weights.h5")
+        except (zipfile.BadZipFile, OSError, RuntimeError) as e:
+            raise ReleaseError(f"{where}: corrupt archive member ({e})") from None
+    return _parse_config(raw, f"{where}/config.json"), weights
+
+
+def _parse_config(raw, where):
+    try:
+        config = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ReleaseError(f"{where}: not valid JSON ({e})") from None
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ReleaseError(f"{where}: not a serialised model (no 'class_name')")
+    return config
+
+
+def build_model(config, where, backend=None, custom_objects=None, safe_mode=True,
+                compile=True):
+    """A kbridge model (built, compiled if asked) from a Keras ``config.json`` dict."""
+    from kbridge.backend.common import context
+    from kbridge.saving import registry
+
+    compile_config = config.get("compile_config")
     config = _sanitize(config, custom_objects)
     with context.use(context.standardize_name(backend) if backend else context.get()):
-        model = registry.deserialize(config, custom_objects=custom_objects, safe_mode=safe_mode)
+        try:
+            model = registry.deserialize(config, custom_objects=custom_objects,
+                                         safe_mode=safe_mode)
+        except (KeyError, IndexError, AttributeError) as e:
+            raise ReleaseError(f"{where}: malformed model config "
+                               f"({type(e).__name__}: {e})") from None
         if not model.built and config.get("build_config"):
             model.build_from_config(config["build_config"])
-    with _read_h5(weights, where) as h5:
-        assign_h5_weights(model, h5, where)
+        if compile and compile_config:
+            _compile_from_config(model, compile_config, custom_objects, where)
     return model
 
 
-def load_weights(model, path):
+def load(path, backend=None, custom_objects=None, safe_mode=True, compile=True):
+    """A kbridge model from a Keras 3 ``.keras`` archive (compiled as saved if ``compile``)."""
+    path = os.fspath(path)
+    where = os.path.basename(path)
+    config, weights = read_archive(path)
+    model = build_model(config, f"{where}/config.json", backend, custom_objects, safe_mode,
+                        compile)
+    with _read_h5(io.BytesIO(weights), where) as h5:
+        assign_h5_weights(model, h5, where, optimizer=compile)
+    return model
+
+
+def load_directory(path, backend=None, custom_objects=None, safe_mode=True, compile=True):
+    """A model from an unzipped Keras archive (``save_model(..., zipped=False)``)."""
+    where = os.path.basename(os.path.normpath(path))
+    with open(os.path.join(path, "config.json"), "rb") as f:
+        config = _parse_config(f.read(), f"{where}/config.json")
+    model = build_model(config, f"{where}/config.json", backend, custom_objects, safe_mode,
+                        compile)
+    with _read_h5(os.path.join(path, "model.weights.h5"), where) as h5:
+        assign_h5_weights(model, h5, where, optimizer=compile)
+    return model
+
+
+def load_archive_weights(model, path, skip_mismatch=False):
+    """``model.load_weights("m.keras")``: the weights of an archive, into ``model``."""
+    where = os.path.basename(os.fspath(path))
+    _, weights = read_archive(os.fspath(path))
+    with _read_h5(io.BytesIO(weights), where) as h5:
+        assign_h5_weights(model, h5, where, skip_mismatch=skip_mismatch)
+
+
+def _compile_from_config(model, compile_config, custom_objects, where):
+    """``model.compile(**compile_config)`` with the optimizer, losses and metrics built from
+    the registry; an entry kbridge cannot build is a warning, as in Keras."""
+    import warnings
+
+    from kbridge.saving import registry
+
+    def build(value):
+        if isinstance(value, dict) and "class_name" in value:
+            return registry.deserialize(_sanitize(value, custom_objects), custom_objects)
+        if isinstance(value, list):
+            return [build(v) for v in value]
+        if isinstance(value, dict):
+            return {k: build(v) for k, v in value.items()}
+        return value
+
+    compiler = getattr(model, "compile_from_config", None)
+    try:
+        if callable(compiler):
+            with registry.CustomObjectScope(custom_objects or {}):
+                compiler(compile_config)
+            return
+        args = {k: build(compile_config.get(k)) for k in
+                ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics")}
+        args = {k: v for k, v in args.items() if v is not None}
+        for key in ("run_eagerly", "steps_per_execution", "jit_compile"):
+            if key in compile_config:
+                args[key] = compile_config[key]
+        model.compile(**args)
+    except Exception as e:  # Keras, too, loads an uncompilable model uncompiled
+        warnings.warn(f"{where}: the model could not be compiled from its saved "
+                      f"compile_config ({type(e).__name__}: {e}); it is returned uncompiled. "
+                      "Call model.compile() yourself.", stacklevel=3)
+
+
+def load_weights(model, path, skip_mismatch=False):
     """Load a Keras 3 ``.weights.h5`` file into a kbridge ``model`` of the same architecture."""
     where = os.path.basename(os.fspath(path))
     with _read_h5(os.fspath(path), where) as h5:
-        assign_h5_weights(model, h5, where)
+        assign_h5_weights(model, h5, where, skip_mismatch=skip_mismatch)

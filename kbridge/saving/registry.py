@@ -5,11 +5,17 @@ shape, so Keras configs read here too). Deserialisation looks names up in this r
 ``custom_objects`` only: a ``module`` field is informative and is never imported.
 """
 
+import contextvars
 import inspect
 
 from kbridge.errors import KbridgeError
 
-_REGISTRY = {}  # registered name -> class or function
+_REGISTRY = {}  # registered name -> class or function (kbridge's own and user-registered)
+_CUSTOM_OBJECTS = {}  # user registrations and additions (``get_custom_objects()``)
+_CUSTOM_NAMES = {}  # user-registered class or function -> "package>name"
+_SCOPE = contextvars.ContextVar("kbridge_custom_object_scope", default=None)
+# Set while writing a Keras archive: builtin classes are named by Keras's module paths.
+_KERAS_FORMAT = contextvars.ContextVar("kbridge_keras_format", default=False)
 
 
 class UnsafeDeserializationError(KbridgeError, ValueError):
@@ -25,7 +31,10 @@ def register(obj, name=None, package=None):
 
 
 def register_kbridge_serializable(package="Custom", name=None):
-    """Decorator: make a user class loadable from configs as ``package>name``.
+    """Decorator: make a user class or function loadable from configs as ``package>name``.
+
+    The same as Keras's ``register_keras_serializable``: archives naming
+    ``registered_name: "package>name"`` load into kbridge and the other way round.
 
     Example:
         >>> @kbridge.saving.register_kbridge_serializable(package="my_lib")
@@ -33,11 +42,54 @@ def register_kbridge_serializable(package="Custom", name=None):
     """
 
     def decorate(obj):
-        register(obj, name=name, package=package)
-        obj._registered_name = f"{package}>{name or obj.__name__}"
+        key = f"{package}>{name if name is not None else obj.__name__}"
+        if inspect.isclass(obj) and not hasattr(obj, "get_config"):
+            raise KbridgeError(f"Cannot register {obj.__name__}: a registered class needs a "
+                               "get_config() method.")
+        _REGISTRY[key] = obj
+        _CUSTOM_OBJECTS[key] = obj
+        _CUSTOM_NAMES[obj] = key
+        try:
+            obj._registered_name = key
+        except (AttributeError, TypeError):  # builtins and slotted objects
+            pass
         return obj
 
     return decorate
+
+
+def registered_name(obj):
+    """``"package>name"`` for a user-registered class or function, else None."""
+    try:
+        return _CUSTOM_NAMES.get(obj)
+    except TypeError:  # unhashable
+        return None
+
+
+class CustomObjectScope:
+    """Make ``{name: class_or_function}`` visible to deserialisation inside a ``with`` block.
+
+    Example:
+        >>> with kbridge.saving.custom_object_scope({"Scale": Scale}):
+        ...     model = kbridge.saving.load_model("m.keras")
+    """
+
+    def __init__(self, custom_objects):
+        self.custom_objects = dict(custom_objects or {})
+        self._token = None
+
+    def __enter__(self):
+        outer = _SCOPE.get() or {}
+        self._token = _SCOPE.set({**outer, **self.custom_objects})
+        return self
+
+    def __exit__(self, *exc):
+        _SCOPE.reset(self._token)
+
+
+def custom_objects_in_scope():
+    """The objects of the enclosing ``custom_object_scope`` blocks (innermost wins)."""
+    return dict(_SCOPE.get() or {})
 
 
 _builtins_loaded = False
@@ -66,11 +118,49 @@ def _ensure_builtins():
 
 
 def get_registered_object(name, custom_objects=None):
+    """The class or function registered as ``name``: ``custom_objects`` first, then any
+    ``custom_object_scope``, the user's registrations, and kbridge's own classes."""
+    if not isinstance(name, str):
+        return None
     if custom_objects and name in custom_objects:
         return custom_objects[name]
+    scoped = _SCOPE.get()
+    if scoped and name in scoped:
+        return scoped[name]
+    if name in _CUSTOM_OBJECTS:
+        return _CUSTOM_OBJECTS[name]
     if name not in _REGISTRY:
         _ensure_builtins()
     return _REGISTRY.get(name)
+
+
+def _class_registered_name(cls):
+    # Looked up per class (not inherited): a subclass of a registered class is its own name.
+    return _CUSTOM_NAMES.get(cls) or cls.__dict__.get("_registered_name")
+
+
+# Keras's module for each family of kbridge's own classes (Keras resolves "module.ClassName"
+# in its public API when it loads an archive).
+_KERAS_MODULES = (("kbridge.layers", "keras.layers"), ("kbridge.initializers", "keras.initializers"),
+                  ("kbridge.regularizers", "keras.regularizers"),
+                  ("kbridge.constraints", "keras.constraints"),
+                  ("kbridge.optimizers.schedules", "keras.optimizers.schedules"),
+                  ("kbridge.optimizers", "keras.optimizers"), ("kbridge.losses", "keras.losses"),
+                  ("kbridge.metrics", "keras.metrics"), ("kbridge.dtype_policies", "keras"))
+
+
+def _module_field(cls):
+    module = cls.__module__
+    if not _KERAS_FORMAT.get():
+        return module.rsplit(".", 1)[0] if module.startswith("kbridge") else module
+    if cls.__name__ == "Functional" and module.startswith("kbridge.models"):
+        return "keras.src.models.functional"
+    if module.startswith("kbridge.models"):
+        return "keras"
+    for ours, theirs in _KERAS_MODULES:
+        if module == ours or module.startswith(ours + "."):
+            return theirs
+    return None if module == "__main__" else module
 
 
 def serialize(obj):
@@ -81,21 +171,78 @@ def serialize(obj):
         return [serialize(o) for o in obj]
     if isinstance(obj, dict):
         return {k: serialize(v) for k, v in obj.items()}
-    if inspect.isfunction(obj) and getattr(obj, "__name__", None) in _REGISTRY:
-        return obj.__name__
-    if hasattr(obj, "get_config"):
+    if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+        custom = registered_name(obj)
+        if custom is not None:
+            if _KERAS_FORMAT.get():  # Keras's shape for a registered function
+                return {"module": "builtins", "class_name": "function", "config": custom,
+                        "registered_name": "function"}
+            return custom
+        if getattr(obj, "__name__", None) in _REGISTRY:
+            return obj.__name__
+    if hasattr(obj, "get_config") and not inspect.isclass(obj):
         cls = obj.__class__
-        return {
-            "module": cls.__module__.rsplit(".", 1)[0] if cls.__module__.startswith("kbridge") else cls.__module__,
+        out = {
+            "module": _module_field(cls),
             "class_name": cls.__name__,
             "config": obj.get_config(),
-            "registered_name": getattr(cls, "_registered_name", None),
+            "registered_name": _class_registered_name(cls),
         }
+        if _KERAS_FORMAT.get():
+            _add_keras_fields(obj, out)
+        return out
     raise KbridgeError(f"Cannot serialise an object of type {type(obj).__name__}: {obj!r}")
+
+
+def _add_keras_fields(obj, out):
+    if cls_is_functional(obj):
+        out["registered_name"] = out["registered_name"] or "Functional"
+    build_config = getattr(obj, "get_build_config", None)
+    if build_config is not None and getattr(obj, "built", False):
+        try:
+            config = build_config()
+        except Exception:  # a layer whose build shapes cannot be stated: Keras rebuilds it
+            config = None
+        if config is not None:
+            out["build_config"] = _jsonable(config)
+
+
+def cls_is_functional(obj):
+    return type(obj).__name__ == "Functional" and type(obj).__module__.startswith("kbridge.")
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def serialize_keras_format(obj):
+    """:func:`serialize` with Keras's module names and per-layer ``build_config``."""
+    token = _KERAS_FORMAT.set(True)
+    try:
+        return serialize(obj)
+    finally:
+        _KERAS_FORMAT.reset(token)
+
+
+def _effective_safe_mode(safe_mode):
+    """``safe_mode`` unless ``kbridge.config.enable_unsafe_deserialization()`` was called."""
+    from kbridge import config
+
+    getter = getattr(config, "in_safe_mode", None)
+    if getter is not None and getter() is False:
+        return False
+    return safe_mode
 
 
 def deserialize(config, custom_objects=None, safe_mode=True):
     """Build the object a :func:`serialize` dict describes, from registered classes only."""
+    safe_mode = _effective_safe_mode(safe_mode)
     if config is None or isinstance(config, (int, float, bool)):
         return config
     if isinstance(config, str):
@@ -107,6 +254,8 @@ def deserialize(config, custom_objects=None, safe_mode=True):
             f"Received: {config!r}"
         )
     class_name = config["class_name"]
+    if class_name == "function" and isinstance(config.get("config"), str):
+        return deserialize(config["config"], custom_objects, safe_mode)  # Keras's function entry
     names = [n for n in (config.get("registered_name"), class_name) if n]
     cls = None
     for n in names:
@@ -121,8 +270,11 @@ def deserialize(config, custom_objects=None, safe_mode=True):
         )
     if safe_mode and getattr(cls, "_unsafe_to_deserialize", False):
         raise UnsafeDeserializationError(
-            f"Refusing to build a {class_name} from a config: it would run code stored in the "
-            "file. Pass safe_mode=False only if you trust the source."
+            f"Requested the deserialization of a `{class_name}`, which would run Python code "
+            "stored in the file. This carries a risk of arbitrary code execution and is "
+            "disallowed by default. If you trust the source of the file, pass "
+            "`safe_mode=False` to the loading function, or call "
+            "`kbridge.config.enable_unsafe_deserialization()`."
         )
     inner = config.get("config", {})
     if hasattr(cls, "from_config"):
