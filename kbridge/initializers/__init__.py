@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
-from kbridge.errors import KbridgeError
+from kbridge.errors import ArgumentError, KbridgeError
 from kbridge.saving import registry
 
 _global_rng = np.random.default_rng()
@@ -237,6 +237,96 @@ class Orthogonal(RandomInitializer):
         return {"gain": self.gain, "seed": self.seed}
 
 
+class STFT(Initializer):
+    """Kernel of a Conv1D that computes one side of a short-time Fourier transform.
+
+    Called with ``shape=(frame_length, 1, fft_length // 2 + 1)``, it returns
+    ``cos(-2 pi t f / fft_length)`` (``side="real"``) or the sine (``side="imag"``) for
+    every time step ``t`` and frequency bin ``f``, multiplied by the window and divided by
+    its L2 norm (``scaling="density"``) or its L1 norm (``scaling="spectrum"``). Values are
+    deterministic, identical to Keras's ``STFT`` initializer.
+
+    Args:
+        side: ``"real"`` or ``"imag"``.
+        window: a ``scipy.signal.windows`` name (``"hann"``, ``"hamming"``, ...), an array of
+            ``frame_length`` values, or None for no window.
+        scaling: ``"density"``, ``"spectrum"`` or None.
+        periodic: use the periodic (DFT-even) version of a named window.
+
+    Example:
+        >>> kernel = kbridge.initializers.STFT("imag", "hann")(shape=(64, 1, 33))
+    """
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ArgumentError(f"`side` must be 'real' or 'imag'. Received: side={side!r}")
+        if isinstance(window, str):
+            _window_values(window, 1, False)  # fails now for an unknown window name
+        if scaling not in (None, "density", "spectrum"):
+            raise ArgumentError("`scaling` must be None, 'density' or 'spectrum'. "
+                               f"Received: scaling={scaling!r}")
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype=None):
+        if len(shape) != 3:
+            raise ArgumentError("STFT initializer needs a shape (frame_length, channels, "
+                               f"fft_length // 2 + 1). Received: shape={tuple(shape)}")
+        out_dtype = numpy_dtype(standardize_dtype(dtype))
+        # Computed in the requested precision (float32 for narrower types), as Keras does.
+        work = out_dtype if out_dtype in (np.float32, np.float64) else np.dtype("float32")
+        frame_length, _, bins = shape
+        time = np.arange(frame_length, dtype=work).reshape(frame_length, 1, 1)
+        freq = np.arange(bins, dtype=work).reshape(1, 1, bins) / work.type((bins - 1) * 2)
+        angle = (work.type(-2) * time) * freq * np.arccos(work.type(-1))
+        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        if self.window is not None:
+            win = self.window
+            if isinstance(win, str):
+                win = _window_values(win, frame_length, self.periodic)
+            win = np.asarray(win).astype(work)
+            if win.shape != (frame_length,):
+                raise ArgumentError(f"`window` must have shape ({frame_length},) (the "
+                                   f"frame_length). Received: window shape={win.shape}")
+            win = win.reshape(frame_length, 1, 1)
+            scale = work.type(1)
+            if self.scaling == "density":
+                scale = np.sqrt(np.sum(np.square(win)))
+            elif self.scaling == "spectrum":
+                scale = np.sum(np.abs(win))
+            kernel = kernel * win / scale
+        # Keras returns (frame_length, 1, bins) whatever the channel count; the kernel is
+        # the same for every input channel, so it is repeated to the requested shape.
+        return _cast(np.broadcast_to(kernel, tuple(shape)), dtype)
+
+    def get_config(self):
+        window = self.window
+        if isinstance(window, np.ndarray):
+            window = window.tolist()
+        return {"side": self.side, "window": window, "periodic": self.periodic,
+                "scaling": self.scaling}
+
+
+def _window_values(name, length, periodic):
+    import scipy.signal
+
+    try:
+        return scipy.signal.get_window(name, length, fftbins=periodic)
+    except ValueError as e:
+        raise ArgumentError(f"Unknown `window` {name!r}: expected a scipy.signal.windows name "
+                           f"such as 'hann' or 'hamming' ({e}).") from None
+
+
+# Keras 3's other public names for the same classes.
+IdentityInitializer = Identity
+OrthogonalInitializer = Orthogonal
+STFTInitializer = STFT
+constant, identity, ones, zeros, stft = Constant, Identity, Ones, Zeros, STFT
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal = VarianceScaling, Orthogonal
+glorot_normal, glorot_uniform, he_normal, he_uniform = (GlorotNormal, GlorotUniform, HeNormal,
+                                                        HeUniform)
+lecun_normal, lecun_uniform = LecunNormal, LecunUniform
+
 _ALIASES = {
     "zeros": Zeros, "ones": Ones, "constant": Constant, "identity": Identity,
     "random_normal": RandomNormal, "random_uniform": RandomUniform,
@@ -244,6 +334,9 @@ _ALIASES = {
     "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
     "he_uniform": HeUniform, "he_normal": HeNormal,
     "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
+    "stft": STFT, "IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal,
+    "STFTInitializer": STFT, "normal": RandomNormal, "uniform": RandomUniform, "one": Ones,
+    "zero": Zeros,
 }
 
 
@@ -254,13 +347,29 @@ def get(identifier):
     if isinstance(identifier, str):
         cls = _ALIASES.get(identifier) or registry.get_registered_object(identifier)
         if cls is None:
-            raise KbridgeError(f"Unknown initializer {identifier!r}. Known: {sorted(_ALIASES)}")
+            raise ArgumentError(f"Unknown initializer {identifier!r}. Known: {sorted(_ALIASES)}")
         return cls()
     if isinstance(identifier, dict):
-        return registry.deserialize(identifier)
+        return deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if isinstance(identifier, (np.ndarray, np.generic)):
+        return _from_values(np.asarray(identifier))
     if callable(identifier):
         return identifier
     raise KbridgeError(f"Could not interpret initializer: {identifier!r}")
+
+
+def _from_values(values):
+    """An initializer returning ``values`` (cast), for the shape of ``values`` only."""
+
+    def initialize(shape, dtype=None):
+        if tuple(shape) != values.shape:
+            raise ArgumentError(f"Expected `shape` to be {values.shape} for an array used as "
+                               f"initializer. Received: shape={tuple(shape)}")
+        return _cast(values, dtype)
+
+    return initialize
 
 
 def serialize(initializer):
@@ -268,4 +377,10 @@ def serialize(initializer):
 
 
 def deserialize(config, custom_objects=None):
+    """An initializer from :func:`serialize`'s dict; Keras's alias class names
+    ("OrthogonalInitializer", "random_normal", ...) resolve too."""
+    if isinstance(config, dict) and config.get("class_name") in _ALIASES and not (
+            custom_objects and config["class_name"] in custom_objects):
+        config = {**config, "class_name": _ALIASES[config["class_name"]].__name__}
+        config.pop("registered_name", None)
     return registry.deserialize(config, custom_objects=custom_objects)

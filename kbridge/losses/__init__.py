@@ -15,12 +15,14 @@ from kbridge.losses.loss import (
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
 )
+from kbridge.losses.metric_learning import Circle, circle
 from kbridge.losses.probabilistic import (
     CTC,
     BinaryCrossentropy,
     BinaryFocalCrossentropy,
     CategoricalCrossentropy,
     CategoricalFocalCrossentropy,
+    CategoricalGeneralizedCrossEntropy,
     Dice,
     SparseCategoricalCrossentropy,
     Tversky,
@@ -28,6 +30,7 @@ from kbridge.losses.probabilistic import (
     binary_focal_crossentropy,
     categorical_crossentropy,
     categorical_focal_crossentropy,
+    categorical_generalized_cross_entropy,
     ctc,
     dice,
     sparse_categorical_crossentropy,
@@ -66,14 +69,14 @@ _CLASSES = (
     MeanAbsolutePercentageError, MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh,
     Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson, BinaryCrossentropy,
     BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalFocalCrossentropy,
-    SparseCategoricalCrossentropy, CTC, Dice, Tversky,
+    SparseCategoricalCrossentropy, CTC, Dice, Tversky, Circle, CategoricalGeneralizedCrossEntropy,
 )
 _FUNCTIONS = (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, huber, log_cosh, hinge, squared_hinge,
     categorical_hinge, kl_divergence, poisson, binary_crossentropy, binary_focal_crossentropy,
     categorical_crossentropy, categorical_focal_crossentropy, sparse_categorical_crossentropy,
-    ctc, dice, tversky,
+    ctc, dice, tversky, circle, categorical_generalized_cross_entropy,
 )
 
 ALL_OBJECTS = {obj.__name__: obj for obj in _CLASSES + _FUNCTIONS}

@@ -319,3 +319,46 @@ class Tversky(LossFunctionWrapper):
         config = Loss.get_config(self)
         config.update(alpha=self.alpha, beta=self.beta, axis=self.axis)
         return config
+
+
+def categorical_generalized_cross_entropy(y_true, y_pred, q):
+    """Generalised cross-entropy ``(1 - p ** q) / q`` per sample, ``p`` being the predicted
+    probability of the true class (Zhang & Sabuncu, 2018).
+
+    Args:
+        y_true: integer class indices, shape ``(batch,)`` or ``(batch, 1)``.
+        y_pred: class probabilities, shape ``(batch, num_classes)``.
+        q: in (0, 1): towards 0 the loss behaves like cross-entropy, towards 1 like MAE.
+
+    Example:
+        >>> kbridge.losses.categorical_generalized_cross_entropy([1], [[0.2, 0.8]], q=0.5)
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.convert_to_tensor(y_true)
+    if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, -1)
+    one_hot = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1], dtype=y_pred.dtype)
+    p = ops.sum(y_pred * one_hot, axis=-1)
+    return (1.0 - ops.power(p, q)) / q
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """Generalised cross-entropy, robust to noisy labels: ``(1 - p ** q) / q``.
+
+    Example:
+        >>> kbridge.losses.CategoricalGeneralizedCrossEntropy(q=0.7)([0, 1], [[0.9, 0.1],
+        ...                                                           [0.3, 0.7]])
+    """
+
+    def __init__(self, q=0.5, reduction="sum_over_batch_size",
+                 name="categorical_generalized_cross_entropy", dtype=None):
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+            raise LossError(f"`q` must be a float in the interval (0, 1). Received: q={q!r}")
+        super().__init__(categorical_generalized_cross_entropy, reduction=reduction, name=name,
+                         dtype=dtype, q=q)
+        self.q = q
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update(q=self.q)
+        return config
