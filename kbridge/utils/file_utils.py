@@ -139,7 +139,7 @@ def _extract_zip(file_path, path):
         archive.extractall(base)
 
 
-def _download(origin, target):
+def _download(origin, target, note=""):
     """Fetches ``origin`` (http, https, ftp or file URL) into ``target``, through a temporary
     file so an interrupted download never leaves a partial file under the cached name."""
     from kbridge.utils.progbar import Progbar
@@ -161,7 +161,7 @@ def _download(origin, target):
         reason = getattr(err, "reason", err)
         raise DownloadError(
             f"Could not download {origin} ({reason}). To use this file without a network, "
-            f"download it elsewhere and place it at {target}") from err
+            f"download it elsewhere and place it at {target}{note}") from err
     finally:
         if os.path.exists(partial):
             os.remove(partial)
@@ -221,8 +221,11 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
         download = True
     if download:
         print(f"Downloading data from {origin}")
-        _download(origin, target)
+        stale = os.path.exists(target) and not force_download
+        _download(origin, target, f" (the file there now does not match the expected hash "
+                                  f"{file_hash})" if stale else "")
         if file_hash is not None and not validate_file(target, file_hash, hash_algorithm):
+            os.remove(target)
             raise HashMismatchError(
                 f"The file downloaded from {origin} to {target} does not match the expected "
                 f"hash {file_hash}: it is incomplete or not the expected file.")
