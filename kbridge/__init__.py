@@ -21,8 +21,15 @@ from kbridge.errors import (
     ShapeError,
 )
 from kbridge.version import __version__
+from kbridge.backend.common.naming import name_scope
 
 import importlib as _importlib
+
+
+def version():
+    """kbridge's version string (``keras.version()``'s counterpart)."""
+    return __version__
+
 
 # Heavier pieces load on first use, keeping ``import kbridge`` cheap.
 _LAZY = {
@@ -60,6 +67,22 @@ _LAZY = {
     "Functional": ("kbridge.models.functional", "Functional"),
     "convert": ("kbridge.models.cloning", "convert"),
     "clone_model": ("kbridge.models.cloning", "clone_model"),
+    "InputSpec": ("kbridge.layers.layer", "InputSpec"),
+    "Initializer": ("kbridge.initializers", "Initializer"),
+    "Loss": ("kbridge.losses.loss", "Loss"),
+    "Metric": ("kbridge.metrics.metric", "Metric"),
+    "Optimizer": ("kbridge.optimizers.base_optimizer", "Optimizer"),
+    "Regularizer": ("kbridge.regularizers", "Regularizer"),
+    "DTypePolicy": ("kbridge.dtype_policies", "DTypePolicy"),
+    "FloatDTypePolicy": ("kbridge.dtype_policies", "FloatDTypePolicy"),
+    "Function": ("kbridge.function", "Function"),
+    "Operation": ("kbridge.function", "Operation"),
+    "StatelessScope": ("kbridge.scopes", "StatelessScope"),
+    "SymbolicScope": ("kbridge.scopes", "SymbolicScope"),
+    "RematScope": ("kbridge.scopes", "RematScope"),
+    "remat": ("kbridge.scopes", "remat"),
+    "device": ("kbridge.scopes", "device"),
+    "scopes": ("kbridge.scopes", None),
 }
 
 
@@ -75,6 +98,10 @@ def __getattr__(name):
     raise AttributeError(f"module 'kbridge' has no attribute {name!r}")
 
 
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "ArgumentError",
     "BackendError",
@@ -87,6 +114,8 @@ __all__ = [
     "Variable",
     "__version__",
     "backend",
+    "name_scope",
     "ops",
     "random",
+    "version",
 ]

@@ -1,7 +1,10 @@
 """Dtype policies: the dtype a layer computes in and the dtype its variables are stored in."""
 
+import collections.abc
+import re
+
 from kbridge.backend.common.dtypes import FLOAT_TYPES, floatx, standardize_dtype
-from kbridge.errors import DTypeError
+from kbridge.errors import ArgumentError, DTypeError
 
 _MIXED = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 _global_policy = None
@@ -38,13 +41,120 @@ class DTypePolicy:
         return hash(self.name)
 
     def __repr__(self):
-        return f'<DTypePolicy "{self.name}">'
+        return f'<{type(self).__name__} "{self.name}">'
 
     def get_config(self):
         return {"name": self.name}
 
+    @property
+    def quantization_mode(self):
+        """None: a float policy does not quantize (Keras's quantized policies set it)."""
+        return None
+
     @classmethod
     def from_config(cls, config):
+        return cls(**config)
+
+
+class FloatDTypePolicy(DTypePolicy):
+    """Keras's name for a plain (non-quantized) float policy; the same as ``DTypePolicy``."""
+
+
+class DTypePolicyMap(DTypePolicy, collections.abc.MutableMapping):
+    """Layer paths (or regexes over them) -> dtype policies, with a default for the rest.
+
+    Lookup tries the exact path first, then every key as a regex that must match the whole
+    path; two matching regexes are an error.
+
+    Args:
+        default_policy: the policy for unmatched paths (the global policy when None).
+        policy_map: an initial ``{path_or_regex: policy}`` dict.
+
+    Example:
+        >>> m = kbridge.dtype_policies.DTypePolicyMap("float32")
+        >>> m["encoder/.*"] = "bfloat16"
+        >>> m["encoder/dense"].name, m["decoder"].name
+        ('bfloat16', 'float32')
+    """
+
+    def __init__(self, default_policy=None, policy_map=None):
+        if isinstance(default_policy, DTypePolicyMap):
+            raise ArgumentError("`default_policy` cannot be a DTypePolicyMap. "
+                                f"Received: {default_policy!r}")
+        if policy_map is not None and not isinstance(policy_map, dict):
+            raise ArgumentError("`policy_map` must be a dict of path -> policy. "
+                                f"Received: {type(policy_map).__name__}")
+        self._default_policy_arg = default_policy
+        self._policy_map = {}
+        for key, policy in (policy_map or {}).items():
+            self[key] = policy
+
+    @property
+    def default_policy(self):
+        return get(self._default_policy_arg)
+
+    @property
+    def name(self):
+        return f"map_{self.default_policy.name}"
+
+    @property
+    def compute_dtype(self):
+        return self.default_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self.default_policy.variable_dtype
+
+    def __getitem__(self, key):
+        if key in self._policy_map:
+            return self._policy_map[key]
+        matches = [p for p in self._policy_map if re.fullmatch(p, key)]
+        if len(matches) > 1:
+            raise ArgumentError(f"Path {key!r} matches several dtype policy keys: {matches}. "
+                                "Each path may match at most one key of a DTypePolicyMap.")
+        return self._policy_map[matches[0]] if matches else self.default_policy
+
+    def __setitem__(self, key, policy):
+        if key in self._policy_map:
+            raise ArgumentError(f"{key!r} is already in the DTypePolicyMap (with "
+                                f"{self._policy_map[key]!r}); keys must not repeat.")
+        self._policy_map[key] = get(policy)
+
+    def __delitem__(self, key):
+        return self._policy_map.pop(key)
+
+    def __contains__(self, key):
+        return key in self._policy_map
+
+    def __iter__(self):
+        return iter(self._policy_map)
+
+    def __len__(self):
+        return len(self._policy_map)
+
+    def __eq__(self, other):
+        return (isinstance(other, DTypePolicyMap) and other.default_policy == self.default_policy
+                and other._policy_map == self._policy_map)
+
+    __hash__ = None
+
+    def __repr__(self):
+        mapping = [(k, v.name) for k, v in self._policy_map.items()]
+        return f"<DTypePolicyMap default_policy={self.default_policy.name}, mapping={mapping}>"
+
+    def get_config(self):
+        default = self._default_policy_arg
+        return {"default_policy": serialize(default) if isinstance(default, DTypePolicy)
+                else default,
+                "policy_map": {k: serialize(v) for k, v in self._policy_map.items()}}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["policy_map"] = {k: deserialize(v, custom_objects)
+                                for k, v in (config.get("policy_map") or {}).items()}
+        if isinstance(config.get("default_policy"), dict):
+            config["default_policy"] = deserialize(config["default_policy"], custom_objects)
         return cls(**config)
 
 
@@ -52,10 +162,30 @@ def _register():
     from kbridge.saving import registry
 
     registry.register(DTypePolicy)
-    registry.register(DTypePolicy, name="FloatDTypePolicy")
+    registry.register(FloatDTypePolicy)
+    registry.register(DTypePolicyMap)
 
 
 _register()
+
+
+def serialize(dtype_policy):
+    """A dtype policy as a Keras-style config dict.
+
+    Example:
+        >>> kbridge.dtype_policies.serialize(DTypePolicy("mixed_float16"))["config"]
+        {'name': 'mixed_float16'}
+    """
+    from kbridge.saving import registry
+
+    return registry.serialize(dtype_policy)
+
+
+def deserialize(config, custom_objects=None):
+    """A dtype policy from ``serialize``'s output (or a Keras archive's)."""
+    from kbridge.saving import registry
+
+    return registry.deserialize(config, custom_objects=custom_objects)
 
 
 def get(identifier):
@@ -65,6 +195,8 @@ def get(identifier):
     if isinstance(identifier, DTypePolicy):
         return identifier
     if isinstance(identifier, dict):
+        if identifier.get("class_name") not in (None, "DTypePolicy", "FloatDTypePolicy"):
+            return deserialize(identifier)
         return DTypePolicy(identifier.get("config", identifier).get("name"))
     return DTypePolicy(identifier)
 

@@ -30,8 +30,10 @@ from kbridge.backend.common.dtypes import (
     set_floatx,
     standardize_dtype,
 )
+from kbridge.backend.common.dtypes import is_float as is_float_dtype
+from kbridge.backend.common.dtypes import is_int as is_int_dtype
 from kbridge.backend.common.keras_tensor import KerasTensor, is_keras_tensor
-from kbridge.backend.common.naming import name_scope
+from kbridge.backend.common.naming import get_uid, name_scope
 from kbridge.backend.common.variables import Variable
 from kbridge.errors import BackendError
 
@@ -69,3 +71,45 @@ def load(name):
     from kbridge.backend.common.dispatch import backend_module
 
     return backend_module(standardize_name(name), "core")
+
+
+def clear_session(free_memory=True):
+    """Reset kbridge's global state, as Keras's ``clear_session``.
+
+    Automatic names start again (the next ``Dense`` is ``dense``), and the settings Keras keeps
+    in its global state go back to their defaults: the dtype policy, interactive logging,
+    flash attention, traceback filtering and unsafe deserialization. Framework caches are
+    cleared for loaded frameworks (torch.compile's, TensorFlow's kernel cache).
+    ``free_memory`` runs the garbage collector.
+
+    Example:
+        >>> kbridge.layers.Dense(2).name, kbridge.layers.Dense(2).name
+        ('dense', 'dense_1')
+        >>> kbridge.backend.clear_session()
+        >>> kbridge.layers.Dense(2).name
+        'dense'
+    """
+    import gc
+    import sys
+
+    from kbridge import config, dtype_policies
+    from kbridge.backend.common import naming
+    from kbridge.utils import logging_utils
+
+    naming.reset_uids()
+    dtype_policies.set_dtype_policy(None)
+    logging_utils.enable_interactive_logging()
+    config._settings.update(flash_attention=None, traceback_filtering=True, safe_mode=None)
+    if "torch" in sys.modules:
+        import torch._dynamo
+
+        torch._dynamo.reset()
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            from tensorflow.python.eager import context as tf_context
+
+            tf_context.context().clear_kernel_cache()
+    if free_memory:
+        gc.collect()
