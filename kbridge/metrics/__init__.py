@@ -55,6 +55,12 @@ from kbridge.metrics.confusion_metrics import (
     TrueNegatives,
     TruePositives,
 )
+from kbridge.metrics.correlation_metrics import (
+    ConcordanceCorrelation,
+    PearsonCorrelation,
+    concordance_correlation,
+    pearson_correlation,
+)
 from kbridge.metrics.f_score_metrics import F1Score, FBetaScore
 from kbridge.metrics.iou_metrics import IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU
 from kbridge.metrics.metric import Metric, MetricError
@@ -90,10 +96,12 @@ _CLASSES = (
     SparseCategoricalCrossentropy, Accuracy, BinaryAccuracy, CategoricalAccuracy,
     SparseCategoricalAccuracy, TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
     F1Score, FBetaScore, IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU,
+    PearsonCorrelation, ConcordanceCorrelation,
 )
 _FUNCTIONS = (
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
-    top_k_categorical_accuracy, sparse_top_k_categorical_accuracy,
+    top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, pearson_correlation,
+    concordance_correlation,
 )
 
 ALL_OBJECTS = {cls.__name__: cls for cls in _CLASSES}
