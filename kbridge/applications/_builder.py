@@ -107,7 +107,7 @@ def obtain_input_shape(input_shape, default_size, min_size, require_flatten, wei
 def image_input(input_tensor, input_shape):
     """The model's input tensor: a new Input, or ``input_tensor`` (wrapped if not symbolic)."""
     from kbridge import backend
-    from kbridge.layers import Input
+    from kbridge.applications._layers import Input
 
     if input_tensor is None:
         return Input(shape=input_shape)
@@ -162,7 +162,7 @@ def validate_activation(classifier_activation, weights):
 
 def pool(x, pooling, avg_name="avg_pool", max_name="max_pool"):
     """Global pooling for ``include_top=False`` (``pooling`` None, 'avg' or 'max')."""
-    from kbridge import layers
+    from kbridge.applications import _layers as layers
 
     if pooling == "avg":
         return layers.GlobalAveragePooling2D(name=avg_name)(x)
@@ -173,7 +173,7 @@ def pool(x, pooling, avg_name="avg_pool", max_name="max_pool"):
 
 def dense_top(x, classes, classifier_activation, weights, pool_name="avg_pool"):
     """Global average pooling + the ``predictions`` Dense layer."""
-    from kbridge import layers
+    from kbridge.applications import _layers as layers
 
     x = layers.GlobalAveragePooling2D(name=pool_name)(x)
     validate_activation(classifier_activation, weights)

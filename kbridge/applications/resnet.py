@@ -13,13 +13,13 @@ _EPS = 1.001e-5
 
 
 def _bn(x, name):
-    from kbridge import layers
+    from kbridge.applications import _layers as layers
 
     return layers.BatchNormalization(axis=_b.channel_axis(), epsilon=_EPS, name=name)(x)
 
 
 def _block_v1(x, filters, stride, conv_shortcut, name):
-    from kbridge import layers
+    from kbridge.applications import _layers as layers
 
     if conv_shortcut:
         shortcut = layers.Conv2D(4 * filters, 1, strides=stride, name=f"{name}_0_conv")(x)
@@ -36,7 +36,7 @@ def _block_v1(x, filters, stride, conv_shortcut, name):
 
 
 def _block_v2(x, filters, stride, conv_shortcut, name):
-    from kbridge import layers
+    from kbridge.applications import _layers as layers
 
     preact = layers.Activation("relu", name=f"{name}_preact_relu")(_bn(x, f"{name}_preact_bn"))
     if conv_shortcut:
@@ -66,7 +66,7 @@ def _stack(x, filters, blocks, stride, name, preact):
 def build_resnet(depths, preact, weights_name, include_top, weights, input_tensor, input_shape,
                  pooling, classes, classifier_activation, name):
     """A ResNet (v1, or v2 with ``preact``) with ``depths`` blocks in its four stages."""
-    from kbridge import layers
+    from kbridge.applications import _layers as layers
 
     _b.check_weights(weights, include_top, classes)
     input_shape = _b.obtain_input_shape(input_shape, 224, 32, include_top, weights)

@@ -111,6 +111,7 @@ def keras_layer_order(model):
     Keras's legacy files pair layers by this position; other models keep ``model.layers``.
     """
     from kbridge.layers.input_layer import InputLayer
+    from kbridge.layers.operation import OperationLayer
 
     outputs = getattr(model, "outputs", None)
     inputs = getattr(model, "inputs", None)
@@ -157,7 +158,8 @@ def keras_layer_order(model):
     layers = [op_index[k][1] for k in ordered]
     if {id(layer) for layer in layers} != {id(layer) for layer in model.layers}:
         return list(model.layers)  # a graph this walk does not cover: keep kbridge's order
-    return layers
+    # Ops on symbolic tensors (``x + 3.0``) are graph nodes but not layers in Keras.
+    return [layer for layer in layers if not isinstance(layer, OperationLayer)]
 
 
 class _KerasOrdered:

@@ -1,0 +1,55 @@
+"""VGG16 (Simonyan & Zisserman 2014), Keras's ``keras.applications.vgg16``; shared VGG builder.
+
+Example:
+    >>> model = VGG16(weights=None, include_top=False, input_shape=(32, 32, 3), pooling="max")
+"""
+
+from kbridge.applications import _builder as _b
+from kbridge.applications import imagenet_utils as _imagenet_utils
+
+_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+def build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape, pooling,
+              classes, classifier_activation, name):
+    """A VGG net: five blocks of 3x3 convolutions (``convs_per_block``) and max pooling."""
+    from kbridge.applications import _layers as layers
+
+    _b.check_weights(weights, include_top, classes)
+    input_shape = _b.obtain_input_shape(input_shape, 224, 32, include_top, weights)
+    img_input = _b.image_input(input_tensor, input_shape)
+    x = img_input
+    for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
+        for i in range(1, convs + 1):
+            x = layers.Conv2D(filters, (3, 3), activation="relu", padding="same",
+                              name=f"block{block}_conv{i}")(x)
+        x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
+    if include_top:
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Dense(4096, activation="relu", name="fc1")(x)
+        x = layers.Dense(4096, activation="relu", name="fc2")(x)
+        _b.validate_activation(classifier_activation, weights)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
+    tag = f"vgg{sum(convs_per_block) + 3}"
+    file_name = f"{tag}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+    return _b.finish(img_input, input_tensor, x, name, weights,
+                     (file_name, f"{_BASE_URL}{tag}/{file_name}"))
+
+
+def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+          pooling=None, classes=1000, classifier_activation="softmax", name="vgg16"):
+    """VGG16 as a Functional model; Keras's layer names and weights."""
+    return build_vgg((2, 2, 3, 3, 3), include_top, weights, input_tensor, input_shape, pooling,
+                     classes, classifier_activation, name)
+
+
+def preprocess_input(x, data_format=None):
+    """Caffe-style preprocessing: RGB to BGR, minus the ImageNet channel means, no scaling."""
+    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+def decode_predictions(preds, top=5):
+    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
+    return _imagenet_utils.decode_predictions(preds, top=top)
