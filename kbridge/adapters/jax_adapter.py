@@ -5,14 +5,21 @@ trainer uses: ``Layer.stateless_call`` over ``trainable_variables`` /
 ``non_trainable_variables``.
 """
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from kbridge.backend.common import context
 from kbridge.backend.common.variables import unique_paths
-from kbridge.errors import BackendError, KbridgeError
-from kbridge.layers.layer import Layer
+from kbridge.errors import ArgumentError, KbridgeError
+from kbridge.layers.adapter_layers import (
+    _JAX_CALL_ARGUMENTS,
+    FlaxLayer,
+    JaxLayer,
+    _argument_names,
+)
 
 __all__ = ["JaxFunction", "JaxFunctionLayer", "from_jax", "to_jax"]
 
@@ -110,119 +117,125 @@ def to_jax(model):
     return JaxFunction(model)
 
 
-def _path_name(path):
-    parts = []
-    for entry in path:
-        name = getattr(entry, "key", None)
-        if name is None:
-            name = getattr(entry, "idx", None)
-        if name is None:
-            name = getattr(entry, "name", entry)
-        parts.append(str(name))
-    return "/".join(parts) or "param"
+class JaxFunctionLayer(JaxLayer):
+    """A JAX function with its parameters as a kbridge layer (jax backend), kbridge's
+    positional convention (see :func:`from_jax`).
 
-
-class JaxFunctionLayer(Layer):
-    """A JAX function (or Flax module) with its parameters as a kbridge layer (jax backend).
-
-    ``apply_fn(params, *inputs)`` returns the outputs; with ``state``,
-    ``apply_fn(params, state, *inputs)`` returns ``(outputs, new_state)`` and the state is
-    kept in non-trainable variables. The parameters become trainable kbridge Variables, so
-    ``fit`` trains them and the hub saves them.
+    ``apply_fn(params, inputs)`` returns the outputs; with ``state``,
+    ``apply_fn(params, state, inputs)`` returns ``(outputs, new_state)`` and the state is kept
+    in non-trainable variables. A list/tuple input is spread over ``apply_fn``'s remaining
+    positional parameters when it has several (``apply_fn(params, x1, x2)``).
     """
 
     def __init__(self, apply_fn, params, state=None, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        if self.backend_name != "jax":
-            raise BackendError(
-                f"from_jax() makes a jax-backend layer, but the active backend is "
-                f"{self.backend_name!r}. Create it inside `with kbridge.backend.use('jax'):`.")
         self.apply_fn = apply_fn
-        flat, self._param_tree = jax.tree_util.tree_flatten_with_path(params)
-        self._params = [self.add_weight(shape=np.shape(leaf), dtype=str(jnp.asarray(leaf).dtype),
-                                        initializer=_constant(leaf), name=_path_name(path))
-                        for path, leaf in flat]
-        self._has_state = state is not None
-        self._state = []
-        if self._has_state:
-            flat_state, self._state_tree = jax.tree_util.tree_flatten_with_path(state)
-            self._state = [self.add_weight(shape=np.shape(leaf),
-                                           dtype=str(jnp.asarray(leaf).dtype),
-                                           initializer=_constant(leaf), trainable=False,
-                                           name=_path_name(path))
-                           for path, leaf in flat_state]
-        self.built = True
+        n_inputs = _positional_count(apply_fn) - (1 if state is None else 2)
 
-    def call(self, *inputs):
-        for x in inputs:
-            if isinstance(x, (np.ndarray, jax.Array)) or x is None:
-                continue
-            raise BackendError(f"Layer '{self.name}' wraps a JAX function and runs on the jax "
-                               f"backend only. Received a {type(x).__module__}."
-                               f"{type(x).__name__} input.")
-        params = jax.tree_util.tree_unflatten(self._param_tree, [v.value for v in self._params])
-        if not self._has_state:
-            return self.apply_fn(params, *inputs)
-        state = jax.tree_util.tree_unflatten(self._state_tree, [v.value for v in self._state])
-        outputs, new_state = self.apply_fn(params, state, *inputs)
-        for v, value in zip(self._state, jax.tree_util.tree_leaves(new_state)):
-            v.assign(value)
-        return outputs
+        def call(*args):
+            inputs = args[-1]
+            if isinstance(inputs, (list, tuple)) and n_inputs > 1:
+                return apply_fn(*args[:-1], *inputs)
+            return apply_fn(*args)
 
-    def compute_output_spec(self, *inputs):
-        """Output KerasTensors via ``jax.eval_shape`` (unknown dims probed with two sizes)."""
-        from kbridge.backend.common.keras_tensor import KerasTensor
-        from kbridge.backend.common.symbolic import _PROBES
-
-        def spec(probe):
-            structs = [jax.ShapeDtypeStruct(tuple(probe if d is None else d for d in x.shape),
-                                            x.dtype) for x in inputs]
-            return jax.eval_shape(lambda *xs: self.call(*xs), *structs)
-
-        first, second = spec(_PROBES[0]), spec(_PROBES[1])
-        return jax.tree_util.tree_map(
-            lambda a, b: KerasTensor(tuple(d if d == e else None for d, e in zip(a.shape, b.shape)),
-                                     str(a.dtype)), first, second)
+        if state is None:
+            def call_fn(params, inputs):
+                return call(params, inputs)
+        else:
+            def call_fn(params, state, inputs):
+                return call(params, state, inputs)
+        super().__init__(call_fn, params=params, state=state, name=name, **kwargs)
 
     def get_config(self):
         raise KbridgeError(f"Layer '{self.name}' wraps a Python JAX function, which cannot be "
-                           "stored in a config; save its weights (model.save_pretrained works "
-                           "with custom_objects, or kbridge.hub.save of a model rebuilt in code).")
+                           "stored in a config. Use kbridge.layers.JaxLayer with a registered "
+                           "call_fn (@kbridge.saving.register_kbridge_serializable()), or save "
+                           "the weights only.")
 
 
-def _constant(value):
-    array = np.asarray(value)
+def _positional_count(fn):
+    import inspect
 
-    def init(shape, dtype=None):
-        return array.astype(dtype) if dtype else array
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 0
+    if any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return 1 << 30
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
 
-    return init
+
+def _is_linen(obj):
+    linen = sys.modules.get("flax.linen")
+    return linen is not None and isinstance(obj, linen.Module)
 
 
-def from_jax(apply_fn, params, state=None, name=None):
-    """A JAX function or a Flax module as a kbridge layer on the jax backend.
+def _is_nnx(obj):
+    nnx = sys.modules.get("flax.nnx")
+    return nnx is not None and isinstance(obj, nnx.Module)
+
+
+def _nnx_layer(module, name):
+    """A flax nnx Module as a JaxLayer: ``nnx.Param`` trainable, every other variable
+    (batch statistics, dropout Rngs keys and counters) non-trainable state."""
+    from flax import nnx
+
+    graphdef, params, state = nnx.split(module, nnx.Param, ...)
+
+    def call_fn(params, state, inputs, training):
+        model = nnx.merge(graphdef, params, state, copy=True)
+        # train()/eval() set the static flags (deterministic, use_running_average) on this
+        # call's copy only.
+        model.train() if training else model.eval()
+        outputs = model(*inputs) if isinstance(inputs, tuple) else model(inputs)
+        _, _, new_state = nnx.split(model, nnx.Param, ...)
+        return outputs, new_state
+
+    return JaxLayer(call_fn, params=params, state=state, name=name)
+
+
+def from_jax(apply_fn, params=None, state=None, name=None):
+    """A JAX function or a Flax module (linen or nnx) as a kbridge layer on the jax backend.
 
     Args:
-        apply_fn: ``f(params, *inputs)`` (or ``f(params, state, *inputs) -> (out, state)``
-            when ``state`` is given), or a Flax ``nn.Module``.
-        params: the parameter pytree (for Flax: the ``variables`` dict from ``init``).
+        apply_fn: ``f(params, inputs)`` (or ``f(params, state, inputs) -> (out, state)``
+            when ``state`` is given); a function whose arguments follow Keras's JaxLayer
+            names (``params, state, rng, inputs, training``); a Flax linen ``Module``
+            (then ``params`` is the ``variables`` dict from ``init``, as
+            :class:`kbridge.layers.FlaxLayer`); or a Flax nnx ``Module`` (its own
+            variables are used; ``params`` must be None).
+        params: the parameter pytree.
         state: optional non-trainable state pytree.
+        name: the layer name.
+
+    The parameters become trainable kbridge Variables named by their pytree path
+    (``"params.Dense_0.kernel"``), so ``fit`` trains them and the hub saves them.
 
     Example:
         >>> layer = kbridge.adapters.from_jax(lambda p, x: x @ p["w"] + p["b"], params)
+        >>> layer = kbridge.adapters.from_jax(flax_module, flax_module.init(key, x))
     """
-    module = apply_fn
-    if hasattr(module, "apply") and hasattr(module, "init"):  # a Flax linen module
-        state = None
-        if isinstance(params, dict) and "params" in params:
-            state = {k: v for k, v in params.items() if k != "params"} or None
-            params = params["params"]
-        if state:
-            def apply_fn(p, s, *inputs):
-                out, updates = module.apply({"params": p, **s}, *inputs, mutable=list(s))
-                return out, {**s, **updates}
-        else:
-            def apply_fn(p, *inputs):
-                return module.apply({"params": p}, *inputs)
     with context.use("jax"):
+        if _is_nnx(apply_fn):
+            if params is not None or state is not None:
+                raise ArgumentError("from_jax(nnx_module) takes the module's own variables; "
+                                    "`params` and `state` must be None. Received: "
+                                    f"params={type(params).__name__}, "
+                                    f"state={type(state).__name__}")
+            return _nnx_layer(apply_fn, name)
+        if _is_linen(apply_fn):
+            if state is not None:
+                raise ArgumentError("from_jax(linen_module, variables): pass every collection "
+                                    "in `variables` (the dict from module.init); `state` must "
+                                    "be None.")
+            return FlaxLayer(apply_fn, variables=params, name=name)
+        if params is None and state is None:
+            raise ArgumentError(f"from_jax({getattr(apply_fn, '__name__', apply_fn)}) needs "
+                                "`params` (the parameter pytree). Received: params=None")
+        try:
+            keras_style = "inputs" in _argument_names(apply_fn, "apply_fn",
+                                                      _JAX_CALL_ARGUMENTS)
+        except ArgumentError:
+            keras_style = False
+        if keras_style:
+            return JaxLayer(apply_fn, params=params, state=state, name=name)
         return JaxFunctionLayer(apply_fn, params, state, name=name)
