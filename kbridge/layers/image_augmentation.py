@@ -906,8 +906,6 @@ class MaxNumBoundingBoxes(_ImagePreprocessingLayer):
         super().__init__(**kwargs)
         self.max_number = int(max_number)
         self.fill_value = int(fill_value)
-        if self.bounding_box_format is None:
-            self.bounding_box_format = "xyxy"  # any format: the boxes are not converted
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         boxes, labels = bounding_boxes["boxes"], bounding_boxes["labels"]
@@ -931,9 +929,8 @@ class MaxNumBoundingBoxes(_ImagePreprocessingLayer):
         return out
 
     def get_config(self):
-        config = super().get_config()
-        config.pop("bounding_box_format", None)
-        return {**config, "max_number": self.max_number, "fill_value": self.fill_value}
+        return {**super().get_config(), "max_number": self.max_number,
+                "fill_value": self.fill_value}
 
 
 class Pipeline(Layer):

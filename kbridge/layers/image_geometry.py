@@ -27,10 +27,11 @@ def _per_image(values):
 class RandomCrop(_RandomImageLayer):
     """Crops a random ``height x width`` window (one position per batch, as in Keras).
 
-    When the images are not larger than the target in both directions, and at inference
-    (``training=False``), it takes the largest centred window of the target's aspect ratio
-    and resizes it to ``height x width``. (Keras 3.15 returns the input unchanged at
-    inference, against its own output shape and docs; kbridge center-crops as documented.)
+    At inference (``training=False``) it takes the largest centred window of the target's
+    aspect ratio and resizes it to ``height x width``, as Keras documents (Keras 3.15's layer
+    returns its input unchanged there, against its own output shape). In training, images
+    not larger than the target in both directions are handled as Keras does: a window of the
+    target size from the corner of that centred window, resized to the target.
     Bounding boxes follow the crop.
 
     Example:
@@ -54,11 +55,16 @@ class RandomCrop(_RandomImageLayer):
                             "int32")
             return {"top": top, "left": left, "crop_height": self.height,
                     "crop_width": self.width, "input_height": h, "input_width": w}
+        # the largest window of the target's aspect ratio, centred
         crop_h = max(min(h, int(float(w * self.height) / self.width)), 1)
         crop_w = max(min(w, int(float(h * self.width) / self.height)), 1)
-        return {"top": int(float(h - crop_h) / 2), "left": int(float(w - crop_w) / 2),
-                "crop_height": crop_h, "crop_width": crop_w, "input_height": h,
-                "input_width": w}
+        top, left = int(float(h - crop_h) / 2), int(float(w - crop_w) / 2)
+        if training:
+            # Keras's training path for small images: a target-sized window from that
+            # corner (cut short by the image edge), resized to the target
+            crop_h, crop_w = min(self.height, h - top), min(self.width, w - left)
+        return {"top": top, "left": left, "crop_height": crop_h, "crop_width": crop_w,
+                "input_height": h, "input_width": w}
 
     def transform_images(self, images, transformation=None, training=True):
         if transformation is None:
@@ -146,12 +152,15 @@ class RandomShear(_RandomImageLayer):
 
     @staticmethod
     def _factor(factor, name):
-        values = factor if isinstance(factor, (tuple, list)) else [factor]
+        # a number in [0, 1], or a pair in [-1, 1] (what get_config saves)
+        pair = isinstance(factor, (tuple, list))
+        values = factor if pair else [factor]
+        low = -1 if pair else 0
         if (len(values) not in (1, 2) or
-                any(not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in values)):
-            raise LayerArgumentError(f"`{name}` must be a number or a pair in [0, 1]. "
-                                     f"Received: {name}={factor!r}")
-        if isinstance(factor, (tuple, list)):
+                any(not isinstance(v, (int, float)) or not low <= v <= 1 for v in values)):
+            raise LayerArgumentError(f"`{name}` must be a number in [0, 1] or a pair in "
+                                     f"[-1, 1]. Received: {name}={factor!r}")
+        if pair:
             return tuple(sorted(factor))
         return (-abs(factor), abs(factor))
 

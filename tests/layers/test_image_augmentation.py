@@ -1,0 +1,289 @@
+"""Image augmentation layers against Keras 3 (on its numpy backend, in process): deterministic
+layers end to end, random layers through Keras's split (Keras draws a transformation, both
+apply it), plus seeds, inference identity, layouts, boxes, ``fit`` and ``tf.data``."""
+
+import numpy as np
+import pytest
+
+import kbridge
+from kbridge import ops
+from tests.layers.harness import keras_module, to_numpy
+
+L = kbridge.layers
+RNG = np.random.RandomState(0)
+IMAGES = (RNG.rand(3, 8, 10, 3) * 255).astype("float32")
+UNIT = (IMAGES / 255.0).astype("float32")
+
+
+def _tree(value, convert):
+    if isinstance(value, dict):
+        return {k: _tree(v, convert) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_tree(v, convert) for v in value)
+    if value is None or isinstance(value, (int, float, str)):
+        return value
+    return convert(np.asarray(value))
+
+
+# --- transform_images with Keras's own draws -----------------------------------------------
+SPLIT_CASES = [
+    ("RandomBrightness", dict(factor=0.3), IMAGES),
+    ("RandomHue", dict(factor=0.4, value_range=(0, 1)), UNIT),
+    ("RandomSaturation", dict(factor=(0.2, 0.8)), UNIT),
+    ("RandomGrayscale", dict(factor=0.5), IMAGES),
+    ("RandomInvert", dict(factor=0.5), IMAGES),
+    ("RandomPosterization", dict(factor=(2, 6)), IMAGES),
+    ("RandomSharpness", dict(factor=(0.1, 0.9)), IMAGES),
+    ("RandomColorDegeneration", dict(factor=0.6), IMAGES),
+    ("Solarization", dict(addition_factor=0.3, threshold_factor=(0.2, 0.8)), IMAGES),
+    ("RandomErasing", dict(factor=1.0, fill_value=7.0), IMAGES),
+    ("RandomShear", dict(x_factor=0.3, y_factor=0.2, fill_mode="constant"), IMAGES),
+    ("RandomPerspective", dict(factor=1.0, scale=0.4), IMAGES),
+    ("RandomGaussianBlur", dict(factor=1.0, kernel_size=3, sigma=(0.5, 1.0)), IMAGES),
+    ("MixUp", dict(alpha=0.4), IMAGES),
+    ("CutMix", dict(factor=1.0), IMAGES),
+    ("RandomFlip", dict(mode="horizontal_and_vertical"), IMAGES),
+]
+
+
+@pytest.mark.parametrize("name, args, x", SPLIT_CASES, ids=[c[0] for c in SPLIT_CASES])
+def test_transform_images_match_keras(name, args, x, backend):
+    keras = keras_module()
+    klayer = getattr(keras.layers, name)(seed=3, **args)
+    drawn = klayer.get_random_transformation(x, training=True)
+    # a copy: Keras's RandomBrightness adds in place
+    expected = np.asarray(klayer.transform_images(x.copy(), drawn, training=True))
+    drawn = _tree(drawn, np.asarray)
+    with kbridge.backend.use(backend):
+        layer = getattr(L, name)(seed=3, **args)
+        ours = layer.transform_images(ops.convert_to_tensor(x),
+                                      _tree(drawn, ops.convert_to_tensor), training=True)
+    # perspective/blur/shear resample (float32 kernels, interpolation): a looser tolerance
+    atol = 1e-2 if name in ("RandomPerspective", "RandomShear", "RandomGaussianBlur") else 1e-3
+    np.testing.assert_allclose(to_numpy(ours), expected, rtol=1e-5, atol=atol)
+
+
+def test_labels_follow_keras_draws(backend):
+    keras = keras_module()
+    labels = np.eye(3, dtype="float32")
+    for name in ("MixUp", "CutMix"):
+        klayer = getattr(keras.layers, name)(seed=5)
+        drawn = klayer.get_random_transformation(IMAGES, training=True)
+        expected = np.asarray(klayer.transform_labels(labels, drawn, training=True))
+        with kbridge.backend.use(backend):
+            ours = getattr(L, name)(seed=5).transform_labels(
+                ops.convert_to_tensor(labels), _tree(_tree(drawn, np.asarray),
+                                                     ops.convert_to_tensor))
+        np.testing.assert_allclose(to_numpy(ours), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(to_numpy(ours).sum(-1), 1.0, rtol=1e-5)
+
+
+# --- deterministic layers end to end ------------------------------------------------------
+DETERMINISTIC = [
+    ("AutoContrast", dict(value_range=(0, 255)), IMAGES, {}),
+    ("AutoContrast", dict(value_range=(0, 1)), UNIT, {}),
+    ("Equalization", dict(), IMAGES, {}),
+    ("Equalization", dict(value_range=(0, 1), bins=64), UNIT, {}),
+    ("RandomPosterization", dict(factor=(3, 3)), IMAGES, {}),
+    ("Solarization", dict(addition_factor=0.0, threshold_factor=0.0), IMAGES, {}),
+    ("ContrastLimitedAdaptiveHistogramEqualization", dict(tile_grid_size=(3, 4)), IMAGES, {}),
+    ("ContrastLimitedAdaptiveHistogramEqualization",
+     dict(value_range=(0, 1), clip_limit=2.0, tile_grid_size=(2, 2)), UNIT, {}),
+    ("RandomGrayscale", dict(factor=1.0), IMAGES, {}),
+    ("RandomGrayscale", dict(factor=0.0), IMAGES, {}),
+]
+
+
+@pytest.mark.parametrize("name, args, x, kwargs", DETERMINISTIC,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(DETERMINISTIC)])
+def test_deterministic_layers_match_keras(name, args, x, kwargs, backend):
+    keras = keras_module()
+    expected = np.asarray(getattr(keras.layers, name)(**args)(x.copy(), **kwargs))
+    with kbridge.backend.use(backend):
+        got = to_numpy(getattr(L, name)(**args)(x, **kwargs))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_random_crop_matches_keras(backend):
+    keras = keras_module()
+    klayer = keras.layers.RandomCrop(6, 5)
+    # a crop at a fixed position, and a too-small input (crop to the aspect ratio + resize)
+    fixed = np.asarray(klayer.transform_images(IMAGES, (1, 2), training=True))
+    small = IMAGES[:, :5, :4]
+    drawn = klayer.get_random_transformation(small, training=True)
+    grown = np.asarray(klayer.transform_images(small, drawn, training=True))
+    # inference: the documented centred aspect-ratio crop + resize (Keras 3.15's layer returns
+    # its input unchanged there; its resize with crop_to_aspect_ratio gives the documented one)
+    centred = np.asarray(keras.ops.image.resize(IMAGES, (6, 5), crop_to_aspect_ratio=True))
+    with kbridge.backend.use(backend):
+        layer = L.RandomCrop(6, 5, seed=1)
+        drawn = {"top": ops.convert_to_tensor(np.int32(1)),
+                 "left": ops.convert_to_tensor(np.int32(2)), "crop_height": 6,
+                 "crop_width": 5, "input_height": 8, "input_width": 10}
+        np.testing.assert_allclose(to_numpy(layer.transform_images(IMAGES, drawn)), fixed)
+        np.testing.assert_allclose(to_numpy(layer(small, training=True)), grown, rtol=1e-5,
+                                   atol=1e-3)
+        np.testing.assert_allclose(to_numpy(layer(IMAGES, training=False)), centred,
+                                   rtol=1e-5, atol=1e-3)
+        out = to_numpy(layer(IMAGES, training=True))
+        assert out.shape == (3, 6, 5, 3)
+        # a random window of the input: found somewhere in image 0
+        hits = [(t, l) for t in range(3) for l in range(6)
+                if np.allclose(IMAGES[0, t:t + 6, l:l + 5], out[0])]
+        assert hits
+        assert to_numpy(layer(IMAGES[0], training=False)).shape == (6, 5, 3)
+
+
+def test_max_num_bounding_boxes_matches_keras(backend):
+    keras = keras_module()
+    boxes = RNG.rand(2, 3, 4).astype("float32") * 8
+    labels = np.array([[1, 2, 3], [4, 5, 6]], "int32")
+    for number in (2, 5):
+        expected = keras.layers.MaxNumBoundingBoxes(number, bounding_box_format="xyxy")(
+            {"images": IMAGES[:2], "bounding_boxes": {"boxes": boxes, "labels": labels}})
+        with kbridge.backend.use(backend):
+            got = L.MaxNumBoundingBoxes(number, bounding_box_format="xyxy")(
+                {"images": IMAGES[:2], "bounding_boxes": {"boxes": boxes, "labels": labels}})
+        for key in ("boxes", "labels"):
+            np.testing.assert_allclose(to_numpy(got["bounding_boxes"][key]),
+                                       np.asarray(expected["bounding_boxes"][key]))
+
+
+# --- random behaviour: identity at inference, seeds, layouts, statistics ---------------------
+RANDOM_LAYERS = [
+    lambda **k: L.RandomBrightness(0.3, **k), lambda **k: L.RandomHue(0.3, **k),
+    lambda **k: L.RandomSaturation(0.4, **k), lambda **k: L.RandomGrayscale(0.5, **k),
+    lambda **k: L.RandomInvert(0.5, **k), lambda **k: L.RandomPosterization((2, 6), **k),
+    lambda **k: L.RandomSharpness(0.5, **k), lambda **k: L.RandomColorDegeneration(0.5, **k),
+    lambda **k: L.Solarization(0.2, 0.5, **k), lambda **k: L.RandomErasing(**k),
+    lambda **k: L.RandomShear(0.2, 0.2, **k), lambda **k: L.RandomPerspective(scale=0.3, **k),
+    lambda **k: L.RandomGaussianBlur(sigma=(0.3, 1.0), **k),
+    lambda **k: L.RandomElasticTransform(scale=0.5, **k),
+    lambda **k: L.RandomColorJitter(brightness_factor=0.2, contrast_factor=0.2,
+                                    saturation_factor=0.3, hue_factor=0.2, **k),
+    lambda **k: L.MixUp(**k), lambda **k: L.CutMix(**k),
+    lambda **k: L.RandAugment(num_ops=2, **k), lambda **k: L.AugMix(chain_depth=2, **k),
+]
+
+
+def test_random_layers_behave(backend):
+    with kbridge.backend.use(backend):
+        for make in RANDOM_LAYERS:
+            layer = make(seed=11)
+            name = type(layer).__name__
+            a = to_numpy(layer(IMAGES, training=True))
+            np.testing.assert_array_equal(to_numpy(layer(IMAGES, training=False)), IMAGES)
+            assert a.shape == IMAGES.shape and np.isfinite(a).all(), name
+            assert a.min() >= -1e-3 and a.max() <= 255 + 1e-3, name
+            b = to_numpy(make(seed=11)(IMAGES, training=True))
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4, err_msg=name)  # seeded
+            c = to_numpy(layer(IMAGES))  # training unset: augments, as in Keras
+            assert c.shape == IMAGES.shape, name
+            if name not in ("MixUp", "CutMix"):
+                assert to_numpy(layer(IMAGES[0], training=True)).shape == IMAGES.shape[1:], name
+
+
+def test_random_statistics():
+    x = np.full((256, 2, 2, 3), 100.0, "float32")
+    delta = to_numpy(L.RandomBrightness((-0.2, 0.4), seed=1)(x, training=True))[:, 0, 0, 0]
+    assert delta.min() >= 100 - 0.2 * 255 - 1e-3 and delta.max() <= 100 + 0.4 * 255 + 1e-3
+    assert abs((delta - 100).mean() / 255 - 0.1) < 0.03
+    flipped = to_numpy(L.RandomInvert(0.5, seed=1)(x, training=True))[:, 0, 0, 0]
+    assert set(np.round(flipped).tolist()) <= {100.0, 155.0}
+    assert 0.15 < (np.round(flipped) == 155).mean() < 0.35  # P = E[u2 < u1 ~ U(0, .5)] = .25
+    gray = to_numpy(L.RandomGrayscale(0.3, seed=2)(UNIT.repeat(40, 0), training=True))
+    share = np.mean(np.all(np.isclose(gray[..., :1], gray), axis=(1, 2, 3)))
+    assert 0.15 < share < 0.45
+    mixed = to_numpy(L.MixUp(0.5, seed=4)({"images": x, "labels": np.eye(4)[np.arange(256) % 4]},
+                                          training=True)["labels"])
+    np.testing.assert_allclose(mixed.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_channels_first_matches_channels_last(backend):
+    first = np.transpose(IMAGES, (0, 3, 1, 2))
+    with kbridge.backend.use(backend):
+        for name, args in [("RandomSharpness", dict(factor=(0.8, 0.8))),
+                           ("ContrastLimitedAdaptiveHistogramEqualization", {}),
+                           ("Equalization", {}), ("RandomHue", dict(factor=(0.3, 0.3))),
+                           ("RandomGaussianBlur", dict(sigma=(0.7, 0.7))),
+                           ("RandomCrop", dict(height=6, width=5))]:
+            last = getattr(L, name)(seed=1, **args) if name.startswith("Random") else \
+                getattr(L, name)(**args)
+            cf = getattr(L, name)(data_format="channels_first", **args)
+            if name.startswith("Random"):
+                cf = getattr(L, name)(seed=1, data_format="channels_first", **args)
+            want = to_numpy(last(IMAGES, training=name != "RandomCrop"))
+            got = to_numpy(cf(first, training=name != "RandomCrop"))
+            np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), want, rtol=1e-5,
+                                       atol=1e-3, err_msg=name)
+
+
+# --- configs ------------------------------------------------------------------------------------
+CONFIG_CASES = [
+    ("RandomCrop", dict(height=4, width=4)), ("RandomBrightness", dict(factor=0.2)),
+    ("RandomHue", dict(factor=0.2)), ("RandomSaturation", dict(factor=0.2)),
+    ("RandomGrayscale", {}), ("RandomErasing", {}), ("RandomPerspective", {}),
+    ("RandomShear", dict(x_factor=0.1)), ("RandomSharpness", dict(factor=0.2)),
+    ("RandomInvert", {}), ("RandomPosterization", dict(factor=4)),
+    ("RandomGaussianBlur", {}), ("RandomElasticTransform", {}),
+    ("RandomColorJitter", dict(brightness_factor=0.1)),
+    ("RandomColorDegeneration", dict(factor=0.2)), ("AugMix", {}), ("RandAugment", {}),
+    ("CutMix", {}), ("MixUp", {}), ("AutoContrast", {}), ("Equalization", {}),
+    ("Solarization", {}), ("ContrastLimitedAdaptiveHistogramEqualization", {}),
+    ("MaxNumBoundingBoxes", dict(max_number=3)),
+]
+
+
+def test_configs_match_keras_and_round_trip():
+    keras = keras_module()
+    for name, args in CONFIG_CASES:
+        layer = getattr(L, name)(**args)
+        config = layer.get_config()
+        theirs = getattr(keras.layers, name)(**args).get_config()
+        # kbridge also saves MaxNumBoundingBoxes's fill_value (Keras drops it)
+        assert set(config) - {"fill_value"} == set(theirs) - {"fill_value"} or (
+            name != "MaxNumBoundingBoxes" and set(config) == set(theirs)), (name, set(config) ^ set(theirs))
+        for key, value in config.items():
+            if key in ("name", "dtype", "seed"):
+                continue
+            if key in theirs:
+                assert np.allclose(np.asarray(value, float), np.asarray(theirs[key], float)) \
+                    if not isinstance(value, (str, bool, type(None))) else value == theirs[key], \
+                    (name, key, value, theirs[key])
+        clone = type(layer).from_config(config)
+        assert clone.get_config() == config, name
+
+
+def test_pipeline():
+    pipe = L.Pipeline([L.RandomFlip(seed=1), L.RandomBrightness(0.2, seed=2),
+                       L.AutoContrast()])
+    out = to_numpy(pipe(IMAGES, training=True))
+    assert out.shape == IMAGES.shape and out.min() >= 0 and out.max() <= 255
+    # training=False reaches the layers: only AutoContrast acts
+    np.testing.assert_allclose(to_numpy(pipe(IMAGES, training=False)),
+                               to_numpy(L.AutoContrast()(IMAGES)), rtol=1e-6)
+    clone = L.Pipeline.from_config(pipe.get_config())
+    assert [type(layer).__name__ for layer in clone.layers] == [
+        "RandomFlip", "RandomBrightness", "AutoContrast"]
+    assert L.Pipeline([L.RandomCrop(4, 4)])(kbridge.Input((8, 8, 3))).shape == (None, 4, 4, 3)
+
+
+def test_symbolic_shapes():
+    img = kbridge.Input((8, 10, 3))
+    assert L.RandomCrop(4, 6)(img).shape == (None, 4, 6, 3)
+    assert L.RandAugment()(img).shape == (None, 8, 10, 3)
+    assert L.MixUp()(img).shape == (None, 8, 10, 3)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="factor"):
+        L.RandomHue(1.5)
+    with pytest.raises(ValueError, match="value_range"):
+        L.RandomBrightness(0.1, value_range=5)
+    with pytest.raises(ValueError, match="kernel_size"):
+        L.RandomGaussianBlur(kernel_size=4)
+    with pytest.raises(ValueError, match="rank"):
+        L.RandomBrightness(0.1)(np.zeros((2, 2), "float32"))
+    with pytest.raises(ValueError, match="bounding_box_format"):
+        L.RandomFlip()({"images": IMAGES, "bounding_boxes": {"boxes": np.zeros((3, 1, 4)),
+                                                              "labels": np.zeros((3, 1))}})
