@@ -15,6 +15,8 @@ swaps in whatever tensors torch currently holds for each variable, so torch stay
 of which tensor is "the parameter" (``functional_call``, ``.to()``, DDP, export tracing).
 """
 
+import re
+
 import numpy as np
 import torch
 
@@ -25,6 +27,37 @@ from kbridge.errors import BackendError, KbridgeError
 from kbridge.layers.layer import Layer, map_structure
 
 __all__ = ["TorchModule", "TorchModuleLayer", "from_torch", "to_torch"]
+
+
+def _stable_paths(model):
+    """``{id(variable): key}`` with keys that do not depend on process-wide name counters.
+
+    A variable's path holds the names of its enclosing layers (``"sequential_1/dense_3/
+    kernel"``); auto-generated names carry a per-process counter, so two builds of the same
+    architecture differ. Here the model's own name is dropped and each auto-named layer is
+    renamed by its position among the model's layers of the same kind (``dense``,
+    ``dense_1`` ... in layer order), which is what the names would be in a fresh process.
+    Names the user chose are kept.
+    """
+    from kbridge.backend.common.naming import to_snake_case
+
+    renamed, seen = {}, {}
+    for layer in model._flat_layers():
+        base = to_snake_case(type(layer).__name__)
+        if re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name) and layer.name not in renamed:
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            renamed[layer.name] = base if n == 0 else f"{base}_{n}"
+    keys = {}
+    for v in model.weights:
+        parts = v.path.split("/")
+        if len(parts) > 1 and parts[0] == model.name:
+            parts = parts[1:]
+        keys[id(v)] = "/".join(renamed.get(p, p) if i < len(parts) - 1 else p
+                               for i, p in enumerate(parts))
+    if len(set(keys.values())) != len(keys):  # an unusual layout: fall back to the paths
+        return {}
+    return keys
 
 
 def _torch_name(path, taken):
@@ -53,12 +86,15 @@ class TorchModule(torch.nn.Module):
       ``persistent=False``: ``ExportedProgram.module()`` fails to re-register top-level
       non-persistent buffers (torch 2.13, ``_unlift._create_stateful_graph_module``).
 
-    Names: ``state_dict()`` keys are the variable paths exactly (``"dense/kernel"``).
+    Names: ``state_dict()`` keys are the variable paths relative to the model, with
+    auto-generated layer names numbered within the model (``"dense/kernel"``,
+    ``"dense_1/kernel"``), so two builds of one architecture in one process have the same
+    keys (a Lightning ``load_from_checkpoint(model=build())`` works).
     torch forbids '.' in a registered name (it separates submodules) but accepts '/', so a
     path is registered under its own name unless it contains '.', in which case it is
     registered with '.' replaced by U+00B7 and a ``state_dict`` hook maps the key back (and
     ``load_state_dict`` maps it forward). ``named_parameters()`` shows the registered names;
-    :attr:`paths` maps registered name -> path.
+    :attr:`paths` maps registered name -> key; :meth:`key_of` gives a variable's key.
 
     ``forward(*inputs)`` takes torch tensors (a dict or list for multi-input models, as the
     model's ``call`` takes them) and runs the model with ``training=self.training``.
@@ -90,7 +126,10 @@ class TorchModule(torch.nn.Module):
         weight_ids = {id(v) for v in weights.values()}
         seeds = unique_paths(v for v in model.non_trainable_variables
                              if id(v) not in trainable_ids and id(v) not in weight_ids)
-        self.paths = {}            # registered name -> variable path
+        stable = _stable_paths(model)
+        trainable = {stable.get(id(v), p): v for p, v in trainable.items()}
+        weights = {stable.get(id(v), p): v for p, v in weights.items()}
+        self.paths = {}            # registered name -> state_dict key
         self._variables = {}       # registered name -> kbridge Variable
         self._buffer_names = []    # registered names of the buffers, in order
         self._seed_names = []      # registered names of the seed states (not in state_dict)
@@ -111,6 +150,19 @@ class TorchModule(torch.nn.Module):
         _classify_common_types(self._variables.values())
         self.register_state_dict_post_hook(_keys_to_paths)
         self.register_load_state_dict_pre_hook(_keys_from_paths)
+
+    def key_of(self, variable):
+        """The ``state_dict()`` key of one of the model's variables (of the source model or
+        of its torch copy)."""
+        if self.source_model is not self.model:
+            for source, converted in zip(self.source_model.weights, self.model.weights):
+                if source is variable:
+                    variable = converted
+        for name, v in self._variables.items():
+            if v is variable:
+                return self.paths[name]
+        raise KbridgeError(f"Variable {getattr(variable, 'path', variable)!r} is not a "
+                           f"variable of model '{self.model.name}'.")
 
     # --- calling -------------------------------------------------------------------
     def forward(self, *inputs):
