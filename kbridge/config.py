@@ -25,7 +25,8 @@ from kbridge.backend.common.config import (
     set_epsilon,
     set_image_data_format,
 )
-from kbridge.backend.common.dtypes import floatx, set_floatx
+from kbridge.backend.common import dtypes as _dtypes
+from kbridge.backend.common.dtypes import floatx
 from kbridge.errors import ArgumentError
 
 __all__ = [
@@ -57,6 +58,11 @@ _settings = {
     "max_epochs": _env_int("KBRIDGE_MAX_EPOCHS", "KERAS_MAX_EPOCHS"),
     "max_steps_per_epoch": _env_int("KBRIDGE_MAX_STEPS_PER_EPOCH", "KERAS_MAX_STEPS_PER_EPOCH"),
 }
+
+
+def set_floatx(value):
+    """Set the default float dtype ('float16', 'bfloat16', 'float32' or 'float64')."""
+    _dtypes.set_floatx(value)
 
 
 # --- backend ----------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from kbridge.backend.common.dtypes import (
     is_float,
     is_int,
     result_type,
-    set_floatx,
     standardize_dtype,
 )
 from kbridge.backend.common.dtypes import is_float as is_float_dtype
@@ -59,6 +58,13 @@ def of(x):
             f"Received: {type(x).__name__}"
         )
     return backend
+
+
+def set_floatx(value):
+    """Set the default float dtype ('float16', 'bfloat16', 'float32' or 'float64')."""
+    from kbridge.backend.common import dtypes
+
+    dtypes.set_floatx(value)
 
 
 def backend():

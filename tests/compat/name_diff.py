@@ -45,13 +45,21 @@ def keras_namespaces():
     return found
 
 
+def keras_version():
+    return importlib.import_module("keras").__version__
+
+
 def public_names(module):
     """Public names of a module (``dir`` resolves lazy attributes for Keras' api modules)."""
     return sorted(n for n in dir(module) if not n.startswith("_") and n not in _SKIPPED)
 
 
 def load_exceptions(path=EXCEPTIONS_FILE):
-    """``{entry: reason}`` where entry is a dotted Keras name or namespace."""
+    """``{dotted name or namespace: reason}``.
+
+    One entry per line: ``<names> — <reason>``, where ``<names>`` is one dotted Keras name or
+    namespace, or several separated by spaces when one open issue delivers them together.
+    """
     entries = {}
     if not path.exists():
         return entries
@@ -59,9 +67,20 @@ def load_exceptions(path=EXCEPTIONS_FILE):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        entry, _, reason = line.partition(" — ")
-        entries[entry.strip()] = reason.strip()
+        names, sep, reason = line.partition(" — ")
+        if not sep or not reason.strip():
+            raise ValueError(f"{path.name}: each entry needs ' — <reason>'. Line: {line!r}")
+        for name in names.split():
+            if not name.startswith("keras."):
+                raise ValueError(f"{path.name}: names start with 'keras.'. Line: {line!r}")
+            entries[name] = reason.strip()
     return entries
+
+
+def count_entries(path=EXCEPTIONS_FILE):
+    """Entries (non-comment lines) in the exceptions file."""
+    return sum(1 for line in path.read_text().splitlines()
+               if line.strip() and not line.strip().startswith("#"))
 
 
 def is_excepted(dotted, exceptions):

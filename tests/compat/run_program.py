@@ -5,7 +5,7 @@ only its keras import lines are rewritten (``import keras`` -> ``import kbridge 
 ``from keras.x import y`` -> ``from kbridge.x import y``); nothing else changes. A program
 records what it wants compared in the global dict ``RESULTS`` (numbers or nested lists).
 
-    python tests/compat/run_program.py keras|kbridge <backend> <program>... > results.json
+    python tests/compat/run_program.py keras|kbridge <backend> <results.json> [<program>...]
 """
 
 import json
@@ -75,7 +75,7 @@ def run(name, flavour, workdir):
 
 
 def main(argv):
-    flavour, backend, names = argv[0], argv[1], argv[2:] or program_names()
+    flavour, backend, out_path, names = argv[0], argv[1], argv[2], argv[3:] or program_names()
     os.environ["KERAS_BACKEND" if flavour == "keras" else "KBRIDGE_BACKEND"] = backend
     import tempfile
 
@@ -91,7 +91,8 @@ def main(argv):
                 out[name] = {"error": f"{type(exc).__name__}: {exc}",
                              "traceback": traceback.format_exc()[-3000:]}
             out[name]["seconds"] = round(time.perf_counter() - start, 2)
-    json.dump(out, sys.stdout)
+    with open(out_path, "w") as f:
+        json.dump(out, f)
 
 
 if __name__ == "__main__":
