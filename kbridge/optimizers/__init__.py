@@ -6,23 +6,28 @@ Example:
     >>> opt.apply(grads, model.trainable_variables)
 """
 
-from kbridge.optimizers import schedules
+from kbridge.optimizers import legacy, schedules
 from kbridge.optimizers.adam import Adam, Adamax, AdamW, Lamb, Nadam
 from kbridge.optimizers.adaptive import Adadelta, Adafactor, Adagrad, RMSprop
 from kbridge.optimizers.base_optimizer import Optimizer, OptimizerError
 from kbridge.optimizers.ftrl import Ftrl
 from kbridge.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from kbridge.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
+from kbridge.optimizers.muon import Muon
+from kbridge.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from kbridge.optimizers.sgd import SGD, Lion
 from kbridge.saving import registry
 
 __all__ = [
     "SGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lamb",
-    "Lion", "LossScaleOptimizer", "Nadam", "Optimizer", "OptimizerError", "RMSprop",
-    "deserialize", "get", "schedules", "serialize",
+    "Lion", "LossScaleOptimizer", "MultiOptimizer", "Muon", "Nadam", "Optimizer",
+    "OptimizerError", "OptimizerMap", "RMSprop", "ScheduleFreeAdamW", "deserialize", "get",
+    "legacy", "schedules", "serialize",
 ]
 
 _BY_NAME = {cls.__name__.lower(): cls for cls in (
-    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, Nadam, RMSprop)}
+    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, Muon, Nadam,
+    RMSprop, ScheduleFreeAdamW)}
 
 
 def serialize(optimizer):
