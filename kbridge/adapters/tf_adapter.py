@@ -125,7 +125,7 @@ def _check_names(names, what):
 
 
 def _named_outputs(outputs):
-    """``{signature name: tf.Tensor}`` for a model's output structure."""
+    """``{signature name: tf.Tensor}`` for a model's output structure (from ``serve``)."""
     if isinstance(outputs, dict):
         named = dict(outputs)
     elif isinstance(outputs, (list, tuple)):
@@ -133,9 +133,7 @@ def _named_outputs(outputs):
     else:
         named = {"output_0": outputs}
     _check_names(list(named), "Output")
-    # tf.identity: an output that is a variable or a pass-through input still gets its own
-    # named tensor in the signature.
-    return {k: tf.identity(tf.convert_to_tensor(v)) for k, v in named.items()}
+    return named
 
 
 def _on_tensorflow(model):
@@ -151,8 +149,27 @@ def _on_tensorflow(model):
                            f"failed: {e}") from e
 
 
+def _structured_outputs(outputs):
+    """The model's outputs as they are (tensor, list or dict), each a fresh named tensor.
+
+    tf.identity: an output that is a variable or a pass-through input still gets its own
+    tensor in the graph.
+    """
+    if isinstance(outputs, dict):
+        return {k: tf.identity(tf.convert_to_tensor(v)) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [tf.identity(tf.convert_to_tensor(v)) for v in outputs]
+    return tf.identity(tf.convert_to_tensor(outputs))
+
+
 class _ServingModule(tf.Module):
-    """What the SavedModel holds: the weights as ``tf.Variable`` plus the ``serve`` function.
+    """What the SavedModel holds: the weights as ``tf.Variable`` plus two functions.
+
+    * ``serve(inputs)``: the input structure as one argument (a tensor, a list, or a dict, as
+      the model's ``call`` takes it) and the output structure back: what Keras's own export
+      writes, so ``keras.layers.TFSMLayer(path)`` calls it.
+    * ``serving_default`` (a signature): flat named inputs and a dict of named outputs, for
+      TF-Serving and ``loaded.signatures["serving_default"](**named_tensors)``.
 
     The variables are copies named by the kbridge variable paths, so the SavedModel does not
     change when the model trains on after the export.
@@ -169,22 +186,58 @@ class _ServingModule(tf.Module):
         trainable_values = list(self.trainable_weights)
         non_trainable_values = list(self.non_trainable_weights)
 
-        def serve(*tensors):
+        def serve(inputs):
             # Traced once: kbridge's tensorflow ops write plain TF ops into this graph.
-            outputs, _ = model.stateless_call(trainable_values, non_trainable_values,
-                                              layout.pack(list(tensors)), training=False)
-            return _named_outputs(outputs)
+            outputs, _ = model.stateless_call(trainable_values, non_trainable_values, inputs,
+                                              training=False)
+            return _structured_outputs(outputs)
 
-        self.serve = tf.function(serve, input_signature=layout.specs, autograph=False)
+        def serving_default(*tensors):
+            return _named_outputs(serve(layout.pack(list(tensors))))
+
+        self.serve = tf.function(serve, input_signature=[layout.pack(layout.specs)],
+                                 autograph=False)
+        self.serving_default = tf.function(serving_default, input_signature=layout.specs,
+                                           autograph=False)
+
+
+def write_saved_model(root, filepath, signatures, options=None):
+    """``tf.saved_model.save(root, ...)`` into a temporary directory next to ``filepath``,
+    then renamed into place (an existing SavedModel there is replaced); the absolute path."""
+    path = os.path.abspath(os.fspath(filepath))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise KbridgeError(f"{path} exists and is not a directory; a SavedModel is a directory.")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    try:
+        # mkdtemp makes the directory owner-only; a model server usually runs as another user.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        tf.saved_model.save(root, tmp, signatures=signatures, options=options)
+        from kbridge.callbacks.model_checkpoint import replace_dir
+
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
 
 
 def export_saved_model(model, filepath, input_signature=None):
     """Write ``model`` (any backend) as a plain TensorFlow SavedModel, for inference.
 
-    The SavedModel has a ``serving_default`` signature (also callable as ``loaded.serve``)
-    with named inputs and outputs (see the module docstring) and a dynamic batch dimension;
-    it runs in inference mode (dropout off, batch-norm moving statistics). It is written to a
-    temporary directory next to ``filepath`` and renamed into place.
+    The SavedModel has two endpoints, both in inference mode (dropout off, batch-norm
+    moving statistics) with a dynamic batch dimension:
+
+    * ``serve(inputs)``, as Keras's ``model.export`` writes it: one argument with the
+      model's input structure (tensor, list or dict), the output structure back. Keras's
+      ``keras.layers.TFSMLayer(path)`` calls this one.
+    * the ``serving_default`` signature with named inputs and outputs (see the module
+      docstring), for TF-Serving.
+
+    It is written to a temporary directory next to ``filepath`` and renamed into place.
 
     Args:
         model: a built kbridge model (or layer) on any backend; non-tensorflow models are
@@ -199,8 +252,9 @@ def export_saved_model(model, filepath, input_signature=None):
     Example:
         >>> kbridge.adapters.export_saved_model(model, "export/digits")
         >>> # elsewhere, without kbridge:
-        >>> serve = tf.saved_model.load("export/digits").signatures["serving_default"]
-        >>> serve(inputs=tf.zeros((4, 28, 28, 1)))["output_0"]
+        >>> loaded = tf.saved_model.load("export/digits")
+        >>> loaded.serve(tf.zeros((4, 28, 28, 1)))                      # a tensor
+        >>> loaded.signatures["serving_default"](inputs=tf.zeros((4, 28, 28, 1)))["output_0"]
     """
     if input_signature is None:
         layout = _inferred_layout(model)
@@ -210,27 +264,9 @@ def export_saved_model(model, filepath, input_signature=None):
         layout = _layout_from_signature(model, input_signature)
     _check_names(layout.names, "Input")
     module = _ServingModule(_on_tensorflow(model), layout)
-    concrete = module.serve.get_concrete_function()
-
-    path = os.path.abspath(os.fspath(filepath))
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise KbridgeError(f"{path} exists and is not a directory; a SavedModel is a directory.")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
-        # mkdtemp makes the directory owner-only; a model server usually runs as another user.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        tf.saved_model.save(module, tmp, signatures={SERVING_KEY: concrete})
-        from kbridge.callbacks.model_checkpoint import replace_dir
-
-        replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+    module.serve.get_concrete_function()
+    concrete = module.serving_default.get_concrete_function()
+    return write_saved_model(module, filepath, {SERVING_KEY: concrete})
 
 
 # --- import -----------------------------------------------------------------------------

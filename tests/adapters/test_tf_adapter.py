@@ -23,21 +23,38 @@ FEATURES = RNG.normal(size=(7, 5)).astype("float32")
 BATCHES = (3, 7)  # two batch sizes through one signature: the batch dimension is dynamic
 
 # Runs in a fresh interpreter that never imports kbridge: loads each SavedModel, serves the
-# inputs saved by the test and writes the outputs (plus the signature names) back.
+# inputs saved by the test through the serving_default signature and through real Keras's
+# TFSMLayer (which calls the `serve` endpoint with the input structure as one argument), and
+# writes the outputs (plus the signature names) back.
 _SERVE = textwrap.dedent("""
     import json, sys
     import numpy as np
     import tensorflow as tf
+    import keras
+
+    def flat(prefix, value):
+        if isinstance(value, dict):
+            return {f"{prefix}{k}": v for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return {f"{prefix}output_{i}": v for i, v in enumerate(value)}
+        return {f"{prefix}output_0": value}
 
     jobs = json.load(open(sys.argv[1]))
     report = {}
     for key, job in jobs.items():
         fn = tf.saved_model.load(job["path"]).signatures["serving_default"]
+        tfsm = keras.layers.TFSMLayer(job["path"])
         feeds = dict(np.load(job["inputs"]))
         outputs = {}
         for n in job["batches"]:
             result = fn(**{k: tf.constant(v[:n]) for k, v in feeds.items()})
             outputs.update({f"{name}@{n}": t.numpy() for name, t in result.items()})
+            cut = {k: v[:n] for k, v in feeds.items()}
+            structure = job["structure"]
+            x = (cut if structure == "dict" else [cut[k] for k in structure]
+                 if isinstance(structure, list) else cut[structure])
+            outputs.update({f"{name}@{n}": keras.ops.convert_to_numpy(t)
+                            for name, t in flat("keras/", tfsm(x)).items()})
         np.savez(job["outputs"], **outputs)
         report[key] = {"inputs": sorted(fn.structured_input_signature[1]),
                        "input_shapes": {k: s.shape.as_list() for k, s in
@@ -49,16 +66,23 @@ _SERVE = textwrap.dedent("""
 
 
 def _serve_without_kbridge(tmp_path, jobs):
-    """``{key: (report, {f"{output}@{batch}": array})}`` computed in a kbridge-free process."""
+    """``{key: (report, {f"{output}@{batch}": array})}`` computed in a kbridge-free process.
+
+    ``jobs``: ``{key: (path, feeds, structure)}``; ``structure`` says how Keras's TFSMLayer
+    gets the feeds: one feed's name, a list of names, or ``"dict"``. Its outputs come back
+    as ``keras/<output name>@<batch>``.
+    """
     spec = {}
-    for key, (path, feeds) in jobs.items():
+    for key, (path, feeds, structure) in jobs.items():
         np.savez(tmp_path / f"{key}-in.npz", **feeds)
         spec[key] = {"path": str(path), "inputs": str(tmp_path / f"{key}-in.npz"),
-                     "outputs": str(tmp_path / f"{key}-out.npz"), "batches": list(BATCHES)}
+                     "outputs": str(tmp_path / f"{key}-out.npz"), "batches": list(BATCHES),
+                     "structure": structure}
     (tmp_path / "jobs.json").write_text(json.dumps(spec))
     (tmp_path / "serve.py").write_text(_SERVE)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    env["KERAS_BACKEND"] = "tensorflow"
     done = subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(tmp_path / "jobs.json")],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -100,6 +124,15 @@ def _dict_model():
                               "score": kbridge.layers.Dense(1, activation="sigmoid")(h)})
 
 
+def _list_model(backend):
+    """Functional with a list of two inputs and one output."""
+    with kbridge.backend.use(backend):
+        kbridge.utils.set_random_seed(4)
+        a, b = kbridge.Input((5,), name="left"), kbridge.Input((8, 8, 1), name="right")
+        h = kbridge.layers.Concatenate()([a, kbridge.layers.Flatten()(b)])
+        return kbridge.Model([a, b], kbridge.layers.Dense(3)(h))
+
+
 def _numpy(x):
     return ops.convert_to_numpy(x)
 
@@ -124,15 +157,19 @@ def served(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("served")
     models, jobs = {}, {}
     for source in BACKENDS:
-        for kind, build, feeds in (("cnn", _cnn, {"inputs": IMAGES}),
-                                   ("mlp", _two_head_mlp, {"features": FEATURES})):
+        for kind, build, feeds, structure in (
+                ("cnn", _cnn, {"inputs": IMAGES}, "inputs"),
+                ("mlp", _two_head_mlp, {"features": FEATURES}, "features")):
             models[source, kind] = build(source)
             path = kbridge.adapters.export_saved_model(models[source, kind],
                                                        tmp_path / f"{source}-{kind}")
-            jobs[f"{source}-{kind}"] = (path, feeds)
+            jobs[f"{source}-{kind}"] = (path, feeds, structure)
     models["dict"] = _dict_model()
     jobs["dict"] = (kbridge.adapters.export_saved_model(models["dict"], tmp_path / "dict"),
-                    {"image": IMAGES, "meta": FEATURES})
+                    {"image": IMAGES, "meta": FEATURES}, "dict")
+    models["list"] = _list_model(BACKENDS[-1])
+    jobs["list"] = (models["list"].export(tmp_path / "list"),
+                    {"left": FEATURES, "right": IMAGES}, ["left", "right"])
     return models, jobs, _serve_without_kbridge(tmp_path, jobs)
 
 
@@ -146,12 +183,15 @@ def test_export_from_every_backend_serves_without_kbridge(source, served):
     for n in BATCHES:
         np.testing.assert_allclose(outputs[f"output_0@{n}"], _numpy(cnn(IMAGES[:n])),
                                    rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(outputs[f"keras/output_0@{n}"], outputs[f"output_0@{n}"])
     report, outputs = results[f"{source}-mlp"]
     assert report["inputs"] == ["features"] and report["outputs"] == ["output_0", "output_1"]
     for n in BATCHES:
         expected = [_numpy(y) for y in mlp(FEATURES[:n])]
         np.testing.assert_allclose(outputs[f"output_0@{n}"], expected[0], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(outputs[f"output_1@{n}"], expected[1], rtol=1e-5, atol=1e-5)
+        for name in ("output_0", "output_1"):  # Keras's TFSMLayer returns the list
+            np.testing.assert_array_equal(outputs[f"keras/{name}@{n}"], outputs[f"{name}@{n}"])
     saved = open(os.path.join(jobs[f"{source}-cnn"][0], "saved_model.pb"), "rb").read()
     assert b"kbridge" not in saved
 
@@ -166,6 +206,19 @@ def test_dict_inputs_and_outputs_keep_their_keys(served):
         for key in ("logits", "score"):
             np.testing.assert_allclose(outputs[f"{key}@{n}"], _numpy(expected[key]),
                                        rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(outputs[f"keras/{key}@{n}"], _numpy(expected[key]),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_list_inputs_serve_through_keras_tfsm_layer(served):
+    models, jobs, results = served
+    model, (report, outputs) = models["list"], results["list"]
+    assert report["inputs"] == ["left", "right"] and report["outputs"] == ["output_0"]
+    for n in BATCHES:
+        expected = _numpy(model([FEATURES[:n], IMAGES[:n]]))
+        np.testing.assert_allclose(outputs[f"output_0@{n}"], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(outputs[f"keras/output_0@{n}"], expected, rtol=1e-5,
+                                   atol=1e-5)
 
 
 def test_batch_norm_and_dropout_export_in_inference_mode(tmp_path):
