@@ -284,7 +284,7 @@ def _write(h5, tree, path, metadata):
         for key, value in metadata.get(path, {}).items():
             group.attrs[key] = value
         for key, value in arrays.items():
-            value = np.ascontiguousarray(value)
+            value = np.array(value, order="C")
             if str(value.dtype) == "bfloat16":
                 group.create_dataset(key, data=value).attrs["dtype"] = "bfloat16"
             else:

@@ -32,6 +32,8 @@ KERAS_FORMAT_VERSION = "3.15.1"
 _OWN_VARIABLE_GROUPS = {
     "MultiHeadAttention": {"query": "query_dense", "key": "key_dense", "value": "value_dense",
                            "attention_output": "output_dense"},
+    "GroupedQueryAttention": {"query": "_query_dense", "key": "_key_dense",
+                              "value": "_value_dense", "attention_output": "_output_dense"},
 }
 # Attributes of kbridge layers that Keras does not save (framework state, not sub-objects).
 _SKIPPED_ATTRIBUTES = {"_layers", "_input_layer", "_loss_tracker", "_compile_loss",
@@ -184,8 +186,8 @@ def _h5py():
 
 
 def _as_numpy(variable):
-    value = np.asarray(variable.numpy())
-    return np.ascontiguousarray(value)
+    # np.array, not np.ascontiguousarray: the latter turns a scalar into shape (1,).
+    return np.array(variable.numpy(), order="C", copy=True)
 
 
 def write_weights(model, file_like, include_optimizer=True):

@@ -65,8 +65,7 @@ def _sanitize(entry, custom_objects):
         return entry
     if entry["class_name"] == "__keras_tensor__":
         return entry
-    cls = registry.get_registered_object(entry.get("registered_name") or "", custom_objects) \
-        or registry.get_registered_object(entry["class_name"], custom_objects)
+    cls = registry.resolve_class(entry, custom_objects)
     if cls is None or not inspect.isclass(cls):
         return entry  # deserialize() reports the unknown class by name
     accepted = _accepted_args(cls)

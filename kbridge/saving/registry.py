@@ -22,11 +22,33 @@ class UnsafeDeserializationError(KbridgeError, ValueError):
     """A config names something that could run arbitrary code (e.g. a Lambda layer)."""
 
 
+# Names shared by two families (the layer ``Identity`` and the initializer ``Identity``):
+# (family, name) -> class, the family read from a config's ``module`` field.
+_BY_FAMILY = {}
+_FAMILIES = ("layers", "initializers", "regularizers", "constraints", "losses", "metrics",
+             "optimizers", "activations")
+# Keras's exported name where it differs from kbridge's class name (Keras writes the former).
+_KERAS_CLASS_NAMES = {"GroupedQueryAttention": "GroupQueryAttention"}
+_FROM_KERAS_NAMES = {v: k for k, v in _KERAS_CLASS_NAMES.items()}
+
+
+def _family(module):
+    parts = (module or "").split(".")
+    if parts and parts[0] in ("kbridge", "keras"):
+        for part in parts[1:3]:
+            if part in _FAMILIES:
+                return part
+    return None
+
+
 def register(obj, name=None, package=None):
     key = name or obj.__name__
     if package:
         key = f"{package}>{key}"
     _REGISTRY[key] = obj
+    family = _family(getattr(obj, "__module__", None))
+    if family and not package:
+        _BY_FAMILY[(family, key)] = obj
     return obj
 
 
@@ -182,9 +204,11 @@ def serialize(obj):
             return obj.__name__
     if hasattr(obj, "get_config") and not inspect.isclass(obj):
         cls = obj.__class__
+        keras_format = _KERAS_FORMAT.get()
         out = {
             "module": _module_field(cls),
-            "class_name": cls.__name__,
+            "class_name": _KERAS_CLASS_NAMES.get(cls.__name__, cls.__name__)
+            if keras_format and cls.__module__.startswith("kbridge.") else cls.__name__,
             "config": obj.get_config(),
             "registered_name": _class_registered_name(cls),
         }
@@ -240,6 +264,31 @@ def _effective_safe_mode(safe_mode):
     return safe_mode
 
 
+def resolve_class(config, custom_objects=None):
+    """The class a serialised ``{"class_name", "registered_name", "module"}`` names, or None:
+    ``custom_objects`` and registrations by name, the ``module`` family settling names that
+    two families share (``Identity``)."""
+    class_name = config.get("class_name")
+    if custom_objects and class_name in custom_objects:
+        return custom_objects[class_name]
+    registered = config.get("registered_name")
+    if registered and registered != class_name:
+        cls = get_registered_object(registered, custom_objects)
+        if cls is not None:
+            return cls
+    family = _family(config.get("module"))
+    if family:
+        _ensure_builtins()
+        cls = _BY_FAMILY.get((family, _FROM_KERAS_NAMES.get(class_name, class_name)))
+        if cls is not None:
+            return cls
+    for name in (class_name, _FROM_KERAS_NAMES.get(class_name)):
+        cls = get_registered_object(name, custom_objects) if name else None
+        if cls is not None:
+            return cls
+    return None
+
+
 def deserialize(config, custom_objects=None, safe_mode=True):
     """Build the object a :func:`serialize` dict describes, from registered classes only."""
     safe_mode = _effective_safe_mode(safe_mode)
@@ -256,12 +305,7 @@ def deserialize(config, custom_objects=None, safe_mode=True):
     class_name = config["class_name"]
     if class_name == "function" and isinstance(config.get("config"), str):
         return deserialize(config["config"], custom_objects, safe_mode)  # Keras's function entry
-    names = [n for n in (config.get("registered_name"), class_name) if n]
-    cls = None
-    for n in names:
-        cls = get_registered_object(n, custom_objects)
-        if cls is not None:
-            break
+    cls = resolve_class(config, custom_objects)
     if cls is None:
         raise KbridgeError(
             f"Unknown class {class_name!r} in a config. Only kbridge's registered classes and "
