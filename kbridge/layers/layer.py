@@ -417,6 +417,33 @@ class Layer:
             return backend_module(self.backend_name, "core").convert_to_tensor(x)
         return x
 
+    def _cast_inputs(self, args, kwargs):
+        """Float tensors in ``args``/``kwargs`` cast to the compute dtype, as Keras's autocast
+        (float64 numpy data into a float32 model); ints, bools and strings are left alone."""
+        target = self.compute_dtype
+
+        def cast(x):
+            dtype = getattr(x, "dtype", None)
+            if dtype is None or x is None:
+                return x
+            name = _float_name(dtype)
+            if name is None or name == target:
+                return x
+            if isinstance(x, KerasTensor):
+                out = KerasTensor(x.shape, target, sparse=x.sparse)
+                out._keras_mask = getattr(x, "_keras_mask", None)
+                return out
+            from kbridge import ops
+
+            return ops.cast(x, target)
+
+        if len(args) == 1 and not kwargs:
+            first = args[0]
+            if _float_name(getattr(first, "dtype", None)) in (None, target):
+                if not isinstance(first, (list, tuple, dict)):
+                    return args, kwargs
+        return map_structure(cast, args), {k: map_structure(cast, v) for k, v in kwargs.items()}
+
     def __call__(self, *args, **kwargs):
         user_kwargs = dict(kwargs)
         sig = self._signature()
@@ -434,6 +461,8 @@ class Layer:
         bound = sig.bind(*args, **kwargs).arguments
         if _has_symbolic((args, kwargs)):
             return self._symbolic_call(args, kwargs, bound, user_kwargs)
+        if self.autocast:
+            args, kwargs = self._cast_inputs(args, kwargs)
         if self.input_spec is not None and args:
             self._check_input_spec(args[0])
         # The layer's backend is active inside its build and call, so ops on plain numpy
@@ -447,8 +476,6 @@ class Layer:
             if outermost:
                 self._clear_losses()
             with naming.layer_scope(self.name):
-                if self.autocast and self.compute_dtype != self.variable_dtype and args:
-                    args = (map_structure(self._autocast, args[0]),) + args[1:]
                 outputs = self.call(*args, **kwargs)
         finally:
             _training_context.reset(token)
@@ -461,15 +488,6 @@ class Layer:
                 self.add_loss(ops.divide(self.activity_regularizer(out),
                                          ops.cast(ops.shape(out)[0], out.dtype)))
         return outputs
-
-    def _autocast(self, x):
-        from kbridge import ops
-        from kbridge.backend.common.dtypes import is_float
-
-        dtype = getattr(x, "dtype", None)
-        if dtype is not None and is_float(dtype) and ops.dtype(x) != self.compute_dtype:
-            return ops.cast(x, self.compute_dtype)
-        return x
 
     def _check_input_spec(self, x):
         specs = self.input_spec if isinstance(self.input_spec, (list, tuple)) else [self.input_spec]
@@ -484,11 +502,19 @@ class Layer:
         self._maybe_build(bound)
         if kwargs.get("training") is None and "training" in kwargs:
             kwargs["training"] = False
+        call_args, call_kwargs = self._cast_inputs(args, kwargs) if self.autocast else (args, kwargs)
         token = _tracing.set(True)
         was_tracing = token.old_value is True
         try:
             with naming.layer_scope(self.name):
-                outputs = self.compute_output_spec(*args, **kwargs)
+                try:
+                    outputs = self.compute_output_spec(*call_args, **call_kwargs)
+                except Exception:
+                    if type(self).compute_output_spec is not Layer.compute_output_spec:
+                        raise
+                    # ``call`` needs concrete values (a shape with the unknown batch size in
+                    # it, a Python loop over a dimension): infer the output by running it.
+                    outputs = self._probe_output_spec(call_args, call_kwargs)
         finally:
             _tracing.reset(token)
         # A layer that returns its input unchanged (Dropout at inference, Identity) must
@@ -519,6 +545,38 @@ class Layer:
                 if isinstance(t, KerasTensor):
                     t._keras_history = (self, len(self._inbound_nodes) - 1, i)
         return outputs
+
+    def _probe_output_spec(self, args, kwargs):
+        """Output KerasTensors found by calling ``call`` on small concrete tensors of this
+        layer's backend, twice with different sizes for the unknown dimensions (a dimension
+        that differs between the two runs is unknown). The way Keras traces ``call``."""
+        from kbridge.backend.common.dtypes import numpy_dtype
+        from kbridge.backend.common.symbolic import _PROBES, _merge
+
+        core = backend_module(self.backend_name, "core")
+
+        def concrete(t, probe):
+            if not isinstance(t, KerasTensor):
+                return t
+            shape = tuple(probe if d is None else d for d in t.shape)
+            dtype = numpy_dtype(t.dtype)
+            value = np.ones(shape, dtype) if dtype.kind in "fc" else np.zeros(shape, dtype)
+            return core.convert_to_tensor(value)
+
+        results = []
+        backend_token = context._override.set(self.backend_name)
+        try:
+            for probe in _PROBES:
+                out = self.call(*map_structure(lambda t: concrete(t, probe), args),
+                                **{k: map_structure(lambda t: concrete(t, probe), v)
+                                   for k, v in kwargs.items()})
+                results.append(map_structure(
+                    lambda t: np.asarray(core.convert_to_numpy(t))
+                    if hasattr(t, "shape") and hasattr(t, "dtype") else t, out))
+        finally:
+            context._override.reset(backend_token)
+        self._clear_losses()
+        return _merge(results[0], results[1])
 
     @property
     def _inbound_nodes(self):
@@ -560,6 +618,31 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_FLOAT_NAMES = {}  # framework dtype object -> its kbridge float name, or None (not a float)
+
+
+def _float_name(dtype):
+    """The kbridge name of ``dtype`` if it is a float dtype, else None (cached per object)."""
+    if dtype is None:
+        return None
+    try:
+        return _FLOAT_NAMES[dtype]
+    except (KeyError, TypeError):
+        pass
+    from kbridge.backend.common.dtypes import FLOAT_TYPES, standardize_dtype
+
+    try:
+        name = standardize_dtype(dtype)
+    except Exception:  # strings, objects: nothing to cast
+        name = None
+    name = name if name in FLOAT_TYPES else None
+    try:
+        _FLOAT_NAMES[dtype] = name
+    except TypeError:
+        pass
+    return name
 
 
 def _unique(items):

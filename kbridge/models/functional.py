@@ -1,7 +1,7 @@
 """Functional models: a graph of layer calls recorded on :class:`kbridge.KerasTensor` inputs."""
 
 from kbridge.backend.common.keras_tensor import KerasTensor
-from kbridge.errors import KbridgeError
+from kbridge.errors import KbridgeError, ShapeError
 from kbridge.layers.input_layer import InputLayer
 from kbridge.layers.layer import _flatten, map_structure
 from kbridge.models.model import Model
@@ -119,7 +119,7 @@ class Functional(Model):
     def call(self, inputs, training=None, mask=None):
         values, masks = {}, {}
         for t, v in zip(self.inputs, self._flatten_call_inputs(inputs)):
-            values[id(t)] = self._convert_input(v)
+            values[id(t)] = _adjust_input_rank(self._convert_input(v), t, self.name)
         if mask is not None:
             for t, m in zip(self.inputs, _flatten(mask)):
                 masks[id(t)] = m
@@ -201,6 +201,22 @@ class Functional(Model):
     @classmethod
     def from_config(cls, config, custom_objects=None, safe_mode=True):
         return functional_from_config(cls, config, custom_objects, safe_mode)
+
+
+def _adjust_input_rank(value, ref, model_name):
+    """Keras's rank adjustment: ``(N, 28, 28)`` fed to ``Input((28, 28, 1))`` gains the last
+    axis, and a trailing axis of size 1 beyond the Input's rank is dropped."""
+    shape = getattr(value, "shape", None)
+    if shape is None or len(shape) == len(ref.shape):
+        return value
+    from kbridge import ops
+
+    if len(shape) == len(ref.shape) - 1 and ref.shape[-1] == 1:
+        return ops.expand_dims(value, -1)
+    if len(shape) == len(ref.shape) + 1 and shape[-1] == 1:
+        return ops.squeeze(value, -1)
+    raise ShapeError(f"Model '{model_name}' expects input '{ref.name}' of shape {ref.shape}. "
+                     f"Received an input of incompatible shape {tuple(shape)}.")
 
 
 def _is_ref(value):

@@ -451,7 +451,32 @@ def repeat(x, repeats, axis=None):
     """Repeat each element `repeats` times along `axis` (of the flattened input when None)."""
 
 
-@op
+def _reshape_spec(x, newshape):
+    """Keras's rule: the new shape as given, ``None`` entries unknown, and a ``-1`` resolved
+    when every other size is known."""
+    from kbridge.errors import ShapeError
+
+    dims = [newshape] if isinstance(newshape, int) or newshape is None else list(newshape)
+    dims = [None if d is None else int(d) for d in dims]
+    if dims.count(-1) > 1:
+        raise ShapeError(f"reshape takes at most one -1 in `newshape`. Received: {tuple(dims)}")
+    if -1 in dims:
+        known_in = None if None in x.shape else int(np.prod(x.shape, dtype=np.int64))
+        rest = [d for d in dims if d != -1]
+        if known_in is not None and None not in rest:
+            size = int(np.prod(rest, dtype=np.int64))
+            if size == 0 or known_in % size:
+                raise ShapeError(f"Cannot reshape a tensor of shape {x.shape} to {tuple(dims)}.")
+            dims[dims.index(-1)] = known_in // size
+        else:
+            dims[dims.index(-1)] = None
+    elif None not in x.shape and None not in dims:
+        if int(np.prod(x.shape, dtype=np.int64)) != int(np.prod(dims, dtype=np.int64)):
+            raise ShapeError(f"Cannot reshape a tensor of shape {x.shape} to {tuple(dims)}.")
+    return KerasTensor(tuple(dims), x.dtype)
+
+
+@op(spec=_reshape_spec)
 def reshape(x, newshape):
     """`x` with a new shape of the same size (one dim may be -1)."""
 

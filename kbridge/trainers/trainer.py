@@ -14,6 +14,8 @@ Override ``train_step`` / ``test_step`` / ``predict_step`` with your backend's c
 (see ``docs/customizing_fit.md``), or ``compute_loss`` / ``compute_metrics`` on any backend.
 """
 
+import inspect
+
 import numpy as np
 
 from kbridge.backend.common.dispatch import backend_module
@@ -151,6 +153,18 @@ class Trainer:
             total = ops.convert_to_tensor(0.0)
         return total
 
+    def _compute_loss(self, x, y, y_pred, sample_weight, training):
+        """``compute_loss``, passing ``training`` only when an override accepts it (as Keras)."""
+        takes = type(self).__dict__.get("_compute_loss_takes_training")
+        if takes is None:
+            params = inspect.signature(self.compute_loss).parameters
+            takes = "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+            setattr(type(self), "_compute_loss_takes_training", takes)
+        if takes:
+            return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=training)
+        return self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
     def stateless_compute_loss(self, trainable_variables, non_trainable_variables,
                                metrics_variables, x=None, y=None, y_pred=None,
                                sample_weight=None, training=True):
@@ -162,7 +176,7 @@ class Trainer:
             zip(self.non_trainable_variables, non_trainable_variables)) + list(
             zip(metric_vars, metrics_variables))
         with StatelessScope(mapping) as scope:
-            loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
+            loss = self._compute_loss(x, y, y_pred, sample_weight, training=training)
         return loss, ([scope.final_value(v) for v in self.non_trainable_variables],
                       [scope.final_value(v) for v in metric_vars])
 
@@ -317,6 +331,13 @@ class Trainer:
 
     def _maybe_build_from(self, adapter):
         if self.built:
+            return
+        from kbridge.layers.layer import Layer
+
+        if type(self).call is Layer.call:
+            # No call(): a model driven by its own train_step (a GAN over sub-models built
+            # on their own), as Keras allows. Nothing to build from a batch.
+            self.built = True
             return
         batch = adapter.peek()
         x, _, _ = unpack_x_y_sample_weight(batch)

@@ -44,7 +44,8 @@ def _native_backend(cls):
     if jax is not None and hasattr(jax, "Array") and issubclass(cls, jax.Array):
         return "jax"
     tf = mods.get("tensorflow")
-    if tf is not None and hasattr(tf, "Tensor") and issubclass(cls, (tf.Tensor, tf.Variable)):
+    if tf is not None and hasattr(tf, "Tensor") and issubclass(
+            cls, (tf.Tensor, tf.Variable, tf.IndexedSlices)):
         return "tensorflow"
     return None
 

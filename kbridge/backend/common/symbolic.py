@@ -42,8 +42,16 @@ def _to_placeholders(value, probe):
     return value
 
 
+def _is_partial_shape(value):
+    """A shape argument with unknown sizes, e.g. ``(ops.shape(x)[0], 2)`` on a KerasTensor."""
+    return (value.__class__ in (list, tuple) and None in value
+            and all(d is None or isinstance(d, (int, np.integer)) for d in value))
+
+
 def _has_unknown_dims(values):
     for v in values:
+        if _is_partial_shape(v):
+            return True
         if isinstance(v, KerasTensor) and None in v.shape:
             return True
         if v.__class__ in (list, tuple) and _has_unknown_dims(v):
@@ -53,9 +61,15 @@ def _has_unknown_dims(values):
     return False
 
 
+def _fill_shape(value, probe):
+    if _is_partial_shape(value):
+        return value.__class__(probe if d is None else d for d in value)
+    return value
+
+
 def _run(impl, args, kwargs, probe):
-    args = _to_placeholders(args, probe)
-    kwargs = _to_placeholders(kwargs, probe)
+    args = _to_placeholders(tuple(_fill_shape(a, probe) for a in args), probe)
+    kwargs = _to_placeholders({k: _fill_shape(v, probe) for k, v in kwargs.items()}, probe)
     with np.errstate(all="ignore"):
         return impl(*args, **kwargs)
 

@@ -59,8 +59,7 @@ def train_step(model, state, data):
     def loss_and_updates(trainable, non_trainable, metrics_vars):
         with _scope(model, trainable, non_trainable, metrics_vars) as scope:
             y_pred = model(x, training=True)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                      training=True)
+            loss = model._compute_loss(x, y, y_pred, sample_weight, training=True)
             model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
         return loss, (y_pred, _finals(scope, model.non_trainable_variables),
                       _finals(scope, model.metrics_variables))
@@ -82,8 +81,7 @@ def test_step(model, state, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     with _scope(model, trainable, non_trainable, metrics_vars) as scope:
         y_pred = model(x, training=False)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                  training=False)
+        loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
         model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
         logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
     return logs, (trainable, _finals(scope, model.non_trainable_variables),

@@ -24,6 +24,13 @@ def to_tf_dtype(dtype):
 
 class Variable(variables.Variable):
     backend_name = "tensorflow"
+    # ``tf.GradientTape.gradient(loss, layer.trainable_weights)`` (Keras's TF idiom) differentiates
+    # with respect to the wrapped tf.Variable through its resource handle.
+    _should_act_as_resource_variable = True
+
+    @property
+    def handle(self):
+        return self._value.handle
 
     def _to_native(self, value, dtype):
         return convert_to_tensor(value, dtype)
@@ -62,6 +69,8 @@ def is_tensor(x):
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     if isinstance(x, variables.Variable):
         x = x.value if x.backend_name == "tensorflow" else x.numpy()
+    if isinstance(x, tf.IndexedSlices):  # an Embedding's gradient: densified
+        x = tf.convert_to_tensor(x)
     if isinstance(x, (tf.Tensor, tf.Variable)):
         if dtype is None:
             return x

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from kbridge.backend.common.dtypes import floatx, standardize_dtype
 from kbridge.backend.common.variables import Variable
-from kbridge.backend.numpy.random import concrete_noise_shape, float_dtype
+from kbridge.backend.numpy.random import float_dtype
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
 from kbridge.random.seed_generator import SEED_DTYPE, seed_pair
 
@@ -70,7 +70,13 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
 def dropout(inputs, rate, noise_shape=None, seed=None):
     inputs = convert_to_tensor(inputs)
     keep_prob = 1.0 - rate
-    noise_shape = concrete_noise_shape(inputs.shape, noise_shape)
+    # The dynamic shape: inside a tf.function a partial last batch has size None statically.
+    dynamic = tf.shape(inputs)
+    if noise_shape is None:
+        noise_shape = dynamic
+    else:
+        noise_shape = tf.stack([dynamic[i] if n is None else tf.constant(n, tf.int32)
+                                for i, n in enumerate(noise_shape)])
     keep = tf.random.stateless_uniform(noise_shape, _seed(seed)) < keep_prob
     keep = tf.broadcast_to(keep, tf.shape(inputs))
     return tf.where(keep, inputs / tf.cast(keep_prob, inputs.dtype), tf.zeros_like(inputs))

@@ -29,8 +29,7 @@ def train_step(model, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                  training=True)
+        loss = model._compute_loss(x, y, y_pred, sample_weight, training=True)
     model._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
     trainable = model.trainable_weights
     if trainable:
@@ -42,8 +41,7 @@ def train_step(model, data):
 def test_step(model, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     y_pred = model(x, training=False)
-    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                              training=False)
+    loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
     model._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

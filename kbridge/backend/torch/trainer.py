@@ -30,8 +30,7 @@ def train_step(model, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     model.zero_grad()
     y_pred = model(x, training=True)
-    loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                              training=True)
+    loss = model._compute_loss(x, y, y_pred, sample_weight, training=True)
     model._loss_tracker.update_state(loss.detach(), sample_weight=batch_size_of(x))
     trainable = model.trainable_weights
     if trainable:
@@ -48,8 +47,7 @@ def test_step(model, data):
     x, y, sample_weight = unpack_x_y_sample_weight(data)
     with torch.no_grad():
         y_pred = model(x, training=False)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
-                                  training=False)
+        loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
         model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
         return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
