@@ -1,12 +1,21 @@
-"""``ModelCheckpoint``: save the model (a kbridge release) during training."""
+"""``ModelCheckpoint``: save the model during training, as Keras files or kbridge releases."""
 
 import os
+import re
 
 from kbridge.callbacks.callback import Callback
 from kbridge.callbacks.monitor import Monitor
-from kbridge.errors import KbridgeError
+from kbridge.errors import ArgumentError, KbridgeError
 
 _KERAS_SUFFIXES = (".keras", ".h5")
+_FORMAT_FIELD = re.compile(r"\{[^{}]*\}")
+
+
+def _is_release_path(filepath):
+    """True for a path without a file extension (format fields aside): kbridge's release
+    directory. ``ckpt/epoch{epoch:02d}-{loss:.2f}`` is one; ``ckpt/model.pt`` is not."""
+    name = _FORMAT_FIELD.sub("", os.path.basename(filepath.rstrip("/\\")))
+    return os.path.splitext(name)[1] == ""
 
 
 def save_weights(model, path):
@@ -55,13 +64,15 @@ def replace_dir(src, dst):
 class ModelCheckpoint(Callback):
     """Save the model every epoch (or every ``save_freq`` batches), or only when it improves.
 
-    ``filepath`` is a directory path and may hold format fields filled from the epoch
-    (1-based) and the logs, e.g. ``"ckpt/epoch{epoch:02d}-{val_loss:.2f}"``. Each save writes a
-    kbridge release there (``kbridge.hub.save``; load it with ``kbridge.hub.load``), or with
-    ``save_weights_only=True`` just its ``model.safetensors`` (``model.load_weights``).
+    As in Keras 3, ``filepath`` ends in ``.keras`` (the whole model, which Keras loads; ``.h5``
+    for the legacy format), or in ``.weights.h5`` with ``save_weights_only=True``. A path
+    without an extension is a kbridge release directory instead (``kbridge.hub.load`` reads
+    it; with ``save_weights_only=True`` just its ``model.safetensors``, read by
+    ``model.load_weights``). ``filepath`` may hold format fields filled from the epoch
+    (1-based), the batch and the logs, e.g. ``"ckpt/epoch{epoch:02d}-{val_loss:.2f}.keras"``.
 
     Args:
-        filepath: the directory to write, possibly with ``{epoch}``/``{batch}``/log fields.
+        filepath: the file (or release directory) to write, possibly with format fields.
         monitor: the logged value ``save_best_only`` compares ("val_loss").
         verbose: 1 prints a line per save.
         save_best_only: save only when ``monitor`` improves on the best so far.
@@ -71,8 +82,9 @@ class ModelCheckpoint(Callback):
         initial_value_threshold: with ``save_best_only``, the value to beat at first.
 
     Example:
-        >>> cb = kbridge.callbacks.ModelCheckpoint("ckpt/best", save_best_only=True)
+        >>> cb = kbridge.callbacks.ModelCheckpoint("ckpt/best.keras", save_best_only=True)
         >>> model.fit(x, y, validation_split=0.2, epochs=10, callbacks=[cb])
+        >>> model = kbridge.saving.load_model("ckpt/best.keras")
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
@@ -80,11 +92,18 @@ class ModelCheckpoint(Callback):
                  initial_value_threshold=None):
         super().__init__()
         filepath = os.fspath(filepath)
-        if filepath.endswith(_KERAS_SUFFIXES):
-            raise KbridgeError(
-                "kbridge checkpoints are release directories (config.json + "
-                f"model.safetensors), not Keras files. Received: filepath={filepath!r}; drop "
-                "the '.keras' / '.weights.h5' suffix.")
+        self._release = _is_release_path(filepath)
+        if not self._release:
+            if save_weights_only and not filepath.endswith(".weights.h5"):
+                raise ArgumentError(
+                    "When using `save_weights_only=True` in `ModelCheckpoint`, the filepath "
+                    "provided must end in `.weights.h5` (Keras weights format), or have no "
+                    f"extension (a kbridge release directory). Received: filepath={filepath}")
+            if not save_weights_only and not filepath.endswith(_KERAS_SUFFIXES):
+                raise ArgumentError(
+                    "The filepath provided must end in `.keras` (Keras model format), or "
+                    "have no extension (a kbridge release directory). Received: "
+                    f"filepath={filepath}")
         if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
             raise KbridgeError("`save_freq` must be 'epoch' or a positive int (batches). "
                                f"Received: save_freq={save_freq!r}")
@@ -150,7 +169,18 @@ class ModelCheckpoint(Callback):
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
         if batch is not None:
             self.model._sync_state_for_callbacks()
-        if self.save_weights_only:
+        if not self._release:
+            if os.path.isdir(path):
+                raise KbridgeError("Please specify a non-directory filepath for "
+                                   "ModelCheckpoint. Filepath used is an existing directory: "
+                                   f"{path}")
+            from kbridge.saving import saving_api
+
+            if self.save_weights_only:
+                saving_api.save_weights(self.model, path, overwrite=True)
+            else:
+                saving_api.save_model(self.model, path, overwrite=True)
+        elif self.save_weights_only:
             save_weights(self.model, path)
         else:
             from kbridge import hub
