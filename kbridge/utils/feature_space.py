@@ -249,6 +249,8 @@ class FeatureSpace(Layer):
         self.encoded_features = None
         self._is_adapted = False
         self._sublayers_built = False
+        self._input_shapes = {}  # per adapted feature, for get_build_config
+        self.built = False  # built by adapt() or, when loading, build_from_config()
 
     def _standardize_feature(self, name, feature):
         if isinstance(feature, Feature):
@@ -306,7 +308,9 @@ class FeatureSpace(Layer):
             raise ArgumentError("adapt() takes a tf.data.Dataset or a dict of arrays/lists. "
                                 f"Received: {type(dataset).__name__}")
         for name in self._adaptable():
-            self.preprocessors[name].adapt(self._column(dataset, name))
+            column = self._column(dataset, name)
+            self.preprocessors[name].adapt(column)
+            self._input_shapes[name] = [None] + list(column.shape[1:])
         self._is_adapted = True
         self._build_encoders()
         self.built = True
@@ -437,7 +441,14 @@ class FeatureSpace(Layer):
         return cls(**config)
 
     def get_build_config(self):
-        return {n: f.preprocessor.get_build_config() for n, f in self.features.items()}
+        config = {}
+        for name, feature in self.features.items():
+            layer = feature.preprocessor
+            build = layer.get_build_config()
+            if build is None and layer.built:  # built by adapt(), not by a call
+                build = {"input_shape": self._input_shapes.get(name, [None, 1])}
+            config[name] = build
+        return config
 
     def build_from_config(self, config):
         for name, build_config in config.items():
@@ -445,6 +456,7 @@ class FeatureSpace(Layer):
             if not layer.built:
                 layer.build_from_config(build_config)
         self._is_adapted = True
+        self.built = True
 
     def save(self, filepath):
         """Saves the space (config and adapted state) as a ``.keras`` archive."""
