@@ -28,7 +28,8 @@ class Progbar:
         verbose: 1 = live bar, 2 = one line at the end, 0 = silent.
         interval: least seconds between two redraws.
         stateful_metrics: names shown as given; every other value is averaged over the steps
-            seen (Keras's default: all values averaged).
+            seen (Keras's default: all values averaged), except on the final update, which
+            shows the values given.
         stateless_metrics: the opposite list: only these are averaged, the rest shown as given.
         unit_name: what a step is called in the rate ("step").
         stream: where the bar is written (``sys.stdout``).
@@ -67,10 +68,15 @@ class Progbar:
         items = values.items() if isinstance(values, dict) else (values or ())
         steps = max(current - self._seen, 1)
         for name, value in items:
-            if self._averaged(name):
+            if self._averaged(name) and not finalize:
                 total, count = self._sums.get(name, (0.0, 0))
                 self._sums[name] = (total + _as_float(value) * steps, count + steps)
                 self._values[name] = self._sums[name][0] / self._sums[name][1]
+            elif self._averaged(name):
+                # The final update shows the value given (as Keras): it is the epoch's own
+                # result, e.g. the averaged logs at the end of an epoch.
+                self._sums[name] = (_as_float(value), 1)
+                self._values[name] = value
             else:
                 self._values[name] = value
         self._seen = current
