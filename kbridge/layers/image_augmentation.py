@@ -454,8 +454,13 @@ class Equalization(_ImagePreprocessingLayer):
         cdf_min = ops.min(ops.where(cdf > 0, cdf, ops.max(cdf)))
         denominator = cdf[-1] - cdf_min
         denominator = ops.where(denominator == 0, 1, denominator)
-        table = ops.clip(ops.round(ops.cast(cdf - cdf_min, "float32") * 255.0 /
-                                   ops.cast(denominator, "float32")), 0, 255)
+        # round((cdf - cdf_min) * 255 / denominator) in integers (half to even, as numpy's
+        # float64 round), so every backend gets the same table (needs < 2**31 / 255 pixels)
+        scaled = (cdf - cdf_min) * 255
+        quotient = ops.floor_divide(scaled, denominator)
+        twice_rest = 2 * (scaled - quotient * denominator)
+        up = (twice_rest > denominator) | ((twice_rest == denominator) & (quotient % 2 == 1))
+        table = ops.cast(ops.clip(quotient + ops.cast(up, quotient.dtype), 0, 255), "float32")
         lookup = ops.cast(ops.clip(channel / 255.0 * (bins - 1), 0, bins - 1), "int32")
         equalized = ops.cast(ops.take(table, lookup), channel.dtype)
         equalized = ops.where(ops.count_nonzero(hist) <= 1, channel, equalized)

@@ -260,7 +260,7 @@ class RandomPerspective(_RandomImageLayer):
 
 def _gaussian_taps(size, sigma):
     """Normalised 1-D Gaussian of ``size`` taps for a (possibly traced) scalar ``sigma``."""
-    x = np.arange(size, dtype=np.float32) - (size - 1) / 2.0
+    x = ops.convert_to_tensor(np.arange(size, dtype=np.float32) - (size - 1) / 2.0)
     taps = ops.exp(-0.5 * (x / sigma) ** 2)
     return taps / ops.sum(taps)
 
@@ -381,7 +381,8 @@ class RandomElasticTransform(_RandomImageLayer):
         dx = _blur(noise[1] * sigma, (size, size), sigma, sigma)[..., 0]
         grid_y, grid_x = np.meshgrid(np.arange(h, dtype=np.float32),
                                      np.arange(w, dtype=np.float32), indexing="ij")
-        ys, xs = grid_y + alpha * dy, grid_x + alpha * dx  # (batch, h, w)
+        ys = ops.convert_to_tensor(grid_y) + alpha * dy  # (batch, h, w)
+        xs = ops.convert_to_tensor(grid_x) + alpha * dx
         order = 1 if self.interpolation == "bilinear" else 0
         channels = []
         for c in range(x.shape[-1]):
@@ -410,6 +411,7 @@ def _box_masks(layer, images, x0, x1, y0, y1):
         gy, gx = ys[None, :, None, None], xs[None, None, :, None]
     else:
         gy, gx = ys[None, None, :, None], xs[None, None, None, :]
+    gy, gx = ops.convert_to_tensor(gy), ops.convert_to_tensor(gx)
     x0, x1, y0, y1 = (_per_image(v) for v in (x0, x1, y0, y1))
     inside = (gx >= x0) & (gx < x1) & (gy >= y0) & (gy < y1)
     return ops.logical_and(inside, ops.ones_like(images, dtype="bool"))
