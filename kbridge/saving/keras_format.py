@@ -267,12 +267,12 @@ def _metrics_config(model, weighted):
     for index, metric, is_weighted in compiled.metrics:
         if is_weighted != weighted:
             continue
-        if type(metric).__name__ == "MeanMetricWrapper":
-            name = metric.name
-            prefix = f"{names[index]}_"
-            if len(names) > 1 and name.startswith(prefix):
-                name = name[len(prefix):]
-            per_output[index].append(name)
+        name = metric.name
+        prefix = f"{names[index]}_"
+        if len(names) > 1 and name.startswith(prefix):
+            name = name[len(prefix):]
+        if type(metric).__name__ == "MeanMetricWrapper" or _named_metric(name, metric):
+            per_output[index].append(name)  # compiled from a string ("mae", "accuracy")
         else:
             per_output[index].append(registry.serialize_keras_format(metric))
     if not any(per_output):
@@ -280,6 +280,17 @@ def _metrics_config(model, weighted):
     if len(names) == 1:
         return per_output[0]
     return {n: m for n, m in zip(names, per_output) if m}
+
+
+def _named_metric(name, metric):
+    """Whether ``metric`` is what the string ``name`` compiles to."""
+    from kbridge import metrics
+
+    try:
+        made = metrics.get(name)
+    except Exception:  # not a metric name
+        return False
+    return type(made) is type(metric)
 
 
 def model_config(model, include_optimizer=True):

@@ -25,6 +25,11 @@ def save(model, path, include_optimizer=True):
     serialized = registry.serialize_keras_format(model)
     model_config = {"class_name": serialized["class_name"], "config": serialized["config"]}
     training_config = keras_format._compile_config(model) if include_optimizer else None
+    if training_config is not None:  # the legacy shape: the optimizer as "optimizer_config"
+        optimizer = training_config.pop("optimizer", None)
+        if isinstance(optimizer, dict):
+            training_config["optimizer_config"] = {"class_name": optimizer["class_name"],
+                                                   "config": optimizer["config"]}
     path = os.path.abspath(os.fspath(path))
     fd, weights_tmp = tempfile.mkstemp(suffix=".h5", dir=os.path.dirname(path))
     os.close(fd)
@@ -72,12 +77,9 @@ def load(path, custom_objects=None, compile=True, safe_mode=True, backend=None):
     if training is not None and compile:
         training = json.loads(training.decode() if isinstance(training, bytes) else training)
         config["compile_config"] = {k: training.get(k) for k in
-                                    ("optimizer", "loss", "loss_weights", "metrics",
-                                     "weighted_metrics")}
-        if isinstance(config["compile_config"]["optimizer"], dict) and \
-                "optimizer_config" in config["compile_config"]["optimizer"]:  # Keras 2 shape
-            config["compile_config"]["optimizer"] = \
-                config["compile_config"]["optimizer"]["optimizer_config"]
+                                    ("loss", "loss_weights", "metrics", "weighted_metrics")}
+        config["compile_config"]["optimizer"] = training.get("optimizer_config",
+                                                             training.get("optimizer"))
     model = keras_import.build_model(config, f"{where}:model_config", backend, custom_objects,
                                      safe_mode, compile)
     legacy_h5.load_weights_from_hdf5(model, path)
