@@ -52,6 +52,9 @@ class _AdaptivePooling(Layer):
         dtype = inputs.dtype if self._op == "adaptive_max_pool" else self.compute_dtype
         return KerasTensor(out, dtype)
 
+    def compute_output_shape(self, input_shape):
+        return self.compute_output_spec(KerasTensor(tuple(input_shape), "float32")).shape
+
     def get_config(self):
         return {**super().get_config(), "output_size": self.output_size,
                 "data_format": self.data_format}

@@ -97,6 +97,14 @@ class MelSpectrogram(Layer):
             out = self._decibels(out)
         return ops.cast(ops.swapaxes(out, -1, -2), self.compute_dtype)
 
+    def linear_to_mel_weight_matrix(self, num_mel_bins=20, num_spectrogram_bins=129,
+                                    sampling_rate=8000, lower_edge_hertz=125.0,
+                                    upper_edge_hertz=3800.0, dtype="float32"):
+        """The ``(num_spectrogram_bins, num_mel_bins)`` HTK mel filter bank (a tensor)."""
+        return ops.convert_to_tensor(linear_to_mel_weight_matrix(
+            num_mel_bins, num_spectrogram_bins, sampling_rate, lower_edge_hertz,
+            upper_edge_hertz, dtype))
+
     def _decibels(self, power):
         log_spec = 10.0 * ops.log10(ops.maximum(power, self.min_power))
         ref = max(abs(float(self.ref_power)), self.min_power)
@@ -113,6 +121,9 @@ class MelSpectrogram(Layer):
         if len(shape) == 1:
             return KerasTensor((self.num_mel_bins, frames(shape[0])), self.compute_dtype)
         return KerasTensor((shape[0], self.num_mel_bins, frames(shape[1])), self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return self.compute_output_spec(KerasTensor(tuple(input_shape), "float32")).shape
 
     def get_config(self):
         window = self.window
@@ -267,6 +278,9 @@ class STFTSpectrogram(Layer):
             out = ((batch, frames, width) if self.data_format == "channels_last"
                    else (batch, width, frames))
         return KerasTensor(out, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return self.compute_output_spec(KerasTensor(tuple(input_shape), "float32")).shape
 
     def get_config(self):
         window = self.window

@@ -236,15 +236,6 @@ class _ConvLSTM(RNN):
                          activity_regularizer=activity_regularizer, **kwargs)
         self.input_spec = InputSpec(ndim=self._rank + 3)
 
-    def __getattr__(self, name):
-        # Keras exposes the cell's arguments on the layer (layer.filters, layer.padding, ...)
-        if name.startswith("_") or name == "cell":
-            raise AttributeError(name)
-        cell = self.__dict__.get("cell")
-        if cell is not None and hasattr(cell, name):
-            return getattr(cell, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
         cell = self.cell
@@ -278,6 +269,22 @@ class _ConvLSTM(RNN):
     @classmethod
     def from_config(cls, config):
         return Layer.from_config.__func__(cls, config)
+
+
+def _cell_property(name):
+    return property(lambda self: getattr(self.cell, name),
+                    doc=f"The cell's ``{name}`` (read-only, as in Keras).")
+
+
+# Keras exposes the cell's arguments on the layer (layer.filters, layer.padding, ...).
+for _name in ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+              "activation", "recurrent_activation", "use_bias", "kernel_initializer",
+              "recurrent_initializer", "bias_initializer", "unit_forget_bias",
+              "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+              "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
+              "recurrent_dropout"):
+    setattr(_ConvLSTM, _name, _cell_property(_name))
+del _name
 
 
 class ConvLSTM1D(_ConvLSTM):

@@ -190,6 +190,8 @@ class TextVectorization(Layer):
             oov_token=_OOV, output_mode=output_mode, pad_to_max_tokens=pad_to_max_tokens,
             encoding=encoding, name=self.name + "_lookup")
         self._table_cache = None
+        self._pending_idf = None
+        self.reset_state()
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
         elif idf_weights is not None:
@@ -211,9 +213,10 @@ class TextVectorization(Layer):
             idf_weights = np.asarray(ops.convert_to_numpy(idf_weights)
                                      if not isinstance(idf_weights, (list, tuple, np.ndarray))
                                      else idf_weights, "float32").reshape(-1)
-            # a vocabulary given with its OOV token first carries the OOV weight too
-            if tokens[:1] == [_OOV] and len(idf_weights) == len(tokens):
-                idf_weights = idf_weights[1:]
+            # a vocabulary given with its OOV token first carries the OOV weight too (and
+            # Keras's saved weights may be padded to max_tokens)
+            if tokens[:1] == [_OOV] and len(idf_weights) >= len(tokens):
+                idf_weights = idf_weights[1:len(tokens)]
         elif idf_weights is not None:
             raise ArgumentError("`idf_weights` is only used with output_mode='tf_idf'. "
                                 f"Received: output_mode={self.output_mode!r}")
@@ -307,11 +310,13 @@ class TextVectorization(Layer):
     # --- adapt --------------------------------------------------------------------------------
     def adapt(self, data, batch_size=None, steps=None):
         """Build the vocabulary (and tf-idf weights) from ``data``: a list or array of
-        strings, a ``tf.data.Dataset`` or any iterable of batches of strings.
+        strings, a ``tf.data.Dataset`` or any iterable of batches of strings (at most
+        ``steps`` batches).
 
         Tokens are ordered by decreasing count, ties by decreasing UTF-8 bytes (as Keras), and
         cut to ``max_tokens``.
         """
+        self.reset_state()
         if isinstance(data, (list, tuple, np.ndarray, str)) or _is_tf(data) or (
                 ops.is_tensor(data)):
             batches = [data]
@@ -321,34 +326,67 @@ class TextVectorization(Layer):
                 import itertools
 
                 batches = itertools.islice(iter(data), steps)
-        counts, doc_freq, num_docs = {}, {}, 0
         for batch in batches:
-            if isinstance(batch, tuple):  # (x, y) datasets: adapt on x
-                batch = batch[0]
-            for row in self._tokenize(batch)[0]:
-                num_docs += 1
-                for t in row:
-                    counts[t] = counts.get(t, 0) + 1
-                for t in set(row):
-                    doc_freq[t] = doc_freq.get(t, 0) + 1
-        for special in (_MASK, _OOV):
-            counts.pop(special, None)
+            self.update_state(batch[0] if isinstance(batch, tuple) else batch)
+        self.finalize_state()
+
+    def reset_state(self):
+        """Forget the token counts gathered by :meth:`update_state`."""
+        self._counts, self._doc_freq, self._num_docs = {}, {}, 0
+
+    def update_state(self, data):
+        """Count the tokens of one batch of strings (then call :meth:`finalize_state`)."""
+        if not hasattr(self, "_counts"):
+            self.reset_state()
+        for row in self._tokenize(data)[0]:
+            self._num_docs += 1
+            for t in row:
+                self._counts[t] = self._counts.get(t, 0) + 1
+            for t in set(row):
+                self._doc_freq[t] = self._doc_freq.get(t, 0) + 1
+
+    def finalize_state(self):
+        """Set the vocabulary (and tf-idf weights) from the counts gathered so far."""
+        counts = {t: n for t, n in getattr(self, "_counts", {}).items()
+                  if t not in (_MASK, _OOV)}
         tokens = sorted(counts, key=lambda t: (counts[t], t.encode("utf-8")), reverse=True)
         if self.max_tokens is not None:
             room = self.max_tokens - (2 if self.output_mode == "int" else 1)
             tokens = tokens[:max(room, 0)]
         idf = None
         if self.output_mode == "tf_idf":
-            df = np.array([doc_freq[t] for t in tokens], np.float64)
-            idf = np.log1p(num_docs / (1.0 + df)).astype("float32")
+            df = np.array([self._doc_freq[t] for t in tokens], np.float64)
+            idf = np.log1p(self._num_docs / (1.0 + df)).astype("float32")
         self.set_vocabulary(tokens, idf)
 
-    def update_state(self, data):
-        raise NotImplementedError("Call adapt(data) on TextVectorization; incremental "
-                                  "update_state() is not supported.")
+    # --- Keras archive hooks: the vocabulary as an asset file, tf-idf weights as a variable
+    def save_assets(self, dir_path):
+        import os
 
-    def finalize_state(self):
-        pass
+        with open(os.path.join(dir_path, "vocabulary.txt"), "w", encoding="utf-8") as f:
+            f.write("\n".join(self.get_vocabulary()))
+
+    def load_assets(self, dir_path):
+        import os
+
+        path = os.path.join(dir_path, "vocabulary.txt")
+        if not os.path.exists(path):
+            return  # the vocabulary came in the config
+        with open(path, encoding="utf-8") as f:
+            tokens = f.read().splitlines()
+        while tokens and tokens[-1] == "":
+            tokens.pop()
+        idf = self._pending_idf if self.output_mode == "tf_idf" else None
+        self.set_vocabulary(tokens, idf)
+
+    def save_own_variables(self, store):
+        if self.output_mode == "tf_idf" and self.idf_weights is not None:
+            weights = self._index()["weights"]  # Keras's layout: OOV weight first
+            store["idf_weights"] = weights[:len(self.get_vocabulary())]
+
+    def load_own_variables(self, store):
+        if self.output_mode == "tf_idf" and "idf_weights" in store:
+            self._pending_idf = np.asarray(store["idf_weights"], "float32")
 
     # --- calling ------------------------------------------------------------------------------
     def _convert_input(self, x):

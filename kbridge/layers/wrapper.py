@@ -37,6 +37,9 @@ class Wrapper(Layer):
         kwargs.pop("training", None)
         return self.layer.compute_output_spec(*args, **kwargs)
 
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
     def get_config(self):
         return {**super().get_config(), "layer": registry.serialize(self.layer)}
 

@@ -151,3 +151,30 @@ def test_fit_on_vectorized_text(trainable_backend):
         losses = model.fit(corpus[:, None], labels, batch_size=8, epochs=4,
                            verbose=0).history["loss"]
         assert losses[-1] < losses[0]
+
+
+def test_reads_a_keras_archive_vocabulary_and_idf(tmp_path):
+    keras = keras_module()
+    tf = pytest.importorskip("tensorflow")
+    h5py = pytest.importorskip("h5py")
+    import zipfile
+
+    reference = keras.layers.TextVectorization(output_mode="tf_idf", max_tokens=8,
+                                               pad_to_max_tokens=True, name="tv")
+    reference.adapt(CORPUS)
+    keras.Sequential([keras.Input((1,), dtype="string"), reference]).save(tmp_path / "m.keras")
+    zipfile.ZipFile(tmp_path / "m.keras").extractall(tmp_path)
+    config = {k: v for k, v in reference.get_config().items() if k != "dtype"}
+    layer = L.TextVectorization.from_config(config)  # Keras's config has no vocabulary
+    # Keras names the archive entries after the layer class
+    with h5py.File(tmp_path / "model.weights.h5") as f:
+        idf = f["layers/text_vectorization/vars/idf_weights"][()]
+    layer.load_own_variables({"idf_weights": idf})
+    layer.load_assets(str(tmp_path / "assets" / "layers" / "text_vectorization"))
+    assert layer.get_vocabulary() == [str(t) for t in reference.get_vocabulary()]
+    np.testing.assert_allclose(to_numpy(layer(TEXTS)), np.asarray(reference(tf.constant(TEXTS))),
+                               rtol=1e-6)
+    # and writes the same files
+    layer.save_assets(str(tmp_path))
+    assert (tmp_path / "vocabulary.txt").read_text(encoding="utf-8").splitlines() == \
+        layer.get_vocabulary()
