@@ -24,6 +24,7 @@ from kbridge.backend.common import context
 from kbridge.backend.common.stateless import StatelessScope, current_scope
 from kbridge.backend.common.variables import unique_paths
 from kbridge.errors import BackendError, KbridgeError
+from kbridge.layers.adapter_layers import TorchModuleWrapper
 from kbridge.layers.layer import Layer, map_structure
 
 __all__ = ["TorchModule", "TorchModuleLayer", "from_torch", "to_torch"]
@@ -318,7 +319,8 @@ def to_torch(model):
 
 # --- a torch module as a kbridge layer -----------------------------------------------------
 _WRONG_BACKEND = (
-    "from_torch() makes a torch-backend layer, but the active backend is {backend!r}. "
+    "A wrapped torch.nn.Module makes a torch-backend layer, but the active backend is "
+    "{backend!r}. "
     "Create it with kbridge.adapters.from_torch(module) (which activates torch), or inside "
     "`with kbridge.backend.use('torch'):`.")
 
@@ -332,119 +334,156 @@ def _shape_only(tensor):
     return init
 
 
-class TorchModuleLayer(Layer):
+def adopt_module(layer, module):
+    """Make ``module``'s parameters and buffers ``layer``'s Variables (shared storage).
+
+    Each parameter becomes a trainable Variable (non-trainable when its ``requires_grad`` is
+    False) and each buffer a non-trainable one, named by the module's own names
+    (``"0.weight"``) under the layer's name scope.
+    """
+    if layer.backend_name != "torch":
+        raise BackendError(_WRONG_BACKEND.format(backend=layer.backend_name))
+    if not isinstance(module, torch.nn.Module):
+        raise KbridgeError(f"{type(layer).__name__} expects a torch.nn.Module. Received: "
+                           f"{type(module).__module__}.{type(module).__name__}")
+    if (isinstance(module, torch.nn.modules.lazy.LazyModuleMixin)
+            and module.has_uninitialized_params()):
+        raise KbridgeError(f"{type(layer).__name__} needs an initialised module; call the "
+                           f"lazy module once on data first. Received: {module}")
+    layer.module = module
+    layer._param_names, layer._buffer_names = [], []
+    layer._torch_variables = {}
+    for name, tensor in module.named_parameters():
+        _adopt(layer, name, tensor, trainable=tensor.requires_grad)
+        layer._param_names.append(name)
+    for name, tensor in module.named_buffers():
+        _adopt(layer, name, tensor, trainable=False)
+        layer._buffer_names.append(name)
+    layer.built = True
+
+
+def _adopt(layer, name, tensor, trainable):
+    from kbridge.backend.common import naming
+
+    with naming.layer_scope(layer.name):
+        v = layer.add_weight(shape=tuple(tensor.shape), dtype=str(tensor.dtype).split(".")[-1],
+                             initializer=_shape_only(tensor), trainable=trainable, name=name)
+    # Share storage: the Variable holds the module's own Parameter / buffer object.
+    v._value = tensor
+    layer._torch_variables[name] = v
+
+
+def _check_inputs(layer, inputs):
+    for x in _leaves(inputs):
+        if x is None or isinstance(x, (torch.Tensor, bool, int, float)):
+            continue
+        raise BackendError(
+            f"Layer '{layer.name}' wraps a torch.nn.Module and runs on the torch backend "
+            f"only: it expects torch tensors (or numpy arrays). Received a "
+            f"{type(x).__module__}.{type(x).__name__} input. Build the surrounding model "
+            "on the torch backend (kbridge.backend.use('torch') or kbridge.convert).")
+
+
+def call_module(layer, args, kwargs, training):
+    """``layer.module(*args, **kwargs)`` in ``train(training)`` mode, on the tensors the
+    layer's Variables currently hold (so ``stateless_call`` and the trainers work)."""
+    _check_inputs(layer, (args, kwargs))
+    values = {name: v.value for name, v in layer._torch_variables.items()}
+    in_scope = current_scope() is not None
+    if in_scope:
+        # A pure call must not mutate the caller's state: run on copies of the buffers
+        # and assign the results (the scope records them).
+        values.update({n: values[n].clone() for n in layer._buffer_names})
+    module = layer.module
+    was_training = module.training
+    module.train(bool(training))
+    try:
+        outputs = torch.func.functional_call(module, values, tuple(args), dict(kwargs))
+    finally:
+        module.train(was_training)
+    if in_scope:
+        for n in layer._buffer_names:
+            layer._torch_variables[n].assign(values[n])
+    return outputs
+
+
+def module_output_spec(layer, args, kwargs):
+    """Output KerasTensors by running the module on meta tensors (zeros as a fallback).
+
+    Unknown dimensions are probed with two sizes; a dimension that differs between the
+    two runs is unknown in the output.
+    """
+    from kbridge.backend.common.keras_tensor import KerasTensor
+    from kbridge.backend.common.symbolic import _PROBES
+    from kbridge.backend.torch.core import to_torch_dtype
+
+    module = layer.module
+
+    def run(probe, device):
+        def placeholder(t):
+            if not isinstance(t, KerasTensor):
+                return t
+            shape = tuple(probe if d is None else d for d in t.shape)
+            return torch.zeros(shape, dtype=to_torch_dtype(t.dtype), device=device)
+
+        xs = map_structure(placeholder, list(args))
+        kws = map_structure(placeholder, dict(kwargs))
+        values = {n: (v.value.detach().to("meta") if device == "meta" else v.value.detach())
+                  for n, v in layer._torch_variables.items()}
+        was_training = module.training
+        module.eval()  # never touch the statistics while probing shapes
+        try:
+            with torch.no_grad():
+                return torch.func.functional_call(module, values, tuple(xs), kws)
+        finally:
+            module.train(was_training)
+
+    def spec(probe):
+        try:
+            return run(probe, "meta")
+        except Exception:  # a module with data-dependent code: run it on real zeros
+            return run(probe, "cpu")
+
+    unknown = any(d is None for t in _leaves((args, kwargs)) if isinstance(t, KerasTensor)
+                  for d in t.shape)
+    first = spec(_PROBES[0])
+    second = spec(_PROBES[1]) if unknown else first
+
+    def merge(a, b):
+        if not isinstance(a, torch.Tensor):
+            return a
+        shape = tuple(d if d == e else None for d, e in zip(a.shape, b.shape))
+        return KerasTensor(shape, str(a.dtype).split(".")[-1])
+
+    return _map2(merge, first, second)
+
+
+def pickle_module(module):
+    """``module`` as base64 text of ``torch.save`` (Keras's TorchModuleWrapper config)."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(module, buffer)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def unpickle_module(text):
+    import base64
+    import io
+
+    return torch.load(io.BytesIO(base64.b64decode(text.encode("ascii"))), weights_only=False)
+
+
+class TorchModuleLayer(TorchModuleWrapper):
     """A ``torch.nn.Module`` as a kbridge layer on the torch backend (see :func:`from_torch`).
 
-    Each parameter of the module becomes a trainable kbridge Variable (non-trainable when
-    its ``requires_grad`` is False) and each buffer a non-trainable one; the Variables'
-    storage *is* the module's tensors, so training either side updates both. Variable names
-    are the module's own names (``"0.weight"``), under the layer's name scope.
+    :class:`kbridge.layers.TorchModuleWrapper` with a config that holds no pickle: loading
+    it takes the module back from the caller (``custom_objects={layer_name: make_module}``).
     """
 
     def __init__(self, module, name=None, **kwargs):
-        super().__init__(name=name, **kwargs)
-        if self.backend_name != "torch":
-            raise BackendError(_WRONG_BACKEND.format(backend=self.backend_name))
-        if not isinstance(module, torch.nn.Module):
-            raise KbridgeError(f"from_torch() expects a torch.nn.Module. Received: "
-                               f"{type(module).__module__}.{type(module).__name__}")
-        self.module = module
-        self._param_names, self._buffer_names = [], []
-        self._torch_variables = {}
-        for name_, tensor in module.named_parameters():
-            self._adopt(name_, tensor, trainable=tensor.requires_grad)
-            self._param_names.append(name_)
-        for name_, tensor in module.named_buffers():
-            self._adopt(name_, tensor, trainable=False)
-            self._buffer_names.append(name_)
-        self.built = True
-
-    def _adopt(self, name, tensor, trainable):
-        from kbridge.backend.common import naming
-
-        with naming.layer_scope(self.name):
-            v = self.add_weight(shape=tuple(tensor.shape), dtype=str(tensor.dtype).split(".")[-1],
-                                initializer=_shape_only(tensor), trainable=trainable, name=name)
-        # Share storage: the Variable holds the module's own Parameter / buffer object.
-        v._value = tensor
-        self._torch_variables[name] = v
-
-    def _check_inputs(self, inputs):
-        for x in _leaves(inputs):
-            if x is None or isinstance(x, (torch.Tensor, bool, int, float)):
-                continue
-            raise BackendError(
-                f"Layer '{self.name}' wraps a torch.nn.Module and runs on the torch backend "
-                f"only: it expects torch tensors (or numpy arrays). Received a "
-                f"{type(x).__module__}.{type(x).__name__} input. Build the surrounding model "
-                "on the torch backend (kbridge.backend.use('torch') or kbridge.convert).")
-
-    def call(self, *inputs, training=None):
-        self._check_inputs(inputs)
-        training = bool(training)
-        values = {name: v.value for name, v in self._torch_variables.items()}
-        in_scope = current_scope() is not None
-        if in_scope:
-            # A pure call must not mutate the caller's state: run on copies of the buffers
-            # and assign the results (the scope records them).
-            values.update({n: values[n].clone() for n in self._buffer_names})
-        was_training = self.module.training
-        self.module.train(training)
-        try:
-            outputs = torch.func.functional_call(self.module, values, inputs)
-        finally:
-            self.module.train(was_training)
-        if in_scope:
-            for n in self._buffer_names:
-                self._torch_variables[n].assign(values[n])
-        return outputs
-
-    def compute_output_spec(self, *inputs, training=None):
-        """Output KerasTensors by running the module on meta tensors (zeros as a fallback).
-
-        Unknown dimensions are probed with two sizes; a dimension that differs between the
-        two runs is unknown in the output.
-        """
-        from kbridge.backend.common.keras_tensor import KerasTensor
-        from kbridge.backend.common.symbolic import _PROBES
-        from kbridge.backend.torch.core import to_torch_dtype
-
-        def run(probe, device):
-            def placeholder(t):
-                if not isinstance(t, KerasTensor):
-                    return t
-                shape = tuple(probe if d is None else d for d in t.shape)
-                return torch.zeros(shape, dtype=to_torch_dtype(t.dtype), device=device)
-
-            xs = map_structure(placeholder, list(inputs))
-            values = {n: (v.value.detach().to("meta") if device == "meta" else v.value.detach())
-                      for n, v in self._torch_variables.items()}
-            was_training = self.module.training
-            self.module.eval()  # never touch the statistics while probing shapes
-            try:
-                with torch.no_grad():
-                    return torch.func.functional_call(self.module, values, tuple(xs))
-            finally:
-                self.module.train(was_training)
-
-        def spec(probe):
-            try:
-                return run(probe, "meta")
-            except Exception:  # a module with data-dependent code: run it on real zeros
-                return run(probe, "cpu")
-
-        unknown = any(d is None for t in _leaves(inputs) if isinstance(t, KerasTensor)
-                      for d in t.shape)
-        first = spec(_PROBES[0])
-        second = spec(_PROBES[1]) if unknown else first
-
-        def merge(a, b):
-            if not isinstance(a, torch.Tensor):
-                return a
-            shape = tuple(d if d == e else None for d, e in zip(a.shape, b.shape))
-            return KerasTensor(shape, str(a.dtype).split(".")[-1])
-
-        return _map2(merge, first, second)
+        super().__init__(module, name=name, **kwargs)
 
     def get_config(self):
         """The base config plus the module's class (for information only).
@@ -452,7 +491,7 @@ class TorchModuleLayer(Layer):
         A config never holds code, so :meth:`from_config` needs the module back from the
         caller: ``custom_objects={layer_name: make_module}`` (a zero-argument callable).
         """
-        config = super().get_config()
+        config = Layer.get_config(self)
         cls = type(self.module)
         config["module_class"] = f"{cls.__module__}.{cls.__qualname__}"
         return config

@@ -14,7 +14,7 @@ from kbridge.errors import ArgumentError, BackendError, KbridgeError
 from kbridge.layers.layer import Layer
 from kbridge.saving import registry
 
-__all__ = ["FlaxLayer", "JaxLayer"]
+__all__ = ["FlaxLayer", "JaxLayer", "TorchModuleWrapper"]
 
 _JAX_CALL_ARGUMENTS = ("params", "state", "rng", "inputs", "training")
 _JAX_INIT_ARGUMENTS = ("rng", "inputs", "training")
@@ -369,6 +369,86 @@ class FlaxLayer(JaxLayer):
         config.pop("init_fn", None)
         layer = _from_base_config(lambda **kw: cls(module, method=method, **kw), config)
         return layer
+
+
+class TorchModuleWrapper(Layer):
+    """A ``torch.nn.Module`` as a kbridge layer on the torch backend, as Keras's
+    ``TorchModuleWrapper``.
+
+    The module's parameters become trainable kbridge Variables (non-trainable when
+    ``requires_grad`` is False) and its buffers non-trainable ones, sharing storage with the
+    module, so ``fit`` trains them, a torch optimizer over :meth:`parameters` trains the
+    layer, and the weights save with the model. ``call(*args, training=None, **kwargs)`` runs
+    ``module(*args, **kwargs)`` in ``train(training)`` mode. Output shapes on KerasTensors
+    come from running the module on meta tensors, or from ``output_shape`` when given.
+
+    Its config holds the module pickled with ``torch.save`` (as Keras); loading it runs code
+    from the file, so it is refused unless ``safe_mode=False``.
+
+    Example:
+        >>> with kbridge.backend.use("torch"):
+        ...     layer = kbridge.layers.TorchModuleWrapper(torch.nn.Linear(5, 2))
+        ...     model = kbridge.Sequential([kbridge.Input((5,)), layer])
+    """
+
+    def __init__(self, module, name=None, output_shape=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        from kbridge.adapters import torch_adapter
+
+        torch_adapter.adopt_module(self, module)
+        self.output_shape = None if output_shape is None else _shape_structure(output_shape)
+
+    def parameters(self, recurse=True):
+        """The module's ``parameters()`` (for a torch optimizer)."""
+        return self.module.parameters(recurse=recurse)
+
+    def call(self, *args, training=None, **kwargs):
+        from kbridge.adapters import torch_adapter
+
+        return torch_adapter.call_module(self, args, kwargs, training)
+
+    def compute_output_spec(self, *args, training=None, **kwargs):
+        if self.output_shape is not None:
+            from kbridge.layers.layer import placeholders_for
+
+            return placeholders_for(self.output_shape, self.compute_dtype)
+        from kbridge.adapters import torch_adapter
+
+        return torch_adapter.module_output_spec(self, args, kwargs)
+
+    def compute_output_shape(self, *args, **kwargs):
+        if self.output_shape is not None:
+            return self.output_shape
+        return super().compute_output_shape(*args, **kwargs)
+
+    def get_config(self):
+        from kbridge.adapters import torch_adapter
+
+        config = super().get_config()
+        config.update({"module": torch_adapter.pickle_module(self.module),
+                       "output_shape": self.output_shape})
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
+        config = dict(config)
+        if isinstance(config.get("module"), str):
+            if registry._effective_safe_mode(True if safe_mode is None else safe_mode):
+                raise registry.UnsafeDeserializationError(_UNSAFE_MODULE.format(
+                    what="torch.nn.Module", how="torch.save"))
+            from kbridge.adapters import torch_adapter
+
+            config["module"] = torch_adapter.unpickle_module(config["module"])
+        from kbridge.backend.common import context
+
+        with context.use("torch"):
+            return _from_base_config(cls, config)
+
+
+def _shape_structure(shape):
+    from kbridge.layers.layer import _tuplify
+
+    return _tuplify(shape)
 
 
 def _split_collections(variables):

@@ -1,0 +1,76 @@
+"""kbridge.layers.TorchModuleWrapper (Keras's name and config rules) over from_torch."""
+
+import copy
+
+import numpy as np
+import pytest
+
+import kbridge
+from kbridge.saving import registry
+from tests.conftest import BACKENDS
+
+torch = pytest.importorskip("torch")
+if "torch" not in BACKENDS:
+    pytest.skip("needs the torch backend", allow_module_level=True)
+
+X = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
+Y = np.random.default_rng(1).normal(size=(8, 2)).astype("float32")
+
+
+def _net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8),
+                               torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+
+def test_fit_step_equals_a_torch_step():
+    net = _net()
+    reference = copy.deepcopy(net)
+    with kbridge.backend.use("torch"):
+        layer = kbridge.layers.TorchModuleWrapper(net)
+        model = kbridge.Sequential([kbridge.Input((5,)), layer])
+        assert len(model.trainable_weights) == 6 and len(model.non_trainable_weights) == 3
+        model.compile(optimizer=kbridge.optimizers.SGD(0.1), loss="mse")
+        model.fit(X, Y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+
+    opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    reference.train()
+    loss = torch.nn.functional.mse_loss(reference(torch.from_numpy(X)), torch.from_numpy(Y))
+    loss.backward()
+    opt.step()
+    for (name, got), want in zip(net.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6, msg=name)
+    reference.eval()
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(np.asarray(model.predict(X, verbose=0)), expected, rtol=1e-5,
+                               atol=1e-6)
+    assert list(layer.parameters()) == list(net.parameters())
+
+
+def test_config_pickles_the_module_and_needs_safe_mode_off():
+    with kbridge.backend.use("torch"):
+        layer = kbridge.layers.TorchModuleWrapper(_net().eval(), name="wrapped",
+                                                  output_shape=(None, 2))
+        x = kbridge.Input((5,))
+        assert layer(x).shape == (None, 2)
+        config = registry.serialize(layer)
+    assert isinstance(config["config"]["module"], str)
+    with pytest.raises(registry.UnsafeDeserializationError, match="safe_mode=False"):
+        registry.deserialize(config)
+    rebuilt = registry.deserialize(config, safe_mode=False)
+    assert isinstance(rebuilt, kbridge.layers.TorchModuleWrapper) and rebuilt.name == "wrapped"
+    with kbridge.backend.use("torch"):
+        np.testing.assert_allclose(rebuilt(X).detach().numpy(), layer(X).detach().numpy(),
+                                   rtol=1e-6)
+
+
+def test_wrapper_errors():
+    with kbridge.backend.use("torch"):
+        with pytest.raises(kbridge.KbridgeError, match="expects a torch.nn.Module"):
+            kbridge.layers.TorchModuleWrapper(lambda x: x)
+        with pytest.raises(kbridge.KbridgeError, match="lazy module"):
+            kbridge.layers.TorchModuleWrapper(torch.nn.LazyLinear(3))
+    with kbridge.backend.use("numpy"):
+        with pytest.raises(kbridge.BackendError, match="torch-backend layer"):
+            kbridge.layers.TorchModuleWrapper(torch.nn.Linear(2, 2))
