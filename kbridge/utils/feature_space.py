@@ -62,7 +62,7 @@ class Feature:
                                 f"'float'. Received: output_mode={output_mode!r}")
         self.dtype = dtype
         if isinstance(preprocessor, dict):
-            preprocessor = registry.deserialize(preprocessor)
+            preprocessor = _deserialize_preprocessor(preprocessor)
         self.preprocessor = preprocessor
         self.output_mode = output_mode
 
@@ -77,6 +77,21 @@ class Feature:
 
 registry.register(Cross)
 registry.register(Feature)
+
+
+def _deserialize_preprocessor(config):
+    """A preprocessing layer from its serialised form. An adapted Discretization's config
+    holds both ``num_bins`` and ``bin_boundaries``, which its constructor refuses together:
+    the boundaries are set after construction (as Keras's ``Discretization.from_config``)."""
+    inner = config.get("config") or {}
+    if (config.get("class_name") == "Discretization"
+            and inner.get("bin_boundaries") is not None and inner.get("num_bins") is not None):
+        inner = dict(inner)
+        boundaries = inner.pop("bin_boundaries")
+        layer = registry.deserialize({**config, "config": inner})
+        layer.bin_boundaries = list(boundaries)
+        return layer
+    return registry.deserialize(config)
 
 
 def _to_numpy(x):
