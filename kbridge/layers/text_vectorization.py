@@ -26,7 +26,7 @@ import numpy as np
 from kbridge import ops
 from kbridge.backend.common import context
 from kbridge.backend.common.keras_tensor import KerasTensor
-from kbridge.errors import ArgumentError
+from kbridge.errors import ArgumentError, KbridgeError
 from kbridge.layers.layer import Layer
 from kbridge.layers.preprocessing import StringLookup
 from kbridge.saving import registry
@@ -533,9 +533,9 @@ class TextVectorization(Layer):
         idf = self._lookup_layer.idf_weights
         standardize, split = self.standardize, self.split
         if callable(standardize):
-            standardize = registry.serialize(standardize)
+            standardize = _serialize_function(standardize, "standardize")
         if callable(split):
-            split = registry.serialize(split)
+            split = _serialize_function(split, "split")
         return {**super().get_config(), "max_tokens": self.max_tokens,
                 "standardize": standardize, "split": split,
                 "ngrams": list(self.ngrams) if isinstance(self.ngrams, tuple) else self.ngrams,
@@ -557,10 +557,27 @@ class TextVectorization(Layer):
             raise ArgumentError("A TextVectorization config must carry its vocabulary as a "
                                 "list of tokens, not a file path. Received: "
                                 f"vocabulary={vocabulary!r}")
-        for key in ("standardize", "split"):
-            if isinstance(config.get(key), dict):
-                config[key] = registry.deserialize(config[key])
+        for key, names in (("standardize", _STANDARDIZE), ("split", _SPLIT)):
+            value = config.get(key)
+            if isinstance(value, dict):
+                config[key] = registry.deserialize(value)
+            elif isinstance(value, str) and value not in names:  # a registered function
+                fn = registry.get_registered_object(value)
+                if fn is None:
+                    raise ArgumentError(
+                        f"`{key}` names the function {value!r}, which is not registered. "
+                        "Register it with @kbridge.saving.register_kbridge_serializable().")
+                config[key] = fn
         return super().from_config(config)
+
+
+def _serialize_function(fn, key):
+    try:
+        return registry.serialize(fn)
+    except KbridgeError as e:
+        raise ArgumentError(
+            f"The `{key}` function {fn!r} cannot go into a config: register it with "
+            "@kbridge.saving.register_kbridge_serializable() first.") from e
 
 
 def _fit_length(array, length):

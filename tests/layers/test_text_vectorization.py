@@ -81,6 +81,18 @@ def test_given_vocabulary_idf_and_callables_match_keras(tmp_path):
         expected = np.asarray(keras.layers.TextVectorization(**kwargs)(texts))
         got = to_numpy(L.TextVectorization(**kwargs)(np.array(["The cat, the dog", "a,b,cat"])))
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # callables go into configs as registered names
+    with pytest.raises(ArgumentError, match="register"):
+        L.TextVectorization(standardize=lambda s: s).get_config()
+
+    @kbridge.saving.register_kbridge_serializable(package="test_text_vectorization")
+    def shout(strings):
+        return np.char.upper(strings)
+
+    layer = L.TextVectorization(standardize=shout, vocabulary=["A"])
+    clone = L.TextVectorization.from_config(layer.get_config())
+    assert clone.standardize is shout
+    np.testing.assert_array_equal(to_numpy(clone(["a b"])), [[2, 1]])
     # a vocabulary file given in code; set_vocabulary replaces the vocabulary
     path = tmp_path / "vocab.txt"
     path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
