@@ -205,3 +205,20 @@ def max_epochs():
 def max_steps_per_epoch():
     """The per-epoch step cap for ``fit``, or None."""
     return _settings["max_steps_per_epoch"]
+
+
+def fit_limits(epochs, steps_per_epoch):
+    """``(epochs, steps_per_epoch)`` for ``fit`` after the ``max_epochs`` /
+    ``max_steps_per_epoch`` caps (the trainer calls this).
+
+    Example:
+        >>> kbridge.config.set_max_epochs(2)
+        >>> kbridge.config.fit_limits(10, None)
+        (2, None)
+    """
+    cap_epochs, cap_steps = max_epochs(), max_steps_per_epoch()
+    if cap_epochs is not None:
+        epochs = min(epochs, cap_epochs)
+    if cap_steps is not None:
+        steps_per_epoch = cap_steps if steps_per_epoch is None else min(steps_per_epoch, cap_steps)
+    return epochs, steps_per_epoch

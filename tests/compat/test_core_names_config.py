@@ -58,8 +58,11 @@ def test_config_flags_like_keras(restore_settings):
     assert (config.max_epochs(), config.max_steps_per_epoch()) == (2, 3)
     with pytest.raises(kbridge.ArgumentError, match="positive int"):
         config.set_max_epochs(0)
+    assert config.fit_limits(10, None) == (2, 3)
+    assert config.fit_limits(1, 2) == (1, 2)
     config.set_max_epochs(None)
-    assert config.max_epochs() is None
+    config.set_max_steps_per_epoch(None)
+    assert config.max_epochs() is None and config.fit_limits(10, None) == (10, None)
 
 
 def test_clear_session_resets_names_and_global_settings(restore_settings):
