@@ -163,13 +163,12 @@ def _structured_outputs(outputs):
 
 
 class _ServingModule(tf.Module):
-    """What the SavedModel holds: the weights as ``tf.Variable`` plus two functions.
+    """What the SavedModel holds: the weights as ``tf.Variable`` plus ``serve(inputs)``.
 
-    * ``serve(inputs)``: the input structure as one argument (a tensor, a list, or a dict, as
-      the model's ``call`` takes it) and the output structure back: what Keras's own export
-      writes, so ``keras.layers.TFSMLayer(path)`` calls it.
-    * ``serving_default`` (a signature): flat named inputs and a dict of named outputs, for
-      TF-Serving and ``loaded.signatures["serving_default"](**named_tensors)``.
+    ``serve`` takes the input structure as one argument (a tensor, a list, or a dict, as the
+    model's ``call`` takes it) and returns the output structure: what Keras's own export
+    writes, so ``keras.layers.TFSMLayer(path)`` calls it. :func:`export_saved_model` adds the
+    flat, named ``serving_default`` signature over it.
 
     The variables are copies named by the kbridge variable paths, so the SavedModel does not
     change when the model trains on after the export.
@@ -192,13 +191,8 @@ class _ServingModule(tf.Module):
                                               training=False)
             return _structured_outputs(outputs)
 
-        def serving_default(*tensors):
-            return _named_outputs(serve(layout.pack(list(tensors))))
-
         self.serve = tf.function(serve, input_signature=[layout.pack(layout.specs)],
                                  autograph=False)
-        self.serving_default = tf.function(serving_default, input_signature=layout.specs,
-                                           autograph=False)
 
 
 def write_saved_model(root, filepath, signatures, options=None):
@@ -264,9 +258,14 @@ def export_saved_model(model, filepath, input_signature=None):
         layout = _layout_from_signature(model, input_signature)
     _check_names(layout.names, "Input")
     module = _ServingModule(_on_tensorflow(model), layout)
-    module.serve.get_concrete_function()
-    concrete = module.serving_default.get_concrete_function()
-    return write_saved_model(module, filepath, {SERVING_KEY: concrete})
+
+    def serving_default(*tensors):
+        return _named_outputs(module.serve(layout.pack(list(tensors))))
+
+    # Not an attribute of the module: Keras's TFSMLayer looks attributes up before signatures.
+    signature = tf.function(serving_default, input_signature=layout.specs,
+                            autograph=False).get_concrete_function()
+    return write_saved_model(module, filepath, {SERVING_KEY: signature})
 
 
 # --- import -----------------------------------------------------------------------------

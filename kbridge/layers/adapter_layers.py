@@ -14,7 +14,7 @@ from kbridge.errors import ArgumentError, BackendError, KbridgeError
 from kbridge.layers.layer import Layer
 from kbridge.saving import registry
 
-__all__ = ["FlaxLayer", "JaxLayer", "TorchModuleWrapper"]
+__all__ = ["FlaxLayer", "JaxLayer", "TFSMLayer", "TorchModuleWrapper"]
 
 _JAX_CALL_ARGUMENTS = ("params", "state", "rng", "inputs", "training")
 _JAX_INIT_ARGUMENTS = ("rng", "inputs", "training")
@@ -443,6 +443,136 @@ class TorchModuleWrapper(Layer):
 
         with context.use("torch"):
             return _from_base_config(cls, config)
+
+
+class TFSMLayer(Layer):
+    """A TensorFlow SavedModel endpoint as a kbridge layer (tensorflow backend), as Keras's
+    ``TFSMLayer``.
+
+    ``call_endpoint`` names an attribute of the loaded object (``serve``, what
+    ``model.export`` and :class:`kbridge.export.ExportArchive` write: called with the input
+    structure as one argument) or a signature (called with named inputs; it returns a dict).
+    ``call_training_endpoint``, when given, runs for ``training=True``. The variables the
+    endpoints read become the layer's weights, sharing the loaded ``tf.Variable`` objects, so
+    ``fit`` trains the trainable ones (``trainable=False`` freezes them).
+
+    Loading a TFSMLayer from a config loads and runs the graph named there, so it is
+    refused unless ``safe_mode=False`` (as Keras).
+
+    Example:
+        >>> with kbridge.backend.use("tensorflow"):
+        ...     layer = kbridge.layers.TFSMLayer("export/digits")
+        ...     y = layer(images)
+    """
+
+    _unsafe_to_deserialize = True
+
+    def __init__(self, filepath, call_endpoint="serve", call_training_endpoint=None,
+                 trainable=True, name=None, dtype=None):
+        super().__init__(trainable=trainable, name=name, dtype=dtype)
+        _require_backend(self, "tensorflow", "TFSMLayer")
+        import tensorflow as tf
+
+        self.filepath = str(filepath)
+        self.call_endpoint = call_endpoint
+        self.call_training_endpoint = call_training_endpoint
+        # Plain attributes: the loaded object owns the variables its functions read.
+        object.__setattr__(self, "_loaded", tf.saved_model.load(self.filepath))
+        object.__setattr__(self, "_endpoint_fns", {})
+        for endpoint in (call_endpoint, call_training_endpoint):
+            if endpoint is not None:
+                self._endpoint_fns[endpoint] = self._find_endpoint(endpoint)
+        seen = set()
+        for fn, _ in self._endpoint_fns.values():
+            for concrete in _concrete_functions(fn):
+                trainable_ids = {id(v) for v in concrete.trainable_variables}
+                for v in concrete.variables:
+                    if id(v) not in seen:
+                        seen.add(id(v))
+                        self._adopt(v, trainable=id(v) in trainable_ids)
+        self.built = True
+
+    def _find_endpoint(self, endpoint):
+        """``(function, is_signature)`` for an attribute or a signature of the SavedModel."""
+        if hasattr(self._loaded, endpoint):
+            return getattr(self._loaded, endpoint), False
+        if endpoint in self._loaded.signatures:
+            return self._loaded.signatures[endpoint], True
+        raise KbridgeError(
+            f"SavedModel {self.filepath!r} has no attribute or signature {endpoint!r}. "
+            f"Available signatures: {sorted(self._loaded.signatures)}. Pass another "
+            "`call_endpoint`.")
+
+    def _adopt(self, tf_variable, trainable):
+        with naming.layer_scope(self.name):
+            v = self.add_weight(shape=tuple(tf_variable.shape), dtype=tf_variable.dtype.name,
+                                initializer="zeros", trainable=trainable,
+                                name=tf_variable.name.split(":")[0].replace("/", "_"))
+        v._value = tf_variable  # the endpoint reads this very variable
+
+    def _run(self, inputs, training, kwargs):
+        endpoint = self.call_endpoint
+        if training and self.call_training_endpoint:
+            endpoint = self.call_training_endpoint
+        fn, is_signature = self._endpoint_fns[endpoint]
+        if not is_signature:
+            return fn(inputs, **kwargs)
+        _, specs = fn.structured_input_signature
+        names = sorted(specs)
+        if isinstance(inputs, dict):
+            feed = dict(inputs)
+        elif isinstance(inputs, (list, tuple)):
+            feed = dict(zip(names, inputs))
+        else:
+            feed = {names[0]: inputs} if len(names) == 1 else None
+        if feed is None or sorted(feed) != names:
+            raise KbridgeError(f"Signature {endpoint!r} of layer '{self.name}' takes inputs "
+                               f"{names}; pass a dict with these keys (or a list in this "
+                               "order).")
+        return fn(**feed, **kwargs)
+
+    def call(self, inputs, training=False, **kwargs):
+        return self._run(inputs, bool(training), kwargs)
+
+    def compute_output_spec(self, inputs, training=False, **kwargs):
+        """Output KerasTensors from tracing the endpoint on ``tf.TensorSpec`` inputs."""
+        import tensorflow as tf
+
+        from kbridge.backend.common.keras_tensor import KerasTensor
+        from kbridge.layers.layer import map_structure
+
+        specs = map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), inputs)
+        traced = tf.function(lambda x: self._run(x, bool(training), kwargs),
+                             autograph=False).get_concrete_function(specs)
+        return tf.nest.map_structure(lambda t: KerasTensor(tuple(t.shape), t.dtype.name),
+                                     traced.structured_outputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filepath": self.filepath, "call_endpoint": self.call_endpoint,
+                       "call_training_endpoint": self.call_training_endpoint})
+        config.pop("batch_input_shape", None)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=None):
+        if registry._effective_safe_mode(True if safe_mode is None else safe_mode):
+            raise registry.UnsafeDeserializationError(
+                "Refusing to build a TFSMLayer from a config: it loads and runs the "
+                f"SavedModel graph at {config.get('filepath')!r}. Pass safe_mode=False only "
+                "if you trust the source.")
+        from kbridge.backend.common import context
+
+        with context.use("tensorflow"):
+            return _from_base_config(cls, config)
+
+
+def _concrete_functions(fn):
+    if hasattr(fn, "concrete_functions"):
+        return list(fn.concrete_functions)
+    if hasattr(fn, "_list_all_concrete_functions"):
+        return list(fn._list_all_concrete_functions())
+    return [fn]
 
 
 def _shape_structure(shape):
