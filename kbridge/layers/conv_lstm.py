@@ -236,6 +236,13 @@ class _ConvLSTM(RNN):
                          activity_regularizer=activity_regularizer, **kwargs)
         self.input_spec = InputSpec(ndim=self._rank + 3)
 
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if mask is not None:
+            # kbridge's RNN broadcasts a (batch, 1) step mask, which fits vector states only
+            raise ArgumentError(f"{type(self).__name__} does not support masked time steps "
+                                "yet. Received a mask; drop the Masking layer before it.")
+        return super().call(sequences, initial_state=initial_state, training=training)
+
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]
         cell = self.cell
