@@ -140,14 +140,65 @@ def test_remote_monitor_in_fit_and_unreachable_server(server, trainable_backend)
         kbridge.callbacks.RemoteMonitor(root="http://127.0.0.1:9", timeout=2).on_epoch_end(0)
 
 
-def test_orbax_checkpoint_without_orbax(tmp_path):
-    try:
-        import orbax.checkpoint  # noqa: F401
-        pytest.skip("orbax-checkpoint is installed")
-    except ImportError:
-        pass
-    with pytest.raises(ImportError, match="requires the 'orbax-checkpoint' package"):
-        kbridge.callbacks.OrbaxCheckpoint(str(tmp_path))
+def _flat(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = np.asarray(value)
+    return out
+
+
+def test_orbax_checkpoint_saves_state_by_epoch_and_batch(trainable_backend, tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint").v1
+    x, y = regression_data(32)
+    model = make_model(optimizer=kbridge.optimizers.Adam(0.01))
+    by_epoch = kbridge.callbacks.OrbaxCheckpoint(tmp_path / "epochs", max_to_keep=None,
+                                                 save_on_background=False)
+    by_batch = kbridge.callbacks.OrbaxCheckpoint(tmp_path / "batches", save_freq=3,
+                                                 max_to_keep=2, save_weights_only=True)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[by_epoch, by_batch])
+    epochs = ocp.training.Checkpointer(str(tmp_path / "epochs"))
+    assert [c.step for c in epochs.checkpoints] == [0, 1, 2]
+    saved = epochs.load_checkpointables(2)
+    state = saved["pytree"]
+    assert set(state) == {"trainable_variables", "non_trainable_variables",
+                          "optimizer_variables", "metrics_variables"}
+    weights = _flat(state["trainable_variables"])
+    assert set(weights) == {v.path for v in model.trainable_variables}
+    for v in model.trainable_variables:
+        np.testing.assert_array_equal(weights[v.path], v.numpy())
+    optimizer_state = _flat(state["optimizer_variables"])
+    assert len(optimizer_state) == len(model.optimizer.variables)
+    assert int(optimizer_state[model.optimizer.iterations.path]) == 12
+    # The model config rebuilds the architecture.
+    rebuilt = kbridge.saving.registry.deserialize(
+        json.loads(saved["model_config"]["config"]))
+    assert [l.name for l in rebuilt.layers] == [l.name for l in model.layers]
+    # By batch: steps count batches (12 in all, a save every 3), the latest 2 kept.
+    batches = ocp.training.Checkpointer(str(tmp_path / "batches"))
+    assert [c.step for c in batches.checkpoints] == [9, 12]
+    assert set(batches.load_checkpointables(12)["pytree"]) == {"trainable_variables",
+                                                               "non_trainable_variables"}
+
+
+def test_orbax_checkpoint_save_best_only(tmp_path):
+    ocp = pytest.importorskip("orbax.checkpoint").v1
+    with kbridge.backend.use("torch" if "torch" in kbridge.backend.available() else "jax"):
+        model = make_model()
+    cb = kbridge.callbacks.OrbaxCheckpoint(tmp_path, monitor="loss", save_best_only=True,
+                                           max_to_keep=None, save_on_background=False)
+    cb.set_model(model)
+    for epoch, loss in enumerate([3.0, 2.0, 2.5, 1.0]):
+        cb.on_epoch_end(epoch, {"loss": loss})
+    with pytest.warns(UserWarning, match="only with loss available"):
+        cb.on_epoch_end(4, {})
+    cb.on_train_end()
+    assert [c.step for c in ocp.training.Checkpointer(str(tmp_path)).checkpoints] == [0, 1, 3]
+    assert cb.best == 1.0
+    with pytest.raises(ValueError, match="Unrecognized save_freq"):
+        kbridge.callbacks.OrbaxCheckpoint(tmp_path / "other", save_freq="often")
 
 
 def test_new_callback_names_match_keras():
