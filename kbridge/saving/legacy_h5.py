@@ -162,13 +162,6 @@ def keras_layer_order(model):
     return [layer for layer in layers if not isinstance(layer, OperationLayer)]
 
 
-class _KerasOrdered:
-    """A view of ``model`` whose ``layers`` are in Keras's order (for position-based loaders)."""
-
-    def __init__(self, model):
-        self.layers = keras_layer_order(model)
-
-
 def _weights_group(h5):
     if "layer_names" not in h5.attrs and "layer_names0" not in h5.attrs \
             and "model_weights" in h5:
@@ -306,12 +299,57 @@ def save_weights_to_hdf5(model, path):
     os.replace(tmp, path)
 
 
-def load_keras3_weights(model, path):
-    """Load a Keras 3 ``.weights.h5`` file, pairing same-class layers in Keras's layer order."""
+def _keras3_plan(model, group, where):
+    """``[(variable, dataset)]`` pairing ``model``'s layers with a Keras 3 ``layers`` group.
+
+    Keras keys each layer by its class in snake case, numbered in the model's layer order
+    (``conv2d``, ``conv2d_1``...), so the order must be Keras's; nested models recurse.
+    """
+    from kbridge.backend.common.naming import to_snake_case
+    from kbridge.layers.input_layer import InputLayer
     from kbridge.saving import keras_import
 
+    counts, plan = {}, []
+    for layer in keras_layer_order(model):
+        if isinstance(layer, InputLayer) and not hasattr(model, "_graph_nodes"):
+            continue  # Keras's Sequential.layers leaves out the input
+        base = to_snake_case(type(layer).__name__)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        key = base if n == 0 else f"{base}_{n}"
+        ours = layer.weights
+        if not ours:
+            continue
+        if key not in group:
+            raise ReleaseError(f"{where}: no weights for layer '{layer.name}' (group "
+                               f"{group.name}/{key})")
+        if hasattr(layer, "layers") and "layers" in group[key]:
+            plan.extend(_keras3_plan(layer, group[key]["layers"], where))
+            continue
+        theirs = keras_import._ordered_leaves(group[key])
+        if len(theirs) != len(ours):
+            raise ReleaseError(f"{where}: layer '{layer.name}' has {len(theirs)} weights in the "
+                               f"file and {len(ours)} in the model")
+        for v, dataset in zip(ours, theirs):
+            if tuple(dataset.shape) != tuple(v.shape):
+                raise ReleaseError(f"{where}: weight {dataset.name} has shape "
+                                   f"{tuple(dataset.shape)}, '{v.path}' expects {v.shape}")
+            plan.append((v, dataset))
+    return plan
+
+
+def load_keras3_weights(model, path):
+    """Load a Keras 3 ``.weights.h5`` file into ``model``, pairing layers in Keras's order.
+
+    Example:
+        >>> load_keras3_weights(model, "resnet50.weights.h5")   # from keras_model.save_weights
+    """
     path = os.fspath(path)
     where = os.path.basename(path)
     with _open(path, where) as h5:
         check_self_contained(h5, where)
-        keras_import.assign_h5_weights(_KerasOrdered(model), h5, where)
+        if "layers" not in h5:
+            raise ReleaseError(f"{where}: no 'layers' group; not a Keras 3 weights file")
+        plan = [(v, np.asarray(d[()])) for v, d in _keras3_plan(model, h5["layers"], where)]
+    for v, value in plan:
+        v.assign(value.astype(np.float32 if v.dtype == "bfloat16" else v.dtype))
