@@ -17,7 +17,7 @@ from kbridge.backend.common import stateless as _stateless
 from kbridge.errors import ArgumentError
 
 __all__ = ["RematScope", "StatelessScope", "SymbolicScope", "device", "get_current_remat_mode",
-           "in_symbolic_scope", "remat"]
+           "in_symbolic_scope", "rematerialized_call", "remat"]
 
 
 # --- StatelessScope -----------------------------------------------------------------------
@@ -182,6 +182,57 @@ def get_current_remat_mode():
     """The innermost active ``RematScope`` (None outside any, or for mode=None)."""
     scope = _remat_scope.get()
     return scope if scope is not None and scope.mode is not None else None
+
+
+def rematerialized_call(layer, scope, call, *args, **kwargs):
+    """``call`` (a layer's ``call``) wrapped as ``scope`` (a RematScope) asks for ``layer``.
+
+    "full" and "list_of_layers" (by name) rematerialise the whole call; "larger_than" when
+    the output (shape from ``layer.compute_output_spec``) has more elements than the
+    threshold; "activations" only the layer's ``activation``. Returns ``call`` unchanged
+    otherwise. This is the hook ``Layer.__call__`` uses for layers created in a RematScope.
+
+    Example:
+        >>> with kbridge.RematScope("full") as scope:
+        ...     fn = kbridge.scopes.rematerialized_call(dense, scope, dense.call, x)
+        >>> y = fn(x)
+    """
+    if scope is None or scope.mode is None:
+        return call
+    if scope.mode == "activations":
+        activation = getattr(layer, "activation", None)
+        if activation is None:
+            return call
+
+        @functools.wraps(call)
+        def with_remat_activation(*a, **k):
+            layer.activation = remat(activation)
+            try:
+                return call(*a, **k)
+            finally:
+                layer.activation = activation
+
+        return with_remat_activation
+    size = None
+    if scope.mode == "larger_than":
+        import math
+
+        from kbridge.backend.common.keras_tensor import KerasTensor
+        from kbridge.tree import flatten, map_structure
+
+        def spec(x):
+            shape = getattr(x, "shape", None)
+            return x if shape is None or isinstance(x, KerasTensor) else \
+                KerasTensor(tuple(shape), str(getattr(x, "dtype", "float32")).split(".")[-1])
+
+        try:
+            out = layer.compute_output_spec(*map_structure(spec, list(args)),
+                                            **map_structure(spec, kwargs))
+        except Exception:  # noqa: BLE001 - no shape inference: keep the plain call
+            return call
+        size = sum(math.prod(d or 1 for d in t.shape) for t in flatten(out)
+                   if isinstance(t, KerasTensor))
+    return remat(call) if scope.applies_to(layer, size) else call
 
 
 def _backend_of_args(args, kwargs):

@@ -186,3 +186,30 @@ def test_operation_eager_and_in_graphs(backend):
     model = kbridge.Model(inp, y)
     np.testing.assert_allclose(ops.convert_to_numpy(model(x)), [[1.0, 4.0]])
     assert Square().weights == []
+
+
+@pytest.mark.parametrize("mode,kwargs,wrapped", [
+    ("full", {}, True), ("list_of_layers", {"layer_names": ["blk"]}, True),
+    ("list_of_layers", {"layer_names": ["other"]}, False),
+    ("larger_than", {"output_size_threshold": 5}, True),
+    ("larger_than", {"output_size_threshold": 100}, False), ("activations", {}, True)])
+def test_rematerialized_call_follows_the_scope(mode, kwargs, wrapped):
+    from kbridge.scopes import rematerialized_call
+
+    with kbridge.backend.use("torch"):
+        import torch
+
+        dense = kbridge.layers.Dense(4, activation="tanh", name="blk")
+        x = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
+        dense.build((2, 3))
+        scope = kbridge.RematScope(mode=mode, **kwargs)
+        call = rematerialized_call(dense, scope, dense.call, x)
+        assert (call != dense.call) == wrapped   # bound methods compare by function and self
+        grads = []
+        for fn in (dense.call, call):
+            for v in dense.trainable_variables:
+                v.value.grad = None
+            fn(torch.tensor(x)).sum().backward()
+            grads.append([v.value.grad.numpy().copy() for v in dense.trainable_variables])
+        for plain, rematerialized in zip(*grads):
+            np.testing.assert_allclose(rematerialized, plain, rtol=1e-6)

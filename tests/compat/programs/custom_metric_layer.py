@@ -55,7 +55,7 @@ x = rng.normal(size=(64, 4)).astype("float32")
 y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]])).astype("float32")
 model = Regressor()
 model.compile(optimizer=keras.optimizers.SGD(0.05), metrics=[WeightedAbsError()])
-model.build((None, 4))
+model(x[:2])  # build the subclassed model on a batch
 deterministic_weights(model)
 history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
 RESULTS["loss"] = history.history["loss"]
