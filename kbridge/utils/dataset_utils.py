@@ -239,6 +239,7 @@ def index_directory(directory, labels, formats, class_names=None, shuffle=True, 
             raise ArgumentError(f"`labels` must have one label per file: found {len(filenames)}"
                                 f" files in {directory} but received {len(labels)} labels.")
         class_names = [str(label) for label in sorted(set(labels))]
+        labels = list(labels)  # shuffled below: never the caller's list
     if verbose:
         if labels is None:
             print(f"Found {len(filenames)} files.")

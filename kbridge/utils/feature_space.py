@@ -106,6 +106,22 @@ def _to_numpy(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
+def _in_tf_graph(data):
+    """True when called with symbolic TensorFlow tensors (``Dataset.map``, ``tf.function``)."""
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    if tf is None or tf.executing_eagerly():
+        return False
+    return any(isinstance(v, tf.Tensor) for v in data.values())
+
+
+def _as_numpy(result):
+    if isinstance(result, dict):
+        return {k: _to_numpy(v) for k, v in result.items()}
+    return _to_numpy(result)
+
+
 def _cardinality(layer):
     from kbridge import layers
 
@@ -425,6 +441,16 @@ class FeatureSpace(Layer):
             raise ArgumentError(f"Missing features {missing}; the FeatureSpace expects "
                                 f"{sorted(self.features)}")
         self._build_encoders()
+        if _in_tf_graph(data):
+            return self._call_in_tf_graph(data)
+        return self._call_eagerly(data)
+
+    # TF autograph (``fs(x)`` in ``Dataset.map``) must call the space as plain Python, not
+    # rewrite it: the graph path hands the work to tf.py_function (see
+    # kbridge/metrics/metric.py). Autograph looks the marker up on the called object.
+    autograph_info__ = frozenset()
+
+    def _call_eagerly(self, data):
         data = {n: self._prepare(n, data[n]) for n in self.features}
         single = all(v.ndim == 0 for v in data.values())
         data = {n: v.reshape(1, 1) if v.ndim == 0 else (v[:, None] if v.ndim == 1 else v)
@@ -438,6 +464,35 @@ class FeatureSpace(Layer):
             return {n: ops.squeeze(v, axis=0) if len(v.shape) == 2 and v.shape[0] == 1 else v
                     for n, v in merged.items()}
         return merged
+
+    def _call_in_tf_graph(self, data):
+        """Inside ``tf.data.Dataset.map`` (or a ``tf.function``): the numpy-side computation
+        runs through ``tf.py_function``; output dtypes and widths come from a one-row probe."""
+        import tensorflow as tf
+
+        names = sorted(self.features)
+        rank = max(len(data[n].shape) for n in names)
+        probe = {n: np.zeros((1, 1), "object" if self.features[n].dtype == "string"
+                             else "float32" if self.features[n].dtype == "float32" else "int64")
+                 for n in names}
+        for n in names:
+            if self.features[n].dtype == "string":
+                probe[n][:] = ""
+        probe = _as_numpy(self._call_eagerly(probe))
+        keys = sorted(probe) if isinstance(probe, dict) else None
+        templates = [probe[k] for k in keys] if keys else [probe]
+
+        def run(*values):
+            out = self._call_eagerly(dict(zip(names, [v.numpy() for v in values])))
+            out = _as_numpy(out)
+            return [out[k] for k in keys] if keys else [out]
+
+        results = tf.py_function(run, [data[n] for n in names],
+                                 Tout=[tf.as_dtype(t.dtype) for t in templates])
+        for tensor, template in zip(results, templates):
+            width = template.shape[1:]
+            tensor.set_shape(width if rank == 0 else (None,) + width)
+        return dict(zip(keys, results)) if keys else results[0]
 
     # --- saving -------------------------------------------------------------------------
     def get_config(self):

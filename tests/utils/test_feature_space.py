@@ -95,6 +95,28 @@ def test_hashed_features_and_crosses(backend):
     np.testing.assert_allclose(out, _np(ours(TABLE)))
 
 
+@pytest.mark.parametrize("output_mode", ["concat", "dict"])
+def test_inside_tf_data_map_as_keras(output_mode):
+    types = {"score": "float_normalized", "city": "string_categorical", "kids": "integer_hashed"}
+    table = {k: TABLE[k] for k in types}
+    ours = FeatureSpace(types, output_mode=output_mode, crosses=[("city", "kids")],
+                        crossing_dim=4, hashing_dim=3)
+    theirs = keras.utils.FeatureSpace(types, output_mode=output_mode,
+                                      crosses=[("city", "kids")], crossing_dim=4, hashing_dim=3)
+    ours.adapt(table)
+    theirs.adapt(table)
+    import tensorflow as tf
+
+    batched = tf.data.Dataset.from_tensor_slices(table).batch(10)
+    mapped = batched.map(ours)
+    assert mapped.element_spec == batched.map(theirs).element_spec
+    got = list(mapped)
+    assert tf.data.Dataset.from_tensor_slices(table).map(ours).element_spec == \
+        tf.data.Dataset.from_tensor_slices(table).map(theirs).element_spec
+    if output_mode == "concat":
+        np.testing.assert_allclose(np.concatenate([g.numpy() for g in got]), _np(ours(table)))
+
+
 def test_symbolic_outputs_build_a_model():
     space = FeatureSpace({"score": "float_normalized", "kids": "integer_categorical"})
     space.adapt(TABLE)
