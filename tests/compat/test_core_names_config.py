@@ -101,6 +101,10 @@ def test_dtype_predicates_like_keras():
         assert kbridge.backend.is_int_dtype(dtype) == keras.backend.is_int_dtype(dtype)
 
 
+def test_version():
+    assert kbridge.version() == kbridge.__version__
+
+
 def test_set_backend_switches_the_default():
     code = ("import kbridge; kbridge.config.set_backend('numpy'); "
             "print(kbridge.config.backend(), type(kbridge.ops.ones((1,))).__module__)")
@@ -159,12 +163,14 @@ def test_ops_numpy_has_keras_ops_numpy_names():
 def test_pack_unpack_like_keras():
     x, y, w = np.ones(2), np.zeros(2), np.full(2, 0.5)
     for args in ((x,), (x, y), (x, y, w), ([x, x],), ((x,), y)):
-        ours, theirs = utils.pack_x_y_sample_weight(*args), keras.utils.pack_x_y_sample_weight(*args)
+        ours = utils.pack_x_y_sample_weight(*args)
+        theirs = keras.utils.pack_x_y_sample_weight(*args)
         assert type(ours) is type(theirs)
         if isinstance(theirs, tuple):
             assert len(ours) == len(theirs) and all(o is t for o, t in zip(ours, theirs))
     for data in (x, (x,), (x, y), [x, y, w]):
-        ours, theirs = utils.unpack_x_y_sample_weight(data), keras.utils.unpack_x_y_sample_weight(data)
+        ours = utils.unpack_x_y_sample_weight(data)
+        theirs = keras.utils.unpack_x_y_sample_weight(data)
         assert [o is None for o in ours] == [t is None for t in theirs]
     with pytest.raises(ValueError):
         utils.unpack_x_y_sample_weight((x, y, w, w))
@@ -208,7 +214,8 @@ def test_model_to_dot_and_plot_model(tmp_path):
     text = dot.to_string()
     assert "hidden (Dense)" in text and "activation: relu" in text and "(None, 3)" in text
     assert len(dot.get_edges()) == 2
-    seq = kbridge.Sequential([kbridge.Input((4,)), kbridge.layers.Dense(2), kbridge.layers.Dense(1)])
+    seq = kbridge.Sequential([kbridge.Input((4,)), kbridge.layers.Dense(2),
+                              kbridge.layers.Dense(1)])
     assert len(utils.model_to_dot(seq).get_edges()) == 1
     import shutil
 
@@ -236,7 +243,8 @@ def test_layers_serialize_roundtrip_and_keras_configs():
     from_keras = kbridge.layers.deserialize(keras.layers.serialize(keras.layers.Dropout(0.25)))
     assert isinstance(from_keras, kbridge.layers.Dropout) and from_keras.rate == 0.25
     with pytest.raises(kbridge.ArgumentError, match="not a layer"):
-        kbridge.layers.deserialize(kbridge.saving.serialize_keras_object(kbridge.initializers.Zeros()))
+        kbridge.layers.deserialize(kbridge.saving.serialize_keras_object(
+            kbridge.initializers.Zeros()))
 
 
 def test_legacy_format_like_keras():

@@ -158,8 +158,8 @@ def test_function_builds_and_runs_like_keras(backend):
     xb = np.ones((2, 3), "float32")
     out = fn([xa, xb])
     ka, kb = keras.Input((3,)), keras.Input((3,))
-    kfn = keras.Function([ka, kb], {"sum": keras.layers.Dense(2, kernel_initializer="ones")(ka + kb),
-                                    "prod": keras.ops.exp(ka) * kb})
+    kdense = keras.layers.Dense(2, kernel_initializer="ones")
+    kfn = keras.Function([ka, kb], {"sum": kdense(ka + kb), "prod": keras.ops.exp(ka) * kb})
     expected = kfn([xa, xb])
     for key in ("sum", "prod"):
         np.testing.assert_allclose(ops.convert_to_numpy(out[key]), np.asarray(expected[key]),

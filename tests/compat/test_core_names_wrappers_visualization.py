@@ -103,8 +103,8 @@ def test_draw_segmentation_masks_channels_first_and_errors():
     first = visualization.draw_segmentation_masks(images.transpose(0, 3, 1, 2),
                                                   masks.transpose(0, 3, 1, 2), num_classes=3,
                                                   data_format="channels_first")
-    np.testing.assert_array_equal(first,
-                                  visualization.draw_segmentation_masks(images, masks, num_classes=3))
+    last = visualization.draw_segmentation_masks(images, masks, num_classes=3)
+    np.testing.assert_array_equal(first, last)
     with pytest.raises(kbridge.ArgumentError, match="integer dtype"):
         visualization.draw_segmentation_masks(images, masks.astype("float32"))
     with pytest.raises(kbridge.ArgumentError, match="4D"):
