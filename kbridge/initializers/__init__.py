@@ -383,4 +383,7 @@ def deserialize(config, custom_objects=None):
             custom_objects and config["class_name"] in custom_objects):
         config = {**config, "class_name": _ALIASES[config["class_name"]].__name__}
         config.pop("registered_name", None)
-    return registry.deserialize(config, custom_objects=custom_objects)
+    # Initializer names win over other registered classes of the same name (the layer
+    # `Identity`), as Keras resolves names within the namespace first.
+    own = {cls.__name__: cls for cls in (Initializer, *_ALIASES.values())}
+    return registry.deserialize(config, custom_objects={**own, **(custom_objects or {})})

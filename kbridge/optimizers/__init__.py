@@ -35,9 +35,15 @@ def serialize(optimizer):
     return registry.serialize(optimizer)
 
 
+_OWN = {cls.__name__: cls for cls in (
+    SGD, Adadelta, Adafactor, Adagrad, Adam, AdamW, Adamax, Ftrl, Lamb, Lion, LossScaleOptimizer,
+    MultiOptimizer, Muon, Nadam, OptimizerMap, RMSprop, ScheduleFreeAdamW)}
+
+
 def deserialize(config, custom_objects=None):
-    """Build an optimizer from :func:`serialize`'s dict."""
-    return registry.deserialize(config, custom_objects=custom_objects)
+    """Build an optimizer from :func:`serialize`'s dict (optimizer names first, as Keras
+    resolves names within the namespace)."""
+    return registry.deserialize(config, custom_objects={**_OWN, **(custom_objects or {})})
 
 
 def get(identifier):

@@ -102,10 +102,10 @@ def test_distill_with_fit(trainable_backend):
     dist = _distiller(kbridge, teacher, student)
     dist.compile(optimizer=kbridge.optimizers.Adam(0.02),
                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = dist.fit(X, Y, batch_size=8, epochs=4, verbose=0).history
+    history = dist.fit(X, Y, batch_size=8, epochs=5, shuffle=False, verbose=0).history
     assert set(history) >= {"loss", "accuracy", "student_loss", "distillation_loss",
                             "total_loss"}
-    assert history["distillation_loss"][-1] < 0.85 * history["distillation_loss"][0]
+    assert history["distillation_loss"][-1] < 0.8 * history["distillation_loss"][0], history
     np.testing.assert_allclose(history["loss"], history["total_loss"], rtol=1e-5)
     for before, after in zip(teacher_before, teacher.get_weights()):
         np.testing.assert_array_equal(before, after)  # the teacher is frozen
