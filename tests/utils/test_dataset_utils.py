@@ -147,10 +147,11 @@ def test_image_pydataset_path_matches_keras(image_dir, kwargs, no_tf):
 
 def test_image_labels_list_and_errors(image_dir):
     labels = list(range(15))  # one per image, in sorted path order
-    ds = utils.image_dataset_from_directory(image_dir, labels=labels, shuffle=False,
+    ds = utils.image_dataset_from_directory(image_dir, labels=labels, seed=2,
                                             image_size=4, verbose=False, batch_size=None)
-    theirs = keras.utils.image_dataset_from_directory(str(image_dir), labels=labels,
-                                                      shuffle=False, image_size=4,
+    assert labels == list(range(15))  # shuffled together with the paths, but a copy
+    theirs = keras.utils.image_dataset_from_directory(str(image_dir), labels=list(labels),
+                                                      seed=2, image_size=4,
                                                       verbose=False, batch_size=None)
     assert ds.class_names == theirs.class_names and ds.file_paths == theirs.file_paths
     assert_same_batches(ds, theirs)
