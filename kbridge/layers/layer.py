@@ -614,7 +614,21 @@ class Layer:
         config = dict(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = dtype_policies.get(config["dtype"])
-        return cls(**config)
+        params = inspect.signature(cls.__init__).parameters
+        if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return cls(**config)
+        # A subclass whose constructor takes fewer arguments than the base config holds
+        # (``def __init__(self):``): pass what it accepts, then restore name and trainable.
+        base = {k: config.pop(k) for k in ("name", "trainable", "dtype") if k not in params
+                and k in config}
+        if "batch_input_shape" not in params:
+            config.pop("batch_input_shape", None)
+        layer = cls(**config)
+        if "name" in base:
+            layer.name = naming.validate_name(base["name"], "layer")
+        if "trainable" in base:
+            layer.trainable = base["trainable"]
+        return layer
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"

@@ -51,6 +51,7 @@ class Model(Trainer, Layer):
                 self.call(placeholders)
         finally:
             _tracing.reset(token)
+        object.__setattr__(self, "_build_shapes_dict", {"input_shape": input_shape})
         self.built = True
 
     def get_layer(self, name=None, index=None):
