@@ -45,10 +45,15 @@ def _mse(pred, y):
     return jnp.mean((pred - y) ** 2)
 
 
-def _fit_one_step(layer):
+def _model(layer):
     with kbridge.backend.use("jax"):
         model = kbridge.Sequential([kbridge.Input((5,)), layer])
         model.compile(optimizer=kbridge.optimizers.SGD(LR), loss="mse")
+    return model
+
+
+def _fit_one_step(model):
+    with kbridge.backend.use("jax"):
         model.fit(X, Y, epochs=1, batch_size=8, shuffle=False, verbose=0)
     return model
 
@@ -60,15 +65,16 @@ def _by_path(layer, kind):
 
 def test_linen_inference_and_fit_step_match_flax():
     module = LinenNet()
-    variables = module.init(jax.random.PRNGKey(0), X)
+    variables = jax.jit(module.init)(jax.random.PRNGKey(0), X)
     layer = kbridge.adapters.from_jax(module, variables)
     assert isinstance(layer, kbridge.layers.FlaxLayer)
     assert {v.path.split("/")[-1] for v in layer.trainable_weights} >= {
         "params.Dense_0.kernel", "params.BatchNorm_0.scale"}
-    expected = module.apply(variables, X, training=False)
-    with kbridge.backend.use("jax"):
-        np.testing.assert_allclose(np.asarray(layer(X)), np.asarray(expected), rtol=1e-5,
-                                   atol=1e-6)
+    # Flax's own functions run jitted: eager linen compiles every op separately (slow).
+    infer = jax.jit(lambda v, x: module.apply(v, x, training=False))
+    model = _model(layer)
+    np.testing.assert_allclose(model.predict(X, verbose=0), np.asarray(infer(variables, X)),
+                               rtol=1e-5, atol=1e-6)
 
     # The dropout key fit will use: the layer's seed state as a raw uint32[2] key.
     key = jnp.asarray(layer.seed_generator.state.value).astype(jnp.uint32)
@@ -79,31 +85,31 @@ def test_linen_inference_and_fit_step_match_flax():
                                     mutable=["batch_stats"])
         return _mse(out, Y), updates
 
-    grads, updates = jax.grad(loss, has_aux=True)(variables["params"])
+    grads, updates = jax.jit(jax.grad(loss, has_aux=True))(variables["params"])
     opt = optax.sgd(LR)
     new_params = optax.apply_updates(variables["params"],
                                      opt.update(grads, opt.init(variables["params"]))[0])
-    model = _fit_one_step(layer)
+    _fit_one_step(model)
     trained = _by_path(layer, "weights")
     for path, value in jax.tree_util.tree_flatten_with_path(
             {"params": new_params, **updates})[0]:
         name = ".".join(p.key for p in path)
         np.testing.assert_allclose(trained[name], np.asarray(value), rtol=1e-5, atol=1e-6,
                                    err_msg=name)
-    with kbridge.backend.use("jax"):
-        after = module.apply({"params": new_params, **updates}, X, training=False)
-        np.testing.assert_allclose(ops.convert_to_numpy(model.predict(X, verbose=0)),
-                                   np.asarray(after), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(X, verbose=0),
+                               np.asarray(infer({"params": new_params, **updates}, X)),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_nnx_inference_and_fit_step_match_flax():
     reference = NnxNet(nnx.Rngs(0, dropout=1))
-    layer = kbridge.adapters.from_jax(NnxNet(nnx.Rngs(0, dropout=1)))
+    layer = kbridge.adapters.from_jax(nnx.clone(reference))
     assert "norm.mean" in {v.path.split("/")[-1] for v in layer.non_trainable_weights}
+    model = _model(layer)
     reference.eval()
-    with kbridge.backend.use("jax"):
-        np.testing.assert_allclose(np.asarray(layer(X)), np.asarray(reference(X)), rtol=1e-5,
-                                   atol=1e-6)
+    expected = nnx.jit(lambda m, x: m(x))(reference, X)  # jitted: eager nnx is slow
+    np.testing.assert_allclose(model.predict(X, verbose=0), np.asarray(expected), rtol=1e-5,
+                               atol=1e-6)
 
     # By hand: the same training step, nnx style.
     reference.train()
@@ -114,10 +120,10 @@ def test_nnx_inference_and_fit_step_match_flax():
         out = model(X)
         return _mse(out, Y), nnx.split(model, nnx.Param, ...)[2]
 
-    grads, new_rest = jax.grad(loss, has_aux=True)(params, rest)
+    grads, new_rest = jax.jit(jax.grad(loss, has_aux=True))(params, rest)
     opt = optax.sgd(LR)
     new_params = optax.apply_updates(params, opt.update(grads, opt.init(params))[0])
-    _fit_one_step(layer)
+    _fit_one_step(model)
     trained = _by_path(layer, "weights")
     for name, value in [(".".join(str(getattr(p, "key", "")) for p in path[:-1]), leaf)
                         for path, leaf in jax.tree_util.tree_flatten_with_path(new_params)[0]]:
