@@ -4,7 +4,6 @@ extraction directory."""
 
 import hashlib
 import os
-import shutil
 import tarfile
 import tempfile
 import urllib.error

@@ -263,14 +263,13 @@ def test_audio_pydataset_path(audio_dir, length, no_tf):
 
 # --- fit on the PyDataset path ---------------------------------------------------------------
 
-def test_fit_takes_the_pydataset_path(image_dir, no_tf):
-    with kbridge.backend.use("torch"):
-        ds = utils.image_dataset_from_directory(image_dir, image_size=(4, 4), batch_size=5,
-                                                seed=0, verbose=False)
-        model = kbridge.Sequential([kbridge.Input((4, 4, 3)), kbridge.layers.Rescaling(1 / 255),
-                                    kbridge.layers.Flatten(), kbridge.layers.Dense(3)])
-        model.compile("sgd", kbridge.losses.SparseCategoricalCrossentropy(from_logits=True))
-        history = model.fit(ds, epochs=2, verbose=0)
+def test_fit_takes_the_pydataset_path(image_dir, no_tf, trainable_backend):
+    ds = utils.image_dataset_from_directory(image_dir, image_size=(4, 4), batch_size=5, seed=0,
+                                            verbose=False)
+    model = kbridge.Sequential([kbridge.Input((4, 4, 3)), kbridge.layers.Rescaling(1 / 255),
+                                kbridge.layers.Flatten(), kbridge.layers.Dense(3)])
+    model.compile("sgd", kbridge.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(ds, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
 
 
