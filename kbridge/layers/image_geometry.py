@@ -384,10 +384,11 @@ class RandomElasticTransform(_RandomImageLayer):
         ys = ops.convert_to_tensor(grid_y) + alpha * dy  # (batch, h, w)
         xs = ops.convert_to_tensor(grid_x) + alpha * dx
         order = 1 if self.interpolation == "bilinear" else 0
+        batch_index = ops.reshape(ops.arange(ops.shape(x)[0], dtype="float32"),
+                                  (-1, 1, 1)) + ops.zeros_like(ys)
+        coords = [batch_index, ys, xs]  # a list: TensorFlow cannot iterate a graph tensor
         channels = []
         for c in range(x.shape[-1]):
-            coords = ops.stack([ops.reshape(ops.arange(ops.shape(x)[0], dtype="float32"),
-                                            (-1, 1, 1)) + ops.zeros_like(ys), ys, xs], axis=0)
             channels.append(ops.image.map_coordinates(x[..., c], coords, order,
                                                       fill_mode=self.fill_mode,
                                                       fill_value=self.fill_value))

@@ -504,9 +504,19 @@ class _RandomImageLayer(_ImagePreprocessingLayer):
             return self.seed_generator
         gen = self._foreign_generators.get(active)
         if gen is None:
+            import contextlib
+
             from kbridge import random
 
-            gen = random.SeedGenerator(self.seed_generator._initial_seed, backend=active)
+            scope = contextlib.nullcontext()
+            if active == "tensorflow":
+                import tensorflow as tf
+
+                # first use is usually inside a tf.data graph: make the state (and the
+                # backend's module constants) eagerly, outside it
+                scope = tf.init_scope()
+            with scope:
+                gen = random.SeedGenerator(self.seed_generator._initial_seed, backend=active)
             self._foreign_generators[active] = gen
         return gen
 
