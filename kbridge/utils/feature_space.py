@@ -318,18 +318,24 @@ class FeatureSpace(Layer):
         return names
 
     @staticmethod
-    def _column(dataset, name):
-        """All values of feature ``name`` as an ``(n, 1)`` (or ``(n, d)``) numpy array."""
+    def _columns(dataset, names):
+        """``{name: all values as an (n, 1) (or (n, d)) numpy array}``, the dataset read once."""
         if isinstance(dataset, dict):
-            values = _to_numpy(dataset[name])
+            columns = {n: _to_numpy(dataset[n]) for n in names}
         else:
-            chunks = [_to_numpy(element[name]) for element in dataset]
-            if not chunks:
+            chunks = {n: [] for n in names}
+            for element in dataset:
+                for n in names:
+                    chunks[n].append(_to_numpy(element[n]))
+            if names and not chunks[names[0]]:
                 raise ArgumentError("adapt() received an empty dataset.")
-            values = (np.stack(chunks) if chunks[0].ndim == 0 else np.concatenate(chunks))
-        if values.dtype.kind == "S":  # tf.string batches: bytes
-            values = np.char.decode(values, "utf-8").astype(object)
-        return values.reshape(-1, 1) if values.ndim < 2 else values
+            columns = {n: np.stack(c) if c[0].ndim == 0 else np.concatenate(c)
+                       for n, c in chunks.items()}
+        for n, values in columns.items():
+            if values.dtype.kind == "S":  # tf.string: bytes
+                values = np.char.decode(values, "utf-8").astype(object)
+            columns[n] = values.reshape(-1, 1) if values.ndim < 2 else values
+        return columns
 
     def adapt(self, dataset):
         """Learns every adaptable preprocessor's state (means, bins, vocabularies) from a
@@ -338,8 +344,8 @@ class FeatureSpace(Layer):
                 type(dataset).__module__.startswith("tensorflow") and hasattr(dataset, "map")):
             raise ArgumentError("adapt() takes a tf.data.Dataset or a dict of arrays/lists. "
                                 f"Received: {type(dataset).__name__}")
-        for name in self._adaptable():
-            column = self._column(dataset, name)
+        names = self._adaptable()
+        for name, column in self._columns(dataset, names).items():
             self.preprocessors[name].adapt(column)
             self._input_shapes[name] = [None] + list(column.shape[1:])
         self._is_adapted = True
