@@ -133,7 +133,7 @@ class ExportArchive:
         setattr(self._root, name, collection)
 
     # --- endpoints --------------------------------------------------------------------
-    def add_endpoint(self, name, fn, input_signature=None):
+    def add_endpoint(self, name, fn, input_signature=None, **kwargs):
         """Add ``fn`` as the endpoint ``name`` (``loaded.<name>(...)`` and a signature).
 
         Args:
@@ -148,6 +148,7 @@ class ExportArchive:
             The ``tf.function`` stored in the archive.
         """
         tf = self._tf
+        _no_jax2tf(kwargs)
         if not isinstance(name, str) or not name.isidentifier():
             raise ArgumentError(f"Endpoint name must be a Python identifier. Received: {name!r}")
         if name in self._endpoint_names:
@@ -170,9 +171,7 @@ class ExportArchive:
 
     def track_and_add_endpoint(self, name, resource, input_signature, **kwargs):
         """``track(resource)`` then ``add_endpoint(name, resource.__call__, input_signature)``."""
-        if kwargs:
-            raise ArgumentError(f"Unsupported arguments: {sorted(kwargs)} (jax2tf options do "
-                                "not apply: kbridge exports through its tensorflow backend)")
+        _no_jax2tf(kwargs)
         self.track(resource)
         return self.add_endpoint(name, resource.__call__, input_signature)
 
@@ -209,6 +208,13 @@ class ExportArchive:
                 lines.append(f"\n* Endpoint '{name}'\n" + "\n".join(printed.split("\n")[1:]))
             print("\n".join(lines))
         return path
+
+
+def _no_jax2tf(kwargs):
+    if kwargs:  # Keras's jax2tf_kwargs / is_static
+        raise ArgumentError(f"Unsupported arguments: {sorted(kwargs)}. Keras passes them to "
+                            "jax2tf; kbridge exports every backend through its tensorflow "
+                            "backend instead, so they do not apply.")
 
 
 def _map(fn, structure):

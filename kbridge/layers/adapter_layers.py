@@ -95,9 +95,16 @@ class JaxLayer(Layer):
         ...     layer = kbridge.layers.JaxLayer(call_fn, params={"w": w, "b": b})
     """
 
-    def __init__(self, call_fn, init_fn=None, params=None, state=None, seed=None, **kwargs):
+    def __init__(self, call_fn, init_fn=None, params=None, state=None, seed=None,
+                 native_serialization_platforms=None, **kwargs):
         super().__init__(**kwargs)
         _require_backend(self, "jax", type(self).__name__)
+        if native_serialization_platforms is not None:
+            # Keras uses it for jax2tf on its tensorflow backend; here the layer runs on jax.
+            raise ArgumentError(
+                "`native_serialization_platforms` applies to jax2tf conversion, which kbridge's "
+                "JaxLayer does not do (it runs on the jax backend; export goes through "
+                f"kbridge.export). Received: {native_serialization_platforms!r}")
         if not callable(call_fn):
             raise ArgumentError(f"`call_fn` must be callable. Received: {call_fn!r}")
         self.call_fn = call_fn

@@ -98,5 +98,7 @@ def test_errors(tmp_path):
     archive.add_endpoint("serve", model.call, [tf.TensorSpec((None, 5))])
     with pytest.raises(kbridge.KbridgeError, match="already taken"):
         archive.add_endpoint("serve", model.call, [tf.TensorSpec((None, 5))])
+    with pytest.raises(kbridge.ArgumentError, match="jax2tf"):
+        archive.add_endpoint("other", model.call, [tf.TensorSpec((None, 5))], is_static=True)
     with pytest.raises(kbridge.ArgumentError, match="list, tuple or set"):
         archive.add_variable_collection("v", model.weights[0])

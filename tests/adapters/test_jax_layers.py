@@ -156,6 +156,9 @@ def test_jax_layer_keras_conventions_init_fn_and_rng():
         assert not np.allclose(np.asarray(a), np.asarray(b))  # a new key per training call
         with pytest.raises(kbridge.ArgumentError, match="named.*'x'"):
             kbridge.layers.JaxLayer(lambda params, x: x, params={"w": jnp.ones(2)})
+        with pytest.raises(kbridge.ArgumentError, match="jax2tf"):
+            kbridge.layers.JaxLayer(call_fn, init_fn=init_fn,
+                                    native_serialization_platforms=["cpu"])
         with pytest.raises(kbridge.ArgumentError, match="cannot all be None"):
             kbridge.layers.JaxLayer(lambda params, inputs: inputs)
 
