@@ -31,6 +31,7 @@ FAMILIES = {
     "inception_v3": ("InceptionV3", dict(input_shape=(75, 75, 3), classes=4), "h5"),
     "inception_resnet_v2": ("InceptionResNetV2", dict(include_top=False, input_shape=(75, 75, 3),
                                                       pooling="avg"), "weights.h5"),
+    "nasnet": ("NASNetMobile", dict(input_shape=(32, 32, 3), classes=4), "h5"),
 }
 # Families cheap enough for the default run (on every backend, or on numpy); the rest run
 # with KBRIDGE_SLOW_TESTS=1, on every backend.
