@@ -182,9 +182,10 @@ def test_model_checkpoint_save_freq_batches(trainable_backend, tmp_path):
     assert not weights_equal(final.get_weights(), make_model().get_weights())
 
 
-def test_model_checkpoint_rejects_keras_files_and_bad_fields(tmp_path):
-    with pytest.raises(kbridge.KbridgeError, match="release directories"):
-        cbs.ModelCheckpoint(str(tmp_path / "model.keras"))
+def test_model_checkpoint_rejects_bad_paths_and_fields(tmp_path):
+    # Keras 3's rules: weights-only checkpoints are .weights.h5 files, full ones .keras.
+    with pytest.raises(kbridge.KbridgeError, match=r"\.weights\.h5"):
+        cbs.ModelCheckpoint(str(tmp_path / "model.keras"), save_weights_only=True)
     with pytest.raises(kbridge.KbridgeError, match="save_freq"):
         cbs.ModelCheckpoint(str(tmp_path / "m"), save_freq="batch")
     ckpt = cbs.ModelCheckpoint(str(tmp_path / "{val_acc}"))
