@@ -172,3 +172,23 @@ def test_fit_smoke(trainable_backend):
     model.compile(optimizer=kbridge.optimizers.Adam(0.02), loss="mse")
     losses = model.fit(x, y, epochs=6, batch_size=4, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
+
+
+@pytest.fixture(scope="module")
+def keras_archive(tmp_path_factory):
+    """A Keras 3 ``.keras`` file using the new layers, and Keras's output on an input."""
+    keras = keras_module()
+    model = keras.Sequential([
+        keras.Input((3, 5, 5, 2)),
+        keras.layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True),
+        keras.layers.AdaptiveMaxPooling3D((2, 2, 2)), keras.layers.Flatten(),
+        keras.layers.SpectralNormalization(keras.layers.Dense(3))])
+    path = tmp_path_factory.mktemp("keras") / "model.keras"
+    model.save(path)
+    return str(path), SEQ2D[:, :, :5, :5], np.asarray(model(SEQ2D[:, :, :5, :5]))
+
+
+def test_loads_keras_archive(keras_archive, backend):
+    path, x, expected = keras_archive
+    model = kbridge.hub.load(path, backend=backend)
+    np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-5)
