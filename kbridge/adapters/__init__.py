@@ -7,6 +7,10 @@
 
 Each works for a model built on any backend (it is converted first where needed). The
 framework is imported when an adapter is first used, never by ``import kbridge``.
+
+Keras's names for the layer direction are in ``kbridge.layers``: ``TorchModuleWrapper``,
+``JaxLayer``, ``FlaxLayer``, ``TFSMLayer``; Keras's ``ExportArchive`` is in
+``kbridge.export``.
 """
 
 import importlib

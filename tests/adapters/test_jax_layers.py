@@ -182,7 +182,15 @@ def test_jax_and_flax_layers_round_trip_through_config():
         np.testing.assert_allclose(np.asarray(clone(X)), np.asarray(model(X)), rtol=1e-6)
         assert isinstance(clone.layers[-1], kbridge.layers.JaxLayer)
 
-        flax_layer = kbridge.layers.FlaxLayer(LinenNet())
+        flax_layer = kbridge.layers.FlaxLayer(LinenNet(), seed=0)
+        flax_model = _model(flax_layer)  # no variables given: module.init runs at build
+        variables = jax.tree_util.tree_map(lambda v: v.value,
+                                           {**flax_layer.params, **flax_layer.state},
+                                           is_leaf=lambda v: hasattr(v, "assign"))
+        assert set(variables) == {"params", "batch_stats"}
+        expected = jax.jit(lambda v, x: LinenNet().apply(v, x))(variables, X)
+        np.testing.assert_allclose(flax_model.predict(X, verbose=0), np.asarray(expected),
+                                   rtol=1e-5, atol=1e-6)
         from kbridge.saving import registry
 
         config = registry.serialize(flax_layer)
