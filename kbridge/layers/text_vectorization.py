@@ -117,7 +117,7 @@ class TextVectorization(Layer):
     Example:
         >>> vectorize = kbridge.layers.TextVectorization(output_sequence_length=4)
         >>> vectorize.adapt(["the cat sat", "the dog"])
-        >>> vectorize(np.array(["the cat"]))          # [[2, 3, 0, 0]]
+        >>> vectorize(np.array(["the cat"]))          # [[2, 5, 0, 0]]: "sat" > "dog" > "cat"
     """
 
     # Marks the layer as an AutoGraph artifact: tf.data.Dataset.map / tf.function then call it
