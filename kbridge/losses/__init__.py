@@ -100,10 +100,10 @@ def serialize(loss):
     return _registry.serialize(loss)
 
 
-def deserialize(config, custom_objects=None):
-    """The ``Loss`` or loss function ``config`` describes (a dict or a name)."""
-    return _registry.deserialize(config, custom_objects={**ALL_OBJECTS_DICT,
-                                                         **(custom_objects or {})})
+def deserialize(name, custom_objects=None):
+    """The ``Loss`` or loss function ``name`` describes (a config dict or a name)."""
+    return _registry.deserialize(name, custom_objects={**ALL_OBJECTS_DICT,
+                                                       **(custom_objects or {})})
 
 
 def get(identifier):

@@ -105,3 +105,23 @@ def test_get_accepts_classes_and_arrays():
         fn((3, 2))
     with pytest.raises(ValueError, match="Unknown initializer 'nope'"):
         I.get("nope")
+
+
+@pytest.mark.parametrize("shape,axes", [((4, 3, 5), ([0], [1, 2])), ((2, 6, 3), ([0, 1], [2])),
+                                        ((3, 4, 5, 6), (None, None))])
+def test_variance_scaling_axes_against_keras(shape, axes):
+    from keras.src.initializers.random_initializers import compute_fans as keras_fans
+
+    input_axes, output_axes = axes
+    assert I.compute_fans(shape, input_axes, output_axes) == keras_fans(shape, input_axes,
+                                                                        output_axes)
+    init = I.he_uniform(seed=3, input_axes=input_axes, output_axes=output_axes)
+    keras_init = keras.initializers.he_uniform(seed=3, input_axes=input_axes,
+                                               output_axes=output_axes)
+    assert init.get_config() == keras_init.get_config()
+    # Same limit sqrt(6 / fan_in) as Keras: the extremes of many draws approach it.
+    fan_in, _ = I.compute_fans(shape, input_axes, output_axes)
+    limit = np.sqrt(6.0 / fan_in)
+    sampler = I.he_uniform(input_axes=input_axes, output_axes=output_axes)
+    values = np.concatenate([sampler(shape).ravel() for _ in range(50)])
+    assert np.abs(values).max() <= limit and np.abs(values).max() > 0.95 * limit
