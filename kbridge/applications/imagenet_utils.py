@@ -97,24 +97,24 @@ def _preprocess_tensor(x, data_format, mode):
 
 
 def _class_index_path():
+    """Keras's cached class index; else whatever ``kbridge.utils.get_file`` finds; else an error."""
+    from kbridge.applications import _builder
+
+    path = _os.path.join(_builder.keras_cache_dir(), _CLASS_INDEX_FILE)
+    if _os.path.isfile(path):
+        return path
     try:
-        from kbridge.utils import file_utils
-        get_file = getattr(file_utils, "get_file", None)
+        from kbridge.utils.file_utils import get_file
     except ImportError:
         get_file = None
     if get_file is not None:
         try:
             return get_file(_CLASS_INDEX_FILE, _CLASS_INDEX_URL, cache_subdir="models")
-        except Exception:
-            pass  # no network here: fall back to Keras's cache location below
-    from kbridge.applications import _builder
-
-    path = _os.path.join(_builder.keras_cache_dir(), _CLASS_INDEX_FILE)
-    if not _os.path.isfile(path):
-        raise _KbridgeError(f"decode_predictions needs {_CLASS_INDEX_FILE!r} (the ImageNet "
-                            f"class index), which Keras downloads from {_CLASS_INDEX_URL}. "
-                            f"kbridge does not download it: put it at {path}.")
-    return path
+        except Exception:  # offline: report where to put the file, below
+            pass
+    raise _KbridgeError(f"decode_predictions needs {_CLASS_INDEX_FILE!r} (the ImageNet class "
+                        f"index), which Keras downloads from {_CLASS_INDEX_URL}. Put it at "
+                        f"{path}.")
 
 
 def decode_predictions(preds, top=5):
