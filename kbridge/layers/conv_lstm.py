@@ -1,7 +1,10 @@
 """Convolutional LSTMs: ``ConvLSTM1D``, ``ConvLSTM2D`` and ``ConvLSTM3D``.
 
 An LSTM whose input and recurrent transforms are convolutions, run over the time axis by
-kbridge's generic :class:`~kbridge.layers.RNN` (``kbridge.ops.scan``). Weights are Keras 3's:
+kbridge's generic :class:`~kbridge.layers.RNN` (``kbridge.ops.scan``). Inside the loop the cell
+carries its ``h`` and ``c`` states flattened to ``(batch, size)``, so the RNN's masking (keep
+the previous state at masked steps) applies to them unchanged; the layer gives them their
+spatial shape back. Weights are Keras 3's:
 ``kernel`` ``(*kernel_size, in_channels, 4 * filters)``, ``recurrent_kernel``
 ``(*kernel_size, filters, 4 * filters)`` and ``bias`` ``(4 * filters,)``, gates ``i, f, c, o``.
 The recurrent convolution always uses stride 1 and "same" padding.
@@ -73,7 +76,7 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
         self.recurrent_constraint = recurrent_constraint
         self.bias_constraint = bias_constraint
         self._init_dropout(dropout, recurrent_dropout, seed)
-        self.state_size = [filters, filters]  # channels; the spatial shape is set in build
+        self.state_size = [filters, filters]  # flat sizes, set in build
         self.output_size = filters
         self.spatial_dims = None
 
@@ -90,6 +93,8 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
                                 f"Received: step shape={tuple(input_shape)}")
         self.spatial_dims = spatial
         self.input_dim = int(channels)
+        size = int(np.prod(self.state_shape()[1:]))
+        self.state_size = [size, size]
         self.kernel = self.add_weight(
             shape=self.kernel_size + (self.input_dim, 4 * self.filters), name="kernel",
             initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
@@ -127,9 +132,9 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
         return (batch_size,) + out + (self.filters,)
 
     def get_initial_state(self, batch_size=None):
-        shape = self.state_shape(batch_size)
-        return [ops.zeros(shape, dtype=self.compute_dtype),
-                ops.zeros(shape, dtype=self.compute_dtype)]
+        size = self.state_size[0]
+        return [ops.zeros((batch_size, size), dtype=self.compute_dtype),
+                ops.zeros((batch_size, size), dtype=self.compute_dtype)]
 
     # Keras draws one dropout mask per gate: four stacked masks, made once per sequence.
     def get_dropout_mask(self, step_input):
@@ -149,10 +154,13 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
                         data_format=self.data_format, dilation_rate=dilation_rate)
 
     def call(self, inputs, states, training=False):
-        h_prev, c_prev = states[0], states[1]
+        # states arrive flat, (batch, size); the convolutions need them spatial
+        spatial = (-1,) + self.state_shape()[1:]
+        h_flat, c_prev = states[0], ops.reshape(states[1], spatial)
         dp, rdp = self._masks(training)
         xs = [inputs * dp[g] for g in range(4)] if dp is not None else [inputs] * 4
-        hs = [h_prev * rdp[g] for g in range(4)] if rdp is not None else [h_prev] * 4
+        hs = [ops.reshape(h_flat * rdp[g] if rdp is not None else h_flat, spatial)
+              for g in range(4)]
         axis = self.rank + 1
         kernels = ops.split(self.kernel, 4, axis=axis)
         recurrent_kernels = ops.split(self.recurrent_kernel, 4, axis=axis)
@@ -172,7 +180,8 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
         f = self.recurrent_activation(z[1])
         c = f * c_prev + i * self.activation(z[2])
         o = self.recurrent_activation(z[3])
-        h = o * self.activation(c)
+        h = ops.reshape(o * self.activation(c), ops.shape(h_flat))
+        c = ops.reshape(c, ops.shape(h_flat))
         return h, [h, c]
 
     def get_config(self):
@@ -237,11 +246,15 @@ class _ConvLSTM(RNN):
         self.input_spec = InputSpec(ndim=self._rank + 3)
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        if mask is not None:
-            # kbridge's RNN broadcasts a (batch, 1) step mask, which fits vector states only
-            raise ArgumentError(f"{type(self).__name__} does not support masked time steps "
-                                "yet. Received a mask; drop the Masking layer before it.")
-        return super().call(sequences, initial_state=initial_state, training=training)
+        if initial_state is not None:
+            initial_state = [ops.reshape(s, (ops.shape(s)[0], -1)) for s in initial_state]
+        out = super().call(sequences, initial_state=initial_state, mask=mask,
+                           training=training)
+        state = self.cell.state_shape()[1:]
+        outputs = out if self.return_state else [out]
+        shaped = [ops.reshape(outputs[0], tuple(ops.shape(outputs[0])[:-1]) + state)]
+        shaped += [ops.reshape(s, (-1,) + state) for s in outputs[1:]]
+        return shaped if self.return_state else shaped[0]
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, steps = sequences_shape[0], sequences_shape[1]

@@ -192,3 +192,18 @@ def test_loads_keras_archive(keras_archive, backend):
     path, x, expected = keras_archive
     model = kbridge.hub.load(path, backend=backend)
     np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_lstm_masked_steps_are_skipped(backend):
+    # Keras's rule (checked against Keras on TensorFlow; its numpy backend cannot mask
+    # ConvLSTM): a masked step keeps the states and repeats the previous output
+    x = SEQ2D[:, :, :4, :4]
+    mask = np.array([[True, False, True], [True, True, False]])
+    layer = L.ConvLSTM2D(2, 3, padding="same", return_sequences=True, return_state=True)
+    out, h, c = (to_numpy(t) for t in layer(x, mask=mask))
+    for i, keep in enumerate(mask):
+        ref_out, ref_h, ref_c = (to_numpy(t) for t in layer(x[i:i + 1, keep]))
+        steps = np.cumsum(keep) - 1  # the last kept step at each position
+        np.testing.assert_allclose(out[i], ref_out[0, steps], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(h[i], ref_h[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c[i], ref_c[0], rtol=1e-5, atol=1e-6)
