@@ -35,7 +35,8 @@ def _conv_output_length(length, kernel, stride, padding, dilation):
 class ConvLSTMCell(_DropoutCellMixin, Layer):
     """One step of a convolutional LSTM over ``(batch, *spatial, channels)`` inputs.
 
-    Used by the ConvLSTM layers; state is ``[h, c]``, both shaped like the conv output.
+    Used by the ConvLSTM layers; state is ``[h, c]``, each the conv output flattened to
+    ``(batch, size)`` (:meth:`state_shape` gives the spatial shape).
     """
 
     def __init__(self, rank, filters, kernel_size, strides=1, padding="valid", data_format=None,
