@@ -4,6 +4,11 @@
 loads), ``save_weights`` / ``load_weights`` the ``.weights.h5`` layout, legacy ``.h5`` files
 too; kbridge release directories (``kbridge.hub``) load here as well. Configs are built from a
 registry of classes only: a config never names code to import.
+
+``safe_mode``: a Lambda layer's function is stored as Python bytecode, as Keras stores it (so
+the archives stay interchangeable); loading it would run that code, so it is refused unless
+``safe_mode=False`` is passed or ``kbridge.config.enable_unsafe_deserialization()`` was called.
+Functions registered with ``register_keras_serializable`` are stored by name and always load.
 """
 
 from kbridge.saving.file_editor import KerasFileEditor

@@ -288,8 +288,10 @@ def _compile_from_config(model, compile_config, custom_objects, where):
         args = {k: build(compile_config.get(k)) for k in
                 ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics")}
         args = {k: v for k, v in args.items() if v is not None}
-        for key in ("run_eagerly", "steps_per_execution", "jit_compile"):
-            if key in compile_config:
+        # jit_compile is left to the loading backend's "auto": the file says what the saving
+        # backend resolved "auto" to (True on JAX), which would mean torch.compile here.
+        for key in ("run_eagerly", "steps_per_execution"):
+            if compile_config.get(key) is not None:
                 args[key] = compile_config[key]
         model.compile(**args)
     except Exception as e:  # Keras, too, loads an uncompilable model uncompiled
