@@ -8,7 +8,8 @@ registry of classes only: a config never names code to import.
 ``safe_mode``: a Lambda layer's function is stored as Python bytecode, as Keras stores it (so
 the archives stay interchangeable); loading it would run that code, so it is refused unless
 ``safe_mode=False`` is passed or ``kbridge.config.enable_unsafe_deserialization()`` was called.
-Functions registered with ``register_keras_serializable`` are stored by name and always load.
+Registered functions used elsewhere (``Dense(activation=my_fn)``) are stored by their
+registered name and always load.
 """
 
 from kbridge.saving.file_editor import KerasFileEditor
