@@ -219,7 +219,19 @@ def write_saved_model(root, filepath, signatures, options=None):
     return path
 
 
-def export_saved_model(model, filepath, input_signature=None):
+def describe_endpoints(path, endpoints):
+    """Keras's message after an export: the path and each endpoint's signature.
+
+    ``endpoints``: ``{name: concrete function}``.
+    """
+    lines = [f"Saved artifact at '{path}'. The following endpoints are available:"]
+    for name, concrete in endpoints.items():
+        printed = concrete.pretty_printed_signature(verbose=True).split("\n")[1:]
+        lines.append(f"\n* Endpoint '{name}'\n" + "\n".join(printed))
+    return "\n".join(lines)
+
+
+def export_saved_model(model, filepath, input_signature=None, verbose=None):
     """Write ``model`` (any backend) as a plain TensorFlow SavedModel, for inference.
 
     The SavedModel has two endpoints, both in inference mode (dropout off, batch-norm
@@ -239,6 +251,8 @@ def export_saved_model(model, filepath, input_signature=None):
         filepath: the SavedModel directory; an existing one is replaced.
         input_signature: a list of ``tf.TensorSpec`` (one per model input) instead of the
             shapes read from the model. Its names, when set, name the signature inputs.
+        verbose: print the endpoints written (Keras prints them by default; kbridge only
+            when ``verbose=True``).
 
     Returns:
         The absolute path written.
@@ -265,7 +279,10 @@ def export_saved_model(model, filepath, input_signature=None):
     # Not an attribute of the module: Keras's TFSMLayer looks attributes up before signatures.
     signature = tf.function(serving_default, input_signature=layout.specs,
                             autograph=False).get_concrete_function()
-    return write_saved_model(module, filepath, {SERVING_KEY: signature})
+    path = write_saved_model(module, filepath, {SERVING_KEY: signature})
+    if verbose:
+        print(describe_endpoints(path, {"serve": module.serve.get_concrete_function()}))
+    return path
 
 
 # --- import -----------------------------------------------------------------------------

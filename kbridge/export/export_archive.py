@@ -186,7 +186,7 @@ class ExportArchive:
         Every endpoint is also a signature; the first one is ``serving_default`` unless an
         endpoint has that name.
         """
-        from kbridge.adapters.tf_adapter import write_saved_model
+        from kbridge.adapters.tf_adapter import describe_endpoints, write_saved_model
 
         if not self._endpoint_names:
             raise KbridgeError("No endpoints have been added yet. Call add_endpoint() first.")
@@ -202,11 +202,7 @@ class ExportArchive:
         self._root._all_variables = used
         path = write_saved_model(self._root, filepath, signatures, options=options)
         if verbose:
-            lines = [f"Saved artifact at '{path}'. The following endpoints are available:"]
-            for name in self._endpoint_names:
-                printed = self._concrete(name).pretty_printed_signature(verbose=True)
-                lines.append(f"\n* Endpoint '{name}'\n" + "\n".join(printed.split("\n")[1:]))
-            print("\n".join(lines))
+            print(describe_endpoints(path, {n: self._concrete(n) for n in self._endpoint_names}))
         return path
 
 

@@ -258,9 +258,10 @@ def test_tflite_conversion_runs_with_dynamic_batch(source, tmp_path):
 
 
 # --- model.export, signatures, errors, atomic writes ---------------------------------------
-def test_model_export_alias(tmp_path):
+def test_model_export_alias(tmp_path, capsys):
     model = _two_head_mlp(BACKENDS[0])
-    model.export(tmp_path / "alias")
+    model.export(tmp_path / "alias", verbose=True)
+    assert "* Endpoint 'serve'" in capsys.readouterr().out
     serve = tf.saved_model.load(str(tmp_path / "alias")).signatures["serving_default"]
     result = serve(features=tf.constant(FEATURES))
     np.testing.assert_allclose(result["output_1"].numpy(), _numpy(model(FEATURES)[1]),
