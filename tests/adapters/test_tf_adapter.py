@@ -60,6 +60,13 @@ _SERVE = textwrap.dedent("""
                        "input_shapes": {k: s.shape.as_list() for k, s in
                                         fn.structured_input_signature[1].items()},
                        "outputs": sorted(fn.structured_outputs)}
+    # The other direction: Keras's own export, for kbridge's TFSMLayer (see the test below).
+    inputs = keras.Input((5,), name="features")
+    h = keras.layers.Dense(4, activation="relu")(keras.layers.Dense(6)(inputs))
+    keras_model = keras.Model(inputs, h)
+    keras_model.export(sys.argv[2], verbose=False)
+    x = np.linspace(-1, 1, 35, dtype="float32").reshape(7, 5)
+    np.save(sys.argv[2] + ".npy", keras_model.predict(x, verbose=0))
     assert "kbridge" not in sys.modules, "the consumer process imported kbridge"
     print(json.dumps(report))
 """)
@@ -83,11 +90,14 @@ def _serve_without_kbridge(tmp_path, jobs):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     env["KERAS_BACKEND"] = "tensorflow"
-    done = subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(tmp_path / "jobs.json")],
+    done = subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(tmp_path / "jobs.json"),
+                           str(tmp_path / "keras_export")],
                           cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    return {key: (report[key], dict(np.load(spec[key]["outputs"]))) for key in jobs}
+    results = {key: (report[key], dict(np.load(spec[key]["outputs"]))) for key in jobs}
+    results["keras_export"] = str(tmp_path / "keras_export")
+    return results
 
 
 def _cnn(backend):
@@ -208,6 +218,18 @@ def test_dict_inputs_and_outputs_keep_their_keys(served):
                                        rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(outputs[f"keras/{key}@{n}"], _numpy(expected[key]),
                                        rtol=1e-5, atol=1e-5)
+
+
+def test_kbridge_tfsm_layer_reads_a_keras_export(served):
+    if "tensorflow" not in BACKENDS:
+        pytest.skip("needs the tensorflow backend")
+    path = served[2]["keras_export"]
+    x = np.linspace(-1, 1, 35, dtype="float32").reshape(7, 5)
+    with kbridge.backend.use("tensorflow"):
+        layer = kbridge.layers.TFSMLayer(path)
+        np.testing.assert_allclose(layer(x).numpy(), np.load(path + ".npy"), rtol=1e-5,
+                                   atol=1e-6)
+        assert len(layer.trainable_weights) == 4
 
 
 def test_list_inputs_serve_through_keras_tfsm_layer(served):
