@@ -387,6 +387,10 @@ def _check_inputs(layer, inputs):
 def call_module(layer, args, kwargs, training):
     """``layer.module(*args, **kwargs)`` in ``train(training)`` mode, on the tensors the
     layer's Variables currently hold (so ``stateless_call`` and the trainers work)."""
+    def to_tensor(x):  # Layer.__call__ converts the first argument only
+        return torch.from_numpy(np.asarray(x)) if isinstance(x, (np.ndarray, np.generic)) else x
+
+    args, kwargs = map_structure(to_tensor, list(args)), map_structure(to_tensor, dict(kwargs))
     _check_inputs(layer, (args, kwargs))
     values = {name: v.value for name, v in layer._torch_variables.items()}
     in_scope = current_scope() is not None

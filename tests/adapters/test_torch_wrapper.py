@@ -65,6 +65,22 @@ def test_config_pickles_the_module_and_needs_safe_mode_off():
                                    rtol=1e-6)
 
 
+def test_several_arguments_and_keywords():
+    class Blend(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, a, b, *, weight=0.5):
+            return self.scale * (weight * a + (1 - weight) * b)
+
+    with kbridge.backend.use("torch"):
+        layer = kbridge.layers.TorchModuleWrapper(Blend())
+        out = layer(X, Y[:, :1].repeat(5, axis=1), weight=0.25)
+    np.testing.assert_allclose(out.detach().numpy(), 2 * (0.25 * X + 0.75 * Y[:, :1]),
+                               rtol=1e-6)
+
+
 def test_wrapper_errors():
     with kbridge.backend.use("torch"):
         with pytest.raises(kbridge.KbridgeError, match="expects a torch.nn.Module"):
