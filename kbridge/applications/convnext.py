@@ -12,8 +12,8 @@ import numpy as _np
 from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
 from kbridge.errors import ArgumentError as _ArgumentError
-from kbridge.layers.layer import Layer as _Layer
-from kbridge.saving import registry as _registry
+from kbridge.applications._custom_layers import LayerScale as _LayerScale
+from kbridge.applications._custom_layers import StochasticDepth as _StochasticDepth
 
 _BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/convnext/"
 # variant: (blocks per stage, channels per stage)
@@ -24,67 +24,6 @@ _CONFIGS = {
     "large": ((3, 3, 27, 3), (192, 384, 768, 1536)),
     "xlarge": ((3, 3, 27, 3), (256, 512, 1024, 2048)),
 }
-
-
-@_registry.register_kbridge_serializable(package="kbridge.applications")
-class StochasticDepth(_Layer):
-    """Drops the whole residual branch per sample with probability ``drop_path_rate`` in training.
-
-    Example:
-        >>> StochasticDepth(0.1)(x, training=True)
-    """
-
-    def __init__(self, drop_path_rate, **kwargs):
-        super().__init__(**kwargs)
-        self.drop_path_rate = drop_path_rate
-
-    def call(self, x, training=None):
-        if not training or not self.drop_path_rate:
-            return x
-        from kbridge import ops, random
-
-        keep = 1.0 - self.drop_path_rate
-        shape = (ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
-        mask = ops.floor(keep + random.uniform(shape, 0, 1, dtype=x.dtype))
-        return x / keep * mask
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "drop_path_rate": self.drop_path_rate}
-
-
-@_registry.register_kbridge_serializable(package="kbridge.applications")
-class LayerScale(_Layer):
-    """Multiplies the channels by a learned vector ``gamma`` (initialised to ``init_values``).
-
-    Example:
-        >>> LayerScale(1e-6, projection_dim=96)(x)
-    """
-
-    def __init__(self, init_values, projection_dim, **kwargs):
-        super().__init__(**kwargs)
-        self.init_values = init_values
-        self.projection_dim = projection_dim
-
-    def build(self, input_shape):
-        from kbridge.initializers import Constant
-
-        self.gamma = self.add_weight(shape=(self.projection_dim,),
-                                     initializer=Constant(self.init_values), trainable=True,
-                                     name="gamma")
-        self.built = True
-
-    def call(self, x):
-        return x * self.gamma
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "init_values": self.init_values,
-                "projection_dim": self.projection_dim}
 
 
 def _block(x, dim, drop_path_rate, layer_scale_init_value, name):
@@ -98,9 +37,9 @@ def _block(x, dim, drop_path_rate, layer_scale_init_value, name):
     x = layers.Activation("gelu", name=f"{name}_gelu")(x)
     x = layers.Dense(dim, name=f"{name}_pointwise_conv_2")(x)
     if layer_scale_init_value is not None:
-        x = LayerScale(layer_scale_init_value, dim, name=f"{name}_layer_scale")(x)
+        x = _LayerScale(layer_scale_init_value, dim, name=f"{name}_layer_scale")(x)
     if drop_path_rate:
-        last = StochasticDepth(drop_path_rate, name=f"{name}_stochastic_depth")
+        last = _StochasticDepth(drop_path_rate, name=f"{name}_stochastic_depth")
     else:
         last = layers.Activation("linear", name=f"{name}_identity")
     return inputs + last(x)

@@ -21,13 +21,13 @@ _STAGES = ((3, 1, 32, 16, 1, 1), (3, 2, 16, 24, 6, 2), (5, 2, 24, 40, 6, 2),
 _IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 
 
-def conv_init():
+def _conv_init():
     from kbridge.initializers import VarianceScaling
 
     return VarianceScaling(scale=2.0, mode="fan_out", distribution="truncated_normal")
 
 
-def dense_init():
+def _dense_init():
     from kbridge.initializers import VarianceScaling
 
     return VarianceScaling(scale=1.0 / 3.0, mode="fan_out", distribution="uniform")
@@ -39,7 +39,7 @@ def _bn(x, name, momentum):
     return layers.BatchNormalization(axis=_b.channel_axis(), momentum=momentum, name=name)(x)
 
 
-def squeeze_excite(x, filters, filters_se, activation, name):
+def _squeeze_excite(x, filters, filters_se, activation, name):
     """Squeeze-and-excitation: pool, reduce, expand (sigmoid), scale ``x``."""
     from kbridge.applications import _layers as layers
 
@@ -47,13 +47,13 @@ def squeeze_excite(x, filters, filters_se, activation, name):
     shape = (1, 1, filters) if _b.channels_last() else (filters, 1, 1)
     se = layers.Reshape(shape, name=f"{name}se_reshape")(se)
     se = layers.Conv2D(filters_se, 1, padding="same", activation=activation,
-                       kernel_initializer=conv_init(), name=f"{name}se_reduce")(se)
+                       kernel_initializer=_conv_init(), name=f"{name}se_reduce")(se)
     se = layers.Conv2D(filters, 1, padding="same", activation="sigmoid",
-                       kernel_initializer=conv_init(), name=f"{name}se_expand")(se)
+                       kernel_initializer=_conv_init(), name=f"{name}se_expand")(se)
     return layers.Multiply(name=f"{name}se_excite")([x, se])
 
 
-def mb_block(inputs, name, filters_in, filters_out, kernel_size, strides, expand_ratio,
+def _mb_block(inputs, name, filters_in, filters_out, kernel_size, strides, expand_ratio,
              se_ratio, activation, drop_rate, version=1, fused=False, bn_momentum=0.99):
     """One (fused) mobile inverted bottleneck block of EfficientNet v1 / v2.
 
@@ -67,7 +67,7 @@ def mb_block(inputs, name, filters_in, filters_out, kernel_size, strides, expand
     if expand_ratio != 1:
         k, s = (kernel_size, strides) if fused else (1, 1)
         x = layers.Conv2D(filters, k, strides=s, padding="same", use_bias=False,
-                          kernel_initializer=conv_init(), name=f"{name}expand_conv")(x)
+                          kernel_initializer=_conv_init(), name=f"{name}expand_conv")(x)
         x = _bn(x, f"{name}expand_bn", bn_momentum)
         x = layers.Activation(activation, name=f"{name}expand_activation")(x)
     if not fused:
@@ -76,15 +76,15 @@ def mb_block(inputs, name, filters_in, filters_out, kernel_size, strides, expand
             x = layers.ZeroPadding2D(_b.correct_pad(x, kernel_size), name=f"{name}dwconv_pad")(x)
             padding = "valid"
         x = layers.DepthwiseConv2D(kernel_size, strides=strides, padding=padding,
-                                   use_bias=False, depthwise_initializer=conv_init(),
+                                   use_bias=False, depthwise_initializer=_conv_init(),
                                    name=f"{name}dwconv" if version == 1 else f"{name}dwconv2")(x)
         x = _bn(x, f"{name}bn", bn_momentum)
         x = layers.Activation(activation, name=f"{name}activation")(x)
     if 0 < se_ratio <= 1:
-        x = squeeze_excite(x, filters, max(1, int(filters_in * se_ratio)), activation, name)
+        x = _squeeze_excite(x, filters, max(1, int(filters_in * se_ratio)), activation, name)
     k, s = (kernel_size, strides) if fused and expand_ratio == 1 else (1, 1)
     x = layers.Conv2D(filters_out, k, strides=s, padding="same", use_bias=False,
-                      kernel_initializer=conv_init(), name=f"{name}project_conv")(x)
+                      kernel_initializer=_conv_init(), name=f"{name}project_conv")(x)
     x = _bn(x, f"{name}project_bn", bn_momentum)
     if fused and expand_ratio == 1:
         x = layers.Activation(activation, name=f"{name}project_activation")(x)
@@ -95,7 +95,7 @@ def mb_block(inputs, name, filters_in, filters_out, kernel_size, strides, expand
     return x
 
 
-def classifier(x, include_top, pooling, classes, classifier_activation, weights, dropout_rate):
+def _classifier(x, include_top, pooling, classes, classifier_activation, weights, dropout_rate):
     """The EfficientNet top: pool, dropout, Dense ``predictions``; or just pooling."""
     from kbridge.applications import _layers as layers
     from kbridge.initializers import Constant
@@ -106,7 +106,7 @@ def classifier(x, include_top, pooling, classes, classifier_activation, weights,
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)
     _b.validate_activation(classifier_activation, weights)
-    return layers.Dense(classes, activation=classifier_activation, kernel_initializer=dense_init(),
+    return layers.Dense(classes, activation=classifier_activation, kernel_initializer=_dense_init(),
                         bias_initializer=Constant(0.0), name="predictions")(x)
 
 
@@ -132,21 +132,21 @@ def _efficientnet(width, depth, default_size, dropout_rate, variant, include_top
         x = layers.Rescaling([1.0 / _math.sqrt(s) for s in _IMAGENET_STDDEV_RGB])(x)
     x = layers.ZeroPadding2D(_b.correct_pad(x, 3), name="stem_conv_pad")(x)
     x = layers.Conv2D(round_filters(32), 3, strides=2, padding="valid", use_bias=False,
-                      kernel_initializer=conv_init(), name="stem_conv")(x)
+                      kernel_initializer=_conv_init(), name="stem_conv")(x)
     x = layers.Activation(activation, name="stem_activation")(_bn(x, "stem_bn", 0.99))
     total = float(sum(round_repeats(stage[1]) for stage in _STAGES))
     b = 0
     for i, (kernel, repeats, f_in, f_out, expand, stride) in enumerate(_STAGES):
         f_in, f_out = round_filters(f_in), round_filters(f_out)
         for j in range(round_repeats(repeats)):
-            x = mb_block(x, f"block{i + 1}{chr(j + 97)}_", f_in if j == 0 else f_out, f_out,
+            x = _mb_block(x, f"block{i + 1}{chr(j + 97)}_", f_in if j == 0 else f_out, f_out,
                          kernel, stride if j == 0 else 1, expand, 0.25, activation,
                          drop_connect_rate * b / total)
             b += 1
     x = layers.Conv2D(round_filters(1280), 1, padding="same", use_bias=False,
-                      kernel_initializer=conv_init(), name="top_conv")(x)
+                      kernel_initializer=_conv_init(), name="top_conv")(x)
     x = layers.Activation(activation, name="top_activation")(_bn(x, "top_bn", 0.99))
-    x = classifier(x, include_top, pooling, classes, classifier_activation, weights,
+    x = _classifier(x, include_top, pooling, classes, classifier_activation, weights,
                    dropout_rate)
     file_name = f"efficientnet{variant}{'' if include_top else '_notop'}.h5"
     return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))

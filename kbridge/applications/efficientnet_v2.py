@@ -11,9 +11,9 @@ import math as _math
 
 from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
-from kbridge.applications.efficientnet import classifier as _classifier
-from kbridge.applications.efficientnet import conv_init as _conv_init
-from kbridge.applications.efficientnet import mb_block as _mb_block
+from kbridge.applications.efficientnet import _classifier
+from kbridge.applications.efficientnet import _conv_init
+from kbridge.applications.efficientnet import _mb_block
 
 _BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
 # (kernel, repeats, filters in, filters out, expansion, se_ratio, stride, fused) per stage.

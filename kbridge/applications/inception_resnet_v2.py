@@ -6,32 +6,9 @@ Example:
 
 from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
-from kbridge.layers.layer import Layer as _Layer
-from kbridge.saving import registry as _registry
+from kbridge.applications._custom_layers import CustomScaleLayer as _CustomScaleLayer
 
 _URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_resnet_v2/"
-
-
-@_registry.register_kbridge_serializable(package="kbridge.applications")
-class CustomScaleLayer(_Layer):
-    """``inputs[0] + inputs[1] * scale``: the scaled residual sum of the Inception-ResNet blocks.
-
-    Example:
-        >>> CustomScaleLayer(0.1)([x, residual])
-    """
-
-    def __init__(self, scale, **kwargs):
-        super().__init__(**kwargs)
-        self.scale = scale
-
-    def call(self, inputs):
-        return inputs[0] + inputs[1] * self.scale
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
 
 
 def _conv_bn(x, filters, kernel_size, strides=1, padding="same", activation="relu",
@@ -70,7 +47,7 @@ def _residual_block(x, scale, block_type, block_idx, activation="relu"):
     branches = [_chain(x, convs) for convs in _BLOCKS[block_type]]
     mixed = layers.Concatenate(axis=axis, name=f"{name}_mixed")(branches)
     up = _conv_bn(mixed, x.shape[axis], 1, activation=None, use_bias=True, name=f"{name}_conv")
-    x = CustomScaleLayer(scale)([x, up])
+    x = _CustomScaleLayer(scale)([x, up])
     if activation is not None:
         x = layers.Activation(activation, name=f"{name}_ac")(x)
     return x

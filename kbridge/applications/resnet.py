@@ -63,7 +63,7 @@ def _stack(x, filters, blocks, stride, name, preact):
     return x
 
 
-def build_resnet(depths, preact, weights_name, include_top, weights, input_tensor, input_shape,
+def _build_resnet(depths, preact, weights_name, include_top, weights, input_tensor, input_shape,
                  pooling, classes, classifier_activation, name):
     """A ResNet (v1, or v2 with ``preact``) with ``depths`` blocks in its four stages."""
     from kbridge.applications import _layers as layers
@@ -102,21 +102,21 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
     Example:
         >>> model = ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
     """
-    return build_resnet((3, 4, 6, 3), False, "resnet50", include_top, weights, input_tensor,
+    return _build_resnet((3, 4, 6, 3), False, "resnet50", include_top, weights, input_tensor,
                         input_shape, pooling, classes, classifier_activation, name)
 
 
 def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
               pooling=None, classes=1000, classifier_activation="softmax", name="resnet101"):
     """ResNet101 as a Functional model (see :func:`ResNet50`)."""
-    return build_resnet((3, 4, 23, 3), False, "resnet101", include_top, weights, input_tensor,
+    return _build_resnet((3, 4, 23, 3), False, "resnet101", include_top, weights, input_tensor,
                         input_shape, pooling, classes, classifier_activation, name)
 
 
 def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
               pooling=None, classes=1000, classifier_activation="softmax", name="resnet152"):
     """ResNet152 as a Functional model (see :func:`ResNet50`)."""
-    return build_resnet((3, 8, 36, 3), False, "resnet152", include_top, weights, input_tensor,
+    return _build_resnet((3, 8, 36, 3), False, "resnet152", include_top, weights, input_tensor,
                         input_shape, pooling, classes, classifier_activation, name)
 
 

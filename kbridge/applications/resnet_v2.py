@@ -5,7 +5,7 @@ Example:
 """
 
 from kbridge.applications import imagenet_utils as _imagenet_utils
-from kbridge.applications.resnet import build_resnet as _build_resnet
+from kbridge.applications.resnet import _build_resnet
 
 
 def ResNet50V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,

@@ -10,7 +10,7 @@ from kbridge.applications import imagenet_utils as _imagenet_utils
 _BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
 
-def build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape, pooling,
+def _build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape, pooling,
               classes, classifier_activation, name):
     """A VGG net: five blocks of 3x3 convolutions (``convs_per_block``) and max pooling."""
     from kbridge.applications import _layers as layers
@@ -41,7 +41,7 @@ def build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape, 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
           pooling=None, classes=1000, classifier_activation="softmax", name="vgg16"):
     """VGG16 as a Functional model; Keras's layer names and weights."""
-    return build_vgg((2, 2, 3, 3, 3), include_top, weights, input_tensor, input_shape, pooling,
+    return _build_vgg((2, 2, 3, 3, 3), include_top, weights, input_tensor, input_shape, pooling,
                      classes, classifier_activation, name)
 
 

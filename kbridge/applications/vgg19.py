@@ -4,7 +4,7 @@ Example:
     >>> model = VGG19(weights=None, include_top=False, input_shape=(32, 32, 3))
 """
 
-from kbridge.applications.vgg16 import build_vgg as _build_vgg
+from kbridge.applications.vgg16 import _build_vgg
 from kbridge.applications.vgg16 import decode_predictions, preprocess_input
 
 

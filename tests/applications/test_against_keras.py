@@ -101,3 +101,14 @@ def test_loads_keras_weights_and_matches_keras(family, backends, weights_dir):
         scale = max(1.0, float(np.abs(expected).max()))
         np.testing.assert_allclose(out, expected, atol=1e-4 * scale, rtol=1e-4,
                                    err_msg=f"{fn} on {name}")
+
+
+def test_model_load_weights_reads_keras_weights_file(weights_dir):
+    """``Model.load_weights`` (kbridge.saving) reads the same Keras ``.weights.h5`` file."""
+    path, x, expected = keras_reference("mobilenet_v2", weights_dir)
+    fn, kwargs, _ = FAMILIES["mobilenet_v2"]
+    with kbridge.backend.use("numpy"):
+        model = getattr(applications, fn)(weights=None, **kwargs)
+        model.load_weights(path)
+        out = kbridge.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(out, expected, atol=1e-4, rtol=1e-4)
