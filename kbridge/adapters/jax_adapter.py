@@ -145,6 +145,14 @@ class JaxFunctionLayer(JaxLayer):
                 return call(params, state, inputs)
         super().__init__(call_fn, params=params, state=state, name=name, **kwargs)
 
+    def call(self, *inputs, training=False):
+        """``layer(x)``, or ``layer(x1, x2)`` for ``apply_fn(params, x1, x2)``."""
+        return super().call(inputs[0] if len(inputs) == 1 else list(inputs), training)
+
+    def compute_output_spec(self, *inputs, training=False):
+        return super().compute_output_spec(inputs[0] if len(inputs) == 1 else list(inputs),
+                                           training)
+
     def get_config(self):
         raise KbridgeError(f"Layer '{self.name}' wraps a Python JAX function, which cannot be "
                            "stored in a config. Use kbridge.layers.JaxLayer with a registered "

@@ -107,6 +107,17 @@ def test_from_jax_function_trains_under_fit():
     assert {w.path.split("/")[-1] for w in model.weights} == {"w", "b"}
 
 
+def test_from_jax_function_with_two_inputs():
+    params = {"w": jnp.ones((5, 2))}
+    with kbridge.backend.use("jax"):
+        layer = kbridge.adapters.from_jax(lambda p, a, b: a @ p["w"] - b, params)
+        expected = X @ np.ones((5, 2), "float32") - Y
+        np.testing.assert_allclose(np.asarray(layer(X, Y)), expected, rtol=1e-5, atol=1e-6)
+        a, b = kbridge.Input((5,)), kbridge.Input((2,))
+        model = kbridge.Model([a, b], layer(a, b))
+        np.testing.assert_allclose(np.asarray(model([X, Y])), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_from_jax_refuses_other_backends():
     if "torch" not in BACKENDS:
         pytest.skip("needs torch")
