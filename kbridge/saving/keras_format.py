@@ -106,10 +106,17 @@ def _children(obj):
         yield "layers", layers
     if not _is_layer(obj):
         return
-    for attr in sorted(vars(obj), key=_name_key):
+    attributes = dict(vars(obj))
+    from kbridge.models.model import Model
+
+    if isinstance(obj, Model) and not isinstance(obj, (Functional, Sequential)):
+        # Keras's Model has a public ``layers`` property, visited in name order: sub-layers
+        # no attribute before "layers" holds are saved as layers/<class>[_<n>].
+        attributes["layers"] = obj.layers
+    for attr in sorted(attributes, key=_name_key):
         if attr in _SKIPPED_ATTRIBUTES or attr.startswith("__"):
             continue
-        value = vars(obj)[attr]
+        value = attributes[attr]
         if _is_layer(value) or _is_optimizer(value) or (
                 isinstance(value, (list, tuple, dict)) and _holds_saveable(value)):
             yield attr, value

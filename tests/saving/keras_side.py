@@ -33,6 +33,22 @@ class Scale(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+class MLP(keras.Model):
+    """The Keras twin of the test's subclassed kbridge model (same attributes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(4, activation="relu")
+        self.blocks = [keras.layers.Dense(4), keras.layers.LayerNormalization()]
+        self.out = keras.layers.Dense(2)
+
+    def call(self, x):
+        x = self.hidden(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.out(x)
+
+
 def _inputs(directory, names):
     arrays = [np.load(os.path.join(directory, n)) for n in names]
     return arrays[0] if len(arrays) == 1 else arrays
@@ -52,6 +68,10 @@ def check(directory):
             path = os.path.join(directory, spec["file"])
             if spec["kind"] == "model":
                 model = keras.saving.load_model(path)
+            elif spec["kind"] == "subclassed":
+                model = MLP()
+                model(_inputs(directory, spec["inputs"]))
+                model.load_weights(path)
             elif spec["kind"] == "weights":
                 model = keras.saving.load_model(os.path.join(directory, spec["arch"]),
                                                 compile=False)
@@ -93,6 +113,14 @@ def write(out):
     np.save(os.path.join(out, "functional_seq.npy"), x[0])
     np.save(os.path.join(out, "functional_vec.npy"), x[1])
     np.save(os.path.join(out, "functional_out.npy"), keras.ops.convert_to_numpy(functional(x)))
+
+    mlp = MLP()
+    xm = rng.random((3, 3)).astype("float32")
+    mlp(xm)
+    mlp.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype) for w in mlp.get_weights()])
+    mlp.save_weights(os.path.join(out, "mlp.weights.h5"))
+    np.save(os.path.join(out, "mlp_x.npy"), xm)
+    np.save(os.path.join(out, "mlp_out.npy"), keras.ops.convert_to_numpy(mlp(xm)))
 
     compiled = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"),
                                  keras.layers.BatchNormalization(), keras.layers.Dense(2)])

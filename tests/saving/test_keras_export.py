@@ -37,6 +37,22 @@ class Scale(kbridge.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+class MLP(kbridge.Model):
+    """A subclassed model; keras_side.MLP has the same attributes."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = kbridge.layers.Dense(4, activation="relu")
+        self.blocks = [kbridge.layers.Dense(4), kbridge.layers.LayerNormalization()]
+        self.out = kbridge.layers.Dense(2)
+
+    def call(self, x):
+        x = self.hidden(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.out(x)
+
+
 def _perturb(model, seed):
     rng = np.random.default_rng(seed)
     model.set_weights([w + rng.normal(0, 0.2, w.shape).astype(w.dtype)
@@ -89,7 +105,9 @@ def _kbridge_files(root):
     x_img = rng.random((2, 8, 8, 1)).astype("float32")
     x_seq, x_vec = rng.random((2, 5, 3)).astype("float32"), rng.random((2, 4)).astype("float32")
     xs = rng.random((16, 4)).astype("float32")
-    for name, value in [("img", x_img), ("seq", x_seq), ("vec", x_vec), ("xs", xs)]:
+    xm = rng.random((2, 3)).astype("float32")
+    for name, value in [("img", x_img), ("seq", x_seq), ("vec", x_vec), ("xs", xs),
+                        ("xm", xm)]:
         np.save(os.path.join(root, f"{name}.npy"), value)
     manifest = {}
 
@@ -115,6 +133,12 @@ def _kbridge_files(root):
         model.save_weights(os.path.join(root, "multi.weights.h5"))
         expect("multi_weights", model, ["seq", "vec"], kind="weights",
                file="multi.weights.h5", arch="multi.keras")
+    with kbridge.backend.use(BACKENDS[0]):
+        model = MLP()
+        model(np.load(os.path.join(root, "xm.npy")))
+        _perturb(model, 7)
+        model.save_weights(os.path.join(root, "mlp.weights.h5"))
+        expect("subclassed", model, ["xm"], kind="subclassed", file="mlp.weights.h5")
     for backend in DIFFERENTIABLE:
         with kbridge.backend.use(backend):
             model = small()
@@ -182,6 +206,12 @@ def test_kbridge_loads_what_keras_wrote(root, backend):
     np.testing.assert_allclose(ops.convert_to_numpy(model(x)),
                                load(os.path.join(keras_dir, "functional_out.npy")),
                                rtol=1e-5, atol=1e-5)
+    mlp = MLP()
+    xm = load(os.path.join(keras_dir, "mlp_x.npy"))
+    mlp(xm)
+    mlp.load_weights(os.path.join(keras_dir, "mlp.weights.h5"))
+    np.testing.assert_allclose(ops.convert_to_numpy(mlp(xm)),
+                               load(os.path.join(keras_dir, "mlp_out.npy")), rtol=1e-5, atol=1e-5)
     model = kbridge.models.load_model(os.path.join(keras_dir, "compiled.keras"))
     xs = load(os.path.join(keras_dir, "compiled_x.npy"))
     np.testing.assert_allclose(ops.convert_to_numpy(model(xs)),
