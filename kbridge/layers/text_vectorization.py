@@ -43,7 +43,7 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 _STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation")
 _SPLIT = ("whitespace", "character")
-_OUTPUT_MODES = ("int", "multi_hot", "count", "tf_idf")
+_OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count", "tf_idf")
 _MASK, _OOV = "", "[UNK]"
 
 
@@ -106,7 +106,8 @@ class TextVectorization(Layer):
             None, or a callable on a string array.
         split: "whitespace" (default), "character", None, or a callable.
         ngrams: None, an int ``n`` (1- to n-grams) or a tuple of widths.
-        output_mode: "int", "multi_hot", "count" or "tf_idf".
+        output_mode: "int", "multi_hot", "count", "tf_idf", or "one_hot" (one token per
+            string: ``split=None``).
         output_sequence_length: "int" mode pads or truncates every sequence to this length.
         pad_to_max_tokens: other modes output ``max_tokens`` columns.
         vocabulary: a list of tokens, or (in code only) a path to a file of one per line.
@@ -160,6 +161,10 @@ class TextVectorization(Layer):
                 "`output_sequence_length` must be None, or a positive int with "
                 f"output_mode='int'. Received: output_sequence_length={output_sequence_length!r}"
                 f" with output_mode={output_mode!r}")
+        if output_mode == "one_hot" and (split is not None or ngrams is not None):
+            raise ArgumentError("output_mode='one_hot' encodes one token per string, so it "
+                                f"needs split=None and ngrams=None. Received: split={split!r}, "
+                                f"ngrams={ngrams!r}")
         if ragged and output_mode != "int":
             raise ArgumentError("`ragged=True` needs output_mode='int'. "
                                 f"Received: output_mode={output_mode!r}")
@@ -246,6 +251,8 @@ class TextVectorization(Layer):
         if self._table_cache is None:
             vocab = self.get_vocabulary()
             index = {t: i for i, t in enumerate(vocab)}
+            if self.output_mode != "int":
+                index.setdefault(_MASK, -1)  # as Keras: "" tokens count for nothing
             oov = vocab.index(_OOV)
             depth = len(vocab)
             if self.pad_to_max_tokens and self.max_tokens is not None:
@@ -422,13 +429,25 @@ class TextVectorization(Layer):
                     out[i, :len(row)] = row
             return self._output(out)
         depth = table["depth"]
+        if self.output_mode == "one_hot":  # one token per string (split=None)
+            flat = np.asarray(ids, np.int64).reshape(shape)
+            if flat.ndim > 1 and flat.shape[-1] == 1:
+                flat = flat[..., 0]
+            return self._output((flat[..., None] == np.arange(depth)).astype(np.float32))
+        # as Keras: unsplit rank-1 input is one document of tokens (adapt() reads one each)
+        single = self.split is None and len(shape) == 1
+        if single:
+            ids = [[i for row in ids for i in row]]
         out = np.zeros((len(ids), depth), np.float32)
         for i, row in enumerate(ids):
-            np.add.at(out[i], np.asarray(row, np.int64), 1.0)
+            row = np.asarray(row, np.int64)
+            np.add.at(out[i], row[row >= 0], 1.0)
         if self.output_mode == "multi_hot":
             out = np.minimum(out, 1.0)
         elif self.output_mode == "tf_idf":
             out = out * table["weights"]
+        if single:
+            out = out[0]
         if self.sparse:
             import tensorflow as tf
 
@@ -460,14 +479,15 @@ class TextVectorization(Layer):
                         "To split strings, TextVectorization takes rank-1 input or rank-2 "
                         f"input with a last axis of 1. Received: shape={x.shape}")
                 x = tf.squeeze(x, axis=-1)
+            lead = x.shape  # the static batch size, which splitting loses in graphs
             if self.split == "whitespace":
                 x = tf.strings.split(x)
             elif self.split == "character":
                 x = tf.strings.unicode_split(x, "UTF-8")
             else:
                 x = self.split(x)
-        elif self.output_mode != "int" and x.shape.rank == 1:
-            x = tf.expand_dims(x, -1)
+        else:
+            lead = x.shape[:-1]
         if self._widths is not None:
             x = tf.strings.ngrams(x, ngram_width=self._widths, separator=" ")
         ids = self._tf_table(tf).lookup(x)
@@ -488,10 +508,15 @@ class TextVectorization(Layer):
             return ids
         table = self._index()
         depth = table["depth"]
+        if self.output_mode == "one_hot":
+            if ids.shape.rank and ids.shape.rank > 1 and ids.shape[-1] == 1:
+                ids = tf.squeeze(ids, -1)
+            return tf.one_hot(ids, depth, dtype=tf.float32)
+        ids = tf.ragged.boolean_mask(ids, ids >= 0)  # drop "" tokens
         out = tf.math.bincount(tf.cast(ids, tf.int32), minlength=depth, maxlength=depth,
                                dtype=tf.float32, axis=-1,
                                binary_output=self.output_mode == "multi_hot")
-        out.set_shape([batch, depth])
+        out.set_shape(lead.concatenate([depth]))
         if self.output_mode == "tf_idf":
             out = out * tf.constant(table["weights"])
         if self.sparse:
@@ -506,6 +531,8 @@ class TextVectorization(Layer):
                 init = tf.lookup.KeyValueTensorInitializer(
                     tf.constant(vocab, tf.string), tf.range(len(vocab), dtype=tf.int64))
                 table["tf_table"] = tf.lookup.StaticHashTable(init, table["oov"])
+                if self.output_mode != "int" and _MASK not in vocab:
+                    table["tf_table"] = _MaskedTable(table["tf_table"], tf)
         return table["tf_table"]
 
     def compute_output_spec(self, inputs):
@@ -522,6 +549,12 @@ class TextVectorization(Layer):
             depth = self.max_tokens
         elif self.get_vocabulary(include_special_tokens=False):
             depth = self._index()["depth"]
+        if self.output_mode == "one_hot":
+            if len(shape) > 1 and shape[-1] == 1:
+                shape = shape[:-1]
+            return KerasTensor(shape + (depth,), "float32")
+        if self.split is None and len(shape) == 1:  # one document (see call)
+            return KerasTensor((depth,), "float32", sparse=self.sparse)
         return KerasTensor((shape[0] if shape else None, depth), "float32",
                            sparse=self.sparse)
 
@@ -569,6 +602,19 @@ class TextVectorization(Layer):
                         "Register it with @kbridge.saving.register_kbridge_serializable().")
                 config[key] = fn
         return super().from_config(config)
+
+
+class _MaskedTable:
+    """A tf.lookup table that maps the "" token to -1 (non-int modes ignore it, as Keras)."""
+
+    def __init__(self, table, tf):
+        self.table, self.tf = table, tf
+
+    def lookup(self, keys):
+        tf = self.tf
+        if isinstance(keys, tf.RaggedTensor):
+            return keys.with_flat_values(self.lookup(keys.flat_values))
+        return tf.where(tf.equal(keys, ""), tf.constant(-1, tf.int64), self.table.lookup(keys))
 
 
 def _serialize_function(fn, key):

@@ -24,6 +24,9 @@ CONFIGS = {
     "multi_hot": {"output_mode": "multi_hot", "ngrams": 2},
     "count_padded": {"output_mode": "count", "max_tokens": 20, "pad_to_max_tokens": True},
     "tf_idf": {"output_mode": "tf_idf", "max_tokens": 9},
+    "one_hot": {"output_mode": "one_hot", "split": None, "standardize": "lower"},
+    # Keras reads unsplit rank-1 input as one document
+    "count_unsplit": {"output_mode": "count", "split": None},
 }
 
 
@@ -57,7 +60,7 @@ def test_matches_keras(name, backend):
 
 
 @pytest.mark.parametrize("name", ["int", "int_length_ngrams", "character_lower", "no_split",
-                                  "count_padded", "tf_idf"])
+                                  "count_padded", "tf_idf", "one_hot", "count_unsplit"])
 def test_tf_data_and_tf_function_match_keras(name):
     tf = pytest.importorskip("tensorflow")
     _, expected = keras_reference(name)
@@ -110,6 +113,8 @@ def test_given_vocabulary_idf_and_callables_match_keras(tmp_path):
 
 def test_bad_arguments_name_what_was_expected():
     with pytest.raises(ArgumentError, match="output_mode"):
+        L.TextVectorization(output_mode="binary_counts")
+    with pytest.raises(ArgumentError, match="split=None"):
         L.TextVectorization(output_mode="one_hot")
     with pytest.raises(ArgumentError, match="ngrams"):
         L.TextVectorization(ngrams=(1, "2"))
