@@ -125,7 +125,8 @@ class Layer:
         # Set before any subclass __init__ runs, so attribute tracking always works.
         obj.__dict__.update(_layers=[], _variables=[], _losses=[], _regularized=[],
                             _seed_generators=[],
-                            built=False, _build_shapes_dict=None, _call_signature=None)
+                            built=False, _build_shapes_dict=None, _call_signature=None,
+                            _remat_mode=None)
         return obj
 
     def __init__(self, *, activity_regularizer=None, trainable=True, dtype=None, autocast=True,
@@ -141,6 +142,7 @@ class Layer:
         self.name = naming.validate_name(
             name or naming.uniquify(naming.to_snake_case(type(self).__name__)), "layer")
         self.backend_name = context.get()
+        self._remat_mode = _current_remat_mode()
         self.dtype_policy = dtype_policies.get(dtype)
         self.autocast = autocast
         self._trainable = bool(trainable)
@@ -341,6 +343,11 @@ class Layer:
 
     # --- losses ---------------------------------------------------------------------
     def add_loss(self, loss):
+        from kbridge.backend.common import stateless
+
+        scope = stateless.current_scope()
+        if scope is not None and hasattr(scope, "add_loss"):  # kbridge.StatelessScope
+            scope.add_loss(loss)
         self._losses.append(loss)
 
     @property
@@ -413,6 +420,8 @@ class Layer:
         raise NotImplementedError(f"Layer {type(self).__name__} does not implement call().")
 
     def _convert_input(self, x):
+        if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind in "USO":
+            return x  # strings stay numpy: lookup and text layers read them there
         if isinstance(x, (np.ndarray, np.generic, list, float, int)) and not isinstance(x, bool):
             return backend_module(self.backend_name, "core").convert_to_tensor(x)
         return x
@@ -421,6 +430,8 @@ class Layer:
         """Float tensors in ``args``/``kwargs`` cast to the compute dtype, as Keras's autocast
         (float64 numpy data into a float32 model); ints, bools and strings are left alone."""
         target = self.compute_dtype
+        if _float_name(target) is None:  # an integer or string layer: nothing to autocast
+            return args, kwargs
 
         def cast(x):
             dtype = getattr(x, "dtype", None)
@@ -476,7 +487,13 @@ class Layer:
             if outermost:
                 self._clear_losses()
             with naming.layer_scope(self.name):
-                outputs = self.call(*args, **kwargs)
+                if self._remat_mode is None:
+                    outputs = self.call(*args, **kwargs)
+                else:
+                    from kbridge import scopes
+
+                    outputs = scopes.rematerialized_call(self, self._remat_mode, self.call,
+                                                         *args, **kwargs)(*args, **kwargs)
         finally:
             _training_context.reset(token)
             context._override.reset(backend_token)
@@ -632,6 +649,14 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _current_remat_mode():
+    """The ``kbridge.RematScope`` active when a layer is created (None almost always)."""
+    import sys
+
+    scopes = sys.modules.get("kbridge.scopes")  # no scope can be active before it is imported
+    return None if scopes is None else scopes.get_current_remat_mode()
 
 
 _FLOAT_NAMES = {}  # framework dtype object -> its kbridge float name, or None (not a float)

@@ -43,12 +43,42 @@ class Functional(Model):
                     f"Received: {type(t).__name__}"
                 )
         self._graph_nodes = self._sort_nodes()
-        layers = []
-        for node in self._graph_nodes:
-            if node.layer not in layers:
-                layers.append(node.layer)
-        self._layers[:] = layers
+        self._layers[:] = self._keras_layer_order()
         self.built = True
+
+    def _keras_layer_order(self):
+        """``model.layers`` in Keras's order (so weight lists and files line up with Keras's):
+        by decreasing depth from the outputs, ties broken by first visit in a depth-first walk
+        from the outputs (a dict of outputs walked in sorted-key order, as Keras flattens)."""
+        input_ids = {id(t) for t in self.inputs}
+        outputs = self._outputs_struct
+        if isinstance(outputs, dict):
+            outputs = [outputs[k] for k in sorted(outputs)]
+        first_visit = {}
+
+        def walk(tensor):
+            node = _producer(tensor)
+            first_visit.setdefault(id(node.layer), len(first_visit))
+            if id(tensor) in input_ids:
+                return
+            for t in node.input_tensors:
+                walk(t)
+
+        for t in _flatten(outputs):
+            walk(t)
+        node_depth, layer_depth = {}, {}
+        for node in reversed(self._graph_nodes):  # consumers before producers
+            depth = max(node_depth.get(id(node), 0), layer_depth.get(id(node.layer), 0))
+            layer_depth[id(node.layer)] = depth
+            node_depth[id(node)] = depth
+            for t in node.input_tensors:
+                parent = _producer(t)
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        layers = {}
+        for node in self._graph_nodes:
+            layers.setdefault(id(node.layer), node.layer)
+        return sorted(layers.values(),
+                      key=lambda l: (-layer_depth[id(l)], first_visit.get(id(l), len(layers))))
 
     def _sort_nodes(self):
         input_ids = {id(t) for t in self.inputs}

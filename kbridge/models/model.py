@@ -144,6 +144,18 @@ class Model(Trainer, Layer):
 
         return export_saved_model(self, filepath, **kwargs)
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        """A model from ``get_config()``: a Functional config (``layers``, ``input_layers``,
+        ``output_layers``) gives a Functional model, as ``keras.Model.from_config`` does."""
+        if cls is Model and isinstance(config, dict) and "layers" in config \
+                and "input_layers" in config:
+            from kbridge.models.functional import Functional
+
+            return Functional.from_config(config, custom_objects=custom_objects,
+                                          safe_mode=safe_mode)
+        return super().from_config(config)
+
     def get_config(self):
         config = super().get_config()
         config.pop("batch_input_shape", None)

@@ -59,6 +59,18 @@ class CompileLoss:
         weights = loss_weights if loss_weights is not None else 1.0
         self.loss_weights = _per_output(weights, self.output_names, "loss_weights") \
             if isinstance(weights, (dict, list, tuple)) else [weights] * len(self.output_names)
+        # With several losses, each output's unweighted loss is also logged ("<output>_loss").
+        self.trackers = [None] * len(self.losses)
+        if sum(fn is not None for fn in self.losses) > 1:
+            from kbridge.metrics import Mean
+
+            self.trackers = [Mean(name=f"{name}_loss") if fn is not None else None
+                             for name, fn in zip(self.output_names, self.losses)]
+
+    @property
+    def metrics(self):
+        """The per-output loss trackers (empty for a single loss)."""
+        return [t for t in self.trackers if t is not None]
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         from kbridge import ops
@@ -73,10 +85,14 @@ class CompileLoss:
         sws = _flatten_outputs(sample_weight) if isinstance(sample_weight, (list, tuple, dict)) \
             else [sample_weight] * len(y_preds)
         total = None
-        for fn, w, yt, yp, sw in zip(self.losses, self.loss_weights, y_trues, y_preds, sws):
+        for fn, w, yt, yp, sw, tracker in zip(self.losses, self.loss_weights, y_trues, y_preds,
+                                               sws, self.trackers):
             if fn is None or yt is None:
                 continue
-            value = ops.multiply(fn(yt, yp, sample_weight=sw), w)
+            value = fn(yt, yp, sample_weight=sw)
+            if tracker is not None:
+                tracker.update_state(value, sample_weight=ops.shape(yp)[0])
+            value = ops.multiply(value, w)
             total = value if total is None else ops.add(total, value)
         return total
 

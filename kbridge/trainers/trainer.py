@@ -191,6 +191,8 @@ class Trainer:
         out = []
         if getattr(self, "_loss_tracker", None) is not None:
             out.append(self._loss_tracker)
+        if getattr(self, "_compile_loss", None) is not None:
+            out.extend(self._compile_loss.metrics)
         if getattr(self, "_compile_metrics", None) is not None:
             out.extend(m for _, m, _ in self._compile_metrics.metrics)
         return out
@@ -253,8 +255,11 @@ class Trainer:
         from kbridge import data as data_module
         from kbridge.callbacks import CallbackList
 
+        from kbridge import config
+
         self._assert_trainable_backend()
         self._assert_compiled()
+        epochs, steps_per_epoch = config.fit_limits(epochs, steps_per_epoch)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_module.train_validation_split(
                 (x, y, sample_weight), validation_split)

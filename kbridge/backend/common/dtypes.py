@@ -8,6 +8,8 @@ the lattice below. Python scalars are *weak*: ``float32 tensor + 2.0`` stays ``f
 
 import functools
 
+import numpy as np
+
 from kbridge.errors import DTypeError
 
 FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
@@ -83,6 +85,8 @@ _PY_NAMES = {bool: "bool", int: DEFAULT_INT, float: None, complex: "complex64", 
 def _standardize_cached(dtype):
     if dtype in _PY_NAMES:
         return _PY_NAMES[dtype] or _floatx
+    if isinstance(dtype, type) and issubclass(dtype, np.generic):  # np.int8, np.float32
+        dtype = np.dtype(dtype)
     name = getattr(dtype, "name", None)
     if not isinstance(name, str):
         name = str(dtype)

@@ -44,7 +44,7 @@ def _to_placeholders(value, probe):
 
 def _is_partial_shape(value):
     """A shape argument with unknown sizes, e.g. ``(ops.shape(x)[0], 2)`` on a KerasTensor."""
-    return (value.__class__ in (list, tuple) and None in value
+    return (value.__class__ in (list, tuple) and any(d is None for d in value)
             and all(d is None or isinstance(d, (int, np.integer)) for d in value))
 
 

@@ -8,6 +8,7 @@ from kbridge.backend.common.config import standardize_data_format
 from kbridge.backend.common.dtypes import floatx
 from kbridge.backend.numpy import image as ref
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
+from kbridge.backend.tensorflow.core import shape as dynamic_shape
 from kbridge.errors import ShapeError
 
 
@@ -214,7 +215,7 @@ def _patches(x, size, strides, dilation_rate, padding, data_format, n):
     # x: (B, o1, k1, ..., on, kn, C) -> (B, o1..on, k1..kn, C)
     perm = [0] + [1 + 2 * i for i in range(n)] + [2 + 2 * i for i in range(n)] + [1 + 2 * n]
     x = tf.transpose(x, perm)
-    out = tf.reshape(x, list(x.shape[: 1 + n]) + [-1])
+    out = tf.reshape(x, list(dynamic_shape(x)[: 1 + n]) + [-1])  # batch may be None in a tf.function
     return out if channels_last else _moveaxis(out, -1, 1)
 
 

@@ -108,7 +108,9 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
         arr = np.ascontiguousarray(arr)
     if not arr.flags.writeable:
         arr = arr.copy()
-    return torch.from_numpy(arr)
+    tensor = torch.from_numpy(arr)
+    device = torch.get_default_device()  # set by kbridge.device("cuda:0") scopes
+    return tensor if device.type == "cpu" else tensor.to(device)
 
 
 def convert_to_numpy(x):
