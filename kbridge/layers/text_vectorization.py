@@ -173,8 +173,8 @@ class TextVectorization(Layer):
                                 "they need a layer created on the tensorflow backend. "
                                 f"Received: backend={self.backend_name!r}")
         if sparse and output_mode == "int":
-            raise ArgumentError("`sparse=True` needs output_mode 'multi_hot', 'count' or "
-                                "'tf_idf'. Received: output_mode='int'")
+            raise ArgumentError("`sparse=True` needs an encoded output_mode ('one_hot', "
+                                "'multi_hot', 'count' or 'tf_idf'). Received: output_mode='int'")
         if isinstance(vocabulary, str):  # a file path: only ever given in code
             with open(vocabulary, encoding=encoding) as f:
                 vocabulary = [line.rstrip("\r\n") for line in f]
@@ -343,8 +343,6 @@ class TextVectorization(Layer):
 
     def update_state(self, data):
         """Count the tokens of one batch of strings (then call :meth:`finalize_state`)."""
-        if not hasattr(self, "_counts"):
-            self.reset_state()
         for row in self._tokenize(data)[0]:
             self._num_docs += 1
             for t in row:
@@ -433,7 +431,12 @@ class TextVectorization(Layer):
             flat = np.asarray(ids, np.int64).reshape(shape)
             if flat.ndim > 1 and flat.shape[-1] == 1:
                 flat = flat[..., 0]
-            return self._output((flat[..., None] == np.arange(depth)).astype(np.float32))
+            out = (flat[..., None] == np.arange(depth)).astype(np.float32)
+            if self.sparse:
+                import tensorflow as tf
+
+                return tf.sparse.from_dense(out)
+            return self._output(out)
         # as Keras: unsplit rank-1 input is one document of tokens (adapt() reads one each)
         single = self.split is None and len(shape) == 1
         if single:
@@ -511,7 +514,8 @@ class TextVectorization(Layer):
         if self.output_mode == "one_hot":
             if ids.shape.rank and ids.shape.rank > 1 and ids.shape[-1] == 1:
                 ids = tf.squeeze(ids, -1)
-            return tf.one_hot(ids, depth, dtype=tf.float32)
+            out = tf.one_hot(ids, depth, dtype=tf.float32)
+            return tf.sparse.from_dense(out) if self.sparse else out
         ids = tf.ragged.boolean_mask(ids, ids >= 0)  # drop "" tokens
         out = tf.math.bincount(tf.cast(ids, tf.int32), minlength=depth, maxlength=depth,
                                dtype=tf.float32, axis=-1,
