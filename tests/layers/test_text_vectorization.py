@@ -195,3 +195,22 @@ def test_reads_a_keras_archive_vocabulary_and_idf(tmp_path):
     layer.save_assets(str(tmp_path))
     assert (tmp_path / "vocabulary.txt").read_text(encoding="utf-8").splitlines() == \
         layer.get_vocabulary()
+
+
+def test_sparse_and_ragged_outputs_on_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    _, dense_counts = keras_reference("count_padded")
+    _, dense_ids = keras_reference("int")
+    with kbridge.backend.use("tensorflow"):
+        sparse = L.TextVectorization(sparse=True, **CONFIGS["count_padded"])
+        ragged = L.TextVectorization(ragged=True)
+    sparse.adapt(CORPUS)
+    ragged.adapt(CORPUS)
+    for call in (lambda layer, s: layer(s), lambda layer, s: tf.function(layer)(tf.constant(s))):
+        out = call(sparse, TEXTS)
+        assert isinstance(out, tf.SparseTensor)
+        np.testing.assert_allclose(tf.sparse.to_dense(out).numpy(), dense_counts)
+        rows = call(ragged, TEXTS)
+        assert isinstance(rows, tf.RaggedTensor)
+        np.testing.assert_array_equal(rows.to_tensor(0).numpy(), dense_ids)
+        assert [len(r) for r in rows.to_list()] == [5, 1, 2, 0]
