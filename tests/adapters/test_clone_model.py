@@ -37,7 +37,9 @@ def _summary(model, lib):
         if isinstance(layer, lib.Model):
             out.append((type(layer).__name__, _summary(layer, lib)))
         else:
-            out.append((type(layer).__name__, layer.name, layer.trainable))
+            # Auto-generated names depend on how many layers each library made before.
+            named = layer.name if layer.name in ("first", "shared", "head") else None
+            out.append((type(layer).__name__, named, layer.trainable))
     return out
 
 
