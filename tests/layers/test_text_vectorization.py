@@ -161,7 +161,13 @@ def test_fit_on_vectorized_text(trainable_backend):
     model.compile(optimizer=kbridge.optimizers.Adam(0.1), loss="binary_crossentropy")
     losses = model.fit(ds, epochs=4, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
-    if trainable_backend == "tensorflow":  # and inside the model, traced by tf.function
+    # inside a model too: numpy strings go straight in
+    inputs = kbridge.Input(shape=(1,), dtype="string")
+    dense = model.layers[-1]
+    end_to_end = kbridge.Model(inputs, dense(vectorize(inputs)))
+    np.testing.assert_allclose(to_numpy(end_to_end(corpus[:4, None])),
+                               to_numpy(model(vectorize(corpus[:4]))), rtol=1e-6)
+    if trainable_backend == "tensorflow":  # and trained there, traced by tf.function
         inputs = kbridge.Input(shape=(1,), dtype="string")
         model = kbridge.Model(inputs, L.Dense(1, activation="sigmoid")(vectorize(inputs)))
         model.compile(optimizer=kbridge.optimizers.Adam(0.1), loss="binary_crossentropy")
