@@ -133,6 +133,7 @@ def write(out):
         compiled.optimizer.apply([rng.normal(size=v.shape).astype("float32") for v in variables],
                                  variables)
     compiled.save(os.path.join(out, "compiled.keras"))
+    compiled.save(os.path.join(out, "compiled.h5"))  # Keras 3's legacy HDF5 model
     np.save(os.path.join(out, "compiled_x.npy"), xs)
     np.save(os.path.join(out, "compiled_out.npy"), keras.ops.convert_to_numpy(compiled(xs)))
     np.save(os.path.join(out, "compiled_opt.npy"),

@@ -201,6 +201,9 @@ def test_kbridge_loads_what_keras_wrote(root, backend):
     load = functools.partial(np.load, allow_pickle=False)
     model = kbridge.saving.load_model(os.path.join(keras_dir, "functional.keras"))
     assert isinstance(model.layers[-2], Scale) and model.layers[-2].factor == 1.5
+    # kbridge's layout of the model is the file's, group for group
+    editor = kbridge.saving.KerasFileEditor(os.path.join(keras_dir, "functional.keras"))
+    assert editor.compare(model)["status"] == "success"
     x = [load(os.path.join(keras_dir, "functional_seq.npy")),
          load(os.path.join(keras_dir, "functional_vec.npy"))]
     np.testing.assert_allclose(ops.convert_to_numpy(model(x)),
@@ -221,3 +224,8 @@ def test_kbridge_loads_what_keras_wrote(root, backend):
     np.testing.assert_allclose(_optimizer_values(model),
                                load(os.path.join(keras_dir, "compiled_opt.npy")), atol=1e-6)
     assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 2
+    legacy = kbridge.saving.load_model(os.path.join(keras_dir, "compiled.h5"))
+    np.testing.assert_allclose(ops.convert_to_numpy(legacy(xs)),
+                               load(os.path.join(keras_dir, "compiled_out.npy")),
+                               rtol=1e-5, atol=1e-5)
+    assert legacy.compiled and type(legacy.optimizer).__name__ == "Adam"
