@@ -263,47 +263,6 @@ class CenterCrop(_ImageLayer):
         return {**super().get_config(), "height": self.height, "width": self.width}
 
 
-class Resizing(_ImageLayer):
-    """Resizes images to ``height x width`` with ``kbridge.ops.image.resize``.
-
-    Example:
-        >>> kbridge.layers.Resizing(64, 64, interpolation="nearest")(images)
-    """
-
-    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
-                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
-                 antialias=False, data_format=None, **kwargs):
-        super().__init__(data_format=data_format, **kwargs)
-        self.height, self.width = height, width
-        self.interpolation = interpolation
-        self.crop_to_aspect_ratio = crop_to_aspect_ratio
-        self.pad_to_aspect_ratio = pad_to_aspect_ratio
-        self.fill_mode = fill_mode
-        self.fill_value = fill_value
-        self.antialias = antialias
-
-    def call(self, inputs):
-        return ops.image.resize(
-            ops.cast(inputs, self.compute_dtype), (self.height, self.width),
-            interpolation=self.interpolation, antialias=self.antialias,
-            crop_to_aspect_ratio=self.crop_to_aspect_ratio,
-            pad_to_aspect_ratio=self.pad_to_aspect_ratio, fill_mode=self.fill_mode,
-            fill_value=self.fill_value, data_format=self.data_format)
-
-    def compute_output_spec(self, inputs):
-        shape = list(inputs.shape)
-        h_axis, w_axis = self._hw_axes(len(shape))
-        shape[h_axis], shape[w_axis] = self.height, self.width
-        return KerasTensor(tuple(shape), self.compute_dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width,
-                "interpolation": self.interpolation,
-                "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
-                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
-                "fill_value": self.fill_value, "antialias": self.antialias}
-
-
 def _factor_range(factor, name, symmetric=True):
     """``(lower, upper)`` from a number ``f`` (``(-f, f)``) or a pair."""
     if isinstance(factor, (tuple, list)):
@@ -475,6 +434,91 @@ def _densify_boxes(bounding_boxes):
                                  f"(batch, num_boxes, 4). Received: {tuple(boxes.shape)}")
     return {**bounding_boxes, "boxes": boxes,
             "labels": ops.convert_to_tensor(bounding_boxes["labels"])}
+
+
+class Resizing(_ImagePreprocessingLayer):
+    """Resizes images to ``height x width`` with ``kbridge.ops.image.resize``; bounding boxes
+    and segmentation masks (nearest) follow.
+
+    Example:
+        >>> kbridge.layers.Resizing(64, 64, interpolation="nearest")(images)
+    """
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False,
+                 pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
+                 antialias=False, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.height, self.width = height, width
+        self.interpolation = interpolation
+        self.crop_to_aspect_ratio = crop_to_aspect_ratio
+        self.pad_to_aspect_ratio = pad_to_aspect_ratio
+        self.fill_mode = fill_mode
+        self.fill_value = fill_value
+        self.antialias = antialias
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        _, h, w = self._size(self._images_of(data))
+        return h, w
+
+    def _resize(self, images, interpolation):
+        return ops.image.resize(
+            images, (self.height, self.width), interpolation=interpolation,
+            antialias=self.antialias, crop_to_aspect_ratio=self.crop_to_aspect_ratio,
+            pad_to_aspect_ratio=self.pad_to_aspect_ratio, fill_mode=self.fill_mode,
+            fill_value=self.fill_value, data_format=self.data_format)
+
+    def transform_images(self, images, transformation=None, training=True):
+        return self._resize(images, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        return self._resize(segmentation_masks, "nearest")
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        from kbridge.utils import bounding_boxes as bb
+
+        in_h, in_w = transformation
+        boxes = bounding_boxes["boxes"]
+        # all -1 or all 0 boxes are padding: they stay zero
+        padding = ops.logical_or(ops.all(boxes == -1, axis=-1), ops.all(boxes == 0, axis=-1))
+        boxes = bb.convert_format(boxes, self.bounding_box_format, "xyxy", height=in_h,
+                                  width=in_w)
+        sy, sx, dy, dx = self._box_scale_offset(float(in_h), float(in_w))
+        x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
+        boxes = ops.concatenate([x1 * sx - dx, y1 * sy - dy, x2 * sx - dx, y2 * sy - dy], -1)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=self.height,
+                                    width=self.width)
+        out["boxes"] = ops.where(ops.expand_dims(padding, -1), 0.0, out["boxes"])
+        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                         height=self.height, width=self.width)
+        return out
+
+    def _box_scale_offset(self, in_h, in_w):
+        """(scale_y, scale_x, offset_y, offset_x): output = input * scale - offset."""
+        if self.pad_to_aspect_ratio:
+            ratio = min(self.height / in_h, self.width / in_w)
+            return (ratio, ratio, -((self.height - in_h * ratio) // 2),
+                    -((self.width - in_w * ratio) // 2))
+        if self.crop_to_aspect_ratio:
+            source, target = in_w / in_h, self.width / self.height
+            new_w = self.height * source if source > target else float(self.width)
+            new_h = float(self.height) if source > target else self.width / source
+            return (new_h / in_h, new_w / in_w, (new_h - self.height) // 2,
+                    (new_w - self.width) // 2)
+        return self.height / in_h, self.width / in_w, 0.0, 0.0
+
+    def _output_image_shape(self, shape):
+        shape = list(shape)
+        h_axis, w_axis = self._hw_axes(len(shape))
+        shape[h_axis], shape[w_axis] = self.height, self.width
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation,
+                "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+                "pad_to_aspect_ratio": self.pad_to_aspect_ratio, "fill_mode": self.fill_mode,
+                "fill_value": self.fill_value, "antialias": self.antialias}
 
 
 class _RandomImageLayer(_ImagePreprocessingLayer):
@@ -730,12 +774,50 @@ class RandomTranslation(_AffineLayer):
         self._height_range = _factor_range(height_factor, "height_factor")
         self._width_range = _factor_range(width_factor, "width_factor")
 
-    def _augment(self, images):
-        batch, h, w = self._size(images)
-        dy = self._uniform(batch, *self._height_range) * float(h)
-        dx = self._uniform(batch, *self._width_range) * float(w)
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        batch, h, w = self._size(self._images_of(data))
+        gen = self._generator(seed)
+        dy = self._random_uniform((batch, 1), *self._height_range, gen) * float(h)
+        dx = self._random_uniform((batch, 1), *self._width_range, gen) * float(w)
+        return {"translations": ops.concatenate([dx, dy], axis=1), "height": h, "width": w}
+
+    def _translate(self, images, transformation, interpolation):
+        shift = ops.cast(transformation["translations"], "float32")
+        dx, dy = shift[:, 0], shift[:, 1]
         transform = self._transform([1.0, 0.0, -dx, 0.0, 1.0, -dy, 0.0, 0.0])
-        return self._warp(images, transform)
+        return ops.cast(ops.image.affine_transform(
+            images, transform, interpolation=interpolation, fill_mode=self.fill_mode,
+            fill_value=self.fill_value, data_format=self.data_format), images.dtype)
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training or transformation is None:
+            return images
+        return self._translate(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._translate(segmentation_masks, transformation, "nearest")
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation["height"], transformation["width"]
+        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
+                                  height=h, width=w)
+        shift = ops.cast(transformation["translations"], boxes.dtype)
+        dx, dy = shift[:, None, 0:1], shift[:, None, 1:2]
+        x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
+        boxes = ops.concatenate([x1 + dx, y1 + dy, x2 + dx, y2 + dy], axis=-1)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
+        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                         height=h, width=w)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,

@@ -43,6 +43,8 @@ SPLIT_CASES = [
     ("MixUp", dict(alpha=0.4), IMAGES),
     ("CutMix", dict(factor=1.0), IMAGES),
     ("RandomFlip", dict(mode="horizontal_and_vertical"), IMAGES),
+    ("RandomTranslation", dict(height_factor=0.3, width_factor=(-0.2, 0.4),
+                               fill_mode="constant"), IMAGES),
 ]
 
 
@@ -59,7 +61,8 @@ def test_transform_images_match_keras(name, args, x, backend):
         ours = layer.transform_images(ops.convert_to_tensor(x),
                                       _tree(drawn, ops.convert_to_tensor), training=True)
     # perspective/blur/shear resample (float32 kernels, interpolation): a looser tolerance
-    atol = 1e-2 if name in ("RandomPerspective", "RandomShear", "RandomGaussianBlur") else 1e-3
+    atol = 1e-2 if name in ("RandomPerspective", "RandomShear", "RandomGaussianBlur",
+                            "RandomTranslation") else 1e-3
     np.testing.assert_allclose(to_numpy(ours), expected, rtol=1e-5, atol=atol)
 
 
@@ -437,6 +440,31 @@ def test_layer_boxes_match_keras(backend):
         {"top": 2, "left": 2, "crop_height": 6, "crop_width": 6, "input_height": 8,
          "input_width": 10})
     np.testing.assert_allclose(to_numpy(got["boxes"]), np.asarray(want["boxes"]), atol=1e-5)
+    # RandomTranslation: Keras draws, both apply
+    kshift = keras.layers.RandomTranslation(0.3, 0.3, bounding_box_format="xyxy", seed=4)
+    drawn = kshift.get_random_transformation(data(), training=True)
+    want = kshift.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
+    got = L.RandomTranslation(0.3, 0.3, bounding_box_format="xyxy").transform_bounding_boxes(
+        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
+        {"translations": ops.convert_to_tensor(np.asarray(drawn["translations"])),
+         "height": 8, "width": 10})
+    for key in ("boxes", "labels"):
+        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-4)
+    # Resizing, each aspect mode, end to end (boxes with a padding row)
+    padded = BOXES.copy()
+    padded[1, 1] = -1
+    for mode in ({}, {"crop_to_aspect_ratio": True}, {"pad_to_aspect_ratio": True}):
+        want = keras.layers.Resizing(6, 4, bounding_box_format="xyxy", **mode)(
+            {"images": images.copy(), "bounding_boxes": {"boxes": padded.copy(),
+                                                         "labels": labels.copy()}})
+        got = L.Resizing(6, 4, bounding_box_format="xyxy", **mode)(
+            {"images": images, "bounding_boxes": {"boxes": padded, "labels": labels}})
+        for key in ("boxes", "labels"):
+            np.testing.assert_allclose(to_numpy(got["bounding_boxes"][key]),
+                                       np.asarray(want["bounding_boxes"][key]), atol=1e-4,
+                                       err_msg=str(mode))
+        np.testing.assert_allclose(to_numpy(got["images"]), np.asarray(want["images"]),
+                                   rtol=1e-4, atol=1e-3)
     # a whole call: images and boxes move together; unbatched too
     out = L.RandomFlip("horizontal", bounding_box_format="xyxy", seed=3)(data())
     flipped = ~np.isclose(to_numpy(out["images"]), images).all(axis=(1, 2, 3))
