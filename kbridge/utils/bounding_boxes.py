@@ -181,6 +181,10 @@ def affine_transform(boxes, angle, translate_x, translate_y, scale, shear_x, she
                             f"Received: bounding_box_format={bounding_box_format!r}")
     center_x = 0.5 if center_x is None else center_x
     center_y = 0.5 if center_y is None else center_y
+    # tensors of the boxes' backend (numpy arrays would not mix with torch tensors)
+    angle, translate_x, translate_y, scale, shear_x, shear_y = (
+        ops.cast(ops.convert_to_tensor(v), "float32")
+        for v in (angle, translate_x, translate_y, scale, shear_x, shear_y))
     matrix = _inverse_affine_matrix(center_x, center_y, angle, translate_x, translate_y, scale,
                                     shear_x, shear_y, height, width)
     boxes = ops.cast(boxes, matrix.dtype)
