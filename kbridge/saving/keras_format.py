@@ -356,36 +356,36 @@ def read_dataset(dataset):
 def plan_assignments(model, h5, where, skip_mismatch=False):
     """``[(Variable, dataset)]`` for ``model``'s layer weights, checked against the file
     (group present, count and shapes); raises :class:`ReleaseError` naming the file."""
-    optimizer = getattr(model, "optimizer", None)
     plan = []
     for path, name, variables in layout(model, include_optimizer=False):
         if not variables:
             continue
-        group = _group(h5, path)
-        label = f"layer '{name}'" if name else "the model"
-        if group is None:
-            if skip_mismatch:
-                continue
-            raise ReleaseError(f"{where}: no weights for {label} (group {_join(path, 'vars')})")
-        if len(group) != len(variables):
-            if skip_mismatch:
-                continue
-            raise ReleaseError(f"{where}: {label} has {len(group)} weights in the file and "
-                               f"{len(variables)} in the architecture (group {group.name})")
-        pairs = []
-        for i, v in enumerate(variables):
-            dataset = group.get(str(i))
-            if dataset is None or tuple(dataset.shape) != tuple(v.shape):
-                shape = None if dataset is None else tuple(dataset.shape)
-                if skip_mismatch:
-                    pairs = None
-                    break
-                raise ReleaseError(f"{where}: weight {group.name}/{i} has shape {shape}, "
-                                   f"'{v.path}' expects {tuple(v.shape)}")
-            pairs.append((v, dataset))
-        plan.extend(pairs or [])
-    del optimizer
+        try:
+            plan.extend(_plan_group(h5, path, name, variables, where))
+        except ReleaseError as e:
+            if not skip_mismatch:
+                raise
+            warnings.warn(f"Skipping the weights of layer '{name}': {e}", stacklevel=3)
     return plan
+
+
+def _plan_group(h5, path, name, variables, where):
+    group = _group(h5, path)
+    label = f"layer '{name}'" if name else "the model"
+    if group is None:
+        raise ReleaseError(f"{where}: no weights for {label} (group {_join(path, 'vars')})")
+    if len(group) != len(variables):
+        raise ReleaseError(f"{where}: {label} has {len(group)} weights in the file and "
+                           f"{len(variables)} in the architecture (group {group.name})")
+    pairs = []
+    for i, v in enumerate(variables):
+        dataset = group.get(str(i))
+        if dataset is None or tuple(dataset.shape) != tuple(v.shape):
+            shape = None if dataset is None else tuple(dataset.shape)
+            raise ReleaseError(f"{where}: weight {group.name}/{i} has shape {shape}, "
+                               f"'{v.path}' expects {tuple(v.shape)}")
+        pairs.append((v, dataset))
+    return pairs
 
 
 def assign(plan):

@@ -15,6 +15,7 @@ import zipfile
 
 import numpy as np
 
+from kbridge.errors import KbridgeError
 from kbridge.hub.errors import ReleaseError
 
 # Sub-object groups in the order their weights appear in ``layer.weights`` (h5 lists groups
@@ -221,7 +222,11 @@ def build_model(config, where, backend=None, custom_objects=None, safe_mode=True
         try:
             model = registry.deserialize(config, custom_objects=custom_objects,
                                          safe_mode=safe_mode)
-        except (KeyError, IndexError, AttributeError) as e:
+        except (ReleaseError, registry.UnsafeDeserializationError):
+            raise
+        except KbridgeError as e:  # e.g. an unknown class: say which file names it
+            raise ReleaseError(f"{where}: {e}") from None
+        except (KeyError, IndexError, AttributeError, TypeError) as e:
             raise ReleaseError(f"{where}: malformed model config "
                                f"({type(e).__name__}: {e})") from None
         if not model.built and config.get("build_config"):

@@ -124,6 +124,9 @@ def test_malformed_archives_name_the_file(tmp_path):
                           "noclass.keras/config.json: not a serialised model"),
         "badweights.keras": ({"config.json": config, "model.weights.h5": b"junk"},
                              "badweights.keras: not a readable HDF5 file"),
+        "unknown.keras": ({"config.json": b'{"class_name": "Nope", "config": {}}',
+                           "model.weights.h5": weights},
+                          "unknown.keras/config.json: Unknown class 'Nope'"),
     }
     for name, (members, message) in cases.items():
         with zipfile.ZipFile(tmp_path / name, "w") as archive:
@@ -134,6 +137,7 @@ def test_malformed_archives_name_the_file(tmp_path):
     bigger = small(units=6)
     with pytest.raises(ReleaseError, match="good.keras.*shape"):
         bigger.load_weights(tmp_path / "good.keras")
+
 
 
 # --- registration and serialisation ---------------------------------------------------------
@@ -261,4 +265,8 @@ def test_keras_file_editor(tmp_path, capsys):
     editor.save(tmp_path / "broken.weights.h5")
     with pytest.raises(ReleaseError, match="broken.weights.h5.*batch_normalization"):
         model.load_weights(tmp_path / "broken.weights.h5")
+    other = small()
+    with pytest.warns(UserWarning, match="Skipping the weights of layer 'batch_normaliz"):
+        other.load_weights(tmp_path / "broken.weights.h5", skip_mismatch=True)
+    np.testing.assert_array_equal(other.layers[-1].bias.numpy(), [7.0, 7.0])
     assert "Comparison successful" in capsys.readouterr().out
