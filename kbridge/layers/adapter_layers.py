@@ -446,10 +446,9 @@ class TorchModuleWrapper(Layer):
             from kbridge.adapters import torch_adapter
 
             config["module"] = torch_adapter.unpickle_module(config["module"])
-        from kbridge.backend.common import context
-
-        with context.use("torch"):
-            return _from_base_config(cls, config)
+        # Built on the active backend like the rest of the model: a clear error unless it is
+        # torch (load with backend="torch").
+        return _from_base_config(cls, config)
 
 
 class TFSMLayer(Layer):
@@ -568,10 +567,7 @@ class TFSMLayer(Layer):
                 "Refusing to build a TFSMLayer from a config: it loads and runs the "
                 f"SavedModel graph at {config.get('filepath')!r}. Pass safe_mode=False only "
                 "if you trust the source.")
-        from kbridge.backend.common import context
-
-        with context.use("tensorflow"):
-            return _from_base_config(cls, config)
+        return _from_base_config(cls, config)
 
 
 def _concrete_functions(fn):

@@ -48,6 +48,18 @@ def test_fit_step_equals_a_torch_step():
     assert list(layer.parameters()) == list(net.parameters())
 
 
+def test_keras_archive_round_trip(tmp_path):
+    with kbridge.backend.use("torch"):
+        model = kbridge.Sequential([kbridge.Input((5,)),
+                                    kbridge.layers.TorchModuleWrapper(_net().eval())])
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(kbridge.KbridgeError, match="safe_mode=False"):
+        kbridge.saving.load_model(tmp_path / "m.keras", backend="torch")
+    loaded = kbridge.saving.load_model(tmp_path / "m.keras", backend="torch", safe_mode=False)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
+                               rtol=1e-6)
+
+
 def test_config_pickles_the_module_and_needs_safe_mode_off():
     with kbridge.backend.use("torch"):
         layer = kbridge.layers.TorchModuleWrapper(_net().eval(), name="wrapped",
@@ -58,9 +70,13 @@ def test_config_pickles_the_module_and_needs_safe_mode_off():
     assert isinstance(config["config"]["module"], str)
     with pytest.raises(registry.UnsafeDeserializationError, match="safe_mode=False"):
         registry.deserialize(config)
-    rebuilt = registry.deserialize(config, safe_mode=False)
-    assert isinstance(rebuilt, kbridge.layers.TorchModuleWrapper) and rebuilt.name == "wrapped"
+    with kbridge.backend.use("numpy"):
+        with pytest.raises(kbridge.BackendError, match="active backend is 'numpy'"):
+            registry.deserialize(config, safe_mode=False)
     with kbridge.backend.use("torch"):
+        rebuilt = registry.deserialize(config, safe_mode=False)
+        assert isinstance(rebuilt, kbridge.layers.TorchModuleWrapper)
+        assert rebuilt.name == "wrapped"
         np.testing.assert_allclose(rebuilt(X).detach().numpy(), layer(X).detach().numpy(),
                                    rtol=1e-6)
 
