@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import kbridge
-from kbridge import ops
 from tests.conftest import BACKENDS
 
 if "jax" not in BACKENDS:
