@@ -284,17 +284,19 @@ def _sample(inputs, corners, fill_mode, fill_value):
             mask = valid if mask is None else mask & valid
             if w is not None:
                 weight = w if weight is None else weight * w
-        shape = indices[0].shape
+        # Dynamic shapes: inside a tf.function the batch size may be unknown.
+        shape = tf.shape(indices[0])
         for i in indices[1:]:
-            shape = tf.broadcast_static_shape(shape, i.shape)
+            shape = tf.broadcast_dynamic_shape(shape, tf.shape(i))
         stacked = tf.stack([tf.broadcast_to(i, shape) for i in indices], axis=-1)
         value = tf.gather_nd(inputs, stacked)
         extra = len(inputs.shape) - len(indices)
+        padded = tf.concat([shape, tf.ones([extra], tf.int32)], 0)
         if fill_mode == "constant" and mask is not None:
-            mask = tf.reshape(tf.broadcast_to(mask, shape), list(shape) + [1] * extra)
+            mask = tf.reshape(tf.broadcast_to(mask, shape), padded)
             value = tf.where(mask, value, tf.cast(fill_value, inputs.dtype))
         if weight is not None:
-            weight = tf.reshape(tf.broadcast_to(weight, shape), list(shape) + [1] * extra)
+            weight = tf.reshape(tf.broadcast_to(weight, shape), padded)
             value = value * tf.cast(weight, inputs.dtype)
         result = result + value
     return result
@@ -317,8 +319,7 @@ def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value
 
 
 def _warp(x, ys, xs, order, fill_mode, fill_value):
-    b = x.shape[0]
-    bi = tf.reshape(tf.range(b, dtype=tf.int32), (b, 1, 1))
+    bi = tf.reshape(tf.range(tf.shape(x)[0], dtype=tf.int32), (-1, 1, 1))
     corners = [[(bi, "exact")], _corners(ys, order), _corners(xs, order)]
     return _sample(x, corners, fill_mode, fill_value)
 
@@ -335,7 +336,7 @@ def _projective_grid(transform, height, width, dtype):
 def _grid_warp(x, transform, order, fill_mode, fill_value):
     dtype = _compute_dtype(x)
     ys, xs = _projective_grid(transform, x.shape[1], x.shape[2], dtype)
-    shape = [x.shape[0]] + list(ys.shape[1:])
+    shape = [dynamic_shape(x)[0]] + list(ys.shape[1:])  # the batch may be None in a tf.function
     return _warp(tf.cast(x, dtype), tf.broadcast_to(ys, shape), tf.broadcast_to(xs, shape),
                  order, fill_mode, fill_value)
 
