@@ -115,6 +115,9 @@ class Layer:
 
     _unsafe_to_deserialize = False
 
+    # TensorFlow's AutoGraph must run layers as they are (``ds.map(layer)``), not rewrite them.
+    autograph_info__ = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.__module__.startswith(("kbridge.", "model_zoo.")):

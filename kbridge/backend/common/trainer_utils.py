@@ -9,9 +9,15 @@ def batch_size_of(x):
     return first.shape[0]
 
 
+def _convert_leaf(a, convert):
+    if a is None or getattr(getattr(a, "dtype", None), "kind", "") in ("U", "S", "O"):
+        return a  # strings stay numpy, for the lookup and text layers that read them
+    return convert(a)
+
+
 def to_backend(batch, convert):
-    """A batch of numpy structures as the backend's tensors (None stays None)."""
-    return map_structure(lambda a: a if a is None else convert(a), batch)
+    """A batch of numpy structures as the backend's tensors (None and strings stay)."""
+    return map_structure(lambda a: _convert_leaf(a, convert), batch)
 
 
 def ensure_optimizer_built(model):
