@@ -2,17 +2,18 @@
 
 from kbridge.backend.common.dtypes import standardize_dtype
 from kbridge.backend.common.keras_tensor import KerasTensor
-from kbridge.errors import ShapeError
+from kbridge.errors import ArgumentError, ShapeError
 from kbridge.layers.layer import Layer, Node
 
 
 class InputLayer(Layer):
     """The source of one Functional input; its output is a :class:`KerasTensor`."""
 
-    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None,
-                 input_tensor=None, optional=False, name=None, **kwargs):
+    def __init__(self, shape=None, batch_size=None, dtype=None, sparse=None, ragged=None,
+                 batch_shape=None, input_tensor=None, optional=False, name=None, **kwargs):
         kwargs.pop("input_shape", None)
         super().__init__(name=name, **kwargs)
+        _refuse_ragged(ragged)
         if shape is not None and batch_shape is not None:
             raise ShapeError("Pass `shape` or `batch_shape` to Input, not both. "
                              f"Received: shape={shape}, batch_shape={batch_shape}")
@@ -49,8 +50,15 @@ class InputLayer(Layer):
                 "sparse": self.sparse, "name": self.name, "optional": self.optional}
 
 
-def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None, name=None,
-          tensor=None, optional=False):
+def _refuse_ragged(ragged):
+    if ragged:
+        raise ArgumentError("Ragged inputs are a TensorFlow-only Keras feature that kbridge "
+                            "does not support: pad the sequences (keras.utils.pad_sequences) "
+                            "or pass a mask. Received: ragged=True")
+
+
+def Input(shape=None, batch_size=None, dtype=None, sparse=None, ragged=None, batch_shape=None,
+          name=None, tensor=None, optional=False):
     """A symbolic input for a Functional model.
 
     Example:
@@ -58,6 +66,7 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
         >>> x.shape
         (None, 28, 28, 1)
     """
+    _refuse_ragged(ragged)
     layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, sparse=sparse,
                        batch_shape=batch_shape, input_tensor=tensor, optional=optional, name=name)
     return layer.output

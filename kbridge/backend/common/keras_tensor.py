@@ -24,7 +24,11 @@ class KerasTensor:
 
     __array_priority__ = 100
 
-    def __init__(self, shape, dtype="float32", sparse=False, name=None, record_history=True):
+    def __init__(self, shape, dtype="float32", sparse=False, ragged=False, record_history=True,
+                 name=None):
+        if ragged:
+            raise ShapeError("kbridge has no ragged tensors (a TensorFlow-only Keras feature). "
+                             "Received: ragged=True")
         try:
             shape = tuple(None if d is None else int(d) for d in shape)
         except TypeError:

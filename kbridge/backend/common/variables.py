@@ -66,13 +66,14 @@ class Variable:
         return object.__new__(cls)
 
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, autocast=True,
-                 aggregation="none", synchronization="auto", name=None):
+                 aggregation="none", synchronization="auto", name=None, layout=None):
         self.name = naming.validate_name(name or "variable")
         self.path = naming.current_path(self.name)
         self.trainable = bool(trainable)
         self.autocast = autocast
         self.aggregation = aggregation
         self.synchronization = synchronization
+        self._layout = layout  # a distribution TensorLayout; kept for the distribution API
         if callable(initializer):
             if shape is None:
                 raise ShapeError(
