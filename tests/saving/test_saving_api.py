@@ -217,20 +217,19 @@ def test_model_checkpoint_writes_keras_files(tmp_path):
         model.compile(optimizer="sgd", loss="mse")
         callbacks = [
             cbs.ModelCheckpoint(str(tmp_path / "e{epoch}.keras"), monitor="loss"),
-            cbs.ModelCheckpoint(str(tmp_path / "best.weights.h5"), monitor="loss",
-                                save_best_only=True, save_weights_only=True),
+            cbs.ModelCheckpoint(str(tmp_path / "w.weights.h5"), save_weights_only=True),
             cbs.ModelCheckpoint(str(tmp_path / "last.h5"), monitor="loss"),
         ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.fit(X, Y, epochs=2, batch_size=2, verbose=0, callbacks=callbacks)
-        assert {"e1.keras", "e2.keras", "best.weights.h5", "last.h5"} <= \
+        assert {"e1.keras", "e2.keras", "w.weights.h5", "last.h5"} <= \
             set(os.listdir(tmp_path))
         last = kbridge.saving.load_model(tmp_path / "e2.keras")
         np.testing.assert_allclose(_out(last), _out(model), rtol=1e-5, atol=1e-6)
         assert last.compiled
         fresh = small()
-        fresh.load_weights(tmp_path / "best.weights.h5")
+        fresh.load_weights(tmp_path / "w.weights.h5")
         np.testing.assert_allclose(_out(fresh), _out(model), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(_out(kbridge.saving.load_model(tmp_path / "last.h5")),
                                    _out(model), rtol=1e-5, atol=1e-6)
