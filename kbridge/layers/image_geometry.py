@@ -174,8 +174,9 @@ class RandomShear(_RandomImageLayer):
                          1.0)
         shear_y = self._random_uniform((batch, 1), *self.y_factor, gen, dtype)
         shear_x = self._random_uniform((batch, 1), *self.x_factor, gen, dtype)
+        _, h, w = self._size(self._images_of(data))
         return {"shear_factor": ops.cast(ops.concatenate([shear_x, shear_y], axis=1) * sign,
-                                         dtype)}
+                                         dtype), "height": h, "width": w}
 
     def transform_images(self, images, transformation=None, training=True):
         return self._shear(images, transformation, training, self.interpolation)
@@ -195,6 +196,30 @@ class RandomShear(_RandomImageLayer):
                                          fill_mode=self.fill_mode, fill_value=self.fill_value,
                                          data_format=self.data_format)
         return ops.cast(out, images.dtype)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation["height"], transformation["width"]
+        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
+                                  "rel_xyxy", height=h, width=w)
+        shear = ops.cast(transformation["shear_factor"], boxes.dtype)
+        sx, sy = shear[:, 0:1], shear[:, 1:2]  # (batch, 1): broadcast over the boxes
+        x1, y1, x2, y2 = (boxes[..., i] for i in range(4))
+        # as Keras: each corner moves by the shear of the relative coordinates, taking the
+        # extreme of the two candidate edges
+        x1, x2 = (ops.where(sx < 0, x1 - sx * y1, x1 - sx * y2),
+                  ops.where(sx < 0, x2 - sx * y2, x2 - sx * y1))
+        y1, y2 = (ops.where(sy > 0, y1 - sy * x2, y1 - sy * x1),
+                  ops.where(sy > 0, y2 - sy * x1, y2 - sy * x2))
+        boxes = ops.stack([x1, y1, x2, y2], axis=-1)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes},
+                                    bounding_box_format="rel_xyxy")
+        out["boxes"] = bb.convert_format(out["boxes"], "rel_xyxy", self.bounding_box_format,
+                                         height=h, width=w)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor,
