@@ -13,7 +13,6 @@ import json
 import os
 import zipfile
 
-import numpy as np
 
 from kbridge.errors import KbridgeError
 from kbridge.hub.errors import ReleaseError

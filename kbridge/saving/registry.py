@@ -109,11 +109,6 @@ class CustomObjectScope:
         _SCOPE.reset(self._token)
 
 
-def custom_objects_in_scope():
-    """The objects of the enclosing ``custom_object_scope`` blocks (innermost wins)."""
-    return dict(_SCOPE.get() or {})
-
-
 _builtins_loaded = False
 _BUILTIN_MODULES = ("kbridge.layers", "kbridge.models", "kbridge.initializers",
                     "kbridge.regularizers", "kbridge.constraints", "kbridge.activations",
@@ -163,7 +158,8 @@ def _class_registered_name(cls):
 
 # Keras's module for each family of kbridge's own classes (Keras resolves "module.ClassName"
 # in its public API when it loads an archive).
-_KERAS_MODULES = (("kbridge.layers", "keras.layers"), ("kbridge.initializers", "keras.initializers"),
+_KERAS_MODULES = (("kbridge.layers", "keras.layers"),
+                  ("kbridge.initializers", "keras.initializers"),
                   ("kbridge.regularizers", "keras.regularizers"),
                   ("kbridge.constraints", "keras.constraints"),
                   ("kbridge.optimizers.schedules", "keras.optimizers.schedules"),
@@ -219,7 +215,7 @@ def serialize(obj):
 
 
 def _add_keras_fields(obj, out):
-    if cls_is_functional(obj):
+    if _is_functional(obj):
         out["registered_name"] = out["registered_name"] or "Functional"
     build_config = getattr(obj, "get_build_config", None)
     if build_config is not None and getattr(obj, "built", False):
@@ -231,7 +227,7 @@ def _add_keras_fields(obj, out):
             out["build_config"] = _jsonable(config)
 
 
-def cls_is_functional(obj):
+def _is_functional(obj):
     return type(obj).__name__ == "Functional" and type(obj).__module__.startswith("kbridge.")
 
 

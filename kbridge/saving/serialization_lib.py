@@ -53,17 +53,18 @@ def get_registered_name(obj):
 
 
 def get_registered_object(name, custom_objects=None, module_objects=None):
-    """The class or function registered as ``name`` (``custom_objects``, the enclosing
-    ``custom_object_scope``, user registrations, kbridge's own classes), or None.
+    """The object registered as ``name``, looked up as Keras does: ``custom_objects``, the
+    enclosing ``custom_object_scope``, the user's registrations (``get_custom_objects()``),
+    then ``module_objects``; None if none has it.
 
     Example:
         >>> kbridge.saving.get_registered_object("my_pkg>MyLayer")
     """
-    if module_objects and name in module_objects:
-        found = registry.get_registered_object(name, custom_objects)
-        return found if found is not None and custom_objects and name in custom_objects \
-            else module_objects[name]
-    return registry.get_registered_object(name, custom_objects)
+    scoped = registry._SCOPE.get() or {}
+    for table in (custom_objects, scoped, registry._CUSTOM_OBJECTS, module_objects):
+        if table and name in table:
+            return table[name]
+    return None
 
 
 def serialize_keras_object(obj):
@@ -71,8 +72,8 @@ def serialize_keras_object(obj):
     "registered_name"}`` (plus ``build_config`` for a built layer); plain values pass through.
 
     Example:
-        >>> kbridge.saving.serialize_keras_object(kbridge.initializers.Zeros())
-        {'module': 'keras.initializers', 'class_name': 'Zeros', 'config': {}, 'registered_name': None}
+        >>> kbridge.saving.serialize_keras_object(kbridge.initializers.Zeros())["module"]
+        'keras.initializers'
     """
     return registry.serialize_keras_format(obj)
 
