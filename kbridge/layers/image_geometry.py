@@ -259,7 +259,7 @@ class RandomPerspective(_RandomImageLayer):
                            np.float32)
         start = ops.zeros_like(jitter) + corners
         return {"apply_perspective": apply, "start_points": start,
-                "end_points": start + start * jitter}
+                "end_points": start + start * jitter, "height": h, "width": w}
 
     def transform_images(self, images, transformation=None, training=True):
         return self._warp(images, transformation, training, self.interpolation)
@@ -278,9 +278,54 @@ class RandomPerspective(_RandomImageLayer):
         return ops.where(_per_image(transformation["apply_perspective"]),
                          ops.cast(out, images.dtype), images)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation["height"], transformation["width"]
+        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
+                                  height=h, width=w)
+        # the image samples input = H(output) with H from the end to the start points; boxes
+        # go the other way: the homography from the start to the end points
+        forward = _homography(ops.cast(transformation["end_points"], boxes.dtype),
+                              ops.cast(transformation["start_points"], boxes.dtype))
+        m = forward[:, None, :]  # (batch, 1, 8): broadcast over the boxes
+        x0, y0, x1, y1 = (boxes[..., i] for i in range(4))
+        xs, ys = [], []
+        for x, y in ((x0, y0), (x1, y1), (x0, y1), (x1, y0)):
+            k = m[..., 6] * x + m[..., 7] * y + 1.0
+            xs.append((m[..., 0] * x + m[..., 1] * y + m[..., 2]) / k)
+            ys.append((m[..., 3] * x + m[..., 4] * y + m[..., 5]) / k)
+        xs, ys = ops.stack(xs, axis=-1), ops.stack(ys, axis=-1)
+        moved = ops.stack([ops.min(xs, axis=-1), ops.min(ys, axis=-1), ops.max(xs, axis=-1),
+                           ops.max(ys, axis=-1)], axis=-1)
+        apply = ops.reshape(transformation["apply_perspective"], (-1, 1, 1))
+        boxes = ops.where(apply, moved, boxes)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
+        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                         height=h, width=w)
+        return out
+
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
+
+
+def _homography(source, target):
+    """(batch, 8) coefficients ``a0..a2, b0..b2, c0, c1`` of the homography taking each of
+    the four ``target`` points (batch, 4, 2) to the matching ``source`` point:
+    ``x_s = (a0 x + a1 y + a2) / (c0 x + c1 y + 1)``, ``y_s`` likewise with ``b``."""
+    rows, rhs = [], []
+    for i in range(4):
+        xt, yt = target[:, i, 0], target[:, i, 1]
+        xs, ys = source[:, i, 0], source[:, i, 1]
+        zero, one = ops.zeros_like(xt), ops.ones_like(xt)
+        rows.append(ops.stack([xt, yt, one, zero, zero, zero, -xs * xt, -xs * yt], axis=-1))
+        rows.append(ops.stack([zero, zero, zero, xt, yt, one, -ys * xt, -ys * yt], axis=-1))
+        rhs += [xs, ys]
+    matrix = ops.stack(rows, axis=1)  # (batch, 8, 8)
+    return ops.solve(matrix, ops.stack(rhs, axis=-1)[..., None])[..., 0]
 
 
 def _gaussian_taps(size, sigma):

@@ -459,6 +459,17 @@ def test_layer_boxes_match_keras(backend):
          "height": 8, "width": 10})
     for key in ("boxes", "labels"):
         np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-4)
+    # RandomPerspective: Keras draws, both apply
+    kpersp = keras.layers.RandomPerspective(scale=0.4, bounding_box_format="xyxy", seed=7)
+    drawn = kpersp.get_random_transformation(data(), training=True)
+    want = kpersp.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
+    drawn = {k: ops.convert_to_tensor(np.asarray(drawn[k]))
+             for k in ("apply_perspective", "start_points", "end_points")}
+    got = L.RandomPerspective(scale=0.4, bounding_box_format="xyxy").transform_bounding_boxes(
+        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
+        {**drawn, "height": 8, "width": 10})
+    for key in ("boxes", "labels"):
+        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
     # Resizing, each aspect mode, end to end (boxes with a padding row)
     padded = BOXES.copy()
     padded[1, 1] = -1
