@@ -323,12 +323,15 @@ def save_archive(model, path, include_optimizer=True):
     buffer = io.BytesIO()
     write_weights(model, buffer, include_optimizer=include_optimizer)
 
-    def write(tmp):
-        with zipfile.ZipFile(tmp, "w") as archive:
+    def write(target):
+        with zipfile.ZipFile(target, "w") as archive:
             archive.writestr(METADATA_FILE, metadata)
             archive.writestr(CONFIG_FILE, config)
             archive.writestr(WEIGHTS_FILE, buffer.getvalue())
 
+    if isinstance(path, io.IOBase):  # an open binary file, as Keras accepts
+        write(path)
+        return None
     return _atomic_write(path, write)
 
 

@@ -5,6 +5,7 @@ The file suffix picks the format, as in Keras: ``.keras`` (Keras 3's archive),
 also keeps its own release directories (``kbridge.hub``) for paths without a suffix.
 """
 
+import io
 import json
 import os
 import warnings
@@ -27,7 +28,8 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
 
     Args:
         model: the model.
-        filepath: ``.keras`` (config, weights, optimizer state) or ``.h5`` / ``.hdf5``.
+        filepath: ``.keras`` (config, weights, optimizer state) or ``.h5`` / ``.hdf5``; or an
+            open binary file, which receives the ``.keras`` archive.
         overwrite: replace an existing file (else raise; Keras would prompt).
         zipped: False writes the archive's three files into a directory instead.
         include_optimizer: keyword; save the optimizer's state and the compile config.
@@ -40,13 +42,16 @@ def save_model(model, filepath, overwrite=True, zipped=None, **kwargs):
     save_format = kwargs.pop("save_format", None)
     if kwargs:
         raise ArgumentError(f"The following argument(s) are not supported: {list(kwargs)}")
+    from kbridge.saving import keras_format
+
+    if isinstance(filepath, io.IOBase):
+        keras_format.save_archive(model, filepath, include_optimizer=include_optimizer)
+        return None
     filepath = os.fspath(filepath)
     if save_format and not filepath.endswith((".keras",) + _LEGACY_SUFFIXES):
         raise ArgumentError("The `save_format` argument is deprecated in Keras 3. Remove it "
                             "and pass a file path with a `.keras` or `.h5` extension. "
                             f"Received: save_format={save_format!r}")
-    from kbridge.saving import keras_format
-
     if zipped is None:
         zipped = True
     _check_overwrite(filepath, overwrite)

@@ -1,6 +1,7 @@
 """kbridge.saving's Keras-named API: round trips, registration, safe_mode, checkpoints,
 KerasFileEditor, and clear errors for bad paths and malformed files."""
 
+import io
 import json
 import os
 import warnings
@@ -86,6 +87,11 @@ def test_unzipped_save_and_json(tmp_path):
     assert sorted(os.listdir(tmp_path / "dir")) == ["config.json", "metadata.json",
                                                    "model.weights.h5"]
     np.testing.assert_allclose(_out(kbridge.saving.load_model(tmp_path / "dir")), _out(model))
+    buffer = io.BytesIO()
+    model.save(buffer)  # an open file receives the archive
+    (tmp_path / "buf.keras").write_bytes(buffer.getvalue())
+    np.testing.assert_allclose(_out(kbridge.saving.load_model(tmp_path / "buf.keras")),
+                               _out(model))
     clone = kbridge.models.model_from_json(model.to_json())
     assert [type(la).__name__ for la in clone.layers] == \
         [type(la).__name__ for la in model.layers]
