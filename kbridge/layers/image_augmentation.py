@@ -372,10 +372,6 @@ class RandomColorJitter(_RandomImageLayer):
             return images
         gen = self._generator()
         for step in self._steps:
-            if isinstance(step, RandomContrast):
-                with _borrowed_generator(step, gen):
-                    images = step.transform_images(images, None, training=True)
-                continue
             drawn = step.get_random_transformation(images, training=True, seed=gen)
             images = step.transform_images(images, drawn, training=True)
         return images

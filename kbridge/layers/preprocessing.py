@@ -709,16 +709,55 @@ class RandomRotation(_AffineLayer):
                          fill_value=fill_value, data_format=data_format, **kwargs)
         self.factor = _factor_range(factor, "factor")
 
-    def _augment(self, images):
-        batch, h, w = self._size(images)
-        angle = self._uniform(batch, self.factor[0] * 2 * np.pi, self.factor[1] * 2 * np.pi)
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        batch, h, w = self._size(self._images_of(data))
+        degrees = self._random_uniform((batch,), self.factor[0] * 360.0,
+                                       self.factor[1] * 360.0, seed)
+        angle = degrees * (np.pi / 180.0)
         cos, sin = ops.cos(angle), ops.sin(angle)
         w1, h1 = float(w) - 1.0, float(h) - 1.0
         # rotate about the image centre: output (x, y) reads input R (x, y) + offset
         x_off = (w1 - (cos * w1 - sin * h1)) / 2.0
         y_off = (h1 - (sin * w1 + cos * h1)) / 2.0
-        transform = self._transform([cos, -sin, x_off, sin, cos, y_off, 0.0, 0.0])
-        return self._warp(images, transform)
+        matrix = self._transform([cos, -sin, x_off, sin, cos, y_off, 0.0, 0.0])
+        return {"angle": degrees, "rotation_matrix": matrix, "image_height": h,
+                "image_width": w, "batch_size": batch}
+
+    def _rotate(self, images, transformation, interpolation):
+        return ops.cast(ops.image.affine_transform(
+            images, transformation["rotation_matrix"], interpolation=interpolation,
+            fill_mode=self.fill_mode, fill_value=self.fill_value,
+            data_format=self.data_format), images.dtype)
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training or transformation is None:
+            return images
+        return self._rotate(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._rotate(segmentation_masks, transformation, "nearest")
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation["image_height"], transformation["image_width"]
+        angle = ops.cast(transformation["angle"], "float32")
+        zeros = ops.zeros_like(angle)
+        # Keras reads the boxes as xyxy here whatever the layer's format, and converts the
+        # result from xyxy to it; kept for parity
+        boxes = bb.affine_transform(bounding_boxes["boxes"], angle, zeros, zeros, zeros + 1.0,
+                                    zeros, zeros, h, w)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
+        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                         height=h, width=w)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
@@ -842,10 +881,19 @@ class RandomContrast(_RandomImageLayer):
         self._lower, self._upper = lower, upper
         self.value_range = value_range
 
-    def _augment(self, images):
-        batch, _, _ = self._size(images)
-        factor = ops.reshape(self._uniform(batch, 1.0 - self._lower, 1.0 + self._upper),
-                             (-1, 1, 1, 1))
+    def get_random_transformation(self, data, training=True, seed=None):
+        shape = (ops.shape(self._images_of(data))[0], 1, 1, 1)
+        if not training:
+            return {"contrast_factor": ops.zeros(shape, self.compute_dtype)}
+        return {"contrast_factor": self._random_uniform(
+            shape, 1.0 - self._lower, 1.0 + self._upper, seed, self.compute_dtype)}
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training:
+            return images
+        if transformation is None:  # drawn here (a caller that only transforms)
+            transformation = self.get_random_transformation(images)
+        factor = ops.cast(transformation["contrast_factor"], images.dtype)
         h_axis, w_axis = self._hw_axes(4)
         mean = ops.mean(images, axis=(h_axis, w_axis), keepdims=True)
         out = (images - mean) * factor + mean

@@ -45,6 +45,8 @@ SPLIT_CASES = [
     ("RandomFlip", dict(mode="horizontal_and_vertical"), IMAGES),
     ("RandomTranslation", dict(height_factor=0.3, width_factor=(-0.2, 0.4),
                                fill_mode="constant"), IMAGES),
+    ("RandomRotation", dict(factor=0.2, fill_mode="nearest"), IMAGES),
+    ("RandomContrast", dict(factor=(0.3, 0.6)), IMAGES),
 ]
 
 
@@ -62,7 +64,7 @@ def test_transform_images_match_keras(name, args, x, backend):
                                       _tree(drawn, ops.convert_to_tensor), training=True)
     # perspective/blur/shear resample (float32 kernels, interpolation): a looser tolerance
     atol = 1e-2 if name in ("RandomPerspective", "RandomShear", "RandomGaussianBlur",
-                            "RandomTranslation") else 1e-3
+                            "RandomTranslation", "RandomRotation") else 1e-3
     np.testing.assert_allclose(to_numpy(ours), expected, rtol=1e-5, atol=atol)
 
 
@@ -449,6 +451,16 @@ def test_layer_boxes_match_keras(backend):
          "height": 8, "width": 10})
     for key in ("boxes", "labels"):
         np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-4)
+    # RandomRotation: Keras draws, both apply
+    krot = keras.layers.RandomRotation(0.2, bounding_box_format="xyxy", seed=5)
+    drawn = krot.get_random_transformation(data(), training=True)
+    want = krot.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
+    got = L.RandomRotation(0.2, bounding_box_format="xyxy").transform_bounding_boxes(
+        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
+        {"angle": ops.convert_to_tensor(np.asarray(drawn["angle"])), "image_height": 8,
+         "image_width": 10})
+    for key in ("boxes", "labels"):
+        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
     # RandomShear: Keras draws, both apply
     kshear = keras.layers.RandomShear(0.3, 0.3, bounding_box_format="xyxy", seed=6)
     drawn = kshear.get_random_transformation(data(), training=True)
