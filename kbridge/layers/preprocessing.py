@@ -525,8 +525,8 @@ class _RandomImageLayer(_ImagePreprocessingLayer):
     """A random augmentation: identity when ``training`` is False; its draws come from a
     :class:`kbridge.random.SeedGenerator` (threaded through jitted training steps).
 
-    Layers that draw inside :meth:`_augment` (instead of :meth:`get_random_transformation`)
-    get their ``transform_images`` from it.
+    A subclass may draw inside ``_augment(images)`` instead of in
+    :meth:`get_random_transformation`; ``transform_images`` then calls it.
     """
 
     def __init__(self, seed=None, bounding_box_format=None, data_format=None, **kwargs):
@@ -782,14 +782,68 @@ class RandomZoom(_AffineLayer):
         self._width_range = (None if width_factor is None
                              else _factor_range(width_factor, "width_factor"))
 
-    def _augment(self, images):
-        batch, h, w = self._size(images)
-        zy = 1.0 + self._uniform(batch, *self._height_range)
-        zx = zy if self._width_range is None else 1.0 + self._uniform(batch, *self._width_range)
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        batch, h, w = self._size(self._images_of(data))
+        gen = self._generator(seed)
+        zy = 1.0 + self._random_uniform((batch, 1), *self._height_range, gen)
+        zx = zy if self._width_range is None else 1.0 + self._random_uniform(
+            (batch, 1), *self._width_range, gen)
+        return {"height_zoom": zy, "width_zoom": zx, "height": h, "width": w}
+
+    @staticmethod
+    def _matrix_columns(transformation, h, w):
+        zx = ops.cast(transformation["width_zoom"], "float32")[:, 0]
+        zy = ops.cast(transformation["height_zoom"], "float32")[:, 0]
         x_off = (float(w) - 1.0) / 2.0 * (1.0 - zx)
         y_off = (float(h) - 1.0) / 2.0 * (1.0 - zy)
+        return zx, zy, x_off, y_off
+
+    def _zoom(self, images, transformation, interpolation):
+        _, h, w = self._size(images)
+        zx, zy, x_off, y_off = self._matrix_columns(transformation, h, w)
         transform = self._transform([zx, 0.0, x_off, 0.0, zy, y_off, 0.0, 0.0])
-        return self._warp(images, transform)
+        return ops.cast(ops.image.affine_transform(
+            images, transform, interpolation=interpolation, fill_mode=self.fill_mode,
+            fill_value=self.fill_value, data_format=self.data_format), images.dtype)
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training or transformation is None:
+            return images
+        return self._zoom(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._zoom(segmentation_masks, transformation, "nearest")
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation["height"], transformation["width"]
+        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
+                                  height=h, width=w)
+        zx, zy, x_off, y_off = self._matrix_columns(transformation, h, w)
+        # the input window the output shows: from H(0, 0) to H(w, h)
+        x_start, y_start = x_off[:, None, None], y_off[:, None, None]
+        x_end = (zx * float(w) + x_off)[:, None, None]
+        y_end = (zy * float(h) + y_off)[:, None, None]
+        x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
+        boxes = ops.concatenate([ops.clip(x1, x_start, x_end) - x_start,
+                                 ops.clip(y1, y_start, y_end) - y_start,
+                                 ops.clip(x2, x_start, x_end) - x_start,
+                                 ops.clip(y2, y_start, y_end) - y_start], axis=-1)
+        win_h, win_w = y_end - y_start, x_end - x_start
+        boxes = bb.convert_format(boxes, "xyxy", "rel_xyxy", height=win_h, width=win_w)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes},
+                                    bounding_box_format="rel_xyxy")
+        out["boxes"] = bb.convert_format(out["boxes"], "rel_xyxy", self.bounding_box_format,
+                                         height=h, width=w)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,

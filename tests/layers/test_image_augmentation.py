@@ -47,6 +47,7 @@ SPLIT_CASES = [
                                fill_mode="constant"), IMAGES),
     ("RandomRotation", dict(factor=0.2, fill_mode="nearest"), IMAGES),
     ("RandomContrast", dict(factor=(0.3, 0.6)), IMAGES),
+    ("RandomZoom", dict(height_factor=0.3, width_factor=(-0.2, 0.3)), IMAGES),
 ]
 
 
@@ -64,7 +65,7 @@ def test_transform_images_match_keras(name, args, x, backend):
                                       _tree(drawn, ops.convert_to_tensor), training=True)
     # perspective/blur/shear resample (float32 kernels, interpolation): a looser tolerance
     atol = 1e-2 if name in ("RandomPerspective", "RandomShear", "RandomGaussianBlur",
-                            "RandomTranslation", "RandomRotation") else 1e-3
+                            "RandomTranslation", "RandomRotation", "RandomZoom") else 1e-3
     np.testing.assert_allclose(to_numpy(ours), expected, rtol=1e-5, atol=atol)
 
 
@@ -459,6 +460,17 @@ def test_layer_boxes_match_keras(backend):
         {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
         {"angle": ops.convert_to_tensor(np.asarray(drawn["angle"])), "image_height": 8,
          "image_width": 10})
+    for key in ("boxes", "labels"):
+        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
+    # RandomZoom: Keras draws, both apply
+    kzoom = keras.layers.RandomZoom(0.3, (-0.2, 0.4), bounding_box_format="xyxy", seed=8)
+    drawn = kzoom.get_random_transformation(data(), training=True)
+    want = kzoom.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
+    got = L.RandomZoom(0.3, (-0.2, 0.4), bounding_box_format="xyxy").transform_bounding_boxes(
+        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
+        {"height_zoom": ops.convert_to_tensor(np.asarray(drawn["height_zoom"])),
+         "width_zoom": ops.convert_to_tensor(np.asarray(drawn["width_zoom"])), "height": 8,
+         "width": 10})
     for key in ("boxes", "labels"):
         np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
     # RandomShear: Keras draws, both apply
