@@ -314,7 +314,7 @@ class Trainer:
             runner.sync_to_model()
             epoch_logs = _to_python(self._metrics_or_step_logs(logs))
             if val_adapter is not None and _should_validate(epoch, validation_freq):
-                val_logs = self._evaluate_adapter(val_adapter, callbacks=None)
+                val_logs = self._evaluate_adapter(val_adapter, callbacks=callbacks)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callbacks.on_epoch_end(epoch, epoch_logs)
             logs = epoch_logs
@@ -322,6 +322,9 @@ class Trainer:
                 break
         # No sync here: the state was written back at the end of the last epoch, and
         # callbacks may have set weights since (EarlyStopping(restore_best_weights=True)).
+        if self.optimizer is not None and epochs > initial_epoch:
+            # With use_ema=True the model ends training holding the moving averages (Keras).
+            self.optimizer.finalize_variable_values(self.trainable_weights)
         callbacks.on_train_end(logs)
         return self.history
 
@@ -351,10 +354,10 @@ class Trainer:
     def _evaluate_adapter(self, adapter, callbacks=None):
         self.reset_metrics()
         runner = self._runner("test")
+        if callbacks:  # before reading the weights: SwapEMAWeights swaps the averages in
+            callbacks.on_test_begin()
         runner.sync_from_model()
         logs = {}
-        if callbacks:
-            callbacks.on_test_begin()
         for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
             if callbacks:
                 callbacks.on_test_batch_begin(step)
@@ -400,8 +403,8 @@ class Trainer:
                                  verbose=_verbosity(verbose), epochs=1,
                                  steps=adapter.num_batches)
         runner = self._runner("predict")
-        runner.sync_from_model()
         callbacks.on_predict_begin()
+        runner.sync_from_model()
         outputs = []
         for step, batches in adapter.enumerate_epoch(self.steps_per_execution):
             callbacks.on_predict_batch_begin(step)
