@@ -329,6 +329,9 @@ class Identity(Layer):
 
 def _serialize_function(fn):
     """A registered function's name, or the marshalled bytecode of any other Python function."""
+    registered = registry.registered_name(fn)  # register_keras_serializable: "package>name"
+    if registered is not None:
+        return registered
     if isinstance(fn, types.FunctionType) and fn.__name__ != "<lambda>" \
             and registry.get_registered_object(fn.__name__) is fn:
         return fn.__name__
@@ -373,7 +376,12 @@ class Lambda(Layer):
         >>> kbridge.layers.Lambda(lambda x: x * 2)(np.ones(3, "float32"))   # [2., 2., 2.]
     """
 
-    _unsafe_to_deserialize = True
+    @staticmethod
+    def _unsafe_to_deserialize(config):
+        """Only stored bytecode runs code; a registered function is loaded by name (Keras)."""
+        return any(isinstance(config.get(key), dict)
+                   and config[key].get("class_name") == "__lambda__"
+                   for key in ("function", "output_shape", "mask"))
 
     def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
         super().__init__(**kwargs)

@@ -308,7 +308,10 @@ def deserialize(config, custom_objects=None, safe_mode=True):
             "those passed as `custom_objects={'Name': cls}` can be built (configs never name "
             "code to import)."
         )
-    if safe_mode and getattr(cls, "_unsafe_to_deserialize", False):
+    unsafe = getattr(cls, "_unsafe_to_deserialize", False)
+    if callable(unsafe):  # the class tells from its config (a Lambda of a registered function)
+        unsafe = unsafe(config.get("config", {}))
+    if safe_mode and unsafe:
         raise UnsafeDeserializationError(
             f"Requested the deserialization of a `{class_name}`, which would run Python code "
             "stored in the file. This carries a risk of arbitrary code execution and is "
