@@ -383,20 +383,6 @@ class RandomColorJitter(_RandomImageLayer):
                 "saturation_factor": self.saturation_factor, "hue_factor": self.hue_factor}
 
 
-class _borrowed_generator:
-    """Context: a sub-layer that draws inside ``_augment`` uses ``gen`` meanwhile."""
-
-    def __init__(self, layer, gen):
-        self.layer, self.gen = layer, gen
-
-    def __enter__(self):
-        self.saved = self.layer._generator
-        self.layer._generator = lambda seed=None: self.gen if seed is None else seed
-
-    def __exit__(self, *exc):
-        self.layer._generator = self.saved
-
-
 class AutoContrast(_ImagePreprocessingLayer):
     """Stretches each image's channels so their minimum maps to the bottom of
     ``value_range`` and their maximum to the top (constant channels are left as they are).
@@ -754,17 +740,14 @@ def _policy_layers(owner, names, factor, value_range, interpolation, seed, data_
 
 
 def _sub_transformation(layer, images, gen):
-    """Draw ``layer``'s transformation from ``gen`` (its own generator is not used)."""
+    """``layer``'s transformation drawn from ``gen`` (the policy's generator)."""
     if isinstance(layer, _RandomImageLayer):
         return layer.get_random_transformation(images, training=True, seed=gen)
     return None
 
 
-def _apply_sub(layer, images, drawn, gen):
-    if drawn is None and isinstance(layer, _RandomImageLayer):
-        with _borrowed_generator(layer, gen):  # a layer that draws while it transforms
-            return layer.transform_images(images, None, training=True)
-    return layer.transform_images(images, drawn, training=True)
+def _apply_sub(layer, images, drawn):
+    return ops.cast(layer.transform_images(images, drawn, training=True), images.dtype)
 
 
 class RandAugment(_RandomImageLayer):
@@ -800,16 +783,16 @@ class RandAugment(_RandomImageLayer):
         chosen = random.randint((self.num_ops,), 0, len(self._AUGMENT_LAYERS), seed=gen)
         drawn = {name: _sub_transformation(layer, images, gen)
                  for name, layer in self._ops.items()}
-        return {"transforms": drawn, "layer_idxes": chosen, "seed": gen}
+        return {"transforms": drawn, "layer_idxes": chosen}
 
     def transform_images(self, images, transformation=None, training=True):
         if not training or transformation is None:
             return images
-        chosen, gen = transformation["layer_idxes"], transformation["seed"]
+        chosen = transformation["layer_idxes"]
         for i in range(self.num_ops):
             for index, (name, layer) in enumerate(self._ops.items()):
-                out = _apply_sub(layer, images, transformation["transforms"][name], gen)
-                images = ops.where(chosen[i] == index, ops.cast(out, images.dtype), images)
+                out = _apply_sub(layer, images, transformation["transforms"][name])
+                images = ops.where(chosen[i] == index, out, images)
         return images
 
     def get_config(self):
@@ -869,7 +852,7 @@ class AugMix(_RandomImageLayer):
                     steps.append((name, _sub_transformation(self._ops[name], images, gen)))
             chains.append(steps)
         return {"chain_mixing_weights": chain_weights, "weight_sample": weight,
-                "chain_transforms": chains, "seed": gen}
+                "chain_transforms": chains}
 
     def transform_images(self, images, transformation=None, training=True):
         if not training or transformation is None:
@@ -880,8 +863,7 @@ class AugMix(_RandomImageLayer):
         for index, steps in enumerate(transformation["chain_transforms"]):
             chained = images
             for name, drawn in steps:
-                chained = ops.cast(_apply_sub(self._ops[name], chained, drawn,
-                                              transformation["seed"]), images.dtype)
+                chained = _apply_sub(self._ops[name], chained, drawn)
             mixed = mixed + chained * weights[index]
         out = weight * images + (1 - weight) * mixed
         return ops.clip(out, self.value_range[0], self.value_range[1])

@@ -524,9 +524,6 @@ class Resizing(_ImagePreprocessingLayer):
 class _RandomImageLayer(_ImagePreprocessingLayer):
     """A random augmentation: identity when ``training`` is False; its draws come from a
     :class:`kbridge.random.SeedGenerator` (threaded through jitted training steps).
-
-    A subclass may draw inside ``_augment(images)`` instead of in
-    :meth:`get_random_transformation`; ``transform_images`` then calls it.
     """
 
     def __init__(self, seed=None, bounding_box_format=None, data_format=None, **kwargs):
@@ -569,14 +566,6 @@ class _RandomImageLayer(_ImagePreprocessingLayer):
 
         return random.uniform(shape, minval=low, maxval=high, dtype=dtype,
                               seed=self._generator(seed))
-
-    def _uniform(self, batch, low, high):
-        return self._random_uniform((batch,), low, high)
-
-    def transform_images(self, images, transformation=None, training=True):
-        if not training:
-            return images
-        return self._augment(images)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
@@ -676,11 +665,6 @@ class _AffineLayer(_RandomImageLayer):
         self.fill_mode = fill_mode
         self.interpolation = interpolation
         self.fill_value = fill_value
-
-    def _warp(self, images, transform):
-        return ops.image.affine_transform(
-            images, transform, interpolation=self.interpolation, fill_mode=self.fill_mode,
-            fill_value=self.fill_value, data_format=self.data_format)
 
     @staticmethod
     def _transform(columns):
