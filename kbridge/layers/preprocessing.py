@@ -229,40 +229,6 @@ class _ImageLayer(Layer):
         return {**super().get_config(), "data_format": self.data_format}
 
 
-class CenterCrop(_ImageLayer):
-    """Crops the centre ``height x width`` of images (resizing first when they are smaller).
-
-    Example:
-        >>> kbridge.layers.CenterCrop(224, 224)(images)
-    """
-
-    def __init__(self, height, width, data_format=None, **kwargs):
-        super().__init__(data_format=data_format, **kwargs)
-        self.height, self.width = height, width
-
-    def call(self, inputs):
-        inputs = ops.cast(inputs, self.compute_dtype)
-        h_axis, w_axis = self._hw_axes(len(inputs.shape))
-        h, w = inputs.shape[h_axis], inputs.shape[w_axis]
-        if h is None or w is None or h < self.height or w < self.width:
-            return ops.image.resize(inputs, (self.height, self.width), crop_to_aspect_ratio=True,
-                                    data_format=self.data_format)
-        top, left = (h - self.height) // 2, (w - self.width) // 2
-        index = [slice(None)] * len(inputs.shape)
-        index[h_axis] = slice(top, top + self.height)
-        index[w_axis] = slice(left, left + self.width)
-        return inputs[tuple(index)]
-
-    def compute_output_spec(self, inputs):
-        shape = list(inputs.shape)
-        h_axis, w_axis = self._hw_axes(len(shape))
-        shape[h_axis], shape[w_axis] = self.height, self.width
-        return KerasTensor(tuple(shape), self.compute_dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "height": self.height, "width": self.width}
-
-
 def _factor_range(factor, name, symmetric=True):
     """``(lower, upper)`` from a number ``f`` (``(-f, f)``) or a pair."""
     if isinstance(factor, (tuple, list)):
@@ -434,6 +400,73 @@ def _densify_boxes(bounding_boxes):
                                  f"(batch, num_boxes, 4). Received: {tuple(boxes.shape)}")
     return {**bounding_boxes, "boxes": boxes,
             "labels": ops.convert_to_tensor(bounding_boxes["labels"])}
+
+
+class CenterCrop(_ImagePreprocessingLayer):
+    """Crops the centre ``height x width`` of images (resizing first when they are smaller);
+    bounding boxes and segmentation masks follow.
+
+    Example:
+        >>> kbridge.layers.CenterCrop(224, 224)(images)
+    """
+
+    def __init__(self, height, width, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.height, self.width = height, width
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        _, h, w = self._size(self._images_of(data))
+        return h, w
+
+    def transform_images(self, images, transformation=None, training=True):
+        h_axis, w_axis = self._hw_axes(len(images.shape))
+        h, w = images.shape[h_axis], images.shape[w_axis]
+        if h is None or w is None or h < self.height or w < self.width:
+            return ops.image.resize(images, (self.height, self.width), crop_to_aspect_ratio=True,
+                                    data_format=self.data_format)
+        top, left = (h - self.height) // 2, (w - self.width) // 2
+        index = [slice(None)] * len(images.shape)
+        index[h_axis] = slice(top, top + self.height)
+        index[w_axis] = slice(left, left + self.width)
+        return images[tuple(index)]
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        return self.transform_images(segmentation_masks, transformation, training)
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        from kbridge.utils import bounding_boxes as bb
+
+        h, w = transformation
+        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
+                                  height=h, width=w)
+        if h >= self.height and w >= self.width:
+            crop_h, crop_w = self.height, self.width
+        else:  # the centred window of the target's aspect ratio, resized
+            crop_h = max(min(h, int(float(w * self.height) / self.width)), 1)
+            crop_w = max(min(w, int(float(h * self.width) / self.height)), 1)
+        top, left = int((h - crop_h) / 2), int((w - crop_w) / 2)
+        x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
+        sx, sy = self.width / crop_w, self.height / crop_h
+        boxes = ops.concatenate([
+            (ops.clip(x1, left, left + crop_w) - left) * sx,
+            (ops.clip(y1, top, top + crop_h) - top) * sy,
+            (ops.clip(x2, left, left + crop_w) - left) * sx,
+            (ops.clip(y2, top, top + crop_h) - top) * sy], axis=-1)
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=self.height,
+                                    width=self.width)
+        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
+                                         height=self.height, width=self.width)
+        return out
+
+    def _output_image_shape(self, shape):
+        shape = list(shape)
+        h_axis, w_axis = self._hw_axes(len(shape))
+        shape[h_axis], shape[w_axis] = self.height, self.width
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width}
 
 
 class Resizing(_ImagePreprocessingLayer):

@@ -509,6 +509,15 @@ def test_layer_boxes_match_keras(backend):
                                        err_msg=str(mode))
         np.testing.assert_allclose(to_numpy(got["images"]), np.asarray(want["images"]),
                                    rtol=1e-4, atol=1e-3)
+    # CenterCrop, larger and smaller than the images, end to end
+    for size in ((6, 6), (9, 12)):
+        want = keras.layers.CenterCrop(*size, bounding_box_format="xyxy")(data())
+        got = L.CenterCrop(*size, bounding_box_format="xyxy")(data())
+        for key in ("boxes", "labels"):
+            np.testing.assert_allclose(to_numpy(got["bounding_boxes"][key]),
+                                       np.asarray(want["bounding_boxes"][key]), atol=1e-4)
+        np.testing.assert_allclose(to_numpy(got["images"]), np.asarray(want["images"]),
+                                   rtol=1e-4, atol=1e-3)
     # a whole call: images and boxes move together; unbatched too
     out = L.RandomFlip("horizontal", bounding_box_format="xyxy", seed=3)(data())
     flipped = ~np.isclose(to_numpy(out["images"]), images).all(axis=(1, 2, 3))
