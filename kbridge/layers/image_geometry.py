@@ -27,11 +27,11 @@ def _per_image(values):
 class RandomCrop(_RandomImageLayer):
     """Crops a random ``height x width`` window (one position per batch, as in Keras).
 
-    At inference (``training=False``) it takes the largest centred window of the target's
-    aspect ratio and resizes it to ``height x width``, as Keras documents (Keras 3.15's layer
-    returns its input unchanged there, against its own output shape). In training, images
-    not larger than the target in both directions are handled as Keras does: a window of the
-    target size from the corner of that centred window, resized to the target.
+    In training, images not larger than the target in both directions are handled as Keras
+    does: a target-sized window from the corner of the largest centred window of the target's
+    aspect ratio, resized to the target. At inference (``training=False``) the input passes
+    unchanged, as in Keras 3.15 (whose docs describe a centre crop; its symbolic output shape
+    is the target's). :meth:`center_crop` gives the documented centre crop.
     Bounding boxes follow the crop.
 
     Example:
@@ -66,9 +66,16 @@ class RandomCrop(_RandomImageLayer):
         return {"top": top, "left": left, "crop_height": crop_h, "crop_width": crop_w,
                 "input_height": h, "input_width": w}
 
+    def center_crop(self, images):
+        """The largest centred window of the target's aspect ratio, resized to the target."""
+        return self._crop(images, self.get_random_transformation(images, training=False))
+
     def transform_images(self, images, transformation=None, training=True):
-        if transformation is None:
-            transformation = self.get_random_transformation(images, training=False)
+        if not training or transformation is None:
+            return images
+        return self._crop(images, transformation)
+
+    def _crop(self, images, transformation):
         top, left = transformation["top"], transformation["left"]
         crop_h, crop_w = transformation["crop_height"], transformation["crop_width"]
         channels_last = self.data_format == "channels_last"
@@ -101,9 +108,8 @@ class RandomCrop(_RandomImageLayer):
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         from kbridge.utils import bounding_boxes as bb
 
-        if transformation is None:
-            transformation = self.get_random_transformation(bounding_boxes["boxes"],
-                                                            training=False)
+        if not training or transformation is None:
+            return bounding_boxes
         h, w = transformation["input_height"], transformation["input_width"]
         boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
                                   height=h, width=w)

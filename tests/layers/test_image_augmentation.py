@@ -120,9 +120,9 @@ def test_random_crop_matches_keras(backend):
     small = IMAGES[:, :5, :4]
     drawn = klayer.get_random_transformation(small, training=True)
     grown = np.asarray(klayer.transform_images(small, drawn, training=True))
-    # inference: the documented centred aspect-ratio crop + resize (Keras 3.15's layer returns
-    # its input unchanged there; its resize with crop_to_aspect_ratio gives the documented one)
+    # the documented centre crop (Keras's resize with crop_to_aspect_ratio computes it)
     centred = np.asarray(keras.ops.image.resize(IMAGES, (6, 5), crop_to_aspect_ratio=True))
+    unchanged = np.asarray(klayer(IMAGES, training=False))  # Keras 3.15: identity
     with kbridge.backend.use(backend):
         layer = L.RandomCrop(6, 5, seed=1)
         drawn = {"top": ops.convert_to_tensor(np.int32(1)),
@@ -131,15 +131,16 @@ def test_random_crop_matches_keras(backend):
         np.testing.assert_allclose(to_numpy(layer.transform_images(IMAGES, drawn)), fixed)
         np.testing.assert_allclose(to_numpy(layer(small, training=True)), grown, rtol=1e-5,
                                    atol=1e-3)
-        np.testing.assert_allclose(to_numpy(layer(IMAGES, training=False)), centred,
+        np.testing.assert_allclose(to_numpy(layer.center_crop(IMAGES)), centred,
                                    rtol=1e-5, atol=1e-3)
+        np.testing.assert_array_equal(to_numpy(layer(IMAGES, training=False)), unchanged)
         out = to_numpy(layer(IMAGES, training=True))
         assert out.shape == (3, 6, 5, 3)
         # a random window of the input: found somewhere in image 0
         hits = [(t, l) for t in range(3) for l in range(6)
                 if np.allclose(IMAGES[0, t:t + 6, l:l + 5], out[0])]
         assert hits
-        assert to_numpy(layer(IMAGES[0], training=False)).shape == (6, 5, 3)
+        assert to_numpy(layer(IMAGES[0], training=True)).shape == (6, 5, 3)
 
 
 def test_max_num_bounding_boxes_matches_keras(backend):
@@ -233,8 +234,8 @@ def test_channels_first_matches_channels_last(backend):
             cf = getattr(L, name)(data_format="channels_first", **args)
             if name.startswith("Random"):
                 cf = getattr(L, name)(seed=1, data_format="channels_first", **args)
-            want = to_numpy(last(IMAGES, training=name != "RandomCrop"))
-            got = to_numpy(cf(first, training=name != "RandomCrop"))
+            want = to_numpy(last(IMAGES, training=True))
+            got = to_numpy(cf(first, training=True))
             np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), want, rtol=1e-5,
                                        atol=1e-3, err_msg=name)
 
@@ -324,8 +325,9 @@ def test_augmentation_inside_fit(trainable_backend):
         augment += [L.RandAugment(num_ops=1, seed=9), L.RandomErasing(seed=4),
                     L.RandomGaussianBlur(seed=6), L.RandomPerspective(seed=8),
                     L.RandomElasticTransform(seed=3)]
+    # pooling, not Flatten: RandomCrop passes images unchanged at inference (as Keras)
     model = kbridge.Sequential([kbridge.Input((12, 12, 3))] + augment +
-                               [L.Rescaling(1 / 255), L.Flatten(), L.Dense(2)])
+                               [L.Rescaling(1 / 255), L.GlobalAveragePooling2D(), L.Dense(2)])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     seed_before = np.array(to_numpy(model.layers[1].seed_generator.state), copy=True)
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
@@ -526,8 +528,8 @@ def test_layer_boxes_match_keras(backend):
                         -1)
     np.testing.assert_allclose(boxes, np.where(flipped[:, None, None], mirrored, BOXES),
                                atol=1e-5)
-    one = L.RandomCrop(6, 6, bounding_box_format="xyxy")(
+    one = L.RandomCrop(6, 6, bounding_box_format="xyxy", seed=1)(
         {"images": images[0], "bounding_boxes": {"boxes": BOXES[0], "labels": labels[0]}},
-        training=False)
+        training=True)
     assert to_numpy(one["images"]).shape == (6, 6, 3)
     assert to_numpy(one["bounding_boxes"]["boxes"]).shape == (2, 4)
