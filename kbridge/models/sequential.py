@@ -84,6 +84,10 @@ class Sequential(Model):
 
     def call(self, inputs, training=None, mask=None):
         x = inputs
+        if self._input_layer is not None:  # Keras's rank adjustment, as in Functional models
+            from kbridge.models.functional import _adjust_input_rank
+
+            x = _adjust_input_rank(x, self._input_layer.output, self.name)
         for layer in self._layers:
             params = layer._signature().parameters
             kwargs = {}
