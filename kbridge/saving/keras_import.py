@@ -244,7 +244,36 @@ def load(path, backend=None, custom_objects=None, safe_mode=True, compile=True):
                         compile)
     with _read_h5(io.BytesIO(weights), where) as h5:
         assign_h5_weights(model, h5, where, optimizer=compile)
+    _load_archive_assets(model, path, where)
     return model
+
+
+def _load_archive_assets(model, path, where):
+    """Hand each layer with ``load_assets`` (TextVectorization's vocabulary) the files Keras
+    stored for it under ``assets/.../<layer name>/``: copied, by base name only and bounded in
+    size, into a fresh directory; nothing in the archive chooses a path on disk."""
+    import tempfile
+
+    layers = [layer for layer in model._flat_layers() if hasattr(layer, "load_assets")]
+    if not layers:
+        return
+    with zipfile.ZipFile(path) as archive:
+        members = [info for info in archive.infolist()
+                   if info.filename.startswith("assets/") and not info.is_dir()]
+        for layer in layers:
+            mine = [info for info in members
+                    if info.filename.rstrip("/").split("/")[-2:-1] == [layer.name]]
+            if not mine:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                for info in mine:
+                    name = os.path.basename(info.filename)
+                    if info.file_size > _MAX_MEMBER_BYTES or name in ("", ".", ".."):
+                        raise ReleaseError(f"{where}: asset {info.filename!r} refused "
+                                           f"(larger than {_MAX_MEMBER_BYTES} bytes or unnamed)")
+                    with open(os.path.join(tmp, name), "wb") as f:
+                        f.write(archive.read(info))
+                layer.load_assets(tmp)
 
 
 def load_directory(path, backend=None, custom_objects=None, safe_mode=True, compile=True):
