@@ -35,9 +35,9 @@ def cached_file(name, url):
     raise KbridgeError(_MISSING_IMAGENET.format(name=name, url=url, path=path))
 
 
-def check_weights(weights, include_top, classes, extra=()):
+def check_weights(weights, include_top, classes):
     """Keras's checks of ``weights`` / ``classes`` before anything is built."""
-    ok = weights is None or weights == "imagenet" or weights in extra
+    ok = weights is None or weights == "imagenet"
     if not ok and isinstance(weights, (str, os.PathLike)):
         ok = os.path.isfile(os.fspath(weights))
     if not ok:
@@ -184,17 +184,15 @@ def finish(img_input, input_tensor, outputs, name, weights, imagenet=None):
     """The Functional model, with ``weights`` loaded.
 
     Args:
-        imagenet: ``(file name, URL)`` of Keras's ImageNet weights for this configuration, or
-            None when Keras publishes none (then weights='imagenet' leaves random weights, as
-            Keras does).
+        imagenet: ``(file name, URL)`` of Keras's ImageNet weights for this configuration,
+            looked up in Keras's cache when ``weights="imagenet"``.
     """
     from kbridge.models import Functional
 
     inputs = source_inputs(input_tensor) if input_tensor is not None else img_input
     model = Functional(inputs, outputs, name=name)
     if weights == "imagenet":
-        if imagenet is not None:
-            load_weights(model, cached_file(*imagenet))
+        load_weights(model, cached_file(*imagenet))
     elif weights is not None:
         load_weights(model, os.fspath(weights))
     return model

@@ -6,9 +6,8 @@ these, so building a model does not import the rest (preprocessing pipelines, RN
 
 from kbridge.layers.activation_layers import ReLU
 from kbridge.layers.convolution import Conv2D, DepthwiseConv2D, SeparableConv2D
-from kbridge.layers.core import Activation, Dense, Identity
+from kbridge.layers.core import Activation, Dense
 from kbridge.layers.input_layer import Input
-from kbridge.layers.layer import Layer
 from kbridge.layers.merging import Add, Concatenate, Multiply
 from kbridge.layers.normalization import BatchNormalization, LayerNormalization
 from kbridge.layers.pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
@@ -19,6 +18,6 @@ from kbridge.layers.reshaping import Cropping2D, Flatten, Reshape, ZeroPadding2D
 
 __all__ = ["Activation", "Add", "AveragePooling2D", "BatchNormalization", "Concatenate",
            "Conv2D", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten",
-           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Identity", "Input", "Layer",
-           "LayerNormalization", "MaxPooling2D", "Multiply", "Normalization", "ReLU", "Rescaling",
-           "Reshape", "SeparableConv2D", "ZeroPadding2D"]
+           "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "LayerNormalization",
+           "MaxPooling2D", "Multiply", "Normalization", "ReLU", "Rescaling", "Reshape",
+           "SeparableConv2D", "ZeroPadding2D"]
