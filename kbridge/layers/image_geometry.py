@@ -195,9 +195,10 @@ class RandomShear(_RandomImageLayer):
         if not training or transformation is None:
             return images
         shear = ops.cast(transformation["shear_factor"], "float32")
-        ones, zeros = ops.ones_like(shear[:, 0]), ops.zeros_like(shear[:, 0])
-        matrix = ops.stack([ones, shear[:, 0], zeros, shear[:, 1], ones, zeros, zeros, zeros],
-                           axis=1)
+        ones, zeros = ops.ones_like(shear[:, :1]), ops.zeros_like(shear[:, :1])
+        # concatenated columns, not a stack (see _AffineLayer._transform)
+        matrix = ops.concatenate([ones, shear[:, :1], zeros, shear[:, 1:], ones, zeros, zeros,
+                                  zeros], axis=1)
         out = ops.image.affine_transform(images, matrix, interpolation=interpolation,
                                          fill_mode=self.fill_mode, fill_value=self.fill_value,
                                          data_format=self.data_format)

@@ -703,9 +703,12 @@ class _AffineLayer(_RandomImageLayer):
     def _transform(columns):
         """(batch, 8) transforms from eight (batch,) columns or numbers."""
         like = next(c for c in columns if not isinstance(c, (int, float)))
-        zeros = ops.zeros_like(like)
-        return ops.stack([c if not isinstance(c, (int, float)) else zeros + c
-                          for c in columns], axis=1)
+        zeros = ops.reshape(ops.zeros_like(like), (-1, 1))
+        # concatenated (batch, 1) columns, not a stack: TensorFlow's grappler folds a slice
+        # of a stack into the stacked input and loses the slice's new axes, which breaks
+        # affine_transform's broadcasting inside a traced step
+        return ops.concatenate([zeros + c if isinstance(c, (int, float))
+                                else ops.reshape(c, (-1, 1)) for c in columns], axis=1)
 
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode,
