@@ -1,6 +1,11 @@
 """Preprocessing layers: numeric (Rescaling, Normalization, Discretization), image
 (CenterCrop, Resizing and random augmentation) and categorical (lookups, encodings, hashing).
 
+Image layers share Keras 3's protocol (``_ImagePreprocessingLayer``): images or a dict of
+``images`` / ``labels`` / ``bounding_boxes`` / ``segmentation_masks``, a transformation drawn by
+``get_random_transformation`` and applied by the ``transform_*`` hooks; more image layers are
+in :mod:`kbridge.layers.image_augmentation`.
+
 Numeric and image layers compute with ``kbridge.ops`` and run on every backend. Vocabulary
 and hashing layers work on the numpy side (strings have no tensor type in torch or JAX):
 they convert their input to numpy, compute there, and hand the result back as a tensor of the
