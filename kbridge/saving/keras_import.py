@@ -250,21 +250,30 @@ def load(path, backend=None, custom_objects=None, safe_mode=True, compile=True):
 
 def _load_archive_assets(model, path, where):
     """Hand each layer with ``load_assets`` (TextVectorization's vocabulary) the files Keras
-    stored for it under ``assets/.../<layer name>/``: copied, by base name only and bounded in
-    size, into a fresh directory; nothing in the archive chooses a path on disk."""
+    stored under ``assets/<its path in Keras's layout>/``: copied, by base name only and
+    bounded in size, into a fresh directory; nothing in the archive chooses a path on disk."""
     import tempfile
+
+    from kbridge.saving import keras_format
 
     layers = [layer for layer in model._flat_layers() if hasattr(layer, "load_assets")]
     if not layers:
         return
+    paths = {}
+    for group, name, _ in keras_format.layout(model, include_optimizer=False):
+        paths.setdefault(name, group)
     with zipfile.ZipFile(path) as archive:
         members = [info for info in archive.infolist()
                    if info.filename.startswith("assets/") and not info.is_dir()]
         for layer in layers:
-            mine = [info for info in members
-                    if info.filename.rstrip("/").split("/")[-2:-1] == [layer.name]]
+            # The layer's own folder, or a sub-object's (Keras writes TextVectorization's
+            # vocabulary under ``_lookup_layer/`` on some backends); the shallowest file of a
+            # name wins.
+            prefix = f"assets/{paths.get(layer.name, layer.name)}/"
+            mine = [info for info in members if info.filename.startswith(prefix)]
             if not mine:
                 continue
+            mine.sort(key=lambda info: -info.filename.count("/"))
             with tempfile.TemporaryDirectory() as tmp:
                 for info in mine:
                     name = os.path.basename(info.filename)
