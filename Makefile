@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean compat-reference
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/dispatch.py
+
+# Re-record real Keras 3's results for tests/compat/programs (tests/compat/keras_reference.json).
+compat-reference: $(STAMP)
+	$(PY) -m tests.compat.make_reference
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 rng = np.random.default_rng(0)
-train_data = rng.random((64, 28, 28)).astype("float32")
+train_data = rng.random((32, 28, 28)).astype("float32")
 noisy = np.clip(train_data + 0.4 * rng.normal(size=train_data.shape), 0.0, 1.0)
 
 input = layers.Input(shape=(28, 28, 1))

@@ -6,8 +6,8 @@ from keras import layers
 num_classes = 10
 input_shape = (28, 28, 1)
 rng = np.random.default_rng(0)
-x_train = rng.integers(0, 256, (300, 28, 28)).astype("uint8")
-y_train = rng.integers(0, num_classes, 300)
+x_train = rng.integers(0, 256, (128, 28, 28)).astype("uint8")
+y_train = rng.integers(0, num_classes, 128)
 
 x_train = x_train.astype("float32") / 255
 x_train = np.expand_dims(x_train, -1)
