@@ -14,39 +14,10 @@ import numpy as np
 
 import keras
 
-
-@keras.saving.register_keras_serializable(package="kbridge_tests", name="Scale")
-class Scale(keras.layers.Layer):
-    """The Keras twin of the test's kbridge ``Scale`` layer (same registered name)."""
-
-    def __init__(self, factor=2.0, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
-
-    def build(self, input_shape):
-        self.w = self.add_weight(shape=input_shape[-1:], initializer="ones")
-
-    def call(self, x):
-        return x * self.w * self.factor
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
+import twin_classes  # this script's folder is on sys.path
 
 
-class MLP(keras.Model):
-    """The Keras twin of the test's subclassed kbridge model (same attributes)."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden = keras.layers.Dense(4, activation="relu")
-        self.blocks = [keras.layers.Dense(4), keras.layers.LayerNormalization()]
-        self.out = keras.layers.Dense(2)
-
-    def call(self, x):
-        x = self.hidden(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.out(x)
+Scale, MLP = twin_classes.define(keras)  # the same classes as the kbridge side's
 
 
 def _inputs(directory, names):

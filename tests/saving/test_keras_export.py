@@ -14,43 +14,13 @@ import pytest
 import kbridge
 from kbridge import ops
 from tests.conftest import BACKENDS, DIFFERENTIABLE
+from tests.saving import twin_classes
 
 KERAS_BACKENDS = ["jax", "torch", "tensorflow"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@kbridge.saving.register_keras_serializable(package="kbridge_tests", name="Scale")
-class Scale(kbridge.layers.Layer):
-    """A custom layer registered under the same name as keras_side.Scale."""
-
-    def __init__(self, factor=2.0, **kwargs):
-        super().__init__(**kwargs)
-        self.factor = factor
-
-    def build(self, input_shape):
-        self.w = self.add_weight(shape=input_shape[-1:], initializer="ones")
-
-    def call(self, x):
-        return x * self.w * self.factor
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
-
-class MLP(kbridge.Model):
-    """A subclassed model; keras_side.MLP has the same attributes."""
-
-    def __init__(self):
-        super().__init__()
-        self.hidden = kbridge.layers.Dense(4, activation="relu")
-        self.blocks = [kbridge.layers.Dense(4), kbridge.layers.LayerNormalization()]
-        self.out = kbridge.layers.Dense(2)
-
-    def call(self, x):
-        x = self.hidden(x)
-        for block in self.blocks:
-            x = block(x)
-        return self.out(x)
+Scale, MLP = twin_classes.define(kbridge)  # keras_side.py defines the same over keras
 
 
 def _perturb(model, seed):
