@@ -304,6 +304,8 @@ def _sample(inputs, corners, fill_mode, fill_value):
 
 def map_coordinates(inputs, coordinates, order, fill_mode="constant", fill_value=0):
     inputs = convert_to_tensor(inputs)
+    if tf.is_tensor(coordinates):  # one stacked tensor (in a graph it cannot be iterated)
+        coordinates = tf.unstack(coordinates)
     coordinates = [convert_to_tensor(c) for c in coordinates]
     if len(coordinates) != len(inputs.shape):
         raise ShapeError(
@@ -327,7 +329,8 @@ def _warp(x, ys, xs, order, fill_mode, fill_value):
 def _projective_grid(transform, height, width, dtype):
     t = transform[None] if len(transform.shape) == 1 else transform
     t = tf.cast(t, dtype)
-    a0, a1, a2, b0, b1, b2, c0, c1 = (t[:, i, None, None] for i in range(8))
+    # reshape, not [:, i, None, None]: Grappler can drop the new axes of a stacked transform
+    a0, a1, a2, b0, b1, b2, c0, c1 = (tf.reshape(t[:, i], (-1, 1, 1)) for i in range(8))
     y, x = tf.meshgrid(tf.range(height, dtype=dtype), tf.range(width, dtype=dtype), indexing="ij")
     k = c0 * x + c1 * y + 1.0
     return (b0 * x + b1 * y + b2) / k, (a0 * x + a1 * y + a2) / k

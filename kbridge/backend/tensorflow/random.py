@@ -10,7 +10,9 @@ from kbridge.backend.numpy.random import float_dtype
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
 from kbridge.random.seed_generator import SEED_DTYPE, seed_pair
 
-_INCREMENT = tf.constant([0, 1], tf.int32)
+# A plain array, not a tf.constant: a constant made at import would be a graph tensor when
+# this module is first imported inside tf.data or a tf.function.
+_INCREMENT = np.array([0, 1], np.int32)
 # Integer dtypes tf.random.stateless_uniform can draw directly.
 _RANDINT_DTYPES = (tf.int32, tf.int64, tf.uint32, tf.uint64)
 
