@@ -166,6 +166,8 @@ class Normalization(Layer):
 
             with naming.name_scope(self.name):
                 self.build(shape)
+            # Recorded, so a saved adapted layer is rebuilt (and its statistics restored).
+            object.__setattr__(self, "_build_shapes_dict", {"input_shape": shape})
         if self.input_mean is not None:
             raise LayerArgumentError("This Normalization layer was given `mean` and `variance`;"
                                      " it cannot also be adapted.")
@@ -188,6 +190,25 @@ class Normalization(Layer):
 
     def finalize_state(self):
         pass
+
+    @property
+    def mean(self):
+        """The mean, shaped to broadcast against the input (None before build or adapt)."""
+        return self._statistic(0)
+
+    @property
+    def variance(self):
+        """The variance, shaped to broadcast against the input (None before build or adapt)."""
+        return self._statistic(1)
+
+    def _statistic(self, which):
+        if self._broadcast_shape is None:
+            return (self.input_mean, self.input_variance)[which]
+        constants = self._constants()
+        if constants is not None:
+            return ops.cast(constants[which], self.compute_dtype)
+        weight = (self.adapt_mean, self.adapt_variance)[which]
+        return ops.reshape(ops.cast(weight, self.compute_dtype), self._broadcast_shape)
 
     def call(self, inputs):
         dtype = self.compute_dtype
@@ -1404,6 +1425,18 @@ class Discretization(Layer):
         return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
                 "num_bins": self.num_bins, "epsilon": self.epsilon,
                 "output_mode": self.output_mode, "sparse": self.sparse}
+
+    @classmethod
+    def from_config(cls, config):
+        """An adapted layer's config holds both ``num_bins`` and the learned boundaries (as
+        Keras's): build with ``num_bins``, then set the boundaries."""
+        config = dict(config)
+        boundaries = config.pop("bin_boundaries", None) if config.get("num_bins") is not None \
+            else None
+        layer = super().from_config(config)
+        if boundaries is not None:
+            layer.bin_boundaries = list(boundaries)
+        return layer
 
 
 # --- hashing ----------------------------------------------------------------------------------
