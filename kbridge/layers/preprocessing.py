@@ -736,6 +736,28 @@ class _AffineLayer(_RandomImageLayer):
         return ops.concatenate([zeros + c if isinstance(c, (int, float))
                                 else ops.reshape(c, (-1, 1)) for c in columns], axis=1)
 
+    def _matrix(self, transformation, images):
+        """The ``(batch, 8)`` projective transform of a drawn ``transformation`` for
+        ``images``."""
+        raise NotImplementedError
+
+    def _warp(self, images, transformation, interpolation):
+        return ops.cast(ops.image.affine_transform(
+            images, self._matrix(transformation, images), interpolation=interpolation,
+            fill_mode=self.fill_mode, fill_value=self.fill_value,
+            data_format=self.data_format), images.dtype)
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training or transformation is None:
+            return images
+        return self._warp(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._warp(segmentation_masks, transformation, "nearest")
+
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode,
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
@@ -771,22 +793,8 @@ class RandomRotation(_AffineLayer):
         return {"angle": degrees, "rotation_matrix": matrix, "image_height": h,
                 "image_width": w, "batch_size": batch}
 
-    def _rotate(self, images, transformation, interpolation):
-        return ops.cast(ops.image.affine_transform(
-            images, transformation["rotation_matrix"], interpolation=interpolation,
-            fill_mode=self.fill_mode, fill_value=self.fill_value,
-            data_format=self.data_format), images.dtype)
-
-    def transform_images(self, images, transformation=None, training=True):
-        if not training or transformation is None:
-            return images
-        return self._rotate(images, transformation, self.interpolation)
-
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        if not training or transformation is None:
-            return segmentation_masks
-        return self._rotate(segmentation_masks, transformation, "nearest")
+    def _matrix(self, transformation, images):
+        return transformation["rotation_matrix"]
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
@@ -846,24 +854,10 @@ class RandomZoom(_AffineLayer):
         y_off = (float(h) - 1.0) / 2.0 * (1.0 - zy)
         return zx, zy, x_off, y_off
 
-    def _zoom(self, images, transformation, interpolation):
+    def _matrix(self, transformation, images):
         _, h, w = self._size(images)
         zx, zy, x_off, y_off = self._matrix_columns(transformation, h, w)
-        transform = self._transform([zx, 0.0, x_off, 0.0, zy, y_off, 0.0, 0.0])
-        return ops.cast(ops.image.affine_transform(
-            images, transform, interpolation=interpolation, fill_mode=self.fill_mode,
-            fill_value=self.fill_value, data_format=self.data_format), images.dtype)
-
-    def transform_images(self, images, transformation=None, training=True):
-        if not training or transformation is None:
-            return images
-        return self._zoom(images, transformation, self.interpolation)
-
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        if not training or transformation is None:
-            return segmentation_masks
-        return self._zoom(segmentation_masks, transformation, "nearest")
+        return self._transform([zx, 0.0, x_off, 0.0, zy, y_off, 0.0, 0.0])
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
@@ -922,24 +916,10 @@ class RandomTranslation(_AffineLayer):
         dx = self._random_uniform((batch, 1), *self._width_range, gen) * float(w)
         return {"translations": ops.concatenate([dx, dy], axis=1), "height": h, "width": w}
 
-    def _translate(self, images, transformation, interpolation):
+    def _matrix(self, transformation, images):
         shift = ops.cast(transformation["translations"], "float32")
         dx, dy = shift[:, 0], shift[:, 1]
-        transform = self._transform([1.0, 0.0, -dx, 0.0, 1.0, -dy, 0.0, 0.0])
-        return ops.cast(ops.image.affine_transform(
-            images, transform, interpolation=interpolation, fill_mode=self.fill_mode,
-            fill_value=self.fill_value, data_format=self.data_format), images.dtype)
-
-    def transform_images(self, images, transformation=None, training=True):
-        if not training or transformation is None:
-            return images
-        return self._translate(images, transformation, self.interpolation)
-
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        if not training or transformation is None:
-            return segmentation_masks
-        return self._translate(segmentation_masks, transformation, "nearest")
+        return self._transform([1.0, 0.0, -dx, 0.0, 1.0, -dy, 0.0, 0.0])
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
