@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo bench clean compat-reference
+.PHONY: install test demo bench bench-quick clean compat-reference
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m kbridge.demo
 
+# Benchmarks (benchmarks/RESULTS.md, results.png); bench-quick is a smoke run of the harness.
 bench: $(STAMP)
-	$(PY) benchmarks/dispatch.py
+	$(PY) -m benchmarks.run
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks.run --quick
 
 # Re-record real Keras 3's results for tests/compat/programs (tests/compat/keras_reference.json).
 compat-reference: $(STAMP)

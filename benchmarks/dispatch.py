@@ -1,28 +1,15 @@
 """Per-op dispatch cost: kbridge.ops.X versus calling the framework directly.
 
-Run: ``python benchmarks/dispatch.py`` (or ``make bench``). Prints, per backend and op, the
+Run: ``python -m benchmarks.dispatch``. Prints, per backend and op, the
 median time per call of each path and their ratio. Small tensors, so the numbers are
 dominated by Python overhead — exactly what dispatch adds.
 """
 
-import statistics
-import time
-
 import numpy as np
 
 import kbridge
+from benchmarks.timing import interleave
 from kbridge import ops
-
-
-def per_call(fn, number=2000, repeat=7):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return statistics.median(times)
 
 
 def native_ops(backend, x, w):
@@ -55,7 +42,11 @@ def main():
             ours = {"add": lambda: ops.add(x, x), "matmul": lambda: ops.matmul(x, w),
                     "relu": lambda: ops.relu(x), "sum": lambda: ops.sum(x, axis=-1)}
             for name, native in native_ops(backend, x, w).items():
-                t_native, t_ours = per_call(native), per_call(ours[name])
+                calls = 2000
+                timed = interleave({"native": lambda: [native() for _ in range(calls)],
+                                    "kbridge": lambda: [ours[name]() for _ in range(calls)]},
+                                   rounds=7, warmup=1, per_chunk=calls)
+                t_native, t_ours = timed["native"]["median_s"], timed["kbridge"]["median_s"]
                 print(f"{backend:<11}{name:<8}{t_native * 1e6:>12.2f}{t_ours * 1e6:>14.2f}"
                       f"{t_ours / t_native:>8.2f}")
 

@@ -1,0 +1,1 @@
+"""kbridge's benchmark harness (``make bench``); see :mod:`benchmarks.run`."""
