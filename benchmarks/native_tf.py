@@ -13,8 +13,8 @@ class _Params:
         self.variables = []
 
     def weight(self, *shape, fan_in):
-        value = self.rng.normal(size=shape).astype("float32") * np.sqrt(2.0 / fan_in)
-        return self._add(value)
+        value = self.rng.normal(size=shape) * np.sqrt(2.0 / fan_in)
+        return self._add(value.astype("float32"))
 
     def zeros(self, *shape):
         return self._add(np.zeros(shape, "float32"))

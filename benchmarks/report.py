@@ -88,11 +88,15 @@ def write_markdown(run, path):
               "kbridge, Keras 3 and the hand-written native loops on the same data. After one "
               "untimed warm-up chunk each, the contenders take turns, one timed chunk each per "
               f"round ({run['rounds']} rounds, order rotated every round); the tables give the "
-              "median per step (training, predict batch) or per call (batch-1 latency). "
+              "median per step (training, predict batch) or per call (batch-1 latency). A `fit` or "
+              "`predict` chunk is one call over the chunk's batches, so its per-call setup "
+              "is included, spread over those steps. "
               "kbridge and Keras are given numpy arrays, as users do; native loops get "
               "framework tensors prepared beforehand. MiniLM has no Keras 3 version (keras_hub "
               "is not a dependency): its native reference is Hugging Face `transformers` "
-              "eager on torch, for every backend.", ""]
+              "eager on torch, for every backend. Batch-1 latency is set against the framework's "
+              "usual call: torch eager (under `inference_mode`), a jitted flax `apply`, "
+              "TensorFlow eager (the compiled and eager variants are in the tables too).", ""]
     lines += ["## Ratios (lower is better for kbridge)", "",
               "| workload | backend | kbridge/native | kbridge/Keras 3 | to_torch/native eager "
               "| to_torch/native compiled |", "|---|---|---|---|---|---|"]

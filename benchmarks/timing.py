@@ -14,7 +14,17 @@ Example:
 import statistics
 import time
 
-__all__ = ["interleave", "per_call", "ratio"]
+__all__ = ["describe_error", "interleave", "per_call", "ratio"]
+
+
+def describe_error(exc):
+    """One line for a failed contender: the exception type and its most telling line
+    (TensorFlow's first line is often just "in user code:", the cause comes last)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    if line.endswith(":") and len(lines) > 1:
+        line = lines[-1]
+    return f"{type(exc).__name__}: {line[:200]}"
 
 
 def _timed(fn):
@@ -51,8 +61,7 @@ def interleave(contenders, rounds=7, warmup=1, per_chunk=1):
         try:
             elapsed = _timed(contenders[name])
         except Exception as exc:  # noqa: BLE001 - a broken contender is reported, not fatal
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            errors[name] = f"{type(exc).__name__}: {first_line}"
+            errors[name] = describe_error(exc)
             return
         if record:
             samples[name].append(elapsed / per_chunk)

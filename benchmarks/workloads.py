@@ -22,11 +22,11 @@ TRAIN_WORKLOADS = ("mlp", "cnn", "transformer")
 # torch.compile contenders run (default True).
 SIZES = {
     "full": {
-        "mlp": {"batch": 128, "dims": (784, 512, 512, 10), "steps": 20},
+        "mlp": {"batch": 128, "dims": (784, 512, 512, 10), "steps": 50},
         "cnn": {"batch": 64, "image": (28, 28, 1), "filters": (32, 64), "classes": 10,
-                "steps": 10},
+                "steps": 20},
         "transformer": {"batch": 32, "seq": 128, "vocab": 1000, "width": 64, "heads": 4,
-                        "ff": 128, "layers": 4, "classes": 2, "steps": 5},
+                        "ff": 128, "layers": 4, "classes": 2, "steps": 10},
         "minilm": {"batch": 32, "seq": 128, "steps": 2},
         "latency": {"dims": (784, 512, 512, 10), "calls": 200},
         "rounds": 7,
