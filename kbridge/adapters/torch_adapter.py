@@ -15,7 +15,9 @@ swaps in whatever tensors torch currently holds for each variable, so torch stay
 of which tensor is "the parameter" (``functional_call``, ``.to()``, DDP, export tracing).
 """
 
+import importlib
 import re
+import sys
 
 import numpy as np
 import torch
@@ -25,7 +27,7 @@ from kbridge.backend.common.stateless import StatelessScope, current_scope
 from kbridge.backend.common.variables import unique_paths
 from kbridge.errors import BackendError, KbridgeError
 from kbridge.layers.adapter_layers import TorchModuleWrapper
-from kbridge.layers.layer import Layer, map_structure
+from kbridge.layers.layer import Layer, enter_plain_calls, exit_plain_calls, map_structure
 
 __all__ = ["TorchModule", "TorchModuleLayer", "from_torch", "to_torch"]
 
@@ -97,8 +99,11 @@ class TorchModule(torch.nn.Module):
     ``load_state_dict`` maps it forward). ``named_parameters()`` shows the registered names;
     :attr:`paths` maps registered name -> key; :meth:`key_of` gives a variable's key.
 
-    ``forward(*inputs)`` takes torch tensors (a dict or list for multi-input models, as the
-    model's ``call`` takes them) and runs the model with ``training=self.training``.
+    ``forward(x, *more_inputs)`` takes torch tensors (a dict or list for multi-input models,
+    as the model's ``call`` takes them, or one argument per input) and runs the model with
+    ``training=self.training``. It writes no context variable, so
+    ``torch.compile(module, fullgraph=True)`` and strict ``torch.export`` capture the whole
+    model as one graph.
 
     Example:
         >>> module = kbridge.adapters.to_torch(model)
@@ -144,10 +149,16 @@ class TorchModule(torch.nn.Module):
                 if kind == "parameter":
                     self.register_parameter(name, v.value)
                 else:
+                    # A non-trainable torch Variable holds a ``Parameter`` (requires_grad
+                    # off); a buffer must be a plain tensor, or Dynamo and torch.export
+                    # take it for a parameter. Same storage: the Variable keeps sharing it.
+                    if isinstance(v.value, torch.nn.Parameter):
+                        v._value = v.value.detach()
                     self._buffer_names.append(name)
                     self.register_buffer(name, v.value)
                     if kind == "seed":
                         self._seed_names.append(name)
+        self._variable_pairs = tuple(self._variables.items())
         _classify_common_types(self._variables.values())
         self.register_state_dict_post_hook(_keys_to_paths)
         self.register_load_state_dict_pre_hook(_keys_from_paths)
@@ -166,17 +177,52 @@ class TorchModule(torch.nn.Module):
                            f"variable of model '{self.model.name}'.")
 
     # --- calling -------------------------------------------------------------------
-    def forward(self, *inputs):
-        """The model's outputs on ``inputs`` (torch tensors), ``training=self.training``."""
-        for x in _leaves(inputs):
-            if x is not None and not isinstance(x, (torch.Tensor, np.ndarray, np.generic,
-                                                    int, float, bool)):
+    def forward(self, x, *more_inputs):
+        """The model's outputs on ``x`` (torch tensors), ``training=self.training``.
+
+        ``x`` is the input of a single-input model (a named parameter, so
+        ``torch.export`` takes ``dynamic_shapes={"x": {0: batch}}``), or a dict / list of
+        inputs; a multi-input model may also take its inputs as separate arguments.
+        """
+        inputs = (x,) + more_inputs
+        for leaf in _leaves(inputs):
+            if leaf is not None and not isinstance(leaf, (torch.Tensor, np.ndarray, np.generic,
+                                                          int, float, bool)):
                 raise BackendError(
                     f"TorchModule '{self.model.name}' takes torch tensors (or numpy arrays). "
-                    f"Received a {type(x).__module__}.{type(x).__name__} input.")
-        x = inputs[0] if len(inputs) == 1 else list(inputs)
+                    f"Received a {type(leaf).__module__}.{type(leaf).__name__} input.")
+        if more_inputs:
+            x = list(inputs)
         # Read every variable from the module's current attributes, not from the Variable:
         # functional_call, .to(), DDP and export tracing replace or wrap those tensors.
+        if current_scope() is not None:  # inside a kbridge stateless call: stay pure
+            return self._scoped_forward(x)
+        if not _TRACEABLE_DISPATCH and torch.compiler.is_compiling():
+            return _opaque_forward(self, x)
+        return self._plain_forward(x)
+
+    def _plain_forward(self, x):
+        mapping = [(v, getattr(self, name)) for name, v in self._variable_pairs]
+        originals = [v._value for v, _ in mapping]
+        for v, tensor in mapping:
+            v._value = tensor
+        # Plain attribute state only from here on (no ContextVar writes), so torch.compile
+        # and strict torch.export trace the whole forward as one graph. Assignments
+        # (batch-norm statistics, seed states) write in place into the module's buffers,
+        # as a torch module's would.
+        saved = enter_plain_calls(self.training)
+        model = self.model
+        try:
+            model._clear_losses()
+            outputs = model(x, training=self.training)
+            model._clear_losses()
+        finally:
+            exit_plain_calls(saved)
+            for (v, _), old in zip(mapping, originals):
+                v._value = old
+        return outputs
+
+    def _scoped_forward(self, x):
         current = {name: getattr(self, name) for name in self._variables}
         mapping = [(self._variables[name], t) for name, t in current.items()]
         outputs, updates = _run_model(self.model, mapping, x, self.training,
@@ -240,21 +286,98 @@ class TorchModule(torch.nn.Module):
 
 
 @torch.compiler.disable
+def _opaque_forward(module, x):
+    """The forward run eagerly under torch.compile (a graph break around the model): the
+    fallback while the op dispatcher is not traceable (see ``_dispatch_is_traceable``)."""
+    return module._plain_forward(x)
+
+
+def _dispatch_is_traceable():
+    """Whether Dynamo can trace kbridge's op dispatcher on constant arguments.
+
+    It looks argument classes up with ``v.__class__``, which Dynamo cannot evaluate on a
+    Python constant (strides, dtype names, momentum), and fails with an internal guard
+    error instead of a graph break; ``type(v)`` it traces.
+    """
+    import inspect
+
+    from kbridge.backend.common import dispatch
+
+    try:
+        return "classify(v.__class__)" not in inspect.getsource(dispatch)
+    except (OSError, TypeError):
+        return False
+
+
+_TRACEABLE_DISPATCH = _dispatch_is_traceable()
+
+
 def _run_model(model, mapping, x, training, buffers):
     """``model(x)`` with ``mapping``'s tensors swapped in; ``(outputs, buffer values)``.
 
-    Under ``torch.compile`` this runs eagerly (a graph break around the kbridge call):
-    Dynamo breaks the graph at every ``ContextVar.set`` of kbridge's layer calls anyway,
-    and on the resulting frames it can install a guard on the dispatcher's per-class cache
-    that fails as soon as it is created ("Guard failed on the same frame it was created",
-    torch 2.13). The code around the module (loss, optimizer) still compiles.
-    ``torch.export`` (non-strict) and ``functional_call`` trace through it normally.
+    The path of a forward made inside a kbridge ``StatelessScope`` (a to_torch module
+    called from a kbridge model's stateless call): the variables' final values are
+    collected from the scope instead of being written in place.
     """
     model._clear_losses()
     with StatelessScope(mapping) as scope:
         outputs = model(x, training=training)
     model._clear_losses()
     return outputs, [scope.final_value(v) for v in buffers]
+
+
+class _SequenceTag(tuple):
+    """The dispatcher's "this argument is a sequence" class info, as a tuple subclass."""
+
+
+def _mark_constant_lookups():
+    """Tell Dynamo which kbridge lookups are trace-time constants.
+
+    * ``dispatch.backend_module`` is an ``lru_cache`` over ``importlib.import_module``;
+      Dynamo traces through the cache and refuses to trace ``import_module``. A polyfill
+      with constant folding makes Dynamo import at trace time (the module is cached, so this
+      is a ``sys.modules`` lookup) and use the module as a constant.
+    * the stateless-scope lookup (``ContextVar.get``, which Dynamo cannot trace) is called by
+      ``Variable.assign``; marked with ``assume_constant_result``, Dynamo calls it once while
+      tracing (inside a to_torch forward it is None).
+
+    Eager calls are unchanged.
+    """
+    from torch._dynamo.decorators import substitute_in_graph
+
+    from kbridge.backend.common import stateless
+
+    try:
+        @substitute_in_graph(importlib.import_module)
+        def _import_module(name, package=None):
+            if package is None and name in sys.modules:  # kbridge's lookups: already imported
+                return sys.modules[name]
+            return importlib._bootstrap._gcd_import(name, package)  # the unpatched path
+    except Exception:  # already registered (a reload), or an older torch: best effort
+        pass
+    for fn in (stateless.current_scope, stateless.in_stateless_scope):
+        torch._dynamo.assume_constant_result(fn)
+    # The dispatcher tells sequences apart by identity (``info is _SEQUENCE``); Dynamo does
+    # not keep the identity of plain tuples it reads from a dict, but does keep that of a
+    # tuple subclass instance. Swap in an equal tagged tuple.
+    from kbridge.backend.common import dispatch
+
+    if type(dispatch._SEQUENCE) is tuple:
+        tag = _SequenceTag(dispatch._SEQUENCE)
+        for cls, info in list(dispatch._CLASS_INFO.items()):
+            if info is dispatch._SEQUENCE:
+                dispatch._CLASS_INFO[cls] = tag
+        dispatch._SEQUENCE = tag
+    # Import every torch-backend module now, so a trace never imports.
+    import pkgutil
+
+    import kbridge.backend.torch as torch_backend
+
+    for info in pkgutil.iter_modules(torch_backend.__path__):
+        importlib.import_module(f"kbridge.backend.torch.{info.name}")
+
+
+_mark_constant_lookups()
 
 
 def _classify_common_types(variables):

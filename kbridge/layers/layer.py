@@ -8,6 +8,7 @@ the Functional graph instead of computing.
 
 import contextvars
 import inspect
+import threading
 
 import numpy as np
 
@@ -25,6 +26,53 @@ _training_context = contextvars.ContextVar("kbridge_training", default=None)
 _in_call = contextvars.ContextVar("kbridge_in_call", default=False)
 # Set while a layer traces its ``call`` on KerasTensors: nested layers then record no nodes.
 _tracing = contextvars.ContextVar("kbridge_tracing", default=False)
+
+
+class _FastCallState(threading.local):
+    """Per-thread state of the *plain* call path, which writes no ContextVar.
+
+    ``torch.compile`` (Dynamo) cannot trace ``ContextVar.set``, so a caller that runs a
+    whole built model in one go (``TorchModule.forward``) switches this on with
+    :func:`plain_calls`; nested layer calls then keep the training flag and the "inside a
+    call" flag here, as ordinary attributes, instead of in the context variables above.
+    """
+
+    def __init__(self):
+        self.active = False   # calls take the plain path
+        self.training = None  # the inherited ``training`` flag (as ``_training_context``)
+        self.in_call = False  # inside a layer call (as ``_in_call``)
+
+
+_fast = _FastCallState()
+
+
+def plain_calls_active():
+    """True while layer calls on this thread take the plain path (see :func:`enter_plain_calls`)."""
+    return _fast.active
+
+
+def enter_plain_calls(training):
+    """Switch this thread's layer calls to the plain path; returns what :func:`exit_plain_calls`
+    restores.
+
+    Only plain attribute writes happen here and in the calls that follow, so a
+    ``torch.compile`` / ``torch.export`` trace of the whole forward has no graph break. The
+    backend of each layer is made active through ``context.force`` (a plain attribute too).
+    Example:
+        >>> saved = enter_plain_calls(training=False)
+        >>> try:
+        ...     y = model(x)
+        ... finally:
+        ...     exit_plain_calls(saved)
+    """
+    saved = (_fast.active, _fast.training, _fast.in_call, context.forced())
+    _fast.active, _fast.training, _fast.in_call = True, training, False
+    return saved
+
+
+def exit_plain_calls(saved):
+    _fast.active, _fast.training, _fast.in_call, backend = saved
+    context.force(backend)
 
 
 class InputSpec:
@@ -459,6 +507,10 @@ class Layer:
         return map_structure(cast, args), {k: map_structure(cast, v) for k, v in kwargs.items()}
 
     def __call__(self, *args, **kwargs):
+        if _fast.active:
+            if self.built and self._remat_mode is None:
+                return self._plain_call(args, kwargs)
+            return self._general_call_from_plain(args, kwargs)
         user_kwargs = dict(kwargs)
         sig = self._signature()
         if args:
@@ -502,12 +554,80 @@ class Layer:
             context._override.reset(backend_token)
             _in_call.reset(call_token)
         if self.activity_regularizer is not None:
-            from kbridge import ops
-
-            for out in _flatten(outputs):
-                self.add_loss(ops.divide(self.activity_regularizer(out),
-                                         ops.cast(ops.shape(out)[0], out.dtype)))
+            self._add_activity_loss(outputs)
         return outputs
+
+    def _add_activity_loss(self, outputs):
+        from kbridge import ops
+
+        for out in _flatten(outputs):
+            self.add_loss(ops.divide(self.activity_regularizer(out),
+                                     ops.cast(ops.shape(out)[0], out.dtype)))
+
+    def _call_arguments(self):
+        """``(takes training, takes mask)`` of ``call``, resolved once per layer."""
+        flags = self.__dict__.get("_call_flags")
+        if flags is None:
+            params = self._signature().parameters
+            flags = ("training" in params, "mask" in params)
+            object.__setattr__(self, "_call_flags", flags)
+        return flags
+
+    def _plain_call(self, args, kwargs):
+        """``__call__`` of a built layer on concrete tensors, with plain state only.
+
+        The same steps as the general path (input conversion, inherited ``training``,
+        autocast, input spec, losses, activity regularizer) without signature binding,
+        name scopes or context-variable writes: what ``torch.compile`` traces whole.
+        """
+        state = _fast
+        takes_training, takes_mask = self._call_arguments()
+        if args:
+            args = (map_structure(self._convert_input, args[0]),) + args[1:]
+        if takes_training:
+            if kwargs.get("training") is None:
+                kwargs["training"] = state.training
+        elif "training" in kwargs:
+            kwargs.pop("training")
+        if not takes_mask and "mask" in kwargs:
+            kwargs.pop("mask")
+        if self.autocast:
+            args, kwargs = self._cast_inputs(args, kwargs)
+        if self.input_spec is not None and args:
+            self._check_input_spec(args[0])
+        saved = (state.training, state.in_call, context.forced())
+        state.training = kwargs.get("training", saved[0])
+        state.in_call = True
+        context.force(self.backend_name)
+        try:
+            if not saved[1]:
+                self._clear_losses()
+            outputs = self.call(*args, **kwargs)
+        finally:
+            state.training, state.in_call = saved[0], saved[1]
+            context.force(saved[2])
+        if self.activity_regularizer is not None:
+            self._add_activity_loss(outputs)
+        return outputs
+
+    def _general_call_from_plain(self, args, kwargs):
+        """A call the plain path cannot take (an unbuilt layer, rematerialization) made while
+        plain calls are on: the general path, with the plain state moved into the context
+        variables for its duration."""
+        saved = enter_plain_calls(None)
+        _fast.active = False
+        context.force(None)
+        backend_token = context._override.set(saved[3]) if saved[3] is not None else None
+        call_token = _in_call.set(saved[2])
+        token = _training_context.set(saved[1])
+        try:
+            return self.__call__(*args, **kwargs)
+        finally:
+            _training_context.reset(token)
+            _in_call.reset(call_token)
+            if backend_token is not None:
+                context._override.reset(backend_token)
+            exit_plain_calls(saved)
 
     def _check_input_spec(self, x):
         specs = self.input_spec if isinstance(self.input_spec, (list, tuple)) else [self.input_spec]

@@ -2,12 +2,18 @@
 
 The override is a :class:`contextvars.ContextVar`, so ``with kbridge.backend.use("jax")``
 is scoped to the current thread / asyncio task and never leaks into another.
+
+Above both sits a per-thread *forced* backend, a plain attribute: layer calls on the plain
+path (``kbridge.layers.layer.enter_plain_calls``, used by ``TorchModule.forward``) set it
+instead of the context variable, because ``torch.compile`` cannot trace
+``ContextVar.set``.
 """
 
 import contextlib
 import contextvars
 import importlib.util
 import os
+import threading
 
 from kbridge.errors import BackendError
 
@@ -18,6 +24,14 @@ _DEFAULT_ORDER = ("jax", "torch", "tensorflow", "numpy")
 _ALIASES = {"tf": "tensorflow", "np": "numpy", "pytorch": "torch"}
 
 _override = contextvars.ContextVar("kbridge_backend", default=None)
+
+
+class _Forced(threading.local):
+    def __init__(self):
+        self.name = None
+
+
+_forced = _Forced()
 _process_default = None
 _available_cache = None
 
@@ -71,8 +85,23 @@ def _initial_default():
     return "numpy"
 
 
+def forced():
+    """The backend forced on this thread by the plain layer-call path, or None."""
+    return _forced.name
+
+
+def force(name):
+    """Force ``name`` (a canonical backend name, or None to stop) on this thread: it wins
+    over ``use`` blocks opened outside and the process default. Plain attribute write, so
+    ``torch.compile`` traces it; callers restore the previous value themselves."""
+    _forced.name = name
+
+
 def get():
-    """Name of the active backend (scoped override, else the process default)."""
+    """Name of the active backend (forced, else scoped override, else the process default)."""
+    name = _forced.name
+    if name is not None:
+        return name
     name = _override.get()
     if name is not None:
         return name
@@ -96,7 +125,16 @@ def use(name):
         >>> with kbridge.backend.use("torch"):
         ...     x = kbridge.ops.ones((2, 2))   # a torch.Tensor
     """
-    token = _override.set(_check_installed(standardize_name(name)))
+    canonical = _check_installed(standardize_name(name))
+    previous = _forced.name
+    if previous is not None:  # inside a plain-path layer call: scope the forced backend
+        _forced.name = canonical
+        try:
+            yield name
+        finally:
+            _forced.name = previous
+        return
+    token = _override.set(canonical)
     try:
         yield name
     finally:

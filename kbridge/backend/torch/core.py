@@ -135,6 +135,18 @@ def cast(x, dtype):
 _PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
 
 
+_WEAK_KEYS = {cls: promotion_key(cls()) for cls in (float, int, bool, complex)}
+
+
+def _promotion_key(x):
+    # ``promotion_key`` with the Python-scalar case looked up by ``type(x)``, which Dynamo
+    # traces (it cannot look up ``x.__class__`` of a constant).
+    cls = type(x)
+    if cls is float or cls is int or cls is bool or cls is complex:
+        return _WEAK_KEYS[cls]
+    return promotion_key(x)
+
+
 def promote(*xs):
     """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
 
@@ -145,7 +157,7 @@ def promote(*xs):
         a, b = xs
         if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype:
             return xs
-    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
+    keys = tuple([_promotion_key(x) for x in xs]) + (floatx(),)
     dt = _PROMOTED.get(keys)
     if dt is None:
         dt = _PROMOTED[keys] = to_torch_dtype(result_type_of_keys(keys[:-1]))
@@ -157,8 +169,11 @@ _SCALARS = {}  # (class, value, dtype) -> 0-d tensor: the constants ops use over
 
 
 def _scalar_or_convert(x, dt):
-    if x.__class__ in (int, float, bool):
-        key = (x.__class__, x, dt)
+    cls = type(x)  # not ``x.__class__``: Dynamo cannot look that up for Python constants
+    if cls is int or cls is float or cls is bool:
+        if torch.compiler.is_compiling():  # a constant of the traced graph, never cached
+            return torch.tensor(x, dtype=dt)
+        key = (cls, x, dt)
         t = _SCALARS.get(key)
         if t is None:
             if len(_SCALARS) > 4096:

@@ -15,7 +15,15 @@ _MASK64 = 2**64 - 1
 
 
 def next_seed(state):
-    """The current ``[seed, counter]`` of ``state`` (a torch Variable), then advance it."""
+    """The current ``[seed, counter]`` of ``state`` (a torch Variable), then advance it.
+
+    While ``torch.compile`` / ``torch.export`` traces, the pair stays a tensor (reading it
+    to Python would break the graph) and the counter advances in place.
+    """
+    if torch.compiler.is_compiling():
+        pair = state.value.clone()
+        state.assign(pair + torch.tensor([0, 1], dtype=pair.dtype, device=pair.device))
+        return pair
     seed, counter = state.value.tolist()
     state.assign(torch.tensor([seed, counter + 1], dtype=state.value.dtype))
     return seed, counter
@@ -70,10 +78,45 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
                          dtype=to_torch_dtype(dtype))
 
 
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x):
+    """A 32-bit integer hash (lowbias32 variant) of int64 tensors in ``[0, 2**32)``; every
+    product stays below 2**63, so no op overflows."""
+    x = x ^ (x >> 16)
+    x = (x * 0x21F0AAAD) & _MASK32
+    x = x ^ (x >> 15)
+    x = (x * 0x735A2D97) & _MASK32
+    return x ^ (x >> 15)
+
+
+def _traced_uniform(seed, shape, device):
+    """Uniform ``[0, 1)`` float32 values for ``seed`` from a counter-based hash of the
+    ``[seed, counter]`` pair and each element's index: tensor ops only, so a
+    ``torch.compile`` / ``torch.export`` trace captures them (``torch.Generator`` cannot
+    be traced). Different numbers from the eager generator path, the same distribution."""
+    pair = seed_pair(seed, "torch")
+    if isinstance(pair, tuple):
+        pair = torch.tensor(pair, dtype=torch.int64, device=device)
+    pair = pair.to(device=device, dtype=torch.int64).reshape(-1)
+    key = _hash32(_hash32(pair[0] & _MASK32) ^ (pair[1] & _MASK32))
+    count = 1
+    for d in shape:
+        count = count * d
+    index = torch.arange(count, dtype=torch.int64, device=device)
+    bits = _hash32(((index & _MASK32) * 0x2545F491 + key) & _MASK32)
+    return ((bits >> 8).to(torch.float32) * (1.0 / (1 << 24))).reshape(tuple(shape))
+
+
 def dropout(inputs, rate, noise_shape=None, seed=None):
     inputs = convert_to_tensor(inputs)
     keep_prob = 1.0 - rate
     noise_shape = concrete_noise_shape(inputs.shape, noise_shape)
+    if torch.compiler.is_compiling():
+        keep = _traced_uniform(seed, noise_shape, inputs.device) < keep_prob
+        return torch.where(keep, inputs / keep_prob, torch.zeros((), dtype=inputs.dtype,
+                                                                 device=inputs.device))
     gen = _generator(seed, inputs.device)
     keep = torch.rand(_shape(noise_shape), generator=gen, device=inputs.device) < keep_prob
     return torch.where(keep, inputs / keep_prob, torch.zeros((), dtype=inputs.dtype,
