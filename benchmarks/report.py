@@ -130,11 +130,26 @@ def write_markdown(run, path):
         f.write("\n".join(lines))
 
 
+_COLORS = {"kbridge": "tab:orange", "Keras 3": "tab:gray", "kbridge adapter + native loop":
+           "tab:purple", "native": "tab:green"}
+
+
+def _kind(contender):
+    if contender.startswith("kbridge"):
+        return "kbridge"
+    if contender.startswith("keras"):
+        return "Keras 3"
+    if contender.startswith(("to_torch", "to_jax")):
+        return "kbridge adapter + native loop"
+    return "native"
+
+
 def write_chart(run, path):
     """A PNG of ms/step per workload (one panel each), bars per backend and contender."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patches
     import matplotlib.pyplot as plt
 
     stacks = run["stacks"]
@@ -142,20 +157,23 @@ def write_chart(run, path):
     fig, axes = plt.subplots(len(shown), 1, figsize=(11, 3.2 * max(len(shown), 1)),
                              squeeze=False)
     for ax, workload in zip(axes[:, 0], shown):
-        labels, values, colors = [], [], []
-        for i, backend in enumerate(stacks):
+        labels, values, colors, positions = [], [], [], []
+        for backend in stacks:
             for name, entry in _timed(stacks, backend, workload).items():
                 if name == "describe" or "median_s" not in entry:
                     continue
                 labels.append(f"{backend}\n{name}")
                 values.append(entry["median_s"] * 1e3)
-                colors.append("tab:orange" if name.startswith("kbridge") else f"C{i}")
-        ax.bar(range(len(values)), values, color=colors)
-        ax.set_xticks(range(len(values)), labels, rotation=60, ha="right", fontsize=7)
+                colors.append(_COLORS[_kind(name)])
+                positions.append(len(positions) + len({label.split()[0] for label in labels}))
+        ax.bar(positions, values, color=colors)
+        ax.set_xticks(positions, labels, rotation=60, ha="right", fontsize=7)
         ax.set_yscale("log")
         ax.set_ylabel("ms/call" if workload == "latency" else "ms/step")
         ax.set_title(_timed(stacks, next(b for b in stacks if _timed(stacks, b, workload)),
                             workload)["describe"], fontsize=9)
+    handles = [matplotlib.patches.Patch(color=c, label=k) for k, c in _COLORS.items()]
+    axes[0, 0].legend(handles=handles, fontsize=7, loc="upper right")
     title = "kbridge benchmarks" + (" (smoke run: not speed numbers)" if run["mode"] == "quick"
                                     else "")
     fig.suptitle(title)

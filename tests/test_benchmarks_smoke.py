@@ -45,8 +45,12 @@ def test_interleave_rejects_bad_counts():
         timing.interleave({"a": lambda: None}, rounds=0)
 
 
+def _entry(ms):
+    return {"median_s": ms / 1e3, "min_s": ms / 1e3, "samples_s": [ms / 1e3]}
+
+
 def test_report_of_a_recorded_run(tmp_path):
-    entry = lambda ms: {"median_s": ms / 1e3, "min_s": ms / 1e3, "samples_s": [ms / 1e3]}  # noqa: E731
+    entry = _entry
     mlp = {"describe": workloads.describe("mlp", workloads.SIZES["quick"]["mlp"]),
            "kbridge fit": entry(3.0), "keras 3 fit": entry(4.0), "torch eager": entry(2.0),
            "to_torch eager": entry(2.2), "torch.compile": {"error": "TypeError: x"}}
