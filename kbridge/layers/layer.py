@@ -512,20 +512,22 @@ class Layer:
                 return self._plain_call(args, kwargs)
             return self._general_call_from_plain(args, kwargs)
         user_kwargs = dict(kwargs)
-        sig = self._signature()
         if args:
             args = (map_structure(self._convert_input, args[0]),) + args[1:]
-        params = sig.parameters
-        explicit_training = kwargs.get("training")
-        if "training" in params:
-            if explicit_training is None:
+        takes_training, takes_mask = self._call_arguments()
+        if takes_training:
+            if kwargs.get("training") is None:
                 kwargs["training"] = _training_context.get()
         else:
             kwargs.pop("training", None)
-        if "mask" not in params:
+        if not takes_mask:
             kwargs.pop("mask", None)
-        bound = sig.bind(*args, **kwargs).arguments
+        # Binding the arguments to ``call``'s signature is only needed to build (shapes by
+        # argument name); a built layer's call on tensors skips it.
+        bound = None if self.built else self._signature().bind(*args, **kwargs).arguments
         if _has_symbolic((args, kwargs)):
+            if bound is None:
+                bound = self._signature().bind(*args, **kwargs).arguments
             return self._symbolic_call(args, kwargs, bound, user_kwargs)
         if self.autocast:
             args, kwargs = self._cast_inputs(args, kwargs)
