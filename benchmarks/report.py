@@ -78,7 +78,11 @@ def write_markdown(run, path):
               "## Machine", "",
               f"- CPU: {machine['cpu']} ({machine['cores']} cores visible)",
               f"- Accelerator: {machine['accelerator']}",
-              f"- Platform: {machine['platform']}"]
+              f"- Platform: {machine['platform']}",
+              f"- Load average (1 min) at start / end: {machine.get('load_start')} / "
+              f"{machine.get('load_end')} (about 0 on an idle machine)",
+              "- Wall time per stack: " + ", ".join(
+                  f"{b} {s['wall_s']:.0f} s" for b, s in stacks.items() if "wall_s" in s)]
     versions = {}
     for stack in stacks.values():
         versions.update(stack.get("versions", {}))

@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 
 from benchmarks import report
 from benchmarks.import_time import import_times
@@ -45,7 +46,15 @@ def machine():
     except (OSError, subprocess.TimeoutExpired):
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "accelerator": accelerator,
-            "platform": platform.platform()}
+            "platform": platform.platform(), "load_start": _load()}
+
+
+def _load():
+    """The 1-minute load average (how busy the machine was), or None where unknown."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def run_stack(backend, quick, workloads):
@@ -99,7 +108,10 @@ def main(argv=None):
     }
     for backend in backends:
         print(f"== {backend} stack", file=sys.stderr, flush=True)
+        start = time.perf_counter()
         run["stacks"][backend] = run_stack(backend, args.quick, workloads)
+        run["stacks"][backend]["wall_s"] = round(time.perf_counter() - start, 1)
+    run["machine"]["load_end"] = _load()
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(run, f, indent=1)

@@ -8,8 +8,8 @@ Example:
     >>> import kbridge
     >>> spec = SIZES["quick"]["mlp"]
     >>> x, y = data("mlp", spec, steps=1)
-    >>> build("mlp", kbridge, spec).output.shape
-    (None, 10)
+    >>> x.shape, build("mlp", kbridge, spec).count_params()
+    ((16, 784), 26506)
 """
 
 import numpy as np
