@@ -123,6 +123,17 @@ def write_markdown(run, path):
                 if name != "describe":
                     lines.append(f"| {backend} | {name} | {_fmt_ms(entry)} |")
         lines.append("")
+    dispatch = run.get("dispatch")
+    if isinstance(dispatch, dict):
+        lines += ["## Per-op dispatch (8x16 tensors)", "", f"failed: {dispatch['error']}", ""]
+    elif dispatch:
+        lines += ["## Per-op dispatch (8x16 tensors)", "",
+                  "`kbridge.ops.X` against the framework's own op on the same small tensors: "
+                  "the cost of dispatch itself.", "",
+                  "| backend | op | native (µs) | kbridge (µs) | ratio |", "|---|---|---|---|---|"]
+        lines += [f"| {r['backend']} | {r['op']} | {r['native_us']:.2f} | {r['kbridge_us']:.2f} "
+                  f"| {r['kbridge_us'] / r['native_us']:.2f} |" for r in dispatch]
+        lines.append("")
     lines += ["## import kbridge", "",
               f"{run['import']['kbridge_ms']:.1f} ms in a fresh interpreter (median of "
               f"{run['import']['repeat']}; `import numpy` alone: "

@@ -77,6 +77,18 @@ def run_stack(backend, quick, workloads):
             return json.load(f)
 
 
+def _dispatch(quick, backends):
+    code = ("import json, sys; from benchmarks.dispatch import measure; "
+            f"print(json.dumps(measure(calls={200 if quick else 2000}, "
+            f"rounds={2 if quick else 7}, backends={['numpy', *backends]!r})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(_HERE), text=True,
+                          capture_output=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit status {done.returncode}: {last}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def installed_backends():
     names = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
     return [b for b in BACKENDS if importlib.util.find_spec(names[b]) is not None]
@@ -106,6 +118,8 @@ def main(argv=None):
         "import": import_times(repeat=3 if args.quick else 7),
         "stacks": {},
     }
+    # Own process: the dispatch microbenchmark imports every backend at once.
+    run["dispatch"] = _dispatch(args.quick, backends)
     for backend in backends:
         print(f"== {backend} stack", file=sys.stderr, flush=True)
         start = time.perf_counter()

@@ -57,6 +57,8 @@ def test_report_of_a_recorded_run(tmp_path):
     recorded = {"mode": "quick", "command": "python -m benchmarks.run --quick",
                 "date": "2026-01-01 00:00 UTC", "rounds": 1, "machine": run.machine(),
                 "import": {"numpy_ms": 50.0, "kbridge_ms": 120.0, "repeat": 3},
+                "dispatch": [{"backend": "numpy", "op": "add", "native_us": 1.0,
+                              "kbridge_us": 2.5}],
                 "stacks": {"torch": {"results": {"mlp": mlp}, "versions": {"torch": "2"}},
                            "jax": {"error": "exit status 1: boom"}}}
     [row] = report.ratios(recorded)
@@ -68,4 +70,5 @@ def test_report_of_a_recorded_run(tmp_path):
     text = (tmp_path / "RESULTS.md").read_text()
     assert "Smoke run" in text and "| mlp | torch | 1.50 | 0.75 | 1.10 | – |" in text
     assert "failed: TypeError: x" in text and "jax stack failed" in text
+    assert "| numpy | add | 1.00 | 2.50 | 2.50 |" in text
     assert stack.NATIVE["torch"] in mlp
