@@ -267,6 +267,8 @@ class TorchModule(torch.nn.Module):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        if "_variable_pairs" not in self.__dict__:  # pickled before the attribute existed
+            self._variable_pairs = tuple(self._variables.items())
         self._resync()
 
     def write_back(self):
@@ -352,7 +354,8 @@ def _mark_constant_lookups():
         def _import_module(name, package=None):
             if package is None and name in sys.modules:  # kbridge's lookups: already imported
                 return sys.modules[name]
-            return importlib._bootstrap._gcd_import(name, package)  # the unpatched path
+            level = len(name) - len(name.lstrip("."))  # what import_module itself does
+            return importlib._bootstrap._gcd_import(name[level:], package, level)
     except Exception:  # already registered (a reload), or an older torch: best effort
         pass
     for fn in (stateless.current_scope, stateless.in_stateless_scope):
