@@ -54,10 +54,13 @@ class Functional(Model):
         outputs = self._outputs_struct
         if isinstance(outputs, dict):
             outputs = [outputs[k] for k in sorted(outputs)]
-        first_visit = {}
+        first_visit, seen = {}, set()
 
         def walk(tensor):
             node = _producer(tensor)
+            if id(node) in seen:  # each node once: residual graphs share whole paths
+                return
+            seen.add(id(node))
             first_visit.setdefault(id(node.layer), len(first_visit))
             if id(tensor) in input_ids:
                 return
