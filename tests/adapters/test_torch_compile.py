@@ -12,9 +12,6 @@ import kbridge  # noqa: E402
 from kbridge import layers as L  # noqa: E402
 from kbridge.adapters import torch_adapter  # noqa: E402
 
-RNG = np.random.default_rng(0)
-
-
 def _mlp(dropout=True):
     kbridge.utils.set_random_seed(1)
     with kbridge.backend.use("torch"):
@@ -177,3 +174,32 @@ def test_multi_input_module_takes_separate_arguments():
     torch.testing.assert_close(module(xa, xb), expected)
     compiled = torch.compile(module, backend="eager")
     torch.testing.assert_close(compiled(xa, xb), expected)
+
+
+def test_plain_call_path_keeps_backend_and_training_scopes():
+    from kbridge.backend.common import context
+
+    seen = []
+
+    class Probe(L.Layer):
+        def call(self, x, training=None):
+            seen.append((training, context.get()))
+            with kbridge.backend.use("numpy"):  # a use() inside a call still scopes
+                seen.append(context.get())
+            seen.append(context.get())
+            return x
+
+    with kbridge.backend.use("torch"):
+        model = kbridge.Sequential([kbridge.Input((2,)), Probe(), L.Dense(2)])
+    module = kbridge.adapters.to_torch(model)
+    seen.clear()
+    with kbridge.backend.use("numpy"):  # the caller's backend does not leak into the model
+        module.train()(torch.ones(1, 2))
+        assert context.get() == "numpy"
+    assert seen == [(True, "torch"), "numpy", "torch"]
+    seen.clear()
+    module.eval()(torch.ones(1, 2))
+    assert seen[0] == (False, "torch")
+    from kbridge.layers.layer import plain_calls_active
+
+    assert not plain_calls_active()  # switched off again after the forward
