@@ -477,18 +477,20 @@ class Layer:
             return backend_module(self.backend_name, "core").convert_to_tensor(x)
         return x
 
-    def _cast_inputs(self, args, kwargs):
+    def _cast_inputs(self, args, kwargs, float_name=None):
         """Float tensors in ``args``/``kwargs`` cast to the compute dtype, as Keras's autocast
-        (float64 numpy data into a float32 model); ints, bools and strings are left alone."""
+        (float64 numpy data into a float32 model); ints, bools and strings are left alone.
+        ``float_name`` replaces the cached dtype lookup (the plain call path passes its own)."""
+        lookup = float_name or _float_name
         target = self.compute_dtype
-        if _float_name(target) is None:  # an integer or string layer: nothing to autocast
+        if lookup(target) is None:  # an integer or string layer: nothing to autocast
             return args, kwargs
 
         def cast(x):
             dtype = getattr(x, "dtype", None)
             if dtype is None or x is None:
                 return x
-            name = _float_name(dtype)
+            name = lookup(dtype)
             if name is None or name == target:
                 return x
             if isinstance(x, KerasTensor):
@@ -501,7 +503,7 @@ class Layer:
 
         if len(args) == 1 and not kwargs:
             first = args[0]
-            if _float_name(getattr(first, "dtype", None)) in (None, target):
+            if lookup(getattr(first, "dtype", None)) in (None, target):
                 if not isinstance(first, (list, tuple, dict)):
                     return args, kwargs
         return map_structure(cast, args), {k: map_structure(cast, v) for k, v in kwargs.items()}
@@ -594,7 +596,7 @@ class Layer:
         if not takes_mask and "mask" in kwargs:
             kwargs.pop("mask")
         if self.autocast:
-            args, kwargs = self._cast_inputs(args, kwargs)
+            args, kwargs = self._cast_inputs(args, kwargs, _plain_float_name)
         if self.input_spec is not None and args:
             self._check_input_spec(args[0])
         saved = (state.training, state.in_call, context.forced())
@@ -787,12 +789,12 @@ def _current_remat_mode():
 _FLOAT_NAMES = {}  # framework dtype object -> its kbridge float name, or None (not a float)
 
 
-def _float_name(dtype):
+def _float_name(dtype, cache=_FLOAT_NAMES):
     """The kbridge name of ``dtype`` if it is a float dtype, else None (cached per object)."""
     if dtype is None:
         return None
     try:
-        return _FLOAT_NAMES[dtype]
+        return cache[dtype]
     except (KeyError, TypeError):
         pass
     from kbridge.backend.common.dtypes import FLOAT_TYPES, standardize_dtype
@@ -803,10 +805,20 @@ def _float_name(dtype):
         name = None
     name = name if name in FLOAT_TYPES else None
     try:
-        _FLOAT_NAMES[dtype] = name
+        cache[dtype] = name
     except TypeError:
         pass
     return name
+
+
+# The same, for the plain call path: it holds only the dtypes seen there (torch's), so a
+# Dynamo trace never hashes another framework's dtype objects (TensorFlow's DType has a C
+# ``__hash__`` Dynamo cannot trace).
+_PLAIN_FLOAT_NAMES = {}
+
+
+def _plain_float_name(dtype):
+    return _float_name(dtype, _PLAIN_FLOAT_NAMES)
 
 
 def _unique(items):
