@@ -197,8 +197,6 @@ class TorchModule(torch.nn.Module):
         # functional_call, .to(), DDP and export tracing replace or wrap those tensors.
         if current_scope() is not None:  # inside a kbridge stateless call: stay pure
             return self._scoped_forward(x)
-        if not _TRACEABLE_DISPATCH and torch.compiler.is_compiling():
-            return _opaque_forward(self, x)
         return self._plain_forward(x)
 
     def _plain_forward(self, x):
@@ -287,33 +285,6 @@ class TorchModule(torch.nn.Module):
         return f"model={self.model.name!r}, backend_of_source={self.source_model.backend_name!r}"
 
 
-@torch.compiler.disable
-def _opaque_forward(module, x):
-    """The forward run eagerly under torch.compile (a graph break around the model): the
-    fallback while the op dispatcher is not traceable (see ``_dispatch_is_traceable``)."""
-    return module._plain_forward(x)
-
-
-def _dispatch_is_traceable():
-    """Whether Dynamo can trace kbridge's op dispatcher on constant arguments.
-
-    It looks argument classes up with ``v.__class__``, which Dynamo cannot evaluate on a
-    Python constant (strides, dtype names, momentum), and fails with an internal guard
-    error instead of a graph break; ``type(v)`` it traces.
-    """
-    import inspect
-
-    from kbridge.backend.common import dispatch
-
-    try:
-        return "classify(v.__class__)" not in inspect.getsource(dispatch)
-    except (OSError, TypeError):
-        return False
-
-
-_TRACEABLE_DISPATCH = _dispatch_is_traceable()
-
-
 def _run_model(model, mapping, x, training, buffers):
     """``model(x)`` with ``mapping``'s tensors swapped in; ``(outputs, buffer values)``.
 
@@ -326,10 +297,6 @@ def _run_model(model, mapping, x, training, buffers):
         outputs = model(x, training=training)
     model._clear_losses()
     return outputs, [scope.final_value(v) for v in buffers]
-
-
-class _SequenceTag(tuple):
-    """The dispatcher's "this argument is a sequence" class info, as a tuple subclass."""
 
 
 def _mark_constant_lookups():
@@ -360,17 +327,6 @@ def _mark_constant_lookups():
         pass
     for fn in (stateless.current_scope, stateless.in_stateless_scope):
         torch._dynamo.assume_constant_result(fn)
-    # The dispatcher tells sequences apart by identity (``info is _SEQUENCE``); Dynamo does
-    # not keep the identity of plain tuples it reads from a dict, but does keep that of a
-    # tuple subclass instance. Swap in an equal tagged tuple.
-    from kbridge.backend.common import dispatch
-
-    if type(dispatch._SEQUENCE) is tuple:
-        tag = _SequenceTag(dispatch._SEQUENCE)
-        for cls, info in list(dispatch._CLASS_INFO.items()):
-            if info is dispatch._SEQUENCE:
-                dispatch._CLASS_INFO[cls] = tag
-        dispatch._SEQUENCE = tag
     # Import every torch-backend module now, so a trace never imports.
     import pkgutil
 

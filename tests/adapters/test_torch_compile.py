@@ -37,14 +37,6 @@ def _encoder():
         return kbridge.Model(x, L.LayerNormalization()(h + f))
 
 
-# Whole-model graphs need an op dispatcher Dynamo can trace (see
-# ``torch_adapter._dispatch_is_traceable``); until it is, the module runs eagerly under
-# torch.compile (one graph break around it) and these cases are expected failures.
-_NEEDS_TRACEABLE = pytest.mark.xfail(
-    not torch_adapter._TRACEABLE_DISPATCH, strict=True,
-    reason="kbridge/backend/common/dispatch.py looks classes up by v.__class__, which "
-           "Dynamo cannot trace on constants")
-
 MODELS = {"mlp": (_mlp, (4, 6)), "cnn": (_cnn, (4, 8, 8, 3)), "encoder": (_encoder, (4, 5, 8))}
 NAMES = list(MODELS)
 
@@ -60,7 +52,6 @@ def _fresh_dynamo():
     torch._dynamo.reset()
 
 
-@_NEEDS_TRACEABLE
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("name", NAMES)
 def test_explain_reports_one_graph_without_breaks(name, training):
@@ -72,7 +63,6 @@ def test_explain_reports_one_graph_without_breaks(name, training):
     assert report.op_count > 0
 
 
-@_NEEDS_TRACEABLE
 @pytest.mark.parametrize("name", NAMES)
 def test_fullgraph_compile_matches_eager(name):
     build, shape = MODELS[name]
@@ -83,7 +73,6 @@ def test_fullgraph_compile_matches_eager(name):
         torch.testing.assert_close(compiled(x), module(x), rtol=1e-5, atol=1e-5)
 
 
-@_NEEDS_TRACEABLE
 def test_train_mode_batch_norm_updates_match_eager():
     eager_model, compiled_model = _cnn(), _cnn()
     compiled_model.set_weights(eager_model.get_weights())
@@ -98,7 +87,6 @@ def test_train_mode_batch_norm_updates_match_eager():
     assert not np.allclose(compiled_model.layers[2].moving_mean.numpy(), 0.0)
 
 
-@_NEEDS_TRACEABLE
 def test_train_mode_dropout_statistics():
     with kbridge.backend.use("torch"):
         model = kbridge.Sequential([kbridge.Input((4000,)), L.Dropout(0.3, seed=5)])
@@ -115,7 +103,7 @@ def test_train_mode_dropout_statistics():
     torch.testing.assert_close(module.eval()(x), x)
 
 
-@pytest.mark.parametrize("strict", [pytest.param(True, marks=_NEEDS_TRACEABLE), False],
+@pytest.mark.parametrize("strict", [True, False],
                          ids=["strict", "non_strict"])
 def test_export_save_load_and_dynamic_batch(tmp_path, strict):
     module = kbridge.adapters.to_torch(_mlp()).eval()
@@ -130,7 +118,6 @@ def test_export_save_load_and_dynamic_batch(tmp_path, strict):
         torch.testing.assert_close(loaded(x), module(x), rtol=1e-5, atol=1e-5)
 
 
-@_NEEDS_TRACEABLE
 @pytest.mark.parametrize("name", NAMES[1:])
 def test_strict_export_matches_eager(name):
     build, shape = MODELS[name]
@@ -140,7 +127,6 @@ def test_strict_export_matches_eager(name):
     torch.testing.assert_close(program.module()(x), module(x), rtol=1e-5, atol=1e-5)
 
 
-@_NEEDS_TRACEABLE
 def test_compiled_training_steps_match_eager():
     eager_model, compiled_model = _mlp(dropout=False), _mlp(dropout=False)
     compiled_model.set_weights(eager_model.get_weights())

@@ -27,7 +27,13 @@ F_ARRAY = 2  # a numpy array or scalar: convert to the backend's tensor
 F_SYMBOLIC = 4  # a KerasTensor: infer shapes instead of computing
 
 SYMBOLIC = "symbolic"
-_SEQUENCE = ("seq", 0)
+class _Info(tuple):
+    """A class-info tag compared by identity. ``type(v)`` rather than ``v.__class__`` and a
+    tuple subclass keep the dispatcher traceable by torch.compile (Dynamo keeps the identity
+    of a tuple-subclass instance, and cannot read ``__class__`` of a Python constant)."""
+
+
+_SEQUENCE = _Info(("seq", 0))
 _CLASS_INFO = {list: _SEQUENCE, tuple: _SEQUENCE}
 _NOT_A_TENSOR = (None, 0)
 
@@ -84,7 +90,7 @@ def merge_backends(backend, b):
 def scan(values, backend=None, flags=0):
     """Fold ``values`` (and nested lists/tuples in them) into ``(backend, flags)``."""
     for v in values:
-        info = _CLASS_INFO.get(v.__class__) or classify(v.__class__)
+        info = _CLASS_INFO.get(type(v)) or classify(type(v))
         if info is _SEQUENCE:
             backend, flags = scan(v, backend, flags)
             continue
@@ -108,9 +114,9 @@ def backend_module(backend, module):
 
 
 def _prepare_value(v, backend, convert):
-    info = _CLASS_INFO.get(v.__class__) or classify(v.__class__)
+    info = _CLASS_INFO.get(type(v)) or classify(type(v))
     if info is _SEQUENCE:
-        return v.__class__(_prepare_value(e, backend, convert) for e in v)
+        return type(v)(_prepare_value(e, backend, convert) for e in v)
     flag = info[1]
     if flag == F_VARIABLE:
         return v.value
@@ -165,7 +171,7 @@ def op_decorator(module, export=True):
             # The loop of ``scan`` inlined for positional arguments: this is the hot path.
             backend, flags = None, 0
             for v in args:
-                info = class_info(v.__class__) or classify(v.__class__)
+                info = class_info(type(v)) or classify(type(v))
                 if info is _SEQUENCE:
                     backend, flags = scan(v, backend, flags)
                     continue
