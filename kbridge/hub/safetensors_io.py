@@ -8,6 +8,7 @@ the file before any byte is interpreted.
 """
 
 import json
+import math
 import os
 import struct
 
@@ -83,30 +84,77 @@ def read_header(path):
     except OSError as e:
         raise ReleaseError(f"{name}: cannot read ({e.strerror})") from None
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ReleaseError(f"{name}: the safetensors header is not valid JSON ({e})") from None
+        header = json.loads(raw, object_pairs_hook=_no_duplicate_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
+        raise ReleaseError(f"{name}: the safetensors header is not valid JSON "
+                           f"({str(e)[:200]})") from None
     if not isinstance(header, dict):
         raise ReleaseError(f"{name}: the safetensors header must be a JSON object")
     data_start = 8 + length
     data_size = size - data_start
+    meta = header.get("__metadata__", {})
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ReleaseError(f"{name}: __metadata__ must map strings to strings")
+    ranges = []
     for key, info in header.items():
         if key == "__metadata__":
             continue
-        try:
-            dtype = _CODES[info["dtype"]]
-            shape = [int(d) for d in info["shape"]]
-            begin, end = (int(o) for o in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise ReleaseError(f"{name}: malformed entry for tensor '{key}': {info!r}") from None
-        expected = int(np.prod(shape, dtype=np.int64)) * _np_dtype(dtype).itemsize
-        if not 0 <= begin <= end <= data_size:
+        dtype, shape, begin, end = _entry(name, key, info)
+        expected = math.prod(shape) * _np_dtype(dtype).itemsize  # Python ints: no overflow
+        if end > data_size:
             raise ReleaseError(f"{name}: tensor '{key}' lies past the end of the file "
                                f"(bytes {begin}..{end} of {data_size}): the file is truncated")
         if end - begin != expected:
             raise ReleaseError(f"{name}: tensor '{key}' has {end - begin} bytes but its dtype "
                                f"{dtype} and shape {shape} need {expected}")
+        ranges.append((begin, end, key))
+    # The format's rule: the byte ranges follow each other without gap or overlap and cover
+    # the data exactly. A header length moved into the header's padding, or overlapping or
+    # stray offsets, would otherwise load shifted or shared bytes as weights.
+    position = 0
+    for begin, end, key in sorted(ranges):
+        if begin != position:
+            what = "overlaps the previous tensor" if begin < position else "leaves a gap"
+            raise ReleaseError(f"{name}: tensor '{key}' starts at byte {begin} and {what} "
+                               f"(expected {position}): the offsets are corrupt")
+        position = end
+    if position != data_size:
+        raise ReleaseError(f"{name}: the tensors cover {position} bytes but the file holds "
+                           f"{data_size} after the header: the header length or offsets are "
+                           "corrupt")
     return header, data_start, size
+
+
+def _no_duplicate_keys(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        duplicate = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"duplicate key {duplicate[:100]!r}")
+    return dict(pairs)
+
+
+def _is_count(value):
+    return type(value) is int and value >= 0  # not bool, float or str
+
+
+def _entry(name, key, info):
+    """``(dtype code, shape, begin, end)`` of a header entry, each checked for its type."""
+    def bad(problem):
+        return ReleaseError(f"{name}: tensor '{str(key)[:100]}': {problem}")
+
+    if not isinstance(info, dict):
+        raise bad("the entry must be a JSON object")
+    dtype = info.get("dtype")
+    if not isinstance(dtype, str) or dtype not in _CODES:
+        raise bad(f"unknown dtype {str(dtype)[:40]!r}; expected one of {sorted(_CODES)}")
+    shape, offsets = info.get("shape"), info.get("data_offsets")
+    if not isinstance(shape, list) or len(shape) > 64 or not all(map(_is_count, shape)):
+        raise bad(f"`shape` must be a list of non-negative integers; got {str(shape)[:80]}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))
+            and offsets[0] <= offsets[1]):
+        raise bad(f"`data_offsets` must be [begin, end] with 0 <= begin <= end; got "
+                  f"{str(offsets)[:80]}")
+    return _CODES[dtype], shape, offsets[0], offsets[1]
 
 
 def metadata(path):
