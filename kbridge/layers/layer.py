@@ -501,11 +501,12 @@ class Layer:
 
             return ops.cast(x, target)
 
-        if len(args) == 1 and not kwargs:
-            first = args[0]
-            if lookup(getattr(first, "dtype", None)) in (None, target):
-                if not isinstance(first, (list, tuple, dict)):
-                    return args, kwargs
+        def needs_cast(x):
+            dtype = getattr(x, "dtype", None)
+            return dtype is not None and lookup(dtype) not in (None, target)
+
+        if not any(needs_cast(x) for x in _flatten((args, kwargs))):  # the usual case
+            return args, kwargs
         return map_structure(cast, args), {k: map_structure(cast, v) for k, v in kwargs.items()}
 
     def __call__(self, *args, **kwargs):
