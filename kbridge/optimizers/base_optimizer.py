@@ -24,6 +24,7 @@ import warnings
 
 from kbridge import ops
 from kbridge.backend.common import context, naming
+from kbridge.backend.common.dispatch import backend_module
 from kbridge.backend.common.variables import Variable
 from kbridge.errors import KbridgeError
 from kbridge.optimizers import schedules
@@ -69,6 +70,10 @@ def run_if(pred, fn, variables):
     fn()
     for v, before in zip(variables, old):
         v.assign(ops.where(pred, v.value, before))
+
+
+# Backends with fused update steps (``kbridge.backend.<name>.optimizers``).
+_FUSED_BACKENDS = frozenset({"torch"})
 
 
 class _NoGrad:
@@ -458,8 +463,22 @@ class Optimizer:
                 a.assign(s)
 
     def _backend_update_step(self, grads, variables, learning_rate):
+        fused = self._fused_step()
+        if fused is not None and fused(self, grads, variables, learning_rate):
+            return
         for g, v in zip(grads, variables):
             self.update_step(g, v, learning_rate)
+
+    def _fused_step(self):
+        """The backend's fused (foreach, in-place) step for this optimizer, or None."""
+        cached = self.__dict__.get("_fused")
+        if cached is not None and cached[0] == self._backend:
+            return cached[1]
+        fused = None
+        if self._backend in _FUSED_BACKENDS:
+            fused = backend_module(self._backend, "optimizers").fused_update_step(self)
+        self.__dict__["_fused"] = (self._backend, fused)
+        return fused
 
     def update_step(self, gradient, variable, learning_rate):
         """Update one variable from its gradient. Subclasses implement this."""
