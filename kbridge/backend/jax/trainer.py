@@ -24,6 +24,7 @@ Python objects. A custom step keeps Keras's JAX signature::
 """
 
 import jax
+import jax.numpy as jnp
 
 from kbridge.backend.common.stateless import StatelessScope
 from kbridge.backend.common.trainer_utils import (
@@ -113,8 +114,12 @@ class JaxRunner:
                 results.append(result)
             return (results if collect else results[-1]), state
 
-        self.fn = jax.jit(run) if model.jit_compile else run
+        # Train and test steps donate the state they are given: XLA writes the new weights,
+        # optimizer slots and metric totals into the old buffers instead of allocating.
+        donate = (0,) if kind != "predict" else ()
+        self.fn = jax.jit(run, donate_argnums=donate) if model.jit_compile else run
         self.state = None
+        self._shared = False  # whether ``state`` holds the Variables' own buffers
 
     def _variables(self):
         model = self.model
@@ -127,6 +132,7 @@ class JaxRunner:
 
     def sync_from_model(self):
         self.state = tuple([v.value for v in group] for group in self._variables())
+        self._shared = True
 
     def sync_to_model(self):
         if self.state is None:
@@ -134,9 +140,14 @@ class JaxRunner:
         for group, values in zip(self._variables(), self.state):
             for v, value in zip(group, values):
                 v.assign(value)
+        self._shared = True
 
     def __call__(self, batches):
         batches = [to_backend(b, convert_to_tensor) for b in batches]
+        if self._shared and self.model.jit_compile and self.kind != "predict":
+            # The Variables hold these buffers: donate copies, never the Variables' own.
+            self.state = jax.tree.map(jnp.copy, self.state)
+            self._shared = False
         result, self.state = self.fn(self.state, batches)
         return result
 
