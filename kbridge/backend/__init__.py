@@ -33,6 +33,7 @@ from kbridge.backend.common.dtypes import is_float as is_float_dtype
 from kbridge.backend.common.dtypes import is_int as is_int_dtype
 from kbridge.backend.common.keras_tensor import KerasTensor, is_keras_tensor
 from kbridge.backend.common.naming import get_uid, name_scope
+from kbridge.backend.common.selection import BackendTiming, fastest
 from kbridge.backend.common.variables import Variable
 from kbridge.errors import BackendError
 

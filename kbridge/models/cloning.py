@@ -1,6 +1,6 @@
 """``kbridge.convert`` (same model, another backend, same weights) and ``clone_model``."""
 
-from kbridge.backend.common import context
+from kbridge.backend.common import context, selection
 from kbridge.errors import ArgumentError, KbridgeError
 from kbridge.saving import registry
 
@@ -37,6 +37,17 @@ def convert(model, backend):
     new = _rebuild(model, backend)
     new.set_weights(model.get_weights())
     return new
+
+
+def _convert_compiled(model, backend):
+    """``convert``, then compile the copy as ``model`` was (for backend timing)."""
+    new = convert(model, backend)
+    if model.compiled:
+        new._compile_like(model)
+    return new
+
+
+selection.register_model_converter(_convert_compiled)
 
 
 def clone_model(model, input_tensors=None, clone_function=None, call_function=None,

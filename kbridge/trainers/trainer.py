@@ -90,13 +90,59 @@ class Trainer:
                                                    backend=self.backend_name)
             self._loss_tracker = metrics_module.Mean(name="loss")
         self.loss = loss
+        requested_jit_compile = jit_compile
         self.run_eagerly = bool(run_eagerly)
         self.steps_per_execution = int(steps_per_execution)
         if jit_compile == "auto":
             jit_compile = self.backend_name == "jax"
         self.jit_compile = bool(jit_compile) and not self.run_eagerly
         self.compiled = True
+        object.__setattr__(self, "_compile_args", {
+            "optimizer": self.optimizer, "loss": loss, "loss_weights": loss_weights,
+            "metrics": metrics, "weighted_metrics": weighted_metrics,
+            "run_eagerly": run_eagerly, "steps_per_execution": steps_per_execution,
+            "jit_compile": requested_jit_compile, "auto_scale_loss": auto_scale_loss})
+        object.__setattr__(self, "_backend_copy", None)
         self._reset_functions()
+
+    def get_compile_config(self):
+        """The arguments ``compile`` was given, serialized (None before ``compile``)."""
+        from kbridge.saving import registry
+
+        args = self.__dict__.get("_compile_args")
+        if args is None:
+            return None
+        return {k: registry.serialize(v) if k in _SERIALIZED_COMPILE_ARGS else v
+                for k, v in args.items()}
+
+    def compile_from_config(self, config):
+        """``compile`` with the arguments of :meth:`get_compile_config`."""
+        from kbridge.saving import registry
+
+        if not isinstance(config, dict):
+            raise KbridgeError("`compile_from_config` expects the dict that "
+                               f"`get_compile_config` returns. Received: {config!r}")
+        def rebuild(value):  # strings stay names; nested lists and dicts are walked
+            if isinstance(value, dict) and "class_name" in value:
+                return registry.deserialize(value)
+            if isinstance(value, dict):
+                return {k: rebuild(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [rebuild(v) for v in value]
+            return value
+
+        args = {k: rebuild(v) if k in _SERIALIZED_COMPILE_ARGS else v
+                for k, v in config.items()}
+        self.compile(**args)
+        if self.built and self.optimizer is not None:
+            self.optimizer.build(self.trainable_variables)
+
+    def _compile_like(self, other):
+        """Compile as ``other`` was, with fresh optimizer and metric objects."""
+        args = dict(other.__dict__["_compile_args"])
+        for k in ("optimizer", "metrics", "weighted_metrics"):
+            args[k] = _fresh(args[k])
+        self.compile(**args)
 
     def _reset_functions(self):
         object.__setattr__(self, "_train_function", None)
@@ -249,16 +295,33 @@ class Trainer:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+            validation_batch_size=None, validation_freq=1, backend=None):
         """Train for ``epochs`` over ``x``/``y`` (arrays, dicts, DataFrames, generators,
-        PyDataset, tf.data, torch DataLoader). Returns the :class:`History`."""
+        PyDataset, tf.data, torch DataLoader). Returns the :class:`History`.
+
+        ``backend`` (beyond Keras): train on another backend — a name, or ``"auto"`` for
+        the one :func:`kbridge.backend.fastest` measures fastest for this model and batch
+        (cached per model and machine; ``KBRIDGE_BACKEND=auto`` makes it the default). The
+        model is copied there once, with its weights and compile settings; the trained
+        weights are written back into this model when ``fit`` returns, and the copy (with
+        its optimizer state) is kept for the next ``fit``.
+        """
         from kbridge import data as data_module
         from kbridge.callbacks import CallbackList
 
         from kbridge import config
 
-        self._assert_trainable_backend()
         self._assert_compiled()
+        target = self._fit_backend(backend, x, y, sample_weight, batch_size)
+        if target != self.backend_name:
+            return self._fit_elsewhere(
+                target, x=x, y=y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+                callbacks=callbacks, validation_split=validation_split,
+                validation_data=validation_data, shuffle=shuffle, class_weight=class_weight,
+                sample_weight=sample_weight, initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch, validation_steps=validation_steps,
+                validation_batch_size=validation_batch_size, validation_freq=validation_freq)
+        self._assert_trainable_backend()
         epochs, steps_per_epoch = config.fit_limits(epochs, steps_per_epoch)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_module.train_validation_split(
@@ -285,6 +348,44 @@ class Trainer:
                                     epochs, validation_freq)
         finally:
             object.__setattr__(self, "_fit_runner", None)
+
+    def _fit_backend(self, backend, x, y, sample_weight, batch_size):
+        """The backend ``fit`` trains on: ``backend``, or the measured fastest for "auto"."""
+        from kbridge.backend.common import context
+
+        if backend is None:
+            if not context.auto_requested():
+                return self.backend_name
+            backend = "auto"
+        if backend != "auto":
+            return context.standardize_name(backend)
+        sample = _sample_batch(x, y, sample_weight, batch_size)
+        if sample is None:  # generators, datasets: nothing to time without consuming them
+            return self.backend_name
+        from kbridge.backend.common.selection import fastest
+
+        ranking = fastest(self, sample, workload="train")
+        for timing in ranking:
+            if timing.seconds is not None:
+                return timing.backend
+        raise KbridgeError("fit(backend='auto'): no backend could train this model: "
+                           + "; ".join(f"{t.backend}: {t.error}" for t in ranking))
+
+    def _fit_elsewhere(self, backend, **fit_kwargs):
+        """Train a copy of this model on ``backend``; write its weights back here."""
+        from kbridge.models.cloning import convert
+
+        copy = self.__dict__.get("_backend_copy")
+        if copy is None or copy.backend_name != backend:
+            copy = convert(self, backend)
+            copy._compile_like(self)
+            object.__setattr__(self, "_backend_copy", copy)
+        else:
+            copy.set_weights(self.get_weights())
+        history = copy.fit(backend=backend, **fit_kwargs)
+        self.set_weights(copy.get_weights())
+        self.history = history
+        return history
 
     def _fit_epochs(self, runner, adapter, val_adapter, callbacks, initial_epoch, epochs,
                     validation_freq):
@@ -457,6 +558,37 @@ class Trainer:
         runner = self._runner("predict")
         runner.sync_from_model()
         return _concat(runner([adapter.peek()]))
+
+
+# compile() arguments that get_compile_config serializes (the others are plain values).
+_SERIALIZED_COMPILE_ARGS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics")
+
+
+def _fresh(value):
+    """A new object configured as ``value`` (stateful optimizers and metrics must not be
+    shared between two models); strings and functions are returned as they are."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_fresh(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _fresh(v) for k, v in value.items()}
+    if hasattr(value, "get_config") and hasattr(type(value), "from_config"):
+        return type(value).from_config(value.get_config())
+    return value
+
+
+def _sample_batch(x, y, sample_weight, batch_size):
+    """The first batch of in-memory ``fit`` data, as ``(x, y, sample_weight)``, for timing;
+    None for data that cannot be sliced without consuming it (generators, datasets)."""
+    import kbridge.tree as tree
+
+    leaves = [v for v in tree.flatten((x, y, sample_weight)) if v is not None]
+    if not leaves or not all(isinstance(v, np.ndarray) or hasattr(v, "__array__")
+                             and hasattr(v, "shape") and len(v.shape) for v in leaves):
+        return None
+    size = batch_size or 32
+    head = lambda v: None if v is None else tree.map_structure(  # noqa: E731
+        lambda a: np.asarray(a[:size]), v)
+    return head(x), head(y), head(sample_weight)
 
 
 def _verbosity(verbose):

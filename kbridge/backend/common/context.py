@@ -85,6 +85,13 @@ def _initial_default():
     return "numpy"
 
 
+def auto_requested():
+    """Whether ``KBRIDGE_BACKEND=auto`` asks ``fit`` to train on the backend that
+    :func:`kbridge.backend.fastest` measures fastest for the model (models are still built
+    on the default backend, the first installed of jax, torch, tensorflow, numpy)."""
+    return os.environ.get("KBRIDGE_BACKEND", "").strip().lower() == "auto"
+
+
 def forced():
     """The backend forced on this thread by the plain layer-call path, or None."""
     return _forced.name
