@@ -538,8 +538,16 @@ class Layer:
             self._check_input_spec(args[0])
         # The layer's backend is active inside its build and call, so ops on plain numpy
         # arrays (the numpy backend's tensors) go to it, not to the caller's active backend.
-        backend_token = context._override.set(self.backend_name)
         outermost = not _in_call.get()
+        if outermost and bound is None and self._remat_mode is None:
+            # A built model called on tensors: its inner layers take the plain path (no
+            # context-variable writes or name scopes per layer), as under ``to_torch``.
+            saved = enter_plain_calls(kwargs.get("training", _training_context.get()))
+            try:
+                return self._plain_call(args, kwargs)
+            finally:
+                exit_plain_calls(saved)
+        backend_token = context._override.set(self.backend_name)
         call_token = _in_call.set(True)
         token = _training_context.set(kwargs.get("training", _training_context.get()))
         try:

@@ -65,7 +65,17 @@ class Trainer:
     # What an uncompiled model runs predict() with (compile() sets them per instance).
     steps_per_execution = 1
     run_eagerly = False
-    jit_compile = False
+
+    @property
+    def jit_compile(self):
+        """Whether steps are compiled (``jax.jit``, ``torch.compile``); before ``compile``
+        this is Keras's "auto": on for jax, so ``predict`` of an uncompiled model is jitted."""
+        value = self.__dict__.get("_jit_compile_value")
+        return self.backend_name == "jax" if value is None else value
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        object.__setattr__(self, "_jit_compile_value", bool(value))
 
     # --- compile --------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,

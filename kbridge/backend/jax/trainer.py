@@ -24,6 +24,7 @@ Python objects. A custom step keeps Keras's JAX signature::
 """
 
 import jax
+import numpy as np
 import jax.numpy as jnp
 
 from kbridge.backend.common.stateless import StatelessScope
@@ -112,7 +113,9 @@ class JaxRunner:
             for batch in batches:
                 result, state = step(state, batch)
                 results.append(result)
-            return (results if collect else results[-1]), state
+            if collect:  # predict: the weights pass through; returning them copies them
+                return results, state[1:]
+            return results[-1], state
 
         # Train and test steps donate the state they are given: XLA writes the new weights,
         # optimizer slots and metric totals into the old buffers instead of allocating.
@@ -143,13 +146,23 @@ class JaxRunner:
         self._shared = True
 
     def __call__(self, batches):
-        batches = [to_backend(b, convert_to_tensor) for b in batches]
+        # A jitted step takes numpy batches as they are: its own argument transfer is far
+        # cheaper than a device_put per array first.
+        convert = _numpy_or_tensor if self.model.jit_compile else convert_to_tensor
+        batches = [to_backend(b, convert) for b in batches]
         if self._shared and self.model.jit_compile and self.kind != "predict":
             # The Variables hold these buffers: donate copies, never the Variables' own.
             self.state = jax.tree.map(jnp.copy, self.state)
             self._shared = False
-        result, self.state = self.fn(self.state, batches)
+        result, state = self.fn(self.state, batches)
+        self.state = (self.state[0], *state) if self.kind == "predict" else state
         return result
+
+
+def _numpy_or_tensor(x):
+    if isinstance(x, np.ndarray) and x.dtype.kind in "biufc":
+        return x
+    return convert_to_tensor(x)
 
 
 def make_train_function(model):
