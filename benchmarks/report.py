@@ -19,6 +19,7 @@ KBRIDGE = {"mlp": "kbridge fit", "cnn": "kbridge fit", "transformer": "kbridge f
            "minilm": "kbridge predict", "latency": "kbridge __call__"}
 KERAS = {"mlp": "keras 3 fit", "cnn": "keras 3 fit", "transformer": "keras 3 fit",
          "latency": "keras 3 __call__"}
+LATENCY_PREDICT = "kbridge predict_on_batch"  # batch-1 through the compiled predict step
 MINILM_NATIVE = "transformers eager"  # on torch; the reference of every backend for MiniLM
 
 
@@ -53,6 +54,9 @@ def ratios(run):
                 row["to_torch/native compiled"] = ratio(timed, "to_torch + torch.compile",
                                                         compiled)
             rows.append(row)
+            if workload == "latency" and LATENCY_PREDICT in timed:
+                rows.append({"workload": "latency (predict_on_batch)", "backend": backend,
+                             "kbridge/native": ratio(timed, LATENCY_PREDICT, native)})
     return rows
 
 
@@ -123,6 +127,7 @@ def write_markdown(run, path):
                 if name != "describe":
                     lines.append(f"| {backend} | {name} | {_fmt_ms(entry)} |")
         lines.append("")
+    lines += _choice_lines(run)
     dispatch = run.get("dispatch")
     if isinstance(dispatch, dict):
         lines += ["## Per-op dispatch (8x16 tensors)", "", f"failed: {dispatch['error']}", ""]
@@ -143,6 +148,34 @@ def write_markdown(run, path):
             lines += [f"**{backend} stack failed:** {stack['error']}", ""]
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
+
+
+def _choice_lines(run):
+    """The "automatic backend choice" section: what ``kbridge.backend.fastest`` picked for
+    each training workload, next to the backend whose ``kbridge fit`` the stacks measured
+    fastest."""
+    choice = run.get("choice")
+    if not choice:
+        return []
+    lines = ["## Automatic backend choice", "",
+             "`kbridge.backend.fastest(builder, (x, y))` (a few timed `train_on_batch` steps per "
+             "backend, in one process) against the backend on which the `kbridge fit` rows "
+             "above are fastest.", ""]
+    if "error" in choice:
+        return lines + [f"failed: {choice['error']}", ""]
+    lines += ["| workload | fastest() ranking (ms/step) | fastest kbridge fit above | agree |",
+              "|---|---|---|---|"]
+    for workload, ranking in choice.items():
+        measured = {b: _timed(run["stacks"], b, workload).get(KBRIDGE[workload], {})
+                    .get("median_s") for b in run["stacks"]}
+        measured = {b: t for b, t in measured.items() if t is not None}
+        best = min(measured, key=measured.get) if measured else None
+        picked = next((r[0] for r in ranking if r[1] is not None), None)
+        shown = ", ".join(f"{r[0]} {r[1] * 1e3:.2f}" if r[1] is not None else f"{r[0]} failed"
+                          for r in ranking)
+        agree = "–" if best is None else ("yes" if picked == best else "no")
+        lines.append(f"| {workload} | {shown} | {best or '–'} | {agree} |")
+    return lines + [""]
 
 
 _COLORS = {"kbridge": "tab:orange", "Keras 3": "tab:gray", "kbridge adapter + native loop":

@@ -89,6 +89,22 @@ def _dispatch(quick, backends):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _choice(quick, workloads):
+    picked = [w for w in ("mlp", "cnn") if workloads is None or w in workloads]
+    if not picked:
+        return None
+    code = ("import json; from benchmarks.choice import measure; "
+            f"print(json.dumps(measure({'quick' if quick else 'full'!r}, {tuple(picked)!r})))")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KBRIDGE_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(_HERE), text=True,
+                          capture_output=True, env=env)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit status {done.returncode}: {last}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def installed_backends():
     names = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
     return [b for b in BACKENDS if importlib.util.find_spec(names[b]) is not None]
@@ -125,6 +141,9 @@ def main(argv=None):
         start = time.perf_counter()
         run["stacks"][backend] = run_stack(backend, args.quick, workloads)
         run["stacks"][backend]["wall_s"] = round(time.perf_counter() - start, 1)
+    if len(backends) > 1:
+        print("== automatic backend choice", file=sys.stderr, flush=True)
+        run["choice"] = _choice(args.quick, workloads)
     run["machine"]["load_end"] = _load()
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "results.json"), "w", encoding="utf-8") as f:

@@ -208,7 +208,16 @@ def latency_contenders(backend, spec, kbridge, keras):
             keras.ops.convert_to_numpy(out)
         return run
 
+    def kbridge_predict_on_batch():
+        model = _kbridge_model(kbridge, backend, "latency", spec)
+
+        def run():
+            for _ in range(calls):
+                model.predict_on_batch(x1)  # numpy in, numpy out
+        return run
+
     add("kbridge __call__", kbridge_call)
+    add("kbridge predict_on_batch", kbridge_predict_on_batch)
     if keras is not None:
         add("keras 3 __call__", keras_call)
     if backend == "torch":

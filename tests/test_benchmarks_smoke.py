@@ -60,7 +60,8 @@ def test_report_of_a_recorded_run(tmp_path):
                 "dispatch": [{"backend": "numpy", "op": "add", "native_us": 1.0,
                               "kbridge_us": 2.5}],
                 "stacks": {"torch": {"results": {"mlp": mlp}, "versions": {"torch": "2"}},
-                           "jax": {"error": "exit status 1: boom"}}}
+                           "jax": {"error": "exit status 1: boom"}},
+                "choice": {"mlp": [["torch", 0.002, None], ["jax", None, "E: x"]]}}
     [row] = report.ratios(recorded)
     assert row["kbridge/native"] == pytest.approx(1.5)
     assert row["kbridge/keras 3"] == pytest.approx(0.75)
@@ -71,4 +72,5 @@ def test_report_of_a_recorded_run(tmp_path):
     assert "Smoke run" in text and "| mlp | torch | 1.50 | 0.75 | 1.10 | – |" in text
     assert "failed: TypeError: x" in text and "jax stack failed" in text
     assert "| numpy | add | 1.00 | 2.50 | 2.50 |" in text
+    assert "| mlp | torch 2.00, jax failed | torch | yes |" in text
     assert stack.NATIVE["torch"] in mlp

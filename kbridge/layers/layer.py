@@ -605,7 +605,9 @@ class Layer:
         if not takes_mask and "mask" in kwargs:
             kwargs.pop("mask")
         if self.autocast:
-            args, kwargs = self._cast_inputs(args, kwargs, _plain_float_name)
+            # torch layers keep their own cache of torch dtypes only, which Dynamo can hash.
+            lookup = _plain_float_name if self.backend_name == "torch" else None
+            args, kwargs = self._cast_inputs(args, kwargs, lookup)
         if self.input_spec is not None and args:
             self._check_input_spec(args[0])
         saved = (state.training, state.in_call, context.forced())
