@@ -68,10 +68,7 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
-        x = ops.matmul(inputs, self.kernel)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return self.activation(ops.nn._linear(inputs, self.kernel, self.bias))
 
     def get_config(self):
         config = super().get_config()

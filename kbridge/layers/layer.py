@@ -605,9 +605,7 @@ class Layer:
         if not takes_mask and "mask" in kwargs:
             kwargs.pop("mask")
         if self.autocast:
-            # torch layers keep their own cache of torch dtypes only, which Dynamo can hash.
-            lookup = _plain_float_name if self.backend_name == "torch" else None
-            args, kwargs = self._cast_inputs(args, kwargs, lookup)
+            args, kwargs = self._cast_inputs(args, kwargs, _plain_float_name)
         if self.input_spec is not None and args:
             self._check_input_spec(args[0])
         saved = (state.training, state.in_call, context.forced())
@@ -829,6 +827,10 @@ _PLAIN_FLOAT_NAMES = {}
 
 
 def _plain_float_name(dtype):
+    # Only names and torch dtypes enter the cache Dynamo traces: it can hash those, not
+    # TensorFlow's DType or numpy's dtype (which other backends' plain calls bring).
+    if not isinstance(dtype, str) and type(dtype).__module__ != "torch":
+        return _float_name(dtype)
     return _float_name(dtype, _PLAIN_FLOAT_NAMES)
 
 

@@ -321,3 +321,12 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
         >>> kbridge.ops.unfold(np.ones((1, 2, 4, 4), 'float32'), 2, stride=2).shape
         (1, 8, 4)
     """
+
+
+@op_decorator("nn", export=False)
+def linear(x, kernel, bias=None):
+    """``x @ kernel + bias`` (Dense's core), one fused kernel where the backend has one."""
+
+
+_linear = linear  # internal: not a Keras op, so not in the public op namespace
+del linear

@@ -700,3 +700,11 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
                         stable=True)
     idx = jnp.take_along_axis(jnp.where(blank, -1, idx), order, axis=-1)
     return idx[None], -jnp.sum(scores, axis=1, keepdims=True)
+
+
+def linear(x, kernel, bias=None):
+    """Dense's ``x @ kernel + bias``; the backend's compiler fuses it where it can."""
+    from kbridge.backend.jax import numpy as backend_numpy
+
+    out = backend_numpy.matmul(x, kernel)
+    return out if bias is None else backend_numpy.add(out, bias)

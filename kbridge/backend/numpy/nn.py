@@ -860,3 +860,11 @@ def _ctc_beam_search(inputs, lengths, beam_width, top_paths, mask_index):
             paths[i, b, :len(prefix)] = prefix
             scores[b, i] = np.logaddexp(pb, pnb)
     return paths, scores
+
+
+def linear(x, kernel, bias=None):
+    """Dense's ``x @ kernel + bias``; the backend's compiler fuses it where it can."""
+    from kbridge.backend.numpy import numpy as backend_numpy
+
+    out = backend_numpy.matmul(x, kernel)
+    return out if bias is None else backend_numpy.add(out, bias)

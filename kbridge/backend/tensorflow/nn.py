@@ -762,3 +762,11 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
     order = tf.argsort(tf.where(blank, max_t, steps + tf.zeros_like(idx)), axis=-1, stable=True)
     idx = tf.gather(tf.where(blank, -1, idx), order, axis=1, batch_dims=1)
     return idx[None], -tf.reduce_sum(scores, axis=1, keepdims=True)
+
+
+def linear(x, kernel, bias=None):
+    """Dense's ``x @ kernel + bias``; the backend's compiler fuses it where it can."""
+    from kbridge.backend.tensorflow import numpy as backend_numpy
+
+    out = backend_numpy.matmul(x, kernel)
+    return out if bias is None else backend_numpy.add(out, bias)

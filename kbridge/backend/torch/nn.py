@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, result_type
-from kbridge.backend.torch.core import convert_to_tensor, to_torch_dtype
+from kbridge.backend.torch import numpy as backend_numpy
+from kbridge.backend.torch.core import convert_to_tensor, promote, to_torch_dtype
 from kbridge.backend.common.arguments import check_padding, int_tuple
 from kbridge.errors import ArgumentError, ShapeError
 
@@ -694,3 +695,14 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
     order = torch.argsort(torch.where(blank, max_t, steps), dim=-1, stable=True)
     idx = torch.gather(torch.where(blank, -1, idx), -1, order)
     return idx[None], -torch.sum(scores, dim=1, keepdim=True)
+
+
+def linear(x, kernel, bias=None):
+    """Dense's ``x @ kernel + bias`` as one ``F.linear`` (addmm) when the dtypes agree."""
+    if x.dtype != kernel.dtype:
+        x, kernel = promote(x, kernel)
+    if kernel.ndim == 2 and x.ndim >= 1 and (
+            bias is None or (bias.ndim == 1 and bias.dtype == x.dtype)):
+        return F.linear(x, kernel.T, bias)
+    out = torch.matmul(x, kernel)
+    return out if bias is None else backend_numpy.add(out, bias)
