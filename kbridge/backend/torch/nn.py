@@ -628,6 +628,9 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
         key = torch.repeat_interleave(key, heads // kv_heads, dim=2)
         value = torch.repeat_interleave(value, heads // kv_heads, dim=2)
     scale = 1 / math.sqrt(key.shape[-1]) if scale is None else scale
+    if dt in (torch.float32, torch.float64) and attn_logits_soft_cap is None:
+        return _fused_attention(query.to(dt), key.to(dt), value.to(dt), bias, mask, scale,
+                                is_causal)
     logit_dt = torch.float64 if dt == torch.float64 else torch.float32
     logits = torch.einsum("btnh,bsnh->bnts", query.to(logit_dt), key.to(logit_dt)) * scale
     if attn_logits_soft_cap is not None:
@@ -645,6 +648,34 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
                                                         device=logits.device))
     probs = torch.softmax(logits, dim=-1)
     return torch.einsum("bnts,bsnh->btnh", probs, value.to(logit_dt)).to(dt)
+
+
+# Added to the logits of masked positions (not -inf): a fully masked row then attends
+# uniformly, as Keras's attention does, instead of producing NaN.
+_MASKED_LOGIT = -0.7 * 3.38953e38
+
+
+def _fused_attention(query, key, value, bias, mask, scale, is_causal):
+    """``F.scaled_dot_product_attention`` on [B, T, N, H] tensors (it takes [B, N, T, H]);
+    mask, causal mask and bias folded into one additive float mask."""
+    attn_mask = None
+    if mask is not None or bias is not None:
+        t, s = query.shape[1], key.shape[1]
+        attn_mask = torch.zeros((1, 1, t, s), dtype=query.dtype, device=query.device)
+        if bias is not None:
+            attn_mask = attn_mask + convert_to_tensor(bias).to(query.dtype)
+        keep = None
+        if mask is not None:
+            keep = convert_to_tensor(mask).to(torch.bool)
+        if is_causal:
+            causal = torch.ones((t, s), dtype=torch.bool, device=query.device).tril()
+            keep = causal if keep is None else keep & causal
+        if keep is not None:
+            attn_mask = attn_mask.masked_fill(~keep, _MASKED_LOGIT)
+    out = F.scaled_dot_product_attention(  # is_causal: top-left aligned, as the mask above
+        query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
+        attn_mask=attn_mask, scale=scale, is_causal=bool(is_causal) and attn_mask is None)
+    return out.transpose(1, 2)
 
 
 # ----------------------------------------------------------------------------- CTC
