@@ -94,6 +94,12 @@ class Trainer:
 
         with context.use(self.backend_name):
             self.optimizer = optimizers.get(optimizer) if optimizer is not None else None
+            if (auto_scale_loss and self.optimizer is not None
+                    and getattr(self.dtype_policy, "name", None) == "mixed_float16"
+                    and not isinstance(self.optimizer, optimizers.LossScaleOptimizer)):
+                # float16 gradients underflow: a dynamic loss scale, as Keras adds.
+                self.optimizer = optimizers.LossScaleOptimizer(self.optimizer,
+                                                               name="loss_scale_optimizer")
             names = _output_names(self)
             self._compile_loss = CompileLoss(loss, loss_weights, names) if loss is not None else None
             self._compile_metrics = CompileMetrics(metrics, weighted_metrics, names,

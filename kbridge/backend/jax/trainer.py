@@ -63,6 +63,9 @@ def train_step(model, state, data):
             y_pred = model(x, training=True)
             loss = model._compute_loss(x, y, y_pred, sample_weight, training=True)
             model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
+        if model.optimizer is not None:  # differentiate the scaled loss (loss scaling)
+            with _scope(model, optimizer=optimizer_vars):
+                loss = model.optimizer.scale_loss(loss)
         return loss, (y_pred, _finals(scope, model.non_trainable_variables),
                       _finals(scope, model.metrics_variables))
 

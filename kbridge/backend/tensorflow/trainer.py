@@ -30,10 +30,11 @@ def train_step(model, data):
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
         loss = model._compute_loss(x, y, y_pred, sample_weight, training=True)
+        scaled = model.optimizer.scale_loss(loss) if model.optimizer is not None else loss
     model._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
     trainable = model.trainable_weights
     if trainable:
-        grads = tape.gradient(loss, [v.value for v in trainable])
+        grads = tape.gradient(scaled, [v.value for v in trainable])
         model.optimizer.apply(grads, trainable)
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

@@ -34,7 +34,7 @@ def train_step(model, data):
     model._loss_tracker.update_state(loss.detach(), sample_weight=batch_size_of(x))
     trainable = model.trainable_weights
     if trainable:
-        loss.backward()
+        model.optimizer.scale_loss(loss).backward()  # loss scaling: apply() divides back
         grads = [v.value.grad for v in trainable]
         with torch.no_grad():
             model.optimizer.apply(grads, trainable)
