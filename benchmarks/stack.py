@@ -47,6 +47,17 @@ def _kbridge_fit(kbridge, backend, workload, spec, x, y):
     return run
 
 
+def _kbridge_fit_mixed(kbridge, backend, workload, spec, x, y, policy="mixed_bfloat16"):
+    """``kbridge fit`` with a mixed-precision policy (float32 variables, ``policy``'s compute
+    dtype; ``mixed_float16`` adds a dynamic loss scale)."""
+    previous = kbridge.mixed_precision.global_policy()
+    kbridge.mixed_precision.set_global_policy(policy)
+    try:
+        return _kbridge_fit(kbridge, backend, workload, spec, x, y)
+    finally:
+        kbridge.mixed_precision.set_global_policy(previous)
+
+
 def _keras_fit(keras, workload, spec, x, y):
     from benchmarks.workloads import build, compile_for_training
 
@@ -70,6 +81,9 @@ def train_contenders(backend, workload, spec, kbridge, keras):
     batch = spec["batch"]
     contenders, errors, add = _contenders()
     add("kbridge fit", lambda: _kbridge_fit(kbridge, backend, workload, spec, x, y))
+    if spec.get("mixed", False):
+        add("kbridge fit, mixed_bfloat16",
+            lambda: _kbridge_fit_mixed(kbridge, backend, workload, spec, x, y))
     if keras is not None:
         add("keras 3 fit", lambda: _keras_fit(keras, workload, spec, x, y))
     if backend == "torch":

@@ -19,14 +19,15 @@ __all__ = ["SIZES", "TRAIN_WORKLOADS", "build", "data", "describe"]
 TRAIN_WORKLOADS = ("mlp", "cnn", "transformer")
 
 # `steps`: training steps (or predict batches) in one timed chunk; `compile`: whether the
-# torch.compile contenders run (default True).
+# torch.compile contenders run (default True); `mixed`: whether kbridge also trains under
+# the mixed_bfloat16 policy (default False).
 SIZES = {
     "full": {
-        "mlp": {"batch": 128, "dims": (784, 512, 512, 10), "steps": 50},
+        "mlp": {"batch": 128, "dims": (784, 512, 512, 10), "steps": 50, "mixed": True},
         "cnn": {"batch": 64, "image": (28, 28, 1), "filters": (32, 64), "classes": 10,
                 "steps": 20},
         "transformer": {"batch": 32, "seq": 128, "vocab": 1000, "width": 64, "heads": 4,
-                        "ff": 128, "layers": 4, "classes": 2, "steps": 10},
+                        "ff": 128, "layers": 4, "classes": 2, "steps": 10, "mixed": True},
         "minilm": {"batch": 32, "seq": 128, "steps": 2},
         "latency": {"dims": (784, 512, 512, 10), "calls": 200},
         "rounds": 7,
