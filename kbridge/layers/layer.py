@@ -7,6 +7,7 @@ the Functional graph instead of computing.
 """
 
 import contextvars
+import functools
 import inspect
 import threading
 
@@ -170,6 +171,9 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if cls.__module__.startswith(("kbridge.", "model_zoo.")):
             registry.register(cls)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+            cls.build = _marking_built(build)
 
     def __new__(cls, *args, **kwargs):
         obj = object.__new__(cls)
@@ -511,9 +515,14 @@ class Layer:
 
     def __call__(self, *args, **kwargs):
         if _fast.active:
-            if self.built and self._remat_mode is None:
+            # A layer that keeps Layer.build creates nothing when built: plain-callable as is.
+            if (self.built or type(self).build is Layer.build) and self._remat_mode is None:
                 return self._plain_call(args, kwargs)
             return self._general_call_from_plain(args, kwargs)
+        return self._general_call(args, kwargs)
+
+    def _general_call(self, args, kwargs):
+        """``__call__`` with every feature: building, symbolic calls, name scopes, remat."""
         user_kwargs = dict(kwargs)
         if args:
             args = (map_structure(self._convert_input, args[0]),) + args[1:]
@@ -634,7 +643,9 @@ class Layer:
         call_token = _in_call.set(saved[2])
         token = _training_context.set(saved[1])
         try:
-            return self.__call__(*args, **kwargs)
+            # Straight to the general path: under torch.compile the plain flag's reset above
+            # may not be visible yet after a graph break, and ``__call__`` would loop.
+            return self._general_call(args, kwargs)
         finally:
             _training_context.reset(token)
             _in_call.reset(call_token)
@@ -824,6 +835,26 @@ def _float_name(dtype, cache=_FLOAT_NAMES):
 # Dynamo trace never hashes another framework's dtype objects (TensorFlow's DType has a C
 # ``__hash__`` Dynamo cannot trace).
 _PLAIN_FLOAT_NAMES = {}
+
+
+def _marking_built(build):
+    """``build`` that leaves the layer built, its shapes recorded for ``get_build_config``,
+    also when user code calls it directly (``model.build((None, 6))``), as in Keras."""
+
+    @functools.wraps(build)
+    def wrapper(self, *args, **kwargs):
+        out = build(self, *args, **kwargs)
+        if self._build_shapes_dict is None:
+            shapes = dict(kwargs)
+            if len(args) == 1 and not shapes:
+                shapes = {"input_shape": args[0]}
+            if shapes:
+                object.__setattr__(self, "_build_shapes_dict", shapes)
+        self.built = True
+        return out
+
+    wrapper._marks_built = True
+    return wrapper
 
 
 def _plain_float_name(dtype):

