@@ -12,6 +12,7 @@ import string
 from kbridge import initializers, ops
 from kbridge.backend.common import naming
 from kbridge.layers.convolution import LayerArgumentError
+from kbridge.layers.core import _tensordot_axes
 from kbridge.layers.layer import Layer, _get_constraint, _get_regularizer
 from kbridge.saving import registry
 
@@ -157,11 +158,15 @@ class _ProjectingAttention(Layer):
                                        initializer=self._bias_initializer.clone(),
                                        regularizer=self._bias_regularizer,
                                        constraint=self._bias_constraint)
-        return {"kernel": kernel, "bias": bias, "equation": equation, "activation": activation}
+        return {"kernel": kernel, "bias": bias, "equation": equation, "activation": activation,
+                "tensordot_axes": _tensordot_axes(equation)}
 
     def _project(self, name, x):
         proj = self._projections[name]
-        y = ops.einsum(proj["equation"], x, proj["kernel"])
+        if proj["tensordot_axes"] is not None:  # one matrix product, as EinsumDense
+            y = ops.tensordot(x, proj["kernel"], axes=proj["tensordot_axes"])
+        else:
+            y = ops.einsum(proj["equation"], x, proj["kernel"])
         if proj["bias"] is not None:
             y = ops.add(y, proj["bias"])
         if proj["activation"] is not None:
@@ -186,7 +191,10 @@ class _ProjectingAttention(Layer):
         returned, rank-4 projections) and an explicit einsum + masked softmax otherwise; the
         two differ only for fully masked rows (uniform weights vs. zeros), which is kept.
         """
-        fused = not (self._dropout > 0 or return_scores or len(query.shape) != 4)
+        # At inference dropout is a no-op, so a layer with dropout takes the fused op too
+        # (Keras keeps the explicit route there; the numbers are the same).
+        fused = not ((self._dropout > 0 and training) or return_scores
+                     or len(query.shape) != 4)
         if fused:
             if mask is not None:
                 for _ in range(4 - len(mask.shape)):
@@ -194,6 +202,10 @@ class _ProjectingAttention(Layer):
                 mask = ops.cast(mask, "bool")
             out = ops.dot_product_attention(query, key, value, mask=mask, scale=scale,
                                             is_causal=bool(causal_only))
+            if mask is not None and self._dropout > 0:
+                # The explicit route gives a fully masked row zero weights: keep that.
+                attends = ops.transpose(ops.any(mask, axis=-1, keepdims=True), (0, 2, 1, 3))
+                out = ops.where(attends, out, ops.zeros_like(out))
             return out, None
         if causal_only:
             mask = _causal_mask(ops.shape(query)[1], ops.shape(value)[1])

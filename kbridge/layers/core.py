@@ -87,6 +87,28 @@ class Dense(Layer):
         return config
 
 
+def _tensordot_axes(equation):
+    """``k`` when ``equation`` contracts the last ``k`` input axes with the first ``k`` kernel
+    axes and keeps the rest in order (``"abc,cde->abde"``, ``"abcd,cde->abe"``): then
+    ``tensordot(x, kernel, k)`` computes it as one matrix product. None otherwise."""
+    match = re.fullmatch(r"([a-zA-Z.]+),([a-zA-Z]+)->([a-zA-Z.]+)", equation.replace(" ", ""))
+    if match is None:
+        return None
+    lhs, rhs, out = match.groups()
+    if "." in lhs and not lhs.startswith("...") or lhs.count(".") not in (0, 3):
+        return None
+    letters = [c for c in lhs if c != "."]
+    if len(set(letters)) != len(letters) or len(set(rhs)) != len(rhs):
+        return None
+    for k in range(1, min(len(letters), len(rhs)) + 1):
+        if lhs[len(lhs) - k:] == rhs[:k]:
+            prefix, rest = lhs[:len(lhs) - k], rhs[k:]
+            shared = set(prefix) & set(rest)
+            if out == prefix + rest and not shared and not set(rhs[:k]) & set(out):
+                return k
+    return None
+
+
 def _einsum_shapes(equation, bias_axes, input_shape, output_shape):
     """(kernel shape, bias shape or None, full output shape) for an EinsumDense equation.
 
@@ -172,6 +194,7 @@ class EinsumDense(Layer):
         super().__init__(**kwargs)
         _no_lora_or_quantization("EinsumDense", lora_rank, quantization_config)
         self.equation = equation
+        self._tensordot_axes = _tensordot_axes(equation)
         self.partial_output_shape = ((output_shape,) if isinstance(output_shape, int)
                                      else tuple(output_shape))
         self.bias_axes = bias_axes
@@ -201,7 +224,10 @@ class EinsumDense(Layer):
         self.built = True
 
     def call(self, inputs, training=None):
-        x = ops.einsum(self.equation, inputs, self.kernel)
+        if self._tensordot_axes is not None:  # one matmul over flattened axes, no batch copy
+            x = ops.tensordot(inputs, self.kernel, axes=self._tensordot_axes)
+        else:
+            x = ops.einsum(self.equation, inputs, self.kernel)
         if self.bias is not None:
             x = ops.add(x, self.bias)
         return self.activation(x)

@@ -276,3 +276,24 @@ def test_symbolic_mha():
     mha = L.MultiHeadAttention(2, 3, output_shape=(7,))
     assert tuple(mha(q, v).shape) == (None, 4, 7)
     assert len(mha.weights) == 8
+
+
+@pytest.mark.parametrize("backend", kbridge.backend.available())
+def test_attention_with_dropout_at_inference_takes_the_fused_op_with_the_same_numbers(backend):
+    # Inference skips dropout, so the fused op runs; a fully masked query row must still get
+    # the explicit route's zero weights (the route return_attention_scores=True forces).
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(2, 4, 8)).astype("float32")
+    v = rng.normal(size=(2, 5, 8)).astype("float32")
+    mask = rng.random((2, 4, 5)) > 0.5
+    mask[0, 1] = False
+    with kbridge.backend.use(backend):
+        kbridge.utils.set_random_seed(0)
+        mha = kbridge.layers.MultiHeadAttention(2, 4, dropout=0.1,
+                                                bias_initializer="ones")
+        fused = kbridge.ops.convert_to_numpy(mha(q, v, attention_mask=mask))
+        explicit, _ = mha(q, v, attention_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(fused, kbridge.ops.convert_to_numpy(explicit), rtol=1e-5,
+                               atol=1e-6)
+    # Zero weights: the row is the output projection's bias alone (ones), not a uniform mix.
+    np.testing.assert_allclose(fused[0, 1], np.ones(8), rtol=1e-6)

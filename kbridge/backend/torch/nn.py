@@ -510,8 +510,16 @@ def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwarg
     def _b(v):
         return None if v is None else torch.reshape(convert_to_tensor(v).to(x.dtype), bshape)
 
-    gamma, beta = _b(gamma), _b(beta)
     axes = tuple(axes)
+    if not rms_scaling and axes == tuple(range(x.ndim - len(axes), x.ndim)):
+        # Trailing axes: torch's fused kernel (as Keras uses on torch).
+        def flat(v):
+            return None if v is None else torch.reshape(convert_to_tensor(v).to(x.dtype),
+                                                        x.shape[x.ndim - len(axes):])
+
+        return F.layer_norm(x, x.shape[x.ndim - len(axes):], flat(gamma), flat(beta),
+                            epsilon).to(original)
+    gamma, beta = _b(gamma), _b(beta)
     if rms_scaling:
         out = x * torch.rsqrt(torch.var(x, dim=axes, keepdim=True, correction=0) + epsilon)
         if gamma is not None:
