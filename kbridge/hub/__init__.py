@@ -8,6 +8,7 @@ Example:
     >>> kbridge.hub.publish(model, "hf://org/name")
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -40,7 +41,22 @@ def _load_directory(path, backend, custom_objects, safe_mode):
     _ensure_zoo_loaders()
     for detect, loader in _CHECKPOINT_LOADERS.values():
         if detect(path, config):
-            return loader(path, backend)
+            from kbridge.errors import KbridgeError
+            from kbridge.hub import release
+
+            # The architecture may not ask for more memory than the checkpoint holds.
+            try:
+                budget = release.checkpoint_budget(path, config_path)
+            except ReleaseError:  # no readable weights: the converter says what is wrong
+                budget = contextlib.nullcontext()
+            with budget:
+                try:
+                    return loader(path, backend)
+                except KbridgeError:
+                    raise
+                except (Exception, RecursionError) as e:  # noqa: BLE001 - a hostile config
+                    raise ReleaseError(f"{config_path}: the checkpoint cannot be converted "
+                                       f"({type(e).__name__}: {str(e)[:300]})") from None
     model_type = config.get("model_type") if isinstance(config, dict) else None
     raise ReleaseError(f"{config_path}: not a kbridge release, and model_type={model_type!r} "
                        "has no converter in the model zoo")
@@ -163,7 +179,11 @@ def inspect(source, token=None, cache_dir=None, revision=None):
             dtypes[info["dtype"]] = dtypes.get(info["dtype"], 0) + 1
             nbytes += info["data_offsets"][1] - info["data_offsets"][0]
     card_path = os.path.join(path, release.CARD_FILE)
-    card = open(card_path).read() if os.path.exists(card_path) else None
+    card = None
+    if os.path.exists(card_path):
+        from kbridge.hub.files import read_regular
+
+        card = read_regular(card_path).decode("utf-8", errors="replace")
     return {
         "source": str(source),
         "path": path,

@@ -14,7 +14,8 @@ import tempfile
 
 import numpy as np
 
-from kbridge.hub import safetensors_io
+from kbridge.backend.common.variables import AllocationBudget
+from kbridge.hub import files, safetensors_io
 from kbridge.hub.errors import ReleaseError
 
 FORMAT = "kbridge"
@@ -202,14 +203,35 @@ def save(model, path, max_shard_size=DEFAULT_MAX_SHARD, card=None, overwrite=Tru
 
 # --- loading --------------------------------------------------------------------------
 def read_json(path):
-    name = os.path.basename(path)
+    """The JSON document in the regular file ``path``, as a ReleaseError when it is not."""
+    return parse_json(files.read_regular(path), os.path.basename(path))
+
+
+# Deeper than any model config nests; a deeper document is an attack on the parser.
+_MAX_JSON_DEPTH = 200
+
+
+def parse_json(data, name):
     try:
-        with open(path, "rb") as f:
-            return json.loads(f.read())
-    except FileNotFoundError:
-        raise ReleaseError(f"{name} is missing from {os.path.dirname(path)}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ReleaseError(f"{name}: not valid JSON ({e})") from None
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ReleaseError(f"{name}: not valid JSON ({str(e)[:200]})") from None
+    except RecursionError:
+        raise ReleaseError(f"{name}: nested too deeply to be a config") from None
+    _check_depth(value, name)
+    return value
+
+
+def _check_depth(value, name):
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            raise ReleaseError(f"{name}: nested more than {_MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
 
 
 def weight_files(directory):
@@ -257,6 +279,24 @@ def read_weights(directory, expected_sha=None):
     return arrays
 
 
+def checkpoint_budget(directory, where):
+    """The AllocationBudget of a model built for the weight files in ``directory`` (read
+    from their headers only), raising ReleaseError naming ``where``."""
+    paths, _ = weight_files(directory)
+    total, count = 0, 0
+    for path in paths:
+        header, _, _ = safetensors_io.read_header(path)
+        for key, info in header.items():
+            if key != "__metadata__":
+                total += info["data_offsets"][1] - info["data_offsets"][0]
+                count += 1
+    return AllocationBudget(
+        # float16 checkpoints are upcast to float32: twice their bytes.
+        2 * total + AllocationBudget.SLACK_BYTES, 2 * count + AllocationBudget.SLACK_COUNT,
+        lambda message: ReleaseError(f"{where}: {message}: the config does not match the "
+                                     "checkpoint's weights"))
+
+
 def assign_weights(model, arrays, where, match_renamed=False):
     """Check names, shapes and dtypes of every array against ``model``, then assign them all.
 
@@ -298,28 +338,49 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
     from kbridge.saving import registry
 
     config_path = os.path.join(directory, CONFIG_FILE)
-    with open(config_path, "rb") as f:
-        config_bytes = f.read()
-    config = read_json(config_path)
+    config_bytes = files.read_regular(config_path)
+    config = parse_json(config_bytes, CONFIG_FILE)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ReleaseError(f"{CONFIG_FILE}: not a kbridge release (no \"format\": \"kbridge\")")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise ReleaseError(f"{CONFIG_FILE}: format_version {config.get('format_version')} is "
-                           f"newer than this kbridge reads ({FORMAT_VERSION}); upgrade kbridge")
-    for field in ("class", "config"):
+    version = config.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ReleaseError(f"{CONFIG_FILE}: format_version must be a non-negative integer. "
+                           f"Received: {str(version)[:80]!r}")
+    if version > FORMAT_VERSION:
+        raise ReleaseError(f"{CONFIG_FILE}: format_version {version} is newer than this "
+                           f"kbridge reads ({FORMAT_VERSION}); upgrade kbridge")
+    for field, kind in (("class", str), ("config", dict)):
         if field not in config:
             raise ReleaseError(f"{CONFIG_FILE}: the '{field}' field is missing")
+        if not isinstance(config[field], kind):
+            raise ReleaseError(f"{CONFIG_FILE}: '{field}' must be a JSON "
+                               f"{'string' if kind is str else 'object'}. Received: "
+                               f"{type(config[field]).__name__}")
+    build_config = config.get("build_config")
+    if build_config is not None and not isinstance(build_config, dict):
+        raise ReleaseError(f"{CONFIG_FILE}: 'build_config' must be a JSON object. Received: "
+                           f"{type(build_config).__name__}")
     arrays = read_weights(directory, expected_sha=_sha256(config_bytes))
     backend = context.standardize_name(backend) if backend else context.get()
     entry = {"class_name": config["class"], "config": config["config"],
              "registered_name": config.get("registered_name")}
-    with context.use(backend):
+    # The architecture may not ask for more memory than the weights it will receive hold.
+    budget = AllocationBudget.for_weights(arrays, lambda message: ReleaseError(
+        f"{CONFIG_FILE}: {message}: the config does not match the release's weights"))
+    with context.use(backend), budget:
         try:
             model = registry.deserialize(entry, custom_objects=custom_objects,
                                          safe_mode=safe_mode)
+            if not model.built and build_config:
+                model.build_from_config(build_config)
+        except ReleaseError:
+            raise
         except KbridgeError as e:
             raise type(e)(f"{CONFIG_FILE}: {e}") from None
-        if not model.built and config.get("build_config"):
-            model.build_from_config(config["build_config"])
+        except (Exception, RecursionError) as e:  # noqa: BLE001
+            # A layer constructor or build() choking on a hostile field value (TypeError,
+            # ValueError, OverflowError, NotImplementedError, ... from deep inside).
+            raise ReleaseError(f"{CONFIG_FILE}: the model cannot be built from this config "
+                               f"({type(e).__name__}: {str(e)[:300]})") from None
     assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory)
     return model

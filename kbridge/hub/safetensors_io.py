@@ -14,6 +14,7 @@ import struct
 
 import numpy as np
 
+from kbridge.hub import files
 from kbridge.hub.errors import ReleaseError
 
 # safetensors dtype code <-> kbridge dtype name
@@ -71,8 +72,8 @@ def read_header(path):
     """``(header, data_start, file_size)`` of a safetensors file, fully validated."""
     name = os.path.basename(path)
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+        with files.open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             head = f.read(8)
             if len(head) < 8:
                 raise ReleaseError(f"{name}: truncated safetensors file ({size} bytes, no header)")
@@ -166,7 +167,10 @@ def read(path):
     """``{name: np.ndarray}`` views of a memory-mapped safetensors file (read-only)."""
     header, data_start, size = read_header(path)
     tensors = {}
-    mapped = np.memmap(path, dtype=np.uint8, mode="r") if size > data_start else None
+    mapped = None
+    if size > data_start:
+        with files.open_regular(path) as f:  # the mapping outlives the descriptor
+            mapped = np.memmap(f, dtype=np.uint8, mode="r", shape=(size,))
     for key, info in header.items():
         if key == "__metadata__":
             continue

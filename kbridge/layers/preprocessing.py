@@ -1064,6 +1064,16 @@ class _IndexLookup(_NumpySideLayer):
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
 
+    @classmethod
+    def from_config(cls, config):
+        vocabulary = config.get("vocabulary")
+        if isinstance(vocabulary, str):
+            # A config may come from a downloaded release: never read a file it names.
+            raise LayerArgumentError(f"A {cls.__name__} config must carry its vocabulary as "
+                                     "a list of tokens, not a file path. Received: "
+                                     f"vocabulary={vocabulary[:200]!r}")
+        return super().from_config(config)
+
     # vocabulary ------------------------------------------------------------------------------
     def _prepare_token(self, token):
         return token

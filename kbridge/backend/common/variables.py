@@ -15,6 +15,9 @@ Each backend subclass implements ``_to_native(value, dtype)``, ``_initialize(nat
 ``_direct_assign(native)`` and ``numpy()``; everything else lives here.
 """
 
+import contextvars
+import math
+
 import numpy as np
 
 from kbridge.backend.common import context, naming
@@ -23,6 +26,56 @@ from kbridge.backend.common.dtypes import standardize_dtype
 from kbridge.errors import ShapeError
 
 _ops_module = None
+_budget = contextvars.ContextVar("kbridge_allocation_budget", default=None)
+
+
+class AllocationBudget:
+    """A cap on the Variables created inside ``with budget:`` (this thread or task): at most
+    ``max_bytes`` in all and ``max_count`` of them. The Variable that would pass either cap
+    raises ``error(message)`` before its initializer allocates anything.
+
+    Loading a release builds its architecture under the budget its weight files allow, so
+    a config that asks for a 60 GiB kernel, or a million layers, fails at once.
+    """
+
+    # Variables a model has beyond its saved weights (seed generator states, counters).
+    SLACK_BYTES = 64 * 1024 * 1024
+    SLACK_COUNT = 256
+
+    def __init__(self, max_bytes, max_count, error):
+        self.max_bytes, self.max_count, self.error = max_bytes, max_count, error
+        self.bytes = self.count = 0
+        self._token = None
+
+    @classmethod
+    def for_weights(cls, arrays, error):
+        """The budget of a model that will receive ``arrays`` ({name: array})."""
+        total = sum(int(a.nbytes) for a in arrays.values())
+        return cls(total + cls.SLACK_BYTES, 2 * len(arrays) + cls.SLACK_COUNT, error)
+
+    def charge(self, path, shape, dtype):
+        size = math.prod(shape) * np.dtype(_numpy_dtype(dtype)).itemsize  # Python ints
+        self.bytes += size
+        self.count += 1
+        if self.bytes > self.max_bytes:
+            raise self.error(f"weight '{path}' of shape {shape} ({size} bytes) takes the "
+                             f"architecture past the {self.max_bytes} bytes allowed")
+        if self.count > self.max_count:
+            raise self.error(f"the architecture creates more than {self.max_count} weights")
+
+    def __enter__(self):
+        self._token = _budget.set(self)
+        return self
+
+    def __exit__(self, *exc):
+        _budget.reset(self._token)
+        return False
+
+
+def _numpy_dtype(dtype):
+    from kbridge.backend.common.dtypes import numpy_dtype
+
+    return numpy_dtype(dtype)
 
 
 def _ops():
@@ -82,6 +135,9 @@ class Variable:
                 )
             shape = tuple(int(d) for d in shape)
             dtype = standardize_dtype(dtype)
+            budget = _budget.get()
+            if budget is not None:
+                budget.charge(self.path, shape, dtype)
             value = initializer(shape, dtype=dtype)
         else:
             value = initializer
