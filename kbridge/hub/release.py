@@ -5,12 +5,15 @@ safetensors, the architecture as a registry-only config. Saving is atomic (tempo
 directory, then rename); loading validates everything before a model is returned.
 """
 
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -127,6 +130,15 @@ def _card(model_name, config, arrays, card=None):
     return "\n".join(lines) + "\n"
 
 
+def _weights_digest(arrays):
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.require(arrays[key], requirements="C")
+        digest.update(json.dumps([key, str(array.dtype), list(array.shape)]).encode())
+        digest.update(array.reshape(-1).view(np.uint8) if array.size else b"")
+    return digest.hexdigest()
+
+
 def _write_release(directory, model, max_shard_size, card):
     config = release_config(model)
     config_bytes = (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
@@ -135,7 +147,11 @@ def _write_release(directory, model, max_shard_size, card):
     arrays = {}
     for key, v in weight_map(model).items():
         arrays[key] = np.asarray(v.numpy())  # write() makes it contiguous, keeping 0-d shapes
-    meta = {"format": FORMAT, "config_sha256": _sha256(config_bytes)}
+    # Every weight file of one save carries the same digest of all the weights: a reader
+    # that meets two digests has read files of two saves (a save replaced the release
+    # while it read) and reads again, instead of mixing them.
+    meta = {"format": FORMAT, "config_sha256": _sha256(config_bytes),
+            "weights_sha256": _weights_digest(arrays)}
     limit = parse_size(max_shard_size)
     shards, current, current_size = [], {}, 0
     for key, array in arrays.items():
@@ -154,7 +170,8 @@ def _write_release(directory, model, max_shard_size, card):
             safetensors_io.write(os.path.join(directory, name), shard, meta)
             weight_files.update({key: name for key in shard})
         index = {"metadata": {"total_size": int(sum(a.nbytes for a in arrays.values())),
-                              "format": FORMAT, "config_sha256": meta["config_sha256"]},
+                              "format": FORMAT, "config_sha256": meta["config_sha256"],
+                              "weights_sha256": meta["weights_sha256"]},
                  "weight_map": weight_files}
         with open(os.path.join(directory, INDEX_FILE), "w") as f:
             json.dump(index, f, indent=2, sort_keys=True)
@@ -180,25 +197,115 @@ def save(model, path, max_shard_size=DEFAULT_MAX_SHARD, card=None, overwrite=Tru
                            "before saving.")
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise ReleaseError(f"Cannot save a release at {path}: cannot create {parent} "
+                           f"({e.strerror})") from None
+    recover(path)
     if os.path.exists(path) and not overwrite:
         raise ReleaseError(f"{path} exists; pass overwrite=True to replace it.")
     if os.path.exists(path) and not os.path.isdir(path):
         raise ReleaseError(f"{path} exists and is not a directory.")
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    base = os.path.basename(path)
+    tmp = None
     try:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-{os.getpid()}-", dir=parent)
         _write_release(tmp, model, max_shard_size, card)
-        if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old-", dir=parent)
-            os.rename(path, os.path.join(old, "release"))  # the previous release, until swapped
+        _fsync_directory(tmp)
+        if not os.path.exists(path):
+            os.rename(tmp, path)
+        elif _exchange(tmp, path):  # one atomic step: no moment without a release at path
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:  # two renames; recover() restores the old release if a crash falls between
+            old = tempfile.mkdtemp(prefix=f".{base}.old-{os.getpid()}-", dir=parent)
+            os.rename(path, os.path.join(old, "release"))
             os.rename(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        tmp = None
+        _fsync_directory(parent)
+    except OSError as e:
+        where = getattr(e, "filename", None) or path
+        raise ReleaseError(f"Cannot save the release at {path}: {e.strerror or e} "
+                           f"({where}); the previous release, if any, is unchanged") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _exchange(a, b):
+    """Swap directories ``a`` and ``b`` atomically (Linux ``renameat2(RENAME_EXCHANGE)``);
+    False where the system or filesystem cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if done == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def _fsync_directory(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def recover(path):
+    """Tidy what killed saves of ``path`` left behind: put back a previous release that a
+    crash between the two renames of a save left aside (only where no release is at
+    ``path``), and remove the temporary directories of saves whose process is gone."""
+    parent, base = os.path.split(os.path.abspath(path))
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    pattern = re.compile(r"^\." + re.escape(base) + r"\.(tmp|old)-(\d+)-")
+    for name in sorted(names):
+        match = pattern.match(name)
+        if match is None:
+            continue
+        kind, pid = match.group(1), int(match.group(2))
+        if pid == os.getpid() or _alive(pid):
+            continue  # a save in progress
+        leftover = os.path.join(parent, name)
+        kept = os.path.join(leftover, "release")
+        if kind == "old" and not os.path.exists(path) and os.path.isdir(kept):
+            try:
+                os.rename(kept, path)
+            except OSError:
+                continue
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 # --- loading --------------------------------------------------------------------------
@@ -234,6 +341,10 @@ def _check_depth(value, name):
             stack.extend((v, depth + 1) for v in item)
 
 
+class _MixedFiles(ReleaseError):
+    """The files read belong to different saves (or one was modified)."""
+
+
 def weight_files(directory):
     """The safetensors files of a release (one file, or the shards an index names)."""
     index_path = os.path.join(directory, INDEX_FILE)
@@ -246,8 +357,8 @@ def weight_files(directory):
         for name in files:
             if os.path.basename(name) != name or name.startswith("."):
                 raise ReleaseError(f"{INDEX_FILE}: shard name {name!r} is not a plain file name")
-            if not os.path.exists(os.path.join(directory, name)):
-                raise ReleaseError(f"{INDEX_FILE} names shard {name}, which is missing")
+            if not os.path.exists(os.path.join(directory, name)):  # or a save swapped it
+                raise _MixedFiles(f"{INDEX_FILE} names shard {name}, which is missing")
         return [os.path.join(directory, n) for n in files], wmap
     single = os.path.join(directory, WEIGHTS_FILE)
     if not os.path.exists(single):
@@ -259,13 +370,23 @@ def read_weights(directory, expected_sha=None):
     """``{key: np.ndarray}`` (memory-mapped) of a release, with integrity checks."""
     files, wmap = weight_files(directory)
     arrays = {}
+    digests = {}
+    if wmap is not None:
+        index_meta = read_json(os.path.join(directory, INDEX_FILE)).get("metadata")
+        if isinstance(index_meta, dict) and isinstance(index_meta.get("weights_sha256"), str):
+            digests[INDEX_FILE] = index_meta["weights_sha256"]
     for path in files:
-        meta = safetensors_io.metadata(path)
+        tensors, meta = safetensors_io.read_with_metadata(path)
         if expected_sha is not None and meta.get("config_sha256") not in (None, expected_sha):
-            raise ReleaseError(f"{os.path.basename(path)}: checksum mismatch: its "
-                               f"config_sha256 does not match {CONFIG_FILE} (the files come "
-                               "from different releases, or one was modified)")
-        for key, array in safetensors_io.read(path).items():
+            raise _MixedFiles(f"{os.path.basename(path)}: checksum mismatch: its "
+                              f"config_sha256 does not match {CONFIG_FILE} (the files come "
+                              "from different releases, or one was modified)")
+        if "weights_sha256" in meta:
+            digests[os.path.basename(path)] = meta["weights_sha256"]
+        if len(set(digests.values())) > 1:
+            raise _MixedFiles(f"{', '.join(sorted(digests))}: the weight files come from "
+                              "different saves of the release (weights_sha256 differs)")
+        for key, array in tensors.items():
             if key in arrays:
                 raise ReleaseError(f"{os.path.basename(path)}: weight '{key}' appears twice")
             if wmap is not None and wmap.get(key) != os.path.basename(path):
@@ -331,12 +452,11 @@ def assign_weights(model, arrays, where, match_renamed=False):
         v.assign(arrays[key])
 
 
-def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
-    """Build the model a kbridge release directory describes, on ``backend``."""
-    from kbridge.backend.common import context
-    from kbridge.errors import KbridgeError
-    from kbridge.saving import registry
+_READ_ATTEMPTS = 4
 
+
+def _read_release(directory):
+    """``(config bytes, config, arrays)`` of a release, every field checked."""
     config_path = os.path.join(directory, CONFIG_FILE)
     config_bytes = files.read_regular(config_path)
     config = parse_json(config_bytes, CONFIG_FILE)
@@ -360,8 +480,27 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
     if build_config is not None and not isinstance(build_config, dict):
         raise ReleaseError(f"{CONFIG_FILE}: 'build_config' must be a JSON object. Received: "
                            f"{type(build_config).__name__}")
-    arrays = read_weights(directory, expected_sha=_sha256(config_bytes))
+    return config_bytes, config, read_weights(directory, expected_sha=_sha256(config_bytes))
+
+
+def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
+    """Build the model a kbridge release directory describes, on ``backend``."""
+    from kbridge.backend.common import context
+    from kbridge.errors import KbridgeError
+    from kbridge.saving import registry
+
+    # A save may replace the release while it is read (the directory is swapped whole, but
+    # a reader opens its files one by one): files of two saves are detected and read again.
+    for attempt in range(_READ_ATTEMPTS):
+        try:
+            config_bytes, config, arrays = _read_release(directory)
+            break
+        except _MixedFiles:
+            if attempt == _READ_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
     backend = context.standardize_name(backend) if backend else context.get()
+    build_config = config.get("build_config")
     entry = {"class_name": config["class"], "config": config["config"],
              "registered_name": config.get("registered_name")}
     # The architecture may not ask for more memory than the weights it will receive hold.

@@ -70,18 +70,22 @@ def write(path, tensors, metadata=None):
 
 def read_header(path):
     """``(header, data_start, file_size)`` of a safetensors file, fully validated."""
+    with files.open_regular(path) as f:
+        return _read_header(f, path)
+
+
+def _read_header(f, path):
     name = os.path.basename(path)
     try:
-        with files.open_regular(path) as f:
-            size = os.fstat(f.fileno()).st_size
-            head = f.read(8)
-            if len(head) < 8:
-                raise ReleaseError(f"{name}: truncated safetensors file ({size} bytes, no header)")
-            (length,) = struct.unpack("<Q", head)
-            if length > _MAX_HEADER or 8 + length > size:
-                raise ReleaseError(f"{name}: header length {length} runs past the end of the "
-                                   f"file ({size} bytes): the file is truncated or corrupt")
-            raw = f.read(length)
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise ReleaseError(f"{name}: truncated safetensors file ({size} bytes, no header)")
+        (length,) = struct.unpack("<Q", head)
+        if length > _MAX_HEADER or 8 + length > size:
+            raise ReleaseError(f"{name}: header length {length} runs past the end of the "
+                               f"file ({size} bytes): the file is truncated or corrupt")
+        raw = f.read(length)
     except OSError as e:
         raise ReleaseError(f"{name}: cannot read ({e.strerror})") from None
     try:
@@ -165,12 +169,22 @@ def metadata(path):
 
 def read(path):
     """``{name: np.ndarray}`` views of a memory-mapped safetensors file (read-only)."""
-    header, data_start, size = read_header(path)
+    return read_with_metadata(path)[0]
+
+
+def read_with_metadata(path):
+    """``(tensors, metadata)`` of one safetensors file, both from the same open file (a
+    file replaced between two opens cannot pair one file's metadata with another's data)."""
+    with files.open_regular(path) as f:
+        header, data_start, size = _read_header(f, path)
+        mapped = None
+        if size > data_start:  # the mapping outlives the descriptor
+            try:
+                mapped = np.memmap(f, dtype=np.uint8, mode="r", shape=(size,))
+            except ValueError as e:
+                raise ReleaseError(f"{os.path.basename(path)}: changed while read "
+                                   f"({e})") from None
     tensors = {}
-    mapped = None
-    if size > data_start:
-        with files.open_regular(path) as f:  # the mapping outlives the descriptor
-            mapped = np.memmap(f, dtype=np.uint8, mode="r", shape=(size,))
     for key, info in header.items():
         if key == "__metadata__":
             continue
@@ -182,4 +196,4 @@ def read(path):
             continue
         buf = mapped[data_start + begin: data_start + end]
         tensors[key] = buf.view(dtype).reshape(shape)
-    return tensors
+    return tensors, dict(header.get("__metadata__", {}))
