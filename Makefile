@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo bench bench-quick clean compat-reference
+.PHONY: install test demo bench bench-quick fuzz clean compat-reference
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks.run --quick
+
+# The hostile-release fuzzers with many fresh examples (make test runs 60 fixed ones each).
+fuzz: $(STAMP)
+	KBRIDGE_FUZZ_EXAMPLES=$${KBRIDGE_FUZZ_EXAMPLES:-2000} $(PY) -m pytest -q \
+		tests/hub/test_hostile_releases.py -k fuzzed
 
 # Re-record real Keras 3's results for tests/compat/programs (tests/compat/keras_reference.json).
 compat-reference: $(STAMP)

@@ -187,16 +187,31 @@ def read_archive(path):
             if needed not in names:
                 raise ReleaseError(f"{where}: the archive has no {needed}")
         for needed in ("config.json", "model.weights.h5"):
-            # Bound what is inflated into memory (a zip bomb declares a small file).
-            if archive.getinfo(needed).file_size > _MAX_MEMBER_BYTES:
-                raise ReleaseError(f"{where}: {needed} is larger than "
-                                   f"{_MAX_MEMBER_BYTES} bytes")
+            _check_member(archive.getinfo(needed), where)
         try:
             raw = archive.read("config.json")
             weights = archive.read("model.weights.h5")
         except (zipfile.BadZipFile, OSError, RuntimeError) as e:
             raise ReleaseError(f"{where}: corrupt archive member ({e})") from None
     return _parse_config(raw, f"{where}/config.json"), weights
+
+
+# What inflating a member may cost: its declared size bounds the bytes zipfile returns (more
+# data fails its CRC check), so the declared sizes are checked before anything is read.
+_MAX_CONFIG_BYTES = 256 * 1024**2
+_SUSPICIOUS_BYTES = 64 * 1024**2
+_MAX_RATIO = 200  # weights and vocabularies compress far less than this
+
+
+def _check_member(info, where):
+    limit = _MAX_CONFIG_BYTES if info.filename == "config.json" else _MAX_MEMBER_BYTES
+    if info.file_size > limit:
+        raise ReleaseError(f"{where}: {info.filename} declares {info.file_size} bytes; at "
+                           f"most {limit} are read")
+    if info.file_size > _SUSPICIOUS_BYTES and \
+            info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+        raise ReleaseError(f"{where}: {info.filename} inflates {info.compress_size} bytes to "
+                           f"{info.file_size} (more than {_MAX_RATIO}x): refused as a zip bomb")
 
 
 def _parse_config(raw, where):
@@ -277,9 +292,10 @@ def _load_archive_assets(model, path, where):
             with tempfile.TemporaryDirectory() as tmp:
                 for info in mine:
                     name = os.path.basename(info.filename)
-                    if info.file_size > _MAX_MEMBER_BYTES or name in ("", ".", ".."):
+                    if name in ("", ".", ".."):
                         raise ReleaseError(f"{where}: asset {info.filename!r} refused "
-                                           f"(larger than {_MAX_MEMBER_BYTES} bytes or unnamed)")
+                                           "(unnamed)")
+                    _check_member(info, where)
                     with open(os.path.join(tmp, name), "wb") as f:
                         f.write(archive.read(info))
                 layer.load_assets(tmp)
@@ -288,8 +304,10 @@ def _load_archive_assets(model, path, where):
 def load_directory(path, backend=None, custom_objects=None, safe_mode=True, compile=True):
     """A model from an unzipped Keras archive (``save_model(..., zipped=False)``)."""
     where = os.path.basename(os.path.normpath(path))
-    with open(os.path.join(path, "config.json"), "rb") as f:
-        config = _parse_config(f.read(), f"{where}/config.json")
+    from kbridge.hub.files import read_regular
+
+    config = _parse_config(read_regular(os.path.join(path, "config.json"), _MAX_CONFIG_BYTES),
+                           f"{where}/config.json")
     model = build_model(config, f"{where}/config.json", backend, custom_objects, safe_mode,
                         compile)
     with _read_h5(os.path.join(path, "model.weights.h5"), where) as h5:

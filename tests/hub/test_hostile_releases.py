@@ -208,7 +208,10 @@ def _replace(value, path, new):
     return value
 
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+# `make fuzz` runs many more examples, with fresh randomness (KBRIDGE_FUZZ_EXAMPLES).
+_FUZZ_EXAMPLES = int(os.environ.get("KBRIDGE_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(max_examples=_FUZZ_EXAMPLES or 60, deadline=None,
+                derandomize=not _FUZZ_EXAMPLES,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 
@@ -216,7 +219,7 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
 @FUZZ
 @given(data=st.data())
 def test_fuzzed_config_loads_right_or_fails_as_a_kbridge_error(release, tmp_path_factory, data):
-    path, expected = _copy(release, tmp_path_factory.mktemp("fuzz"))
+    path, _ = _copy(release, tmp_path_factory.mktemp("fuzz"))
     config = json.loads((path / "config.json").read_text())
     paths = list(_paths(config))
     target = data.draw(st.sampled_from(paths[1:]))
@@ -225,8 +228,16 @@ def test_fuzzed_config_loads_right_or_fails_as_a_kbridge_error(release, tmp_path
     model, error = _load_within(path)
     if error is not None:
         assert isinstance(error, KbridgeError), f"{target}: {error!r}"
-    else:  # a harmless edit (a name, the card): the model computes what it did
-        np.testing.assert_allclose(model.predict(X, verbose=0), expected, rtol=1e-5)
+        return
+    # The config is the architecture (a re-signed edit may change it, e.g. an activation):
+    # what must hold is that the weights are exactly the file's, and that the model either
+    # computes or fails as a kbridge error.
+    for got, want in zip(model.get_weights(), _model().get_weights()):
+        np.testing.assert_array_equal(got, want)
+    try:
+        model.predict(X, verbose=0)
+    except KbridgeError:
+        pass
 
 
 @FUZZ
@@ -267,3 +278,20 @@ def test_hostile_hugging_face_configs_fail_fast_as_release_errors(tmp_path, fiel
     (target / "config.json").write_text(json.dumps(config))
     _, error = _load_within(target, seconds=60)
     assert isinstance(error, ReleaseError), repr(error)
+
+
+def test_a_keras_zip_bomb_is_refused_before_inflating(tmp_path):
+    import zipfile
+
+    with kbridge.backend.use("numpy"):
+        model = _model()
+    model.save(tmp_path / "m.keras")
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(tmp_path / "m.keras") as good, \
+            zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as bad:
+        bad.writestr("config.json", good.read("config.json"))
+        bad.writestr("metadata.json", good.read("metadata.json"))
+        bad.writestr("model.weights.h5", b"\0" * (128 * 1024 * 1024))  # ~128 KiB zipped
+    assert bomb.stat().st_size < 1024 * 1024
+    with pytest.raises(ReleaseError, match="zip bomb"):
+        kbridge.hub.load(str(bomb), backend="numpy")
