@@ -128,6 +128,7 @@ def write_markdown(run, path):
                     lines.append(f"| {backend} | {name} | {_fmt_ms(entry)} |")
         lines.append("")
     lines += _choice_lines(run)
+    lines += _hub_load_lines(run)
     dispatch = run.get("dispatch")
     if isinstance(dispatch, dict):
         lines += ["## Per-op dispatch (8x16 tensors)", "", f"failed: {dispatch['error']}", ""]
@@ -175,6 +176,26 @@ def _choice_lines(run):
                           for r in ranking)
         agree = "–" if best is None else ("yes" if picked == best else "no")
         lines.append(f"| {workload} | {shown} | {best or '–'} | {agree} |")
+    return lines + [""]
+
+
+def _hub_load_lines(run):
+    """The "loading a release" section (benchmarks/hub_load.py)."""
+    loads = run.get("hub_load")
+    if not loads:
+        return []
+    lines = ["## Loading a release", "",
+             "`kbridge.hub.load` of a float32 release against the framework's own "
+             "`safetensors` `load_file` of its weights file (medians); peak memory is the "
+             "resident-set growth of one load in a fresh process.", ""]
+    if "error" in loads:
+        return lines + [f"failed: {loads['error']}", ""]
+    lines += ["| backend | file (MB) | hub.load (s) | load_file (s) | ratio | peak / file |",
+              "|---|---|---|---|---|---|"]
+    for backend, r in loads.items():
+        peak = "–" if r.get("peak_mb") is None else f"{r['peak_mb'] / r['file_mb']:.2f}"
+        lines.append(f"| {backend} | {r['file_mb']:.0f} | {r['kbridge_s']:.3f} | "
+                     f"{r['raw_s']:.3f} | {r['ratio']:.2f} | {peak} |")
     return lines + [""]
 
 

@@ -105,6 +105,17 @@ def _choice(quick, workloads):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _hub_load(quick, backends):
+    code = ("import json; from benchmarks.hub_load import measure; "
+            f"print(json.dumps(measure({['numpy', *backends]!r}, quick={quick})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(_HERE), text=True,
+                          capture_output=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit status {done.returncode}: {last}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def installed_backends():
     names = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
     return [b for b in BACKENDS if importlib.util.find_spec(names[b]) is not None]
@@ -136,6 +147,8 @@ def main(argv=None):
     }
     # Own process: the dispatch microbenchmark imports every backend at once.
     run["dispatch"] = _dispatch(args.quick, backends)
+    print("== loading a release", file=sys.stderr, flush=True)
+    run["hub_load"] = _hub_load(args.quick, backends)
     for backend in backends:
         print(f"== {backend} stack", file=sys.stderr, flush=True)
         start = time.perf_counter()

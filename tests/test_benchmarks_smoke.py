@@ -61,7 +61,9 @@ def test_report_of_a_recorded_run(tmp_path):
                               "kbridge_us": 2.5}],
                 "stacks": {"torch": {"results": {"mlp": mlp}, "versions": {"torch": "2"}},
                            "jax": {"error": "exit status 1: boom"}},
-                "choice": {"mlp": [["torch", 0.002, None], ["jax", None, "E: x"]]}}
+                "choice": {"mlp": [["torch", 0.002, None], ["jax", None, "E: x"]]},
+                "hub_load": {"torch": {"kbridge_s": 0.2, "raw_s": 0.1, "ratio": 2.0,
+                                       "peak_mb": 150.0, "file_mb": 100.0}}}
     [row] = report.ratios(recorded)
     assert row["kbridge/native"] == pytest.approx(1.5)
     assert row["kbridge/keras 3"] == pytest.approx(0.75)
@@ -73,4 +75,5 @@ def test_report_of_a_recorded_run(tmp_path):
     assert "failed: TypeError: x" in text and "jax stack failed" in text
     assert "| numpy | add | 1.00 | 2.50 | 2.50 |" in text
     assert "| mlp | torch 2.00, jax failed | torch | yes |" in text
+    assert "| torch | 100 | 0.200 | 0.100 | 2.00 | 1.50 |" in text
     assert stack.NATIVE["torch"] in mlp

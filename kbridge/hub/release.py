@@ -504,8 +504,10 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
     entry = {"class_name": config["class"], "config": config["config"],
              "registered_name": config.get("registered_name")}
     # The architecture may not ask for more memory than the weights it will receive hold.
+    # Random initial values would be overwritten at once: the build skips drawing them.
     budget = AllocationBudget.for_weights(arrays, lambda message: ReleaseError(
-        f"{CONFIG_FILE}: {message}: the config does not match the release's weights"))
+        f"{CONFIG_FILE}: {message}: the config does not match the release's weights"),
+        defer_initializers=True)
     with context.use(backend), budget:
         try:
             model = registry.deserialize(entry, custom_objects=custom_objects,
@@ -522,4 +524,6 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
             raise ReleaseError(f"{CONFIG_FILE}: the model cannot be built from this config "
                                f"({type(e).__name__}: {str(e)[:300]})") from None
     assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory)
+    with context.use(backend):
+        budget.initialize_unassigned(weight_map(model).values())  # e.g. seed states
     return model

@@ -42,16 +42,29 @@ class AllocationBudget:
     SLACK_BYTES = 64 * 1024 * 1024
     SLACK_COUNT = 256
 
-    def __init__(self, max_bytes, max_count, error):
+    def __init__(self, max_bytes, max_count, error, defer_initializers=False):
         self.max_bytes, self.max_count, self.error = max_bytes, max_count, error
         self.bytes = self.count = 0
+        # With ``defer_initializers``, Variables start as zeros and their initializers run
+        # only for those ``initialize_unassigned`` is told were not loaded.
+        self.defer_initializers = defer_initializers
+        self.deferred = []
         self._token = None
 
     @classmethod
-    def for_weights(cls, arrays, error):
+    def for_weights(cls, arrays, error, defer_initializers=False):
         """The budget of a model that will receive ``arrays`` ({name: array})."""
         total = sum(int(a.nbytes) for a in arrays.values())
-        return cls(total + cls.SLACK_BYTES, 2 * len(arrays) + cls.SLACK_COUNT, error)
+        return cls(total + cls.SLACK_BYTES, 2 * len(arrays) + cls.SLACK_COUNT, error,
+                   defer_initializers)
+
+    def initialize_unassigned(self, assigned):
+        """Run the deferred initializers of the Variables not in ``assigned``."""
+        loaded = {id(v) for v in assigned}
+        for variable, initializer, shape, dtype in self.deferred:
+            if id(variable) not in loaded:
+                variable.assign(initializer(shape, dtype=dtype))
+        self.deferred = []
 
     def charge(self, path, shape, dtype):
         size = math.prod(shape) * np.dtype(_numpy_dtype(dtype)).itemsize  # Python ints
@@ -138,7 +151,12 @@ class Variable:
             budget = _budget.get()
             if budget is not None:
                 budget.charge(self.path, shape, dtype)
-            value = initializer(shape, dtype=dtype)
+            if budget is not None and budget.defer_initializers:
+                # Loading: the value is about to be overwritten; zeros cost no random draws.
+                value = np.zeros(shape, _numpy_dtype(dtype))
+                budget.deferred.append((self, initializer, shape, dtype))
+            else:
+                value = initializer(shape, dtype=dtype)
         else:
             value = initializer
             dtype = None if dtype is None else standardize_dtype(dtype)
