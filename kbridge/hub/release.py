@@ -353,6 +353,10 @@ def weight_files(directory):
         wmap = index.get("weight_map") if isinstance(index, dict) else None
         if not isinstance(wmap, dict):
             raise ReleaseError(f"{INDEX_FILE}: no 'weight_map' object")
+        bad = [v for v in wmap.values() if not isinstance(v, str)]
+        if bad:
+            raise ReleaseError(f"{INDEX_FILE}: 'weight_map' must map weight names to shard "
+                               f"file names. Received: {str(bad[0])[:80]!r}")
         files = sorted(set(wmap.values()))
         for name in files:
             if os.path.basename(name) != name or name.startswith("."):

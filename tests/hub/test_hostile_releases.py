@@ -295,3 +295,55 @@ def test_a_keras_zip_bomb_is_refused_before_inflating(tmp_path):
     assert bomb.stat().st_size < 1024 * 1024
     with pytest.raises(ReleaseError, match="zip bomb"):
         kbridge.hub.load(str(bomb), backend="numpy")
+
+
+@pytest.fixture(scope="module")
+def sharded_release(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sharded") / "release"
+    kbridge.hub.save(_model(), str(path), max_shard_size=64)
+    assert (path / "model.safetensors.index.json").exists()
+    return path, None
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_shard_index_loads_right_or_fails_as_a_kbridge_error(sharded_release,
+                                                                    tmp_path_factory, data):
+    path, _ = _copy(sharded_release, tmp_path_factory.mktemp("fuzz"))
+    index = json.loads((path / "model.safetensors.index.json").read_text())
+    target = data.draw(st.sampled_from(list(_paths(index))[1:]))
+    index = _replace(index, target, data.draw(JSON_VALUES | st.sampled_from(
+        ["../config.json", "/etc/passwd", "model-00001-of-00003.safetensors", "."])))
+    (path / "model.safetensors.index.json").write_text(json.dumps(index))
+    model, error = _load_within(path)
+    if error is not None:
+        assert isinstance(error, KbridgeError), f"{target}: {error!r}"
+        return
+    for got, want in zip(model.get_weights(), _model().get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def keras_archive(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keras") / "m.keras"
+    _model().save(str(path))
+    return path
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_keras_archive_loads_right_or_fails_as_a_kbridge_error(keras_archive,
+                                                                      tmp_path_factory, data):
+    raw = bytearray(keras_archive.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    path = tmp_path_factory.mktemp("fuzz") / "m.keras"
+    path.write_bytes(bytes(raw))
+    model, error = _load_within(path)
+    if error is not None:
+        assert isinstance(error, KbridgeError), repr(error)
+        return
+    try:  # a byte of the config's text may change the architecture; weights must be exact
+        model.predict(X, verbose=0)
+    except KbridgeError:
+        pass
