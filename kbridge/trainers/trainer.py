@@ -137,7 +137,8 @@ class Trainer:
 
         if not isinstance(config, dict):
             raise KbridgeError("`compile_from_config` expects the dict that "
-                               f"`get_compile_config` returns. Received: {config!r}")
+                               f"`get_compile_config` returns. Received: {str(config)[:200]}")
+
         def rebuild(value):  # strings stay names; nested lists and dicts are walked
             if isinstance(value, dict) and "class_name" in value:
                 return registry.deserialize(value)
