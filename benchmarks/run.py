@@ -77,24 +77,11 @@ def run_stack(backend, quick, workloads):
             return json.load(f)
 
 
-def _dispatch(quick, backends):
-    code = ("import json, sys; from benchmarks.dispatch import measure; "
-            f"print(json.dumps(measure(calls={200 if quick else 2000}, "
-            f"rounds={2 if quick else 7}, backends={['numpy', *backends]!r})))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(_HERE), text=True,
-                          capture_output=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit status {done.returncode}: {last}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _choice(quick, workloads):
-    picked = [w for w in ("mlp", "cnn") if workloads is None or w in workloads]
-    if not picked:
-        return None
-    code = ("import json; from benchmarks.choice import measure; "
-            f"print(json.dumps(measure({'quick' if quick else 'full'!r}, {tuple(picked)!r})))")
+def _measure_in_process(module, call):
+    """Run ``benchmarks.<module>.measure(<call>)`` in a fresh interpreter (each loads every
+    backend at once, so not in a stack's process); its JSON result, or an error."""
+    code = (f"import json; from benchmarks.{module} import measure; "
+            f"print(json.dumps(measure({call})))")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("KBRIDGE_BACKEND", None)
     done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(_HERE), text=True,
@@ -105,15 +92,20 @@ def _choice(quick, workloads):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _dispatch(quick, backends):
+    return _measure_in_process("dispatch", f"calls={200 if quick else 2000}, "
+                               f"rounds={2 if quick else 7}, backends={['numpy', *backends]!r}")
+
+
+def _choice(quick, workloads):
+    picked = [w for w in ("mlp", "cnn") if workloads is None or w in workloads]
+    if not picked:
+        return None
+    return _measure_in_process("choice", f"{'quick' if quick else 'full'!r}, {tuple(picked)!r}")
+
+
 def _hub_load(quick, backends):
-    code = ("import json; from benchmarks.hub_load import measure; "
-            f"print(json.dumps(measure({['numpy', *backends]!r}, quick={quick})))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(_HERE), text=True,
-                          capture_output=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit status {done.returncode}: {last}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return _measure_in_process("hub_load", f"{['numpy', *backends]!r}, quick={quick}")
 
 
 def installed_backends():
