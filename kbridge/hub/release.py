@@ -391,16 +391,18 @@ def read_weights(directory, expected_sha=None):
             raise _MixedFiles(f"{', '.join(sorted(digests))}: the weight files come from "
                               "different saves of the release (weights_sha256 differs)")
         for key, array in tensors.items():
+            # (Each of these is also what a reader sees when a save swaps the release
+            # between its reads of the index and a shard: read again before failing.)
             if key in arrays:
-                raise ReleaseError(f"{os.path.basename(path)}: weight '{key}' appears twice")
+                raise _MixedFiles(f"{os.path.basename(path)}: weight '{key}' appears twice")
             if wmap is not None and wmap.get(key) != os.path.basename(path):
-                raise ReleaseError(f"{os.path.basename(path)}: weight '{key}' is not where "
-                                   f"{INDEX_FILE} says it is")
+                raise _MixedFiles(f"{os.path.basename(path)}: weight '{key}' is not where "
+                                  f"{INDEX_FILE} says it is")
             arrays[key] = array
     if wmap is not None:
         missing = sorted(set(wmap) - set(arrays))
         if missing:
-            raise ReleaseError(f"{INDEX_FILE} lists weights no shard holds: {missing[:5]}")
+            raise _MixedFiles(f"{INDEX_FILE} lists weights no shard holds: {missing[:5]}")
     return arrays
 
 
@@ -456,7 +458,7 @@ def assign_weights(model, arrays, where, match_renamed=False):
         v.assign(arrays[key])
 
 
-_READ_ATTEMPTS = 4
+_READ_ATTEMPTS = 8
 
 
 def _read_release(directory):
@@ -502,7 +504,7 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
         except _MixedFiles:
             if attempt == _READ_ATTEMPTS - 1:
                 raise
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(min(0.05 * (attempt + 1), 0.2))
     backend = context.standardize_name(backend) if backend else context.get()
     build_config = config.get("build_config")
     entry = {"class_name": config["class"], "config": config["config"],
