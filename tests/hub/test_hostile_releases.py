@@ -210,6 +210,21 @@ def _replace(value, path, new):
 
 # `make fuzz` runs many more examples, with fresh randomness (KBRIDGE_FUZZ_EXAMPLES).
 _FUZZ_EXAMPLES = int(os.environ.get("KBRIDGE_FUZZ_EXAMPLES", "0"))
+def _assert_exact_weights_or_kbridge_error(model, error, target):
+    """A fuzzed release loads as a kbridge error, or with exactly the file's weights into a
+    model that computes or fails as a kbridge error (a re-signed config edit may change the
+    architecture, e.g. an activation)."""
+    if error is not None:
+        assert isinstance(error, KbridgeError), f"{target}: {error!r}"
+        return
+    for got, want in zip(model.get_weights(), _model().get_weights()):
+        np.testing.assert_array_equal(got, want)
+    try:
+        model.predict(X, verbose=0)
+    except KbridgeError:
+        pass
+
+
 FUZZ = settings(max_examples=_FUZZ_EXAMPLES or 60, deadline=None,
                 derandomize=not _FUZZ_EXAMPLES,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -225,19 +240,7 @@ def test_fuzzed_config_loads_right_or_fails_as_a_kbridge_error(release, tmp_path
     target = data.draw(st.sampled_from(paths[1:]))
     config = _replace(config, target, data.draw(JSON_VALUES))
     _write_config(path, config)
-    model, error = _load_within(path)
-    if error is not None:
-        assert isinstance(error, KbridgeError), f"{target}: {error!r}"
-        return
-    # The config is the architecture (a re-signed edit may change it, e.g. an activation):
-    # what must hold is that the weights are exactly the file's, and that the model either
-    # computes or fails as a kbridge error.
-    for got, want in zip(model.get_weights(), _model().get_weights()):
-        np.testing.assert_array_equal(got, want)
-    try:
-        model.predict(X, verbose=0)
-    except KbridgeError:
-        pass
+    _assert_exact_weights_or_kbridge_error(*_load_within(path), target)
 
 
 @FUZZ
@@ -315,12 +318,7 @@ def test_fuzzed_shard_index_loads_right_or_fails_as_a_kbridge_error(sharded_rele
     index = _replace(index, target, data.draw(JSON_VALUES | st.sampled_from(
         ["../config.json", "/etc/passwd", "model-00001-of-00003.safetensors", "."])))
     (path / "model.safetensors.index.json").write_text(json.dumps(index))
-    model, error = _load_within(path)
-    if error is not None:
-        assert isinstance(error, KbridgeError), f"{target}: {error!r}"
-        return
-    for got, want in zip(model.get_weights(), _model().get_weights()):
-        np.testing.assert_array_equal(got, want)
+    _assert_exact_weights_or_kbridge_error(*_load_within(path), target)
 
 
 @pytest.fixture(scope="module")

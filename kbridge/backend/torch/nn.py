@@ -614,6 +614,11 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
 
 # ----------------------------------------------------------------------------- attention
 
+# Added to the logits of masked positions (not -inf): a fully masked row then attends
+# uniformly, as Keras's attention does, instead of producing NaN.
+_MASKED_LOGIT = -0.7 * 3.38953e38
+
+
 def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False,
                           flash_attention=None, attn_logits_soft_cap=None):
     if flash_attention:
@@ -652,15 +657,10 @@ def dot_product_attention(query, key, value, bias=None, mask=None, scale=None, i
         if is_causal:
             t, s = logits.shape[2], logits.shape[3]
             keep = keep & torch.ones((t, s), dtype=torch.bool, device=logits.device).tril()
-        logits = torch.where(keep, logits, torch.tensor(-0.7 * 3.38953e38, dtype=logit_dt,
+        logits = torch.where(keep, logits, torch.tensor(_MASKED_LOGIT, dtype=logit_dt,
                                                         device=logits.device))
     probs = torch.softmax(logits, dim=-1)
     return torch.einsum("bnts,bsnh->btnh", probs, value.to(logit_dt)).to(dt)
-
-
-# Added to the logits of masked positions (not -inf): a fully masked row then attends
-# uniformly, as Keras's attention does, instead of producing NaN.
-_MASKED_LOGIT = -0.7 * 3.38953e38
 
 
 def _fused_attention(query, key, value, bias, mask, scale, is_causal):
