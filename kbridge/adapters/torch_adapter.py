@@ -451,7 +451,7 @@ def _adopt(layer, name, tensor, trainable):
         v = layer.add_weight(shape=tuple(tensor.shape), dtype=str(tensor.dtype).split(".")[-1],
                              initializer=_shape_only(tensor), trainable=trainable, name=name)
     # Share storage: the Variable holds the module's own Parameter / buffer object.
-    v._value = tensor
+    v._share(tensor)
     layer._torch_variables[name] = v
 
 

@@ -370,8 +370,9 @@ def weight_files(directory):
     return [single], None
 
 
-def read_weights(directory, expected_sha=None):
-    """``{key: np.ndarray}`` (memory-mapped) of a release, with integrity checks."""
+def read_weights(directory, expected_sha=None, lazy=False):
+    """``{key: np.ndarray}`` (memory-mapped) of a release, with integrity checks; with
+    ``lazy``, ``{key: safetensors_io.LazyTensor}`` read by :func:`assign_weights`."""
     files, wmap = weight_files(directory)
     arrays = {}
     digests = {}
@@ -380,7 +381,8 @@ def read_weights(directory, expected_sha=None):
         if isinstance(index_meta, dict) and isinstance(index_meta.get("weights_sha256"), str):
             digests[INDEX_FILE] = index_meta["weights_sha256"]
     for path in files:
-        tensors, meta = safetensors_io.read_with_metadata(path)
+        tensors, meta = (safetensors_io.read_lazy if lazy else
+                         safetensors_io.read_with_metadata)(path)
         if expected_sha is not None and meta.get("config_sha256") not in (None, expected_sha):
             raise _MixedFiles(f"{os.path.basename(path)}: checksum mismatch: its "
                               f"config_sha256 does not match {CONFIG_FILE} (the files come "
@@ -455,7 +457,11 @@ def assign_weights(model, arrays, where, match_renamed=False):
                                f"{standardize_dtype(array.dtype)}, the architecture expects "
                                f"{v.dtype}")
     for key, v in variables.items():
-        v.assign(arrays[key])
+        value = arrays[key]
+        if isinstance(value, safetensors_io.LazyTensor):
+            v._load(value.read())  # read now, given to the Variable: held once
+        else:
+            v.assign(value)
 
 
 _READ_ATTEMPTS = 8
@@ -486,7 +492,8 @@ def _read_release(directory):
     if build_config is not None and not isinstance(build_config, dict):
         raise ReleaseError(f"{CONFIG_FILE}: 'build_config' must be a JSON object. Received: "
                            f"{type(build_config).__name__}")
-    return config_bytes, config, read_weights(directory, expected_sha=_sha256(config_bytes))
+    return config_bytes, config, read_weights(directory, expected_sha=_sha256(config_bytes),
+                                              lazy=True)
 
 
 def load_release(directory, backend=None, custom_objects=None, safe_mode=True):

@@ -2,9 +2,13 @@
 
 The format: an 8-byte little-endian header length ``N``, ``N`` bytes of JSON
 (``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``),
-then the tensor bytes. Reading memory-maps the file and returns zero-copy numpy views, so
-weights stream into a backend one tensor at a time. Every header field is checked against
-the file before any byte is interpreted.
+then the tensor bytes. Every header field is checked against the file before any byte is
+interpreted. Two ways to read:
+
+- :func:`read` memory-maps the file and returns zero-copy numpy views;
+- :func:`read_lazy` returns :class:`LazyTensor` handles on the open file: shapes and dtypes
+  at once, each tensor's bytes read (``pread``) into a fresh array only when asked. A loader
+  holds one tensor at a time beyond what it keeps, and the file cannot be swapped under it.
 """
 
 import json
@@ -170,6 +174,73 @@ def metadata(path):
 def read(path):
     """``{name: np.ndarray}`` views of a memory-mapped safetensors file (read-only)."""
     return read_with_metadata(path)[0]
+
+
+class _OpenFile:
+    """A descriptor the LazyTensors of one file share; closed when the last one goes."""
+
+    def __init__(self, fd, name):
+        self.fd, self.name = fd, name
+
+    def __del__(self):
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class LazyTensor:
+    """A tensor of a safetensors file, read on demand: ``shape``, ``dtype``, ``nbytes`` and
+    ``ndim`` like an array; :meth:`read` (or ``np.asarray``) returns a fresh, writable array
+    that the caller owns."""
+
+    __slots__ = ("_file", "_offset", "shape", "dtype")
+
+    def __init__(self, file, offset, shape, dtype):
+        self._file, self._offset, self.shape, self.dtype = file, offset, shape, dtype
+
+    @property
+    def nbytes(self):
+        return math.prod(self.shape) * self.dtype.itemsize
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def read(self):
+        out = np.empty(self.shape, self.dtype)
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        done, total = 0, out.nbytes
+        while done < total:
+            try:
+                got = os.preadv(self._file.fd, [view[done:]], self._offset + done)
+            except OSError as e:
+                raise ReleaseError(f"{self._file.name}: cannot read ({e.strerror})") from None
+            if got == 0:
+                raise ReleaseError(f"{self._file.name}: the file was truncated while read")
+            done += got
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.read()
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self):
+        return f"LazyTensor(shape={self.shape}, dtype={self.dtype})"
+
+
+def read_lazy(path):
+    """``(tensors, metadata)`` of one safetensors file: ``{name: LazyTensor}`` on the file
+    as it was opened (a file replaced later is not what they read)."""
+    with files.open_regular(path) as f:
+        header, data_start, _ = _read_header(f, path)
+        shared = _OpenFile(os.dup(f.fileno()), os.path.basename(path))
+    tensors = {}
+    for key, info in header.items():
+        if key != "__metadata__":
+            tensors[key] = LazyTensor(shared, data_start + info["data_offsets"][0],
+                                      tuple(info["shape"]), _np_dtype(_CODES[info["dtype"]]))
+    return tensors, dict(header.get("__metadata__", {}))
 
 
 def read_with_metadata(path):

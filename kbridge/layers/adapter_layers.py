@@ -514,7 +514,7 @@ class TFSMLayer(Layer):
             v = self.add_weight(shape=tuple(tf_variable.shape), dtype=tf_variable.dtype.name,
                                 initializer="zeros", trainable=trainable,
                                 name=tf_variable.name.split(":")[0].replace("/", "_"))
-        v._value = tf_variable  # the endpoint reads this very variable
+        v._share(tf_variable)  # the endpoint reads this very variable
 
     def _run(self, inputs, training, kwargs):
         endpoint = self.call_endpoint

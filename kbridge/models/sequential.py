@@ -110,6 +110,25 @@ class Sequential(Model):
         return self._input_shape()
 
     @property
+    def output_shape(self):
+        """The output shape once the input shape is known (``AttributeError`` before, as in
+        Keras)."""
+        inputs = self.inputs
+        if inputs is None:
+            raise AttributeError(f"Sequential model '{self.name}' has no defined output shape "
+                                 "yet: give it an Input or build it")
+        return self.compute_output_shape(inputs[0].shape)
+
+    @property
+    def outputs(self):
+        """Placeholders for the model output, once the input shape is known."""
+        inputs = self.inputs
+        if inputs is None:
+            return None
+        spec = self.compute_output_spec(inputs[0])
+        return list(spec) if isinstance(spec, (list, tuple)) else [spec]
+
+    @property
     def inputs(self):
         """One placeholder for the model input, once the input shape is known."""
         shape = self._input_shape() or (self._build_shapes_dict or {}).get("input_shape")

@@ -9,6 +9,7 @@ import numpy as np
 
 from kbridge.backend.common.dispatch import op_decorator
 from kbridge.backend.common.keras_tensor import KerasTensor
+from kbridge.ops import _specs
 
 op = op_decorator("array")
 
@@ -218,7 +219,7 @@ def dstack(xs):
     """Stack tensors along the third axis (1D/2D inputs gain axes first)."""
 
 
-@op
+@op(spec=_specs.einsum)
 def einsum(subscripts, *operands, **kwargs):
     """Einstein-summation contraction of `operands` described by `subscripts`.
 
@@ -570,7 +571,7 @@ def take_along_axis(x, indices, axis=None):
     """
 
 
-@op
+@op(spec=_specs.tensordot)
 def tensordot(x1, x2, axes=2):
     """Sum products over the given `axes` (an int: last n of `x1` with first n of `x2`).
 

@@ -1,6 +1,7 @@
 """nn ops: activations, convolution, pooling, normalisation, losses and attention."""
 
 from kbridge.backend.common.dispatch import op_decorator
+from kbridge.ops import _specs
 
 op = op_decorator("nn")
 
@@ -45,7 +46,7 @@ def celu(x, alpha=1.0):
     """Continuously differentiable ELU: ``max(x, 0) + alpha * expm1(min(x, 0) / alpha)``."""
 
 
-@op
+@op(spec=_specs.conv)
 def conv(inputs, kernel, strides=1, padding='valid', data_format=None, dilation_rate=1):
     """N-D convolution (cross-correlation); kernel is ``(*spatial, in_channels / groups, out_channels)``.
 
@@ -56,7 +57,7 @@ def conv(inputs, kernel, strides=1, padding='valid', data_format=None, dilation_
     """
 
 
-@op
+@op(spec=_specs.conv_transpose)
 def conv_transpose(inputs, kernel, strides=1, padding='valid', output_padding=None, data_format=None, dilation_rate=1):
     """Transposed N-D convolution; kernel is ``(*spatial, out_channels, in_channels)``.
 
@@ -87,7 +88,7 @@ def depth_to_space(x, block_size, data_format='channels_last'):
     """Move channel blocks into ``block_size x block_size`` spatial blocks (pixel shuffle)."""
 
 
-@op
+@op(spec=_specs.depthwise_conv)
 def depthwise_conv(inputs, kernel, strides=1, padding='valid', data_format=None, dilation_rate=1):
     """Depthwise convolution: each input channel convolved with its own ``kernel[..., c, :]``."""
 
@@ -233,7 +234,7 @@ def selu(x):
     """Scaled ELU with the self-normalising constants."""
 
 
-@op
+@op(spec=_specs.separable_conv)
 def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding='valid', data_format=None, dilation_rate=1):
     """Depthwise convolution followed by a 1x1 pointwise convolution."""
 
@@ -323,7 +324,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     """
 
 
-@op_decorator("nn", export=False)
+@op_decorator("nn", export=False)(spec=_specs.linear)
 def linear(x, kernel, bias=None):
     """``x @ kernel + bias`` (Dense's core), one fused kernel where the backend has one."""
 

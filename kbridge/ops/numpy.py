@@ -5,6 +5,7 @@ Declarations only (signature + docstring); each backend implements them in
 """
 
 from kbridge.backend.common.dispatch import op_decorator
+from kbridge.ops import _specs
 
 op = op_decorator("numpy")
 
@@ -486,7 +487,7 @@ def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
     """
 
 
-@op
+@op(spec=_specs.matmul)
 def matmul(x1, x2):
     """Matrix product of ``x1`` and ``x2`` (batched over leading dims, as ``np.matmul``)."""
 

@@ -4,7 +4,11 @@ The numpy backend implements every op with kbridge's dtype rules, so running it 
 placeholder arrays gives the output dtype and shape. Unknown (``None``) dimensions are
 probed with two different sizes; a dimension of the output that changes between the two
 runs is unknown too. Ops whose shape cannot be found this way (say, a decomposition that
-fails on placeholder values) pass ``spec=`` to their public declaration instead.
+fails on placeholder values), or would cost full-size arithmetic (contractions and
+convolutions, see :mod:`kbridge.ops._specs`), pass ``spec=`` to their public declaration
+instead; a spec raises :class:`NeedsProbe` to leave an unusual call to the probe.
+
+Placeholders are zero-stride views of one element: a weight's placeholder costs no memory.
 """
 
 import numpy as np
@@ -19,12 +23,33 @@ _PROBES = (8, 12)
 _RETRY_PROBES = (24, 36)
 
 
+class NeedsProbe(Exception):
+    """Raised by an op's spec for a call it leaves to the generic probe."""
+
+
+def operand_spec(value):
+    """``(shape, dtype)`` of a KerasTensor, Variable or backend tensor operand of a spec;
+    :class:`NeedsProbe` for anything else (Python scalars and lists follow weak-type rules
+    that only the probe applies)."""
+    if isinstance(value, KerasTensor):
+        return tuple(value.shape), value.dtype
+    backend, _ = dispatch._CLASS_INFO.get(value.__class__) or dispatch.classify(value.__class__)
+    if backend is None or backend == dispatch.SYMBOLIC or not hasattr(value, "shape"):
+        raise NeedsProbe
+    return tuple(value.shape), standardize_dtype(value.dtype)
+
+
+def run_numpy(module, name, *args, **kwargs):
+    """The numpy implementation of ``module.name`` on concrete (small) arguments."""
+    with np.errstate(all="ignore"):
+        return dispatch.resolve_impl("numpy", module, name)(*args, **kwargs)
+
+
 def _placeholder(shape, dtype, probe):
     shape = tuple(probe if d is None else d for d in shape)
     dt = numpy_dtype(dtype)
-    if dt.kind in "fc":
-        return np.ones(shape, dt)
-    return np.zeros(shape, dt)
+    one = np.ones((), dt) if dt.kind in "fc" else np.zeros((), dt)
+    return np.broadcast_to(one, shape)
 
 
 def _to_placeholders(value, probe):
@@ -98,8 +123,11 @@ def _probe(impl, args, kwargs, probes, dynamic):
 def symbolic_call(module, name, spec, args, kwargs):
     """Output KerasTensor(s) of ``module.name`` applied to ``args``, without real data."""
     if spec is not None:
-        outputs = spec(*args, **kwargs)
-    else:
+        try:
+            outputs = spec(*args, **kwargs)
+        except NeedsProbe:
+            spec = None
+    if spec is None:
         impl = dispatch.resolve_impl("numpy", module, name)
         dynamic = _has_unknown_dims(args) or _has_unknown_dims(kwargs.values())
         try:

@@ -45,8 +45,9 @@ class AllocationBudget:
     def __init__(self, max_bytes, max_count, error, defer_initializers=False):
         self.max_bytes, self.max_count, self.error = max_bytes, max_count, error
         self.bytes = self.count = 0
-        # With ``defer_initializers``, Variables start as zeros and their initializers run
-        # only for those ``initialize_unassigned`` is told were not loaded.
+        # With ``defer_initializers``, Variables start *pending*: a zero-stride placeholder
+        # of their shape and dtype, no memory, until the loader hands them their value;
+        # initializers run only for those ``initialize_unassigned`` is told were not loaded.
         self.defer_initializers = defer_initializers
         self.deferred = []
         self._token = None
@@ -125,6 +126,9 @@ class Variable:
 
     backend_name = None  # set by each backend's subclass
     __array_priority__ = 100
+    # True from a deferred creation (see AllocationBudget) until the first assignment: the
+    # value is then a read-only numpy placeholder, not yet a backend tensor.
+    _pending = False
 
     def __new__(cls, *args, **kwargs):
         if cls is Variable:
@@ -152,11 +156,12 @@ class Variable:
             if budget is not None:
                 budget.charge(self.path, shape, dtype)
             if budget is not None and budget.defer_initializers:
-                # Loading: the value is about to be overwritten; zeros cost no random draws.
-                value = np.zeros(shape, _numpy_dtype(dtype))
+                # Loading: the value is about to be overwritten. Nothing is allocated or drawn.
                 budget.deferred.append((self, initializer, shape, dtype))
-            else:
-                value = initializer(shape, dtype=dtype)
+                self._pending = True
+                self._value = np.broadcast_to(np.zeros((), _numpy_dtype(dtype)), shape)
+                return
+            value = initializer(shape, dtype=dtype)
         else:
             value = initializer
             dtype = None if dtype is None else standardize_dtype(dtype)
@@ -177,6 +182,11 @@ class Variable:
 
     def _direct_assign(self, native):
         raise NotImplementedError
+
+    def _adopt(self, native):
+        """Become the storage of ``native``, which nobody else holds (a tensor the loader
+        just read). Backends that can skip the copy of ``_initialize`` override this."""
+        self._initialize(native)
 
     def numpy(self):
         """The value as a numpy array."""
@@ -212,6 +222,10 @@ class Variable:
                 f"Variable '{self.path}' has shape {self.shape}; cannot assign a value of "
                 f"shape {tuple(native.shape)}."
             )
+        if self._pending:
+            del self._pending
+            self._initialize(native)
+            return self._value
         scope = _stateless.current_scope()
         if scope is not None:
             # Functional update: rebind, so the caller's state is untouched (and tracers work).
@@ -220,6 +234,26 @@ class Variable:
         else:
             self._direct_assign(native)
         return self._value
+
+    def _load(self, array):
+        """Assign ``array``, a numpy array the caller gives away (the hub's loader has just
+        read it): a pending Variable keeps it as its storage without a copy where the
+        backend allows (numpy, torch), so a load holds each weight once."""
+        if not self._pending:
+            return self.assign(array)
+        native = self._to_native(array, self.dtype)
+        if tuple(native.shape) != self.shape:
+            raise ShapeError(f"Variable '{self.path}' has shape {self.shape}; cannot load a "
+                             f"value of shape {tuple(native.shape)}.")
+        del self._pending
+        self._adopt(native)
+        return self._value
+
+    def _share(self, native):
+        """Hold ``native`` itself (a wrapped framework module's own parameter or variable)
+        as the storage from now on: no copy, and both sides see every update."""
+        self.__dict__.pop("_pending", None)
+        self._value = native
 
     def _to_native_stateless(self, value):
         """``value`` as this backend's tensor, for a StatelessScope (no copy, no Parameter)."""

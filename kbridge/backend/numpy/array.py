@@ -449,7 +449,7 @@ def view(x, dtype=None):
         import ml_dtypes
 
         dt = np.dtype(ml_dtypes.bfloat16)
-    return x.view(dt)
+    return (x if x.dtype.itemsize == dt.itemsize else np.ascontiguousarray(x)).view(dt)
 
 
 # --- indexing -----------------------------------------------------------------------------

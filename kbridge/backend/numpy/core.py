@@ -28,6 +28,9 @@ class Variable(variables.Variable):
     def _direct_assign(self, native):
         self._value = np.array(native, copy=True)
 
+    def _adopt(self, native):
+        self._value = native if native.flags.writeable else np.array(native, copy=True)
+
     def numpy(self):
         return self._value
 

@@ -57,7 +57,9 @@ class Variable(variables.Variable):
         return convert_to_tensor(value, dtype)
 
     def _initialize(self, native):
-        native = native.detach().clone()
+        self._adopt(native.detach().clone())
+
+    def _adopt(self, native):
         grad = self._trainable and (native.is_floating_point() or native.is_complex())
         self._value = torch.nn.Parameter(native, requires_grad=grad)
 
@@ -77,7 +79,7 @@ class Variable(variables.Variable):
     def trainable(self, value):
         self._trainable = bool(value)
         param = self.__dict__.get("_value")
-        if param is not None and (param.is_floating_point() or param.is_complex()):
+        if isinstance(param, torch.Tensor) and (param.is_floating_point() or param.is_complex()):
             param.requires_grad_(self._trainable)
 
     @classmethod
