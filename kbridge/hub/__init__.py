@@ -15,9 +15,10 @@ import tempfile
 
 from kbridge.hub import sources
 from kbridge.hub.errors import ReleaseError
+from kbridge.hub.limits import LimitExceeded, Limits
 from kbridge.hub.release import CONFIG_FILE, load_release, read_json, save
 
-__all__ = ["ReleaseError", "inspect", "load", "publish", "save"]
+__all__ = ["LimitExceeded", "Limits", "ReleaseError", "inspect", "load", "publish", "save"]
 
 # Loaders for checkpoints that are not kbridge releases: name -> (detect(dir), load(dir, backend)).
 # The model zoo registers Hugging Face architectures here; Keras files are handled below.
@@ -29,7 +30,7 @@ def register_checkpoint_loader(name, detect, loader):
     _CHECKPOINT_LOADERS[name] = (detect, loader)
 
 
-def _load_directory(path, backend, custom_objects, safe_mode):
+def _load_directory(path, backend, custom_objects, safe_mode, limits=None):
     config_path = os.path.join(path, CONFIG_FILE)
     if not os.path.exists(config_path):
         raise ReleaseError(f"{path}: no {CONFIG_FILE}; not a kbridge release or a checkpoint "
@@ -37,26 +38,35 @@ def _load_directory(path, backend, custom_objects, safe_mode):
     config = read_json(config_path)
     if isinstance(config, dict) and config.get("format") == "kbridge":
         return load_release(path, backend=backend, custom_objects=custom_objects,
-                            safe_mode=safe_mode)
+                            safe_mode=safe_mode, limits=limits)
     _ensure_zoo_loaders()
     for detect, loader in _CHECKPOINT_LOADERS.values():
         if detect(path, config):
             from kbridge.errors import KbridgeError
             from kbridge.hub import release
 
-            # The architecture may not ask for more memory than the checkpoint holds.
+            # The architecture may not ask for more memory than the checkpoint holds, and
+            # weights the checkpoint fills are never randomly initialised.
             try:
-                budget = release.checkpoint_budget(path, config_path)
+                budget = release.checkpoint_budget(path, config_path, limits)
+            except LimitExceeded:
+                raise
             except ReleaseError:  # no readable weights: the converter says what is wrong
-                budget = contextlib.nullcontext()
-            with budget:
+                budget = None
+            with budget or contextlib.nullcontext():
                 try:
-                    return loader(path, backend)
+                    model = loader(path, backend)
                 except KbridgeError:
                     raise
                 except (Exception, RecursionError) as e:  # noqa: BLE001 - a hostile config
                     raise ReleaseError(f"{config_path}: the checkpoint cannot be converted "
                                        f"({type(e).__name__}: {str(e)[:300]})") from None
+            if budget is not None:
+                from kbridge.backend.common import context
+
+                with context.use(backend or context.get()):
+                    budget.initialize_unassigned()  # e.g. a new head the checkpoint lacks
+            return model
     model_type = config.get("model_type") if isinstance(config, dict) else None
     raise ReleaseError(f"{config_path}: not a kbridge release, and model_type={model_type!r} "
                        "has no converter in the model zoo")
@@ -70,7 +80,7 @@ def _ensure_zoo_loaders():
 
 
 def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, cache_dir=None,
-         revision=None):
+         revision=None, limits=None):
     """Load a model from ``source`` on ``backend`` (default: the active backend).
 
     Args:
@@ -83,14 +93,19 @@ def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, 
         token: Hugging Face token for private repos (else HF_TOKEN / the saved login).
         cache_dir: huggingface_hub cache for ``hf://`` sources (default: its own, HF_HUB_CACHE).
         revision: branch, tag or commit of an ``hf://`` source (overrides ``@revision``).
+        limits: a :class:`Limits` of ceilings (largest tensor, total bytes, tensor and
+            layer counts), checked on headers and config before anything is built or read.
 
     ``hf://`` sources are fetched with huggingface_hub (only the release files); with
     ``HF_HUB_OFFLINE=1`` they come from its cache without any request.
     Loading never runs code from the release: only registered classes are constructed.
     """
+    from kbridge.hub import limits as _limits
+
+    limits = _limits.standardize(limits)
     path = sources.resolve(source, token=token, cache_dir=cache_dir, revision=revision)
     if os.path.isdir(path):
-        return _load_directory(path, backend, custom_objects, safe_mode)
+        return _load_directory(path, backend, custom_objects, safe_mode, limits)
     if path.endswith(".keras") or path.endswith(".weights.h5"):
         from kbridge.saving import keras_import
 

@@ -58,7 +58,7 @@ def read_regular(path, max_bytes=MAX_JSON_BYTES):
         if size > max_bytes:
             raise ReleaseError(f"{os.path.basename(path)} is {size} bytes; files of this kind "
                                f"are at most {max_bytes} bytes")
-        data = f.read(max_bytes + 1)
+        data = f.read(min(size, max_bytes) + 1)  # (read(n) reserves n bytes up front)
     if len(data) > max_bytes:
         raise ReleaseError(f"{os.path.basename(path)} grew past {max_bytes} bytes while read")
     return data

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from kbridge.backend.common.variables import AllocationBudget
+from kbridge.hub import limits as _limits
 from kbridge.hub import files, safetensors_io
 from kbridge.hub.errors import ReleaseError
 
@@ -408,22 +409,23 @@ def read_weights(directory, expected_sha=None, lazy=False):
     return arrays
 
 
-def checkpoint_budget(directory, where):
+def checkpoint_budget(directory, where, limits=None):
     """The AllocationBudget of a model built for the weight files in ``directory`` (read
-    from their headers only), raising ReleaseError naming ``where``."""
+    from their headers only, checked against ``limits``), raising ReleaseError naming
+    ``where``."""
     paths, _ = weight_files(directory)
-    total, count = 0, 0
+    sizes = []
     for path in paths:
         header, _, _ = safetensors_io.read_header(path)
-        for key, info in header.items():
-            if key != "__metadata__":
-                total += info["data_offsets"][1] - info["data_offsets"][0]
-                count += 1
+        sizes.extend((key, info["data_offsets"][1] - info["data_offsets"][0])
+                     for key, info in header.items() if key != "__metadata__")
+    _limits.standardize(limits).check_tensors(where, sizes)
+    total, count = sum(n for _, n in sizes), len(sizes)
     return AllocationBudget(
         # float16 checkpoints are upcast to float32: twice their bytes.
         2 * total + AllocationBudget.SLACK_BYTES, 2 * count + AllocationBudget.SLACK_COUNT,
         lambda message: ReleaseError(f"{where}: {message}: the config does not match the "
-                                     "checkpoint's weights"))
+                                     "checkpoint's weights"), defer_initializers=True)
 
 
 def assign_weights(model, arrays, where, match_renamed=False):
@@ -467,8 +469,9 @@ def assign_weights(model, arrays, where, match_renamed=False):
 _READ_ATTEMPTS = 8
 
 
-def _read_release(directory):
-    """``(config bytes, config, arrays)`` of a release, every field checked."""
+def _read_release(directory, limits):
+    """``(config bytes, config, arrays)`` of a release, every field checked (arrays are
+    LazyTensors: nothing but headers is read yet)."""
     config_path = os.path.join(directory, CONFIG_FILE)
     config_bytes = files.read_regular(config_path)
     config = parse_json(config_bytes, CONFIG_FILE)
@@ -492,12 +495,16 @@ def _read_release(directory):
     if build_config is not None and not isinstance(build_config, dict):
         raise ReleaseError(f"{CONFIG_FILE}: 'build_config' must be a JSON object. Received: "
                            f"{type(build_config).__name__}")
-    return config_bytes, config, read_weights(directory, expected_sha=_sha256(config_bytes),
-                                              lazy=True)
+    limits.check_config(CONFIG_FILE, config["config"])
+    arrays = read_weights(directory, expected_sha=_sha256(config_bytes), lazy=True)
+    limits.check_tensors(os.path.basename(directory.rstrip("/")) or directory,
+                         ((key, a.nbytes) for key, a in arrays.items()))
+    return config_bytes, config, arrays
 
 
-def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
-    """Build the model a kbridge release directory describes, on ``backend``."""
+def load_release(directory, backend=None, custom_objects=None, safe_mode=True, limits=None):
+    """Build the model a kbridge release directory describes, on ``backend``, within
+    ``limits`` (a :class:`kbridge.hub.Limits`)."""
     from kbridge.backend.common import context
     from kbridge.errors import KbridgeError
     from kbridge.saving import registry
@@ -506,7 +513,7 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
     # a reader opens its files one by one): files of two saves are detected and read again.
     for attempt in range(_READ_ATTEMPTS):
         try:
-            config_bytes, config, arrays = _read_release(directory)
+            config_bytes, config, arrays = _read_release(directory, _limits.standardize(limits))
             break
         except _MixedFiles:
             if attempt == _READ_ATTEMPTS - 1:
@@ -538,5 +545,5 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True):
                                f"({type(e).__name__}: {str(e)[:300]})") from None
     assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory)
     with context.use(backend):
-        budget.initialize_unassigned(weight_map(model).values())  # e.g. seed states
+        budget.initialize_unassigned()  # e.g. seed states
     return model

@@ -1,7 +1,10 @@
 """Loading a release does not draw random initial values for weights it then overwrites,
-and still initialises any variable the release does not hold."""
+still initialises any variable the release does not hold, and holds each weight once."""
+
+import tracemalloc
 
 import numpy as np
+import pytest
 
 import kbridge
 from kbridge import initializers
@@ -32,7 +35,48 @@ def test_variables_the_release_does_not_hold_are_initialised_after_loading():
         loaded = kbridge.Variable(initializers.Ones(), shape=(2, 3), name="loaded")
         extra = kbridge.Variable(initializers.Constant(7.0), shape=(4,), name="extra")
     assert not extra.numpy().any()  # zeros until told
+    assert extra.numpy().strides == (0,)  # a placeholder: nothing allocated
     loaded.assign(np.full((2, 3), 5.0, "float32"))
-    budget.initialize_unassigned([loaded])
+    budget.initialize_unassigned()
     np.testing.assert_array_equal(extra.numpy(), np.full(4, 7.0))
     np.testing.assert_array_equal(loaded.numpy(), np.full((2, 3), 5.0))
+
+
+def test_a_load_allocates_the_weights_once(tmp_path):
+    """numpy allocations are traced: building the architecture and reading the weights
+    together may not allocate much more than the weights themselves (they used to be
+    allocated three times: placeholder arithmetic, zeros, and the copy of the file)."""
+    with kbridge.backend.use("numpy"):
+        model = kbridge.Sequential([kbridge.Input((512,)), kbridge.layers.Dense(2048),
+                                    kbridge.layers.Dense(1024)])
+    path = kbridge.hub.save(model, str(tmp_path / "r"))
+    weights = sum(w.nbytes for w in model.get_weights())
+    kbridge.hub.load(path, backend="numpy")  # imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        back = kbridge.hub.load(path, backend="numpy")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.15 * weights, (peak, weights)
+    for got, want in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_torch_variables_keep_the_array_the_loader_read(tmp_path):
+    torch = pytest.importorskip("torch")
+    from kbridge.hub import safetensors_io
+
+    array = np.arange(12, dtype="float32").reshape(3, 4)
+    safetensors_io.write(str(tmp_path / "w.safetensors"), {"w": array})
+    lazy, _ = safetensors_io.read_lazy(str(tmp_path / "w.safetensors"))
+    budget = AllocationBudget(10 ** 6, 10, ValueError, defer_initializers=True)
+    with kbridge.backend.use("torch"), budget:
+        v = kbridge.Variable(initializers.Zeros(), shape=(3, 4), name="w")
+    read = lazy["w"].read()
+    v._load(read)
+    assert isinstance(v.value, torch.nn.Parameter)
+    assert v.value.data_ptr() == read.ctypes.data  # adopted, not copied
+    v.assign(np.ones((3, 4), "float32"))  # later assignments copy in place, as always
+    assert v.value.data_ptr() == read.ctypes.data
+    np.testing.assert_array_equal(v.numpy(), np.ones((3, 4)))

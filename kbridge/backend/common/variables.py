@@ -47,7 +47,7 @@ class AllocationBudget:
         self.bytes = self.count = 0
         # With ``defer_initializers``, Variables start *pending*: a zero-stride placeholder
         # of their shape and dtype, no memory, until the loader hands them their value;
-        # initializers run only for those ``initialize_unassigned`` is told were not loaded.
+        # ``initialize_unassigned`` runs the initializers of those never assigned.
         self.defer_initializers = defer_initializers
         self.deferred = []
         self._token = None
@@ -59,11 +59,11 @@ class AllocationBudget:
         return cls(total + cls.SLACK_BYTES, 2 * len(arrays) + cls.SLACK_COUNT, error,
                    defer_initializers)
 
-    def initialize_unassigned(self, assigned):
-        """Run the deferred initializers of the Variables not in ``assigned``."""
-        loaded = {id(v) for v in assigned}
+    def initialize_unassigned(self):
+        """Run the deferred initializers of the Variables still pending (nothing loaded into
+        them: a new classification head, seed states, counters)."""
         for variable, initializer, shape, dtype in self.deferred:
-            if id(variable) not in loaded:
+            if variable._pending:
                 variable.assign(initializer(shape, dtype=dtype))
         self.deferred = []
 
