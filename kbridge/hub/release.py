@@ -20,7 +20,7 @@ import numpy as np
 from kbridge.backend.common.variables import AllocationBudget
 from kbridge.hub import limits as _limits
 from kbridge.hub import files, safetensors_io
-from kbridge.hub.errors import ReleaseError
+from kbridge.hub.errors import ReleaseError, bounded
 
 FORMAT = "kbridge"
 FORMAT_VERSION = 1
@@ -537,7 +537,7 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True, l
         except ReleaseError:
             raise
         except KbridgeError as e:
-            raise type(e)(f"{CONFIG_FILE}: {e}") from None
+            raise type(e)(bounded(f"{CONFIG_FILE}: {e}")) from None
         except (Exception, RecursionError) as e:  # noqa: BLE001
             # A layer constructor or build() choking on a hostile field value (TypeError,
             # ValueError, OverflowError, NotImplementedError, ... from deep inside).

@@ -9,12 +9,8 @@ directory)`` writes the checkpoint back in HF's layout (``transformers.BertModel
 Only numpy (and kbridge's own safetensors reader/writer) is needed: no torch, no transformers.
 """
 
-import json
-import os
-
-import numpy as np
-
 from kbridge.hub.errors import ReleaseError
+from model_zoo import hf_checkpoint
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_bert_to_hf", "load_hf_bert",
            "hf_to_kbridge_weights", "kbridge_to_hf_weights"]
@@ -178,18 +174,6 @@ def kbridge_to_hf_weights(arrays, config):
             for hf, ours, kind in _weight_table(config)}
 
 
-def _read_hf_weights(directory):
-    from kbridge.hub import release
-
-    if not (os.path.exists(os.path.join(directory, release.WEIGHTS_FILE))
-            or os.path.exists(os.path.join(directory, release.INDEX_FILE))):
-        present = sorted(f for f in os.listdir(directory) if f.endswith((".bin", ".h5", ".pt")))
-        hint = (f" It holds {present}: convert them to safetensors first (e.g. transformers' "
-                "`model.save_pretrained(dir, safe_serialization=True)`)." if present else "")
-        raise ReleaseError(f"{directory}: no model.safetensors or model.safetensors.index.json."
-                           + hint)
-    return release.read_weights(directory)
-
 
 def load_hf_bert(directory, backend=None, dtype=None):
     """A :class:`BertEncoder` on ``backend`` with the weights of an HF BERT checkpoint.
@@ -203,20 +187,15 @@ def load_hf_bert(directory, backend=None, dtype=None):
         >>> model = load_hf_bert("all-MiniLM-L6-v2/", backend="torch")
     """
     from kbridge.backend.common import context
-    from kbridge.hub import release
     from model_zoo.text.bert import BertEncoder
 
-    hf_config = release.read_json(os.path.join(directory, release.CONFIG_FILE))
+    hf_config = hf_checkpoint.read_config(directory)
     config = config_from_hf(hf_config)
-    arrays = hf_to_kbridge_weights(_read_hf_weights(directory), config)
+    arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config)
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = BertEncoder(**config, dtype=dtype)
-    variables = release.weight_map(model)
-    arrays = {k: np.ascontiguousarray(a, dtype=variables[k].dtype) if k in variables else a
-              for k, a in arrays.items()}
-    release.assign_weights(model, arrays, where=os.path.basename(os.path.normpath(directory)))
-    return model
+    return hf_checkpoint.assign(model, arrays, directory)
 
 
 def export_bert_to_hf(model, directory):
@@ -230,26 +209,16 @@ def export_bert_to_hf(model, directory):
         >>> export_bert_to_hf(model, "exported/")
         >>> transformers.BertModel.from_pretrained("exported/")
     """
-    from kbridge.hub import release, safetensors_io
     from model_zoo.text.bert import BertEncoder
 
     if not isinstance(model, BertEncoder):
         raise ReleaseError("export_bert_to_hf expects a model_zoo BertEncoder. Received: "
                            f"{type(model).__name__}")
     config = model.get_config()
-    arrays = {k: np.asarray(v.numpy()) for k, v in release.weight_map(model).items()}
-    hf_arrays = {k: np.ascontiguousarray(v)
-                 for k, v in kbridge_to_hf_weights(arrays, config).items()}
-    directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
+    hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
     hf_config = config_to_hf(config)
     hf_config["torch_dtype"] = str(next(iter(hf_arrays.values())).dtype)
-    with open(os.path.join(directory, release.CONFIG_FILE), "w") as f:
-        json.dump(hf_config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    safetensors_io.write(os.path.join(directory, release.WEIGHTS_FILE), hf_arrays,
-                         {"format": "pt"})
-    return directory
+    return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
 def _hub_loader(path, backend):

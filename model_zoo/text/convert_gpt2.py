@@ -14,12 +14,12 @@ token embedding: HF checkpoints omit ``lm_head.weight`` (or hold a copy equal to
 Only numpy (and kbridge's own safetensors reader/writer) is needed: no torch, no transformers.
 """
 
-import json
 import os
 
 import numpy as np
 
 from kbridge.hub.errors import ReleaseError
+from model_zoo import hf_checkpoint
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_gpt2_to_hf", "load_hf_gpt2",
            "hf_to_kbridge_weights", "kbridge_to_hf_weights", "register"]
@@ -133,18 +133,6 @@ def kbridge_to_hf_weights(arrays, config):
     return out
 
 
-def _read_hf_weights(directory):
-    from kbridge.hub import release
-
-    if not (os.path.exists(os.path.join(directory, release.WEIGHTS_FILE))
-            or os.path.exists(os.path.join(directory, release.INDEX_FILE))):
-        present = sorted(f for f in os.listdir(directory) if f.endswith((".bin", ".h5", ".pt")))
-        hint = (f" It holds {present}: convert them to safetensors first (e.g. transformers' "
-                "`model.save_pretrained(dir, safe_serialization=True)`)." if present else "")
-        raise ReleaseError(f"{directory}: no model.safetensors or model.safetensors.index.json."
-                           + hint)
-    return release.read_weights(directory)
-
 
 def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2"):
     """A :class:`GPT2CausalLM` on ``backend`` with the weights of an HF GPT-2 checkpoint.
@@ -160,21 +148,16 @@ def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2"):
         >>> model.generate(np.array([[464, 3290]]), max_new_tokens=8)
     """
     from kbridge.backend.common import context
-    from kbridge.hub import release
     from model_zoo.text.gpt2 import GPT2CausalLM
 
     directory = os.fspath(directory)
-    hf_config = release.read_json(os.path.join(directory, release.CONFIG_FILE))
+    hf_config = hf_checkpoint.read_config(directory)
     config = config_from_hf(hf_config)
-    arrays = hf_to_kbridge_weights(_read_hf_weights(directory), config)
+    arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config)
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = GPT2CausalLM(**config, dtype=dtype, name=name)
-    variables = release.weight_map(model)
-    arrays = {k: np.ascontiguousarray(a, dtype=variables[k].dtype) if k in variables else a
-              for k, a in arrays.items()}
-    release.assign_weights(model, arrays, where=os.path.basename(os.path.normpath(directory)))
-    return model
+    return hf_checkpoint.assign(model, arrays, directory)
 
 
 def export_gpt2_to_hf(model, directory):
@@ -188,26 +171,16 @@ def export_gpt2_to_hf(model, directory):
         >>> export_gpt2_to_hf(model, "exported/")
         >>> transformers.GPT2LMHeadModel.from_pretrained("exported/")
     """
-    from kbridge.hub import release, safetensors_io
     from model_zoo.text.gpt2 import GPT2CausalLM
 
     if not isinstance(model, GPT2CausalLM):
         raise ReleaseError("export_gpt2_to_hf expects a model_zoo GPT2CausalLM. Received: "
                            f"{type(model).__name__}")
     config = model.get_config()
-    arrays = {k: np.asarray(v.numpy()) for k, v in release.weight_map(model).items()}
-    hf_arrays = {k: np.ascontiguousarray(v)
-                 for k, v in kbridge_to_hf_weights(arrays, config).items()}
-    directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
+    hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
     hf_config = config_to_hf(config)
     hf_config["torch_dtype"] = str(hf_arrays["transformer.wte.weight"].dtype)
-    with open(os.path.join(directory, release.CONFIG_FILE), "w") as f:
-        json.dump(hf_config, f, indent=2, sort_keys=True)
-        f.write("\n")
-    safetensors_io.write(os.path.join(directory, release.WEIGHTS_FILE), hf_arrays,
-                         {"format": "pt"})
-    return directory
+    return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
 def _hub_loader(path, backend):

@@ -12,6 +12,7 @@ gamma/beta/moving_mean/moving_variance (``num_batches_tracked`` only counts trai
 import numpy as np
 
 from kbridge.hub.errors import ReleaseError
+from model_zoo import hf_checkpoint
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_resnet_to_hf",
@@ -71,14 +72,14 @@ def _conv_layers(config):
 
 def hf_to_kbridge_weights(arrays, config):
     """``{kbridge variable path: array}`` from HF ResNet weights (``{name: array}``)."""
-    arrays = {k: v for k, v in _common.strip_prefix(arrays, ("resnet.",)).items()
+    arrays = {k: v for k, v in hf_checkpoint.strip_prefix(arrays, ("resnet.",)).items()
               if not k.startswith("classifier.") and not k.endswith(".num_batches_tracked")}
     out = {}
     for ours, hf in _conv_layers(config):
         out[f"{ours}/convolution/kernel"] = _common.torch_conv_to_kbridge(
-            _common.pop(arrays, f"{hf}.convolution.weight", "ResNet"))
+            hf_checkpoint.pop(arrays, f"{hf}.convolution.weight", "ResNet"))
         for k, theirs in _BATCH_NORM.items():
-            out[f"{ours}/normalization/{k}"] = _common.pop(
+            out[f"{ours}/normalization/{k}"] = hf_checkpoint.pop(
                 arrays, f"{hf}.normalization.{theirs}", "ResNet")
     if arrays:
         raise ReleaseError(f"ResNet checkpoint: weights this architecture does not have: "
@@ -109,13 +110,13 @@ def load_hf_resnet(directory, backend=None, dtype=None, name="resnet"):
     from kbridge.backend.common import context
     from model_zoo.vision.resnet import ResNetBackbone
 
-    hf_config, arrays = _common.read_hf_checkpoint(directory)
+    hf_config, arrays = hf_checkpoint.read(directory)
     config = config_from_hf(hf_config)
     weights = hf_to_kbridge_weights(arrays, config)
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = ResNetBackbone(**config, dtype=dtype, name=name)
-    return _common.assign_checkpoint(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory)
 
 
 def export_resnet_to_hf(model, directory):
@@ -127,10 +128,10 @@ def export_resnet_to_hf(model, directory):
         raise ReleaseError("export_resnet_to_hf expects a model_zoo ResNetBackbone. Received: "
                            f"{type(model).__name__}")
     config = model.get_config()
-    arrays = kbridge_to_hf_weights(_common.model_arrays(model), config)
+    arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
     hf_config = config_to_hf(config)
     hf_config["torch_dtype"] = str(arrays["embedder.embedder.convolution.weight"].dtype)
-    return _common.write_hf_checkpoint(directory, hf_config, arrays)
+    return hf_checkpoint.write(directory, hf_config, arrays)
 
 
 def _hub_loader(path, backend):

@@ -9,6 +9,7 @@ the patch convolution ``[out, in, kh, kw]`` becomes kbridge's ``[kh, kw, in, out
 """
 
 from kbridge.hub.errors import ReleaseError
+from model_zoo import hf_checkpoint
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_vit_to_hf", "load_hf_vit",
@@ -59,11 +60,11 @@ def config_to_hf(config):
 
 def hf_to_kbridge_weights(arrays, config):
     """``{kbridge variable path: array}`` from HF ViT weights (``{name: array}``)."""
-    arrays = {k: v for k, v in _common.strip_prefix(arrays, ("vit.",)).items()
+    arrays = {k: v for k, v in hf_checkpoint.strip_prefix(arrays, ("vit.",)).items()
               if not k.startswith(_SKIPPED_PREFIXES)}
 
     def pop(key):
-        return _common.pop(arrays, key, "ViT")
+        return hf_checkpoint.pop(arrays, key, "ViT")
 
     out = {"embeddings/cls_token": pop("embeddings.cls_token"),
            "embeddings/position_embeddings": pop("embeddings.position_embeddings"),
@@ -128,14 +129,14 @@ def load_hf_vit(directory, backend=None, dtype=None, name="vit"):
     from kbridge.backend.common import context
     from model_zoo.vision.vit import ViTBackbone
 
-    hf_config, arrays = _common.read_hf_checkpoint(directory)
+    hf_config, arrays = hf_checkpoint.read(directory)
     has_pooler = any(k.endswith("pooler.dense.weight") for k in arrays)
     config = config_from_hf(hf_config, add_pooling_layer=has_pooler)
     weights = hf_to_kbridge_weights(arrays, config)
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = ViTBackbone(**config, dtype=dtype, name=name)
-    return _common.assign_checkpoint(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory)
 
 
 def export_vit_to_hf(model, directory):
@@ -148,10 +149,10 @@ def export_vit_to_hf(model, directory):
         raise ReleaseError("export_vit_to_hf expects a model_zoo ViTBackbone. Received: "
                            f"{type(model).__name__}")
     config = model.get_config()
-    arrays = kbridge_to_hf_weights(_common.model_arrays(model), config)
+    arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
     hf_config = config_to_hf(config)
     hf_config["torch_dtype"] = str(arrays["layernorm.weight"].dtype)
-    return _common.write_hf_checkpoint(directory, hf_config, arrays)
+    return hf_checkpoint.write(directory, hf_config, arrays)
 
 
 def _hub_loader(path, backend):

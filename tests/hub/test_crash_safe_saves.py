@@ -184,3 +184,66 @@ def test_readers_never_see_a_mix_while_a_save_replaces_the_release(tmp_path):
         t.join()
     assert "mixed" not in seen
     assert len(seen) > 10 and not problems, problems[:3]
+
+
+_READER = """
+import json, sys, time
+import numpy as np
+sys.path.insert(0, {root!r})
+import kbridge
+from kbridge.hub.errors import ReleaseError
+from tests.hub.test_crash_safe_saves import X, _model
+versions = [_model(1).predict(X, verbose=0), _model(2).predict(X, verbose=0)]
+print("ready", flush=True)
+sys.stdin.readline()
+seen, problems, end = [], [], time.monotonic() + {seconds}
+while time.monotonic() < end:
+    try:
+        out = kbridge.hub.load({path!r}, backend="numpy").predict(X, verbose=0)
+    except ReleaseError as e:
+        problems.append(str(e))
+        continue
+    seen.append(next((i for i, v in enumerate(versions) if np.array_equal(out, v)), "mixed"))
+print(json.dumps({{"seen": seen, "problems": problems[:3]}}))
+"""
+
+
+def test_eight_reader_processes_never_see_a_mix_while_another_process_saves(tmp_path):
+    """The issue's reproducer: 8 processes load a sharded release while another process
+    saves new versions over it; 14% of loads used to mix shards of two saves."""
+    import json
+
+    path = tmp_path / "release"
+    kbridge.hub.save(_model(1), str(path), max_shard_size=20000)
+    env = dict(os.environ, KBRIDGE_BACKEND="numpy")
+    reader = _READER.format(root=os.getcwd(), path=str(path), seconds=3.0)
+    writer = textwrap.dedent(f"""
+        import kbridge, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from tests.hub.test_crash_safe_saves import _model
+        models = [_model(1), _model(2)]
+        i = 1
+        while True:
+            kbridge.hub.save(models[i % 2], {str(path)!r}, max_shard_size=20000)
+            i += 1
+    """)
+    readers = [subprocess.Popen([sys.executable, "-c", reader], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, env=env) for _ in range(8)]
+    for r in readers:
+        assert r.stdout.readline().strip() == b"ready"
+    saving = subprocess.Popen([sys.executable, "-c", writer], env=env)
+    try:
+        for r in readers:
+            r.stdin.write(b"go\n")
+            r.stdin.flush()
+        results = [json.loads(r.communicate(timeout=120)[0].decode().splitlines()[-1])
+                   for r in readers]
+    finally:
+        saving.kill()
+        saving.wait()
+    seen = [s for result in results for s in result["seen"]]
+    problems = [p for result in results for p in result["problems"]]
+    assert "mixed" not in seen
+    assert len(seen) >= 16 and not problems, problems[:3]
+    assert set(seen) <= {0, 1}
+    assert seen.count(1) > 0  # the second version was saved while the readers read

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import kbridge
 from kbridge.errors import KbridgeError
+from kbridge.hub.errors import MAX_MESSAGE
 from kbridge.hub import release as release_module
 from kbridge.hub import safetensors_io
 from kbridge.hub.errors import ReleaseError
@@ -155,6 +156,20 @@ def test_a_deeply_nested_config_is_refused(release, tmp_path):
     assert isinstance(error, ReleaseError) and "nested" in str(error), error
 
 
+@pytest.mark.parametrize("edit", [
+    lambda c: c.update(**{"class": "Q" * 100_000}),
+    lambda c: _layers(c)[1].update(class_name="Dense" * 20_000),
+    lambda c: _layers(c)[1]["config"].update(activation="x" * 100_000),
+    lambda c: _layers(c)[1]["config"].update(units="9" * 5_000),
+], ids=["class", "class-name", "activation", "units"])
+def test_errors_stay_short_whatever_the_release_holds(release, tmp_path, edit):
+    path, _ = _copy(release, tmp_path)
+    _edit_config(path, edit)
+    _, error = _load_within(path)
+    assert isinstance(error, KbridgeError), repr(error)
+    assert "config.json" in str(error) and len(str(error)) <= MAX_MESSAGE, str(error)[:2000]
+
+
 @pytest.mark.parametrize("units", [10 ** 9, 10 ** 15])
 def test_a_config_asking_for_more_memory_than_the_weights_is_refused_before_allocating(
         release, tmp_path, units):
@@ -216,6 +231,7 @@ def _assert_exact_weights_or_kbridge_error(model, error, target):
     architecture, e.g. an activation)."""
     if error is not None:
         assert isinstance(error, KbridgeError), f"{target}: {error!r}"
+        assert len(str(error)) <= MAX_MESSAGE, f"{target}: a {len(str(error))}-character error"
         return
     for got, want in zip(model.get_weights(), _model().get_weights()):
         np.testing.assert_array_equal(got, want)
@@ -340,6 +356,7 @@ def test_fuzzed_keras_archive_loads_right_or_fails_as_a_kbridge_error(keras_arch
     model, error = _load_within(path)
     if error is not None:
         assert isinstance(error, KbridgeError), repr(error)
+        assert len(str(error)) <= MAX_MESSAGE, f"a {len(str(error))}-character error"
         return
     try:  # a byte of the config's text may change the architecture; weights must be exact
         model.predict(X, verbose=0)
