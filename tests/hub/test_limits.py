@@ -17,11 +17,11 @@ def release(tmp_path_factory):
 
 
 @pytest.mark.parametrize("limits,message", [
-    (Limits(max_tensor_bytes=511), "tensor 'sequential/dense/kernel' is 512 bytes, above "
-                                   "limits.max_tensor_bytes=511"),
-    (Limits(max_total_bytes=847), "weights are 848 bytes, above limits.max_total_bytes=847"),
-    (Limits(max_tensors=3), "4 weight tensors, above limits.max_tensors=3"),
-    (Limits(max_layers=2), "config.json: the config describes 9 layers"),
+    (Limits(max_tensor_bytes=511), r"tensor '\w+/\w+/kernel' is 512 bytes, above "
+                                   r"limits\.max_tensor_bytes=511"),
+    (Limits(max_total_bytes=847), r"weights are 848 bytes, above limits\.max_total_bytes=847"),
+    (Limits(max_tensors=3), r"4 weight tensors, above limits\.max_tensors=3"),
+    (Limits(max_layers=2), r"config\.json: the config describes 9 layers"),
 ])
 def test_each_ceiling_refuses_before_reading_or_building(release, limits, message,
                                                          monkeypatch):
@@ -35,7 +35,7 @@ def test_each_ceiling_refuses_before_reading_or_building(release, limits, messag
 
     monkeypatch.setattr(safetensors_io.LazyTensor, "read", no_read)
     monkeypatch.setattr(kbridge.layers.Dense, "build", no_build)
-    with pytest.raises(LimitExceeded, match=message.replace(".", r"\.")):
+    with pytest.raises(LimitExceeded, match=message):
         kbridge.hub.load(path, limits=limits)
 
 
