@@ -55,7 +55,9 @@ def assign(model, arrays, directory):
     from kbridge.hub import release
 
     variables = release.weight_map(model)
-    arrays = {k: np.ascontiguousarray(a, dtype=variables[k].dtype) if k in variables else a
+    # 0-d arrays (CLIP's logit_scale) are copied: np.ascontiguousarray would make them (1,)
+    arrays = {k: (np.array(a, dtype=variables[k].dtype) if np.ndim(a) == 0 else
+                  np.ascontiguousarray(a, dtype=variables[k].dtype)) if k in variables else a
               for k, a in arrays.items()}
     release.assign_weights(model, arrays, where=os.path.basename(os.path.normpath(directory)))
     return model

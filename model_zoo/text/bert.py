@@ -7,6 +7,12 @@ residual, LayerNorm). It takes ``{"input_ids", "attention_mask", "token_type_ids
 ``[batch, seq]``) and returns the last hidden state ``[batch, seq, hidden_dim]`` -- what
 ``transformers.BertModel(...).last_hidden_state`` gives.
 
+Two options cover the BERT family's other encoders: ``padding_index`` (RoBERTa, XLM-RoBERTa)
+numbers positions from the input ids as fairseq does -- non-padding tokens count from
+``padding_index + 1``, padding tokens take ``padding_index`` -- and ``type_vocabulary_size``
+of 0 (DistilBERT) drops the token-type embedding. With fewer than two token types the model
+has no ``token_type_ids`` input (a dict that has one anyway is accepted; the key is ignored).
+
 The two composite layers build their sub-layers (``Embedding``, ``LayerNormalization``,
 ``MultiHeadAttention``, ``Dense``, ``Dropout``) from shapes and report their output shape
 directly, so constructing the model does not run the network on placeholder data.
@@ -61,8 +67,11 @@ def _build_sublayer(layer, *shapes):
 class BertEmbeddings(Layer):
     """Word + learned absolute position + token-type embeddings, LayerNorm, dropout.
 
-    ``layer(input_ids, token_type_ids)`` with int ``(batch, seq)`` ids returns
-    ``(batch, seq, hidden_dim)``. Positions count from 0, as in BERT.
+    ``layer(input_ids, token_type_ids=None)`` with int ``(batch, seq)`` ids returns
+    ``(batch, seq, hidden_dim)``. Positions count from 0, as in BERT; with ``padding_index``
+    (RoBERTa) they come from the ids: ``cumsum(ids != pad) * (ids != pad) + pad``. Without
+    ``token_type_ids`` every token has type 0; ``type_vocabulary_size=0`` (DistilBERT) means
+    no token-type embedding at all.
 
     Example:
         >>> layer = BertEmbeddings(100, 8, max_sequence_length=16)
@@ -72,7 +81,7 @@ class BertEmbeddings(Layer):
 
     def __init__(self, vocabulary_size, hidden_dim, max_sequence_length=512,
                  type_vocabulary_size=2, dropout=0.1, layer_norm_epsilon=1e-12,
-                 initializer_range=0.02, **kwargs):
+                 initializer_range=0.02, padding_index=None, **kwargs):
         from kbridge import layers
 
         super().__init__(**kwargs)
@@ -83,13 +92,16 @@ class BertEmbeddings(Layer):
         self.dropout_rate = float(dropout)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.initializer_range = float(initializer_range)
+        self.padding_index = None if padding_index is None else int(padding_index)
         sub = {"dtype": self.dtype_policy}
         self.word_embeddings = layers.Embedding(
             self.vocabulary_size, self.hidden_dim, name="word_embeddings",
             embeddings_initializer=_truncated_normal(self.initializer_range), **sub)
-        self.token_type_embeddings = layers.Embedding(
-            self.type_vocabulary_size, self.hidden_dim, name="token_type_embeddings",
-            embeddings_initializer=_truncated_normal(self.initializer_range), **sub)
+        self.token_type_embeddings = None
+        if self.type_vocabulary_size:
+            self.token_type_embeddings = layers.Embedding(
+                self.type_vocabulary_size, self.hidden_dim, name="token_type_embeddings",
+                embeddings_initializer=_truncated_normal(self.initializer_range), **sub)
         self.layer_norm = layers.LayerNormalization(epsilon=self.layer_norm_epsilon,
                                                     name="layer_norm", **sub)
         self.dropout = layers.Dropout(self.dropout_rate, name="dropout", **sub)
@@ -99,19 +111,36 @@ class BertEmbeddings(Layer):
         self.position_embeddings = self.add_weight(
             name="position_embeddings", shape=(self.max_sequence_length, self.hidden_dim),
             initializer=_truncated_normal(self.initializer_range))
-        _build_sublayer(self.token_type_embeddings)
+        if self.token_type_embeddings is not None:
+            _build_sublayer(self.token_type_embeddings)
         _build_sublayer(self.layer_norm, tuple(input_shape) + (self.hidden_dim,))
         self.built = True
 
-    def call(self, input_ids, token_type_ids, training=None):
-        seq_len = ops.shape(input_ids)[1]
-        positions = ops.slice(self.position_embeddings, (0, 0), (seq_len, self.hidden_dim))
-        x = ops.add(self.word_embeddings(input_ids), self.token_type_embeddings(token_type_ids))
+    def call(self, input_ids, token_type_ids=None, training=None):
+        x = self.word_embeddings(input_ids)
+        if self.token_type_embeddings is not None:
+            if token_type_ids is None:
+                token_type_ids = ops.zeros_like(input_ids)
+            x = ops.add(x, self.token_type_embeddings(token_type_ids))
+        if self.padding_index is None:
+            seq_len = ops.shape(input_ids)[1]
+            positions = ops.slice(self.position_embeddings, (0, 0), (seq_len, self.hidden_dim))
+        else:
+            seq_len = ops.shape(input_ids)[1]
+            if seq_len + self.padding_index >= self.max_sequence_length:
+                most = self.max_sequence_length - self.padding_index - 1
+                raise KbridgeError(
+                    f"Sequences may hold at most {most} tokens (max_sequence_length="
+                    f"{self.max_sequence_length}, positions start after padding_index="
+                    f"{self.padding_index}). Received: {seq_len} tokens")
+            real = ops.cast(ops.not_equal(input_ids, self.padding_index), "int32")
+            ids = ops.add(ops.multiply(ops.cumsum(real, axis=1), real), self.padding_index)
+            positions = ops.take(self.position_embeddings, ids, axis=0)
         x = ops.add(x, ops.cast(positions, ops.dtype(x)))
         x = self.layer_norm(x)
         return self.dropout(x, training=training)
 
-    def compute_output_spec(self, input_ids, token_type_ids, training=None):
+    def compute_output_spec(self, input_ids, token_type_ids=None, training=None):
         return KerasTensor(tuple(input_ids.shape) + (self.hidden_dim,), self.compute_dtype)
 
     def get_config(self):
@@ -121,7 +150,7 @@ class BertEmbeddings(Layer):
             "max_sequence_length": self.max_sequence_length,
             "type_vocabulary_size": self.type_vocabulary_size, "dropout": self.dropout_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
-            "initializer_range": self.initializer_range,
+            "initializer_range": self.initializer_range, "padding_index": self.padding_index,
         })
         return config
 
@@ -226,12 +255,16 @@ class BertEncoder(Functional):
         hidden_dim: model width (``hidden_size``); a multiple of ``num_heads``.
         intermediate_dim: feed-forward width (``intermediate_size``).
         max_sequence_length: rows of the position table (``max_position_embeddings``).
-        type_vocabulary_size: segment ids (``type_vocab_size``).
+        type_vocabulary_size: segment ids (``type_vocab_size``); 0 for none (DistilBERT).
+            Below 2 the model takes no ``token_type_ids`` input.
         hidden_activation: HF ``hidden_act`` name (``"gelu"`` is exact GELU).
         dropout: dropout after embeddings, attention output and feed-forward output.
         attention_dropout: dropout on the attention weights.
         layer_norm_epsilon: LayerNorm epsilon (BERT: 1e-12).
         initializer_range: stddev of the truncated-normal initial weights.
+        padding_index: ``None`` (BERT: positions 0, 1, ...) or the padding token id from
+            which positions are numbered (RoBERTa / XLM-R: ``pad_token_id``, positions start
+            at ``padding_index + 1``).
         dtype: dtype policy of every layer (default float32).
 
     Example:
@@ -246,7 +279,8 @@ class BertEncoder(Functional):
     def __init__(self, vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
                  max_sequence_length=512, type_vocabulary_size=2, hidden_activation="gelu",
                  dropout=0.1, attention_dropout=0.1, layer_norm_epsilon=1e-12,
-                 initializer_range=0.02, dtype=None, name=None, trainable=True, **kwargs):
+                 initializer_range=0.02, padding_index=None, dtype=None, name=None,
+                 trainable=True, **kwargs):
         if hidden_dim % num_heads:
             raise KbridgeError("`hidden_dim` must be a multiple of `num_heads`. Received: "
                                f"hidden_dim={hidden_dim}, num_heads={num_heads}")
@@ -260,16 +294,21 @@ class BertEncoder(Functional):
             "attention_dropout": float(attention_dropout),
             "layer_norm_epsilon": float(layer_norm_epsilon),
             "initializer_range": float(initializer_range),
+            "padding_index": None if padding_index is None else int(padding_index),
         }
         self._dtype_arg = dtype
         h = self._hyper
-        inputs = {key: Input(shape=(None,), dtype="int32", name=key) for key in INPUT_NAMES}
-        x = BertEmbeddings(
+        names = INPUT_NAMES if h["type_vocabulary_size"] > 1 else INPUT_NAMES[:2]
+        inputs = {key: Input(shape=(None,), dtype="int32", name=key) for key in names}
+        embeddings = BertEmbeddings(
             h["vocabulary_size"], h["hidden_dim"], max_sequence_length=h["max_sequence_length"],
             type_vocabulary_size=h["type_vocabulary_size"], dropout=h["dropout"],
             layer_norm_epsilon=h["layer_norm_epsilon"], initializer_range=h["initializer_range"],
-            name="embeddings", dtype=dtype,
-        )(inputs["input_ids"], inputs["token_type_ids"])
+            padding_index=h["padding_index"], name="embeddings", dtype=dtype)
+        if "token_type_ids" in inputs:
+            x = embeddings(inputs["input_ids"], inputs["token_type_ids"])
+        else:
+            x = embeddings(inputs["input_ids"])
         # (batch, 1, seq) boolean: every query may attend to the non-padding keys.
         attention_mask = ops.expand_dims(ops.cast(inputs["attention_mask"], "bool"), 1)
         for i in range(h["num_layers"]):

@@ -44,18 +44,21 @@ def detect(path, config):
     return isinstance(config, dict) and config.get("model_type") == "bert"
 
 
-def config_from_hf(hf_config):
-    """``BertEncoder`` keyword arguments from an HF BERT ``config.json`` dict."""
+def config_from_hf(hf_config, what="BERT"):
+    """``BertEncoder`` keyword arguments from an HF BERT ``config.json`` dict.
+
+    ``what`` names the family in errors (the RoBERTa converter shares this function).
+    """
     missing = [k for k in _REQUIRED if k not in hf_config]
     if missing:
-        raise ReleaseError(f"config.json: a BERT config needs {missing}")
+        raise ReleaseError(f"config.json: a {what} config needs {missing}")
     position_type = hf_config.get("position_embedding_type", "absolute")
     if position_type != "absolute":
         raise ReleaseError("config.json: only position_embedding_type='absolute' is supported. "
                            f"Received: position_embedding_type={position_type!r}")
     if hf_config.get("is_decoder") or hf_config.get("add_cross_attention"):
-        raise ReleaseError("config.json: BERT decoders (is_decoder / add_cross_attention) are "
-                           "not supported; only the encoder is")
+        raise ReleaseError(f"config.json: {what} decoders (is_decoder / add_cross_attention) "
+                           "are not supported; only the encoder is")
     from model_zoo.text.bert import ACTIVATIONS
 
     act = hf_config.get("hidden_act", "gelu")
@@ -74,8 +77,8 @@ def config_to_hf(config):
     return hf
 
 
-def _strip(key):
-    for prefix in _PREFIXES:
+def _strip(key, prefixes=_PREFIXES):
+    for prefix in prefixes:
         if key.startswith(prefix):
             return key[len(prefix):]
     return key
@@ -146,25 +149,26 @@ def _to_hf(array, kind, hidden):
     return array
 
 
-def _hf_array(arrays, name):
+def _hf_array(arrays, name, what="BERT"):
     if name in arrays:
         return arrays[name]
     for suffix, legacy in _LEGACY_SUFFIXES.items():
         if name.endswith(suffix) and name[:-len(suffix)] + legacy in arrays:
             return arrays[name[:-len(suffix)] + legacy]
-    raise ReleaseError(f"BERT checkpoint: weight {name!r} is missing (is this a BERT "
+    raise ReleaseError(f"{what} checkpoint: weight {name!r} is missing (is this a {what} "
                        "encoder checkpoint?)")
 
 
-def hf_to_kbridge_weights(arrays, config):
+def hf_to_kbridge_weights(arrays, config, prefixes=_PREFIXES, what="BERT"):
     """``{kbridge variable path: array}`` from HF BERT weights ``{name: array}``.
 
-    Task-model prefixes (``bert.``) are stripped; heads, the pooler and buffers are ignored.
+    Task-model ``prefixes`` (``bert.``) are stripped; heads, the pooler and buffers are
+    ignored. RoBERTa / XLM-R checkpoints use the same names (prefix ``roberta.``).
     """
-    arrays = {_strip(k): v for k, v in arrays.items()}
+    arrays = {_strip(k, prefixes): v for k, v in arrays.items()}
     heads = config["num_heads"]
     head_dim = config["hidden_dim"] // heads
-    return {ours: _to_kbridge(_hf_array(arrays, hf), kind, heads, head_dim)
+    return {ours: _to_kbridge(_hf_array(arrays, hf, what), kind, heads, head_dim)
             for hf, ours, kind in _weight_table(config)}
 
 
@@ -173,6 +177,12 @@ def kbridge_to_hf_weights(arrays, config):
     return {hf: _to_hf(arrays[ours], kind, config["hidden_dim"])
             for hf, ours, kind in _weight_table(config)}
 
+
+
+def hf_module_map(config):
+    """``{HF module name: kbridge layer path}`` of the weight layers (for PEFT adapters)."""
+    return {hf[:-len(".weight")]: ours.rsplit("/", 1)[0] for hf, ours, _ in _weight_table(config)
+            if hf.endswith(".weight") and ours.endswith(("/kernel", "/embeddings"))}
 
 
 def load_hf_bert(directory, backend=None, dtype=None):
@@ -215,6 +225,11 @@ def export_bert_to_hf(model, directory):
         raise ReleaseError("export_bert_to_hf expects a model_zoo BertEncoder. Received: "
                            f"{type(model).__name__}")
     config = model.get_config()
+    if config.get("padding_index") is not None or config["type_vocabulary_size"] < 1:
+        raise ReleaseError("export_bert_to_hf: this encoder is not a BERT (padding_index="
+                           f"{config.get('padding_index')}, type_vocabulary_size="
+                           f"{config['type_vocabulary_size']}); use export_roberta_to_hf or "
+                           "export_distilbert_to_hf")
     hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
     hf_config = config_to_hf(config)
     hf_config["torch_dtype"] = str(next(iter(hf_arrays.values())).dtype)
@@ -230,3 +245,6 @@ def register():
     from kbridge import hub
 
     hub.register_checkpoint_loader("hf-bert", detect, _hub_loader)
+    from kbridge.hub import peft
+
+    peft.register_module_map("BertEncoder", hf_module_map)

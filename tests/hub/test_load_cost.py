@@ -80,3 +80,14 @@ def test_torch_variables_keep_the_array_the_loader_read(tmp_path):
     v.assign(np.ones((3, 4), "float32"))  # later assignments copy in place, as always
     assert v.value.data_ptr() == read.ctypes.data
     np.testing.assert_array_equal(v.numpy(), np.ones((3, 4)))
+
+
+def test_read_only_scalars_stay_scalars_on_every_backend():
+    """A 0-d weight read from a file (read-only, like a memory map) keeps shape ``()``."""
+    value = np.array(2.5, "float32")
+    value.flags.writeable = False
+    for backend in kbridge.backend.available():
+        with kbridge.backend.use(backend):
+            v = kbridge.Variable(value, name="scale")
+            assert v.shape == () and kbridge.ops.convert_to_tensor(value).shape == ()
+            np.testing.assert_array_equal(v.numpy(), 2.5)

@@ -106,10 +106,8 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
     name = standardize_dtype(arr.dtype)
     if name == "bfloat16":  # torch cannot read ml_dtypes' bfloat16 buffers directly
         return torch.from_numpy(arr.astype(np.float32)).to(torch.bfloat16)
-    if not arr.flags.writeable or arr.strides != tuple(arr.strides) or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr)
-    if not arr.flags.writeable:
-        arr = arr.copy()
+    if not (arr.flags.writeable and arr.flags.c_contiguous):
+        arr = np.array(arr, order="C")  # a copy torch may own (0-d arrays stay 0-d)
     tensor = torch.from_numpy(arr)
     device = torch.get_default_device()  # set by kbridge.device("cuda:0") scopes
     return tensor if device.type == "cpu" else tensor.to(device)

@@ -1,0 +1,171 @@
+"""Hugging Face DistilBERT checkpoints <-> :class:`~model_zoo.text.bert.BertEncoder`.
+
+DistilBERT is a post-LN BERT without token types: word + position embeddings, LayerNorm, then
+blocks of ``LN(x + attention(x))`` and ``LN(h + FFN(h))`` -- a ``BertEncoder`` with
+``type_vocabulary_size=0`` (inputs ``{"input_ids", "attention_mask"}``). Only the weight names
+(``transformer.layer.i.attention.q_lin`` ...) and the config keys (``dim``, ``n_layers`` ...)
+differ; its LayerNorm epsilon is fixed at 1e-12. Sinusoidal position tables
+(``sinusoidal_pos_embds``) are stored in the checkpoint like learned ones, so they load as
+they are. ``load_hf_distilbert(dir, backend)`` reads ``model_type: "distilbert"`` (registered
+with ``kbridge.hub``); ``export_distilbert_to_hf`` writes a ``DistilBertModel`` checkpoint.
+"""
+
+from kbridge.hub.errors import ReleaseError
+from model_zoo import hf_checkpoint
+from model_zoo.text import convert_bert
+
+__all__ = ["config_from_hf", "config_to_hf", "detect", "export_distilbert_to_hf",
+           "hf_to_kbridge_weights", "kbridge_to_hf_weights", "load_hf_distilbert", "register"]
+
+# HF config key -> (BertEncoder argument, DistilBertConfig default).
+_CONFIG_KEYS = {
+    "vocab_size": ("vocabulary_size", None), "n_layers": ("num_layers", 6),
+    "n_heads": ("num_heads", 12), "dim": ("hidden_dim", 768),
+    "hidden_dim": ("intermediate_dim", 3072), "max_position_embeddings":
+    ("max_sequence_length", 512), "activation": ("hidden_activation", "gelu"),
+    "dropout": ("dropout", 0.1), "attention_dropout": ("attention_dropout", 0.1),
+    "initializer_range": ("initializer_range", 0.02),
+}
+_PREFIXES = ("distilbert.",)
+_EMBEDDING_WEIGHTS = (
+    ("embeddings.word_embeddings.weight", "embeddings/word_embeddings/embeddings", "copy"),
+    ("embeddings.position_embeddings.weight", "embeddings/position_embeddings", "copy"),
+    ("embeddings.LayerNorm.weight", "embeddings/layer_norm/gamma", "copy"),
+    ("embeddings.LayerNorm.bias", "embeddings/layer_norm/beta", "copy"),
+)
+# Array layouts as in convert_bert: query/key/value kernels are (hidden, heads, head_dim).
+_BLOCK_WEIGHTS = (
+    ("attention.q_lin.weight", "self_attention/query/kernel", "in_heads"),
+    ("attention.q_lin.bias", "self_attention/query/bias", "heads"),
+    ("attention.k_lin.weight", "self_attention/key/kernel", "in_heads"),
+    ("attention.k_lin.bias", "self_attention/key/bias", "heads"),
+    ("attention.v_lin.weight", "self_attention/value/kernel", "in_heads"),
+    ("attention.v_lin.bias", "self_attention/value/bias", "heads"),
+    ("attention.out_lin.weight", "self_attention/attention_output/kernel", "heads_out"),
+    ("attention.out_lin.bias", "self_attention/attention_output/bias", "copy"),
+    ("sa_layer_norm.weight", "attention_layer_norm/gamma", "copy"),
+    ("sa_layer_norm.bias", "attention_layer_norm/beta", "copy"),
+    ("ffn.lin1.weight", "intermediate/kernel", "transpose"),
+    ("ffn.lin1.bias", "intermediate/bias", "copy"),
+    ("ffn.lin2.weight", "output/kernel", "transpose"),
+    ("ffn.lin2.bias", "output/bias", "copy"),
+    ("output_layer_norm.weight", "output_layer_norm/gamma", "copy"),
+    ("output_layer_norm.bias", "output_layer_norm/beta", "copy"),
+)
+# DistilBERT's LayerNorms use this epsilon whatever the config says.
+LAYER_NORM_EPSILON = 1e-12
+
+
+def detect(path, config):
+    """True for an HF DistilBERT checkpoint directory (``model_type: "distilbert"``)."""
+    return isinstance(config, dict) and config.get("model_type") == "distilbert"
+
+
+def config_from_hf(hf_config):
+    """``BertEncoder`` keyword arguments from an HF DistilBERT ``config.json`` dict."""
+    if "vocab_size" not in hf_config:
+        raise ReleaseError("config.json: a DistilBERT config needs ['vocab_size']")
+    from model_zoo.text.bert import ACTIVATIONS
+
+    act = hf_config.get("activation", "gelu")
+    if act not in ACTIVATIONS:
+        raise ReleaseError(f"config.json: activation must be one of {sorted(ACTIVATIONS)}. "
+                           f"Received: activation={act!r}")
+    config = {ours: hf_config.get(theirs, default)
+              for theirs, (ours, default) in _CONFIG_KEYS.items()}
+    config.update(type_vocabulary_size=0, layer_norm_epsilon=LAYER_NORM_EPSILON)
+    return config
+
+
+def config_to_hf(config):
+    """An HF ``config.json`` dict (``DistilBertModel``) for a ``BertEncoder`` config."""
+    hf = {"architectures": ["DistilBertModel"], "model_type": "distilbert",
+          "sinusoidal_pos_embds": False, "pad_token_id": 0}
+    hf.update({theirs: config[ours] for theirs, (ours, _) in _CONFIG_KEYS.items()})
+    return hf
+
+
+def _weight_table(config):
+    table = list(_EMBEDDING_WEIGHTS)
+    for i in range(config["num_layers"]):
+        table.extend((f"transformer.layer.{i}.{hf}", f"transformer_layer_{i}/{ours}", kind)
+                     for hf, ours, kind in _BLOCK_WEIGHTS)
+    return table
+
+
+def hf_to_kbridge_weights(arrays, config):
+    """``{kbridge variable path: array}`` from HF DistilBERT weights ``{name: array}``
+    (``distilbert.`` of task checkpoints is stripped; heads are ignored)."""
+    arrays = hf_checkpoint.strip_prefix(arrays, _PREFIXES)
+    heads = config["num_heads"]
+    head_dim = config["hidden_dim"] // heads
+    return {ours: convert_bert._to_kbridge(hf_checkpoint.pop(arrays, hf, "DistilBERT"), kind,
+                                           heads, head_dim)
+            for hf, ours, kind in _weight_table(config)}
+
+
+def kbridge_to_hf_weights(arrays, config):
+    """The inverse of :func:`hf_to_kbridge_weights`: ``{HF name: array}``."""
+    return {hf: convert_bert._to_hf(arrays[ours], kind, config["hidden_dim"])
+            for hf, ours, kind in _weight_table(config)}
+
+
+def load_hf_distilbert(directory, backend=None, dtype=None):
+    """A :class:`BertEncoder` (no token types) on ``backend`` with the weights of an HF
+    DistilBERT checkpoint; ``model({"input_ids", "attention_mask"})`` is the last hidden state.
+
+    Example:
+        >>> model = load_hf_distilbert("distilbert-base-uncased/", backend="torch")
+        >>> model({"input_ids": ids, "attention_mask": mask}).shape
+        (2, 7, 768)
+    """
+    from kbridge.backend.common import context
+    from model_zoo.text.bert import BertEncoder
+
+    hf_config, arrays = hf_checkpoint.read(directory)
+    config = config_from_hf(hf_config)
+    weights = hf_to_kbridge_weights(dict(arrays), config)
+    backend = context.standardize_name(backend) if backend else context.get()
+    with context.use(backend):
+        model = BertEncoder(**config, dtype=dtype, name="distilbert_encoder")
+    return hf_checkpoint.assign(model, weights, directory)
+
+
+def export_distilbert_to_hf(model, directory):
+    """Write ``model`` (a ``BertEncoder`` without token types) as an HF ``DistilBertModel``
+    checkpoint; returns ``directory``. ``DistilBertModel.from_pretrained(directory)`` gives
+    the same last hidden state.
+
+    Example:
+        >>> export_distilbert_to_hf(model, "exported/")
+    """
+    from model_zoo.text.bert import BertEncoder
+
+    if not isinstance(model, BertEncoder):
+        raise ReleaseError("export_distilbert_to_hf expects a model_zoo BertEncoder. "
+                           f"Received: {type(model).__name__}")
+    config = model.get_config()
+    wanted = {"type_vocabulary_size": 0, "padding_index": None,
+              "layer_norm_epsilon": LAYER_NORM_EPSILON}
+    received = {k: config.get(k) for k in wanted}
+    if received != wanted:
+        raise ReleaseError(f"export_distilbert_to_hf expects a BertEncoder with {wanted}. "
+                           f"Received: {received}")
+    arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
+    hf_config = config_to_hf(config)
+    hf_config["torch_dtype"] = str(next(iter(arrays.values())).dtype)
+    return hf_checkpoint.write(directory, hf_config, arrays)
+
+
+def _hub_loader(path, backend):
+    return load_hf_distilbert(path, backend=backend)
+
+
+def register():
+    """Register the DistilBERT converter with ``kbridge.hub`` (done on import)."""
+    from kbridge import hub
+
+    hub.register_checkpoint_loader("hf-distilbert", detect, _hub_loader)
+
+
+register()
