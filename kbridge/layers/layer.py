@@ -14,9 +14,11 @@ import threading
 import numpy as np
 
 from kbridge import dtype_policies
-from kbridge.backend.common import context, naming
+from kbridge.backend.common import context, naming, symbolic
 from kbridge.backend.common.dispatch import backend_module
 from kbridge.backend.common.keras_tensor import KerasTensor
+from kbridge.backend.common.structure import flatten as _flatten
+from kbridge.backend.common.structure import map_structure
 from kbridge.backend.common.variables import Variable
 from kbridge.errors import KbridgeError, ShapeError
 from kbridge.saving import registry
@@ -27,6 +29,17 @@ _training_context = contextvars.ContextVar("kbridge_training", default=None)
 _in_call = contextvars.ContextVar("kbridge_in_call", default=False)
 # Set while a layer traces its ``call`` on KerasTensors: nested layers then record no nodes.
 _tracing = contextvars.ContextVar("kbridge_tracing", default=False)
+
+
+def _record_op(name, args, kwargs, outputs):
+    """An op called on KerasTensors outside a layer's own call becomes a graph node."""
+    if not _tracing.get():
+        from kbridge.layers.operation import record_operation
+
+        record_operation(name, args, kwargs, outputs)
+
+
+symbolic.set_recorder(_record_op)
 
 
 class _FastCallState(threading.local):
@@ -117,22 +130,6 @@ class Node:
         self.outputs = outputs
         self.output_tensors = _flatten(outputs)
         self.input_tensors = [t for t in _flatten((args, kwargs)) if isinstance(t, KerasTensor)]
-
-
-def _flatten(value):
-    if isinstance(value, (list, tuple)):
-        return [leaf for v in value for leaf in _flatten(v)]
-    if isinstance(value, dict):
-        return [leaf for k in value for leaf in _flatten(value[k])]
-    return [value]
-
-
-def map_structure(fn, value):
-    if isinstance(value, (list, tuple)):
-        return type(value)(map_structure(fn, v) for v in value)
-    if isinstance(value, dict):
-        return {k: map_structure(fn, v) for k, v in value.items()}
-    return fn(value)
 
 
 def _has_symbolic(values):

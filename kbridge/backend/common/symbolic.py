@@ -136,11 +136,17 @@ def symbolic_call(module, name, spec, args, kwargs):
             if not dynamic:
                 raise
             outputs = _probe(impl, args, kwargs, _RETRY_PROBES, dynamic)
-    if module != "random":
-        from kbridge.layers.layer import _tracing
-
-        if not _tracing.get():
-            from kbridge.layers.operation import record_operation
-
-            record_operation(name, args, kwargs, outputs)
+    if module != "random" and _recorder is not None:
+        _recorder(name, args, kwargs, outputs)
     return outputs
+
+
+# ``f(op name, args, kwargs, outputs)`` called for every symbolic op call: the layers package
+# registers the graph recording that functional models are built from.
+_recorder = None
+
+
+def set_recorder(recorder):
+    """Install the function that records symbolic op calls (``None`` to stop)."""
+    global _recorder
+    _recorder = recorder

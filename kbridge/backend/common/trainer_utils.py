@@ -1,6 +1,7 @@
 """Pieces shared by the per-backend step builders."""
 
-from kbridge.layers.layer import _flatten, map_structure
+from kbridge.backend.common.structure import flatten as _flatten
+from kbridge.backend.common.structure import map_structure
 
 
 def batch_size_of(x):
