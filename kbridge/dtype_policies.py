@@ -60,6 +60,106 @@ class FloatDTypePolicy(DTypePolicy):
     """Keras's name for a plain (non-quantized) float policy; the same as ``DTypePolicy``."""
 
 
+QUANTIZATION_MODES = ("int8", "int4", "float8")
+
+
+class QuantizedDTypePolicy(DTypePolicy):
+    """A float policy whose layers store quantized weights: ``"int8_from_float32"`` computes
+    in float32 with int8 kernels (Keras's names; see ``Layer.quantize``).
+
+    Example:
+        >>> p = kbridge.dtype_policies.get("int8_from_mixed_bfloat16")
+        >>> p.quantization_mode, p.compute_dtype, p.variable_dtype
+        ('int8', 'bfloat16', 'float32')
+    """
+
+    def __init__(self, mode, source_name=None):
+        if mode not in QUANTIZATION_MODES:
+            raise ArgumentError(f"Quantization mode must be one of {list(QUANTIZATION_MODES)}. "
+                                f"Received: mode={mode!r}")
+        source = DTypePolicy(source_name if source_name is not None else get(None).name)
+        if source.compute_dtype not in FLOAT_TYPES:
+            raise DTypeError(f"A quantized policy needs a float source policy. Received: "
+                             f"source_name={source.name!r}")
+        self.compute_dtype, self.variable_dtype = source.compute_dtype, source.variable_dtype
+        self._mode, self._source_name = mode, source.name
+        self.name = f"{self._mode_name}_from_{source.name}"
+
+    _mode_name = property(lambda self: self._mode)
+    quantization_mode = property(lambda self: self._mode)
+
+    def get_config(self):
+        return {"mode": self._mode_name, "source_name": self._source_name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        mode = config.pop("mode")
+        if isinstance(mode, str) and mode.startswith("int4"):
+            return Int4DTypePolicy(mode, **config)
+        return cls(mode, **config)
+
+
+class Int4DTypePolicy(QuantizedDTypePolicy):
+    """int4 weights with one scale per output channel (Keras's ``"int4/-1"`` block size)."""
+
+    def __init__(self, mode="int4", source_name=None, block_size=-1):
+        if isinstance(mode, str) and "/" in mode:
+            mode, _, size = mode.partition("/")
+            block_size = int(size) if size.lstrip("-").isdigit() else size
+        if mode != "int4" or block_size not in (None, -1):
+            raise ArgumentError("Int4DTypePolicy supports per-channel int4 only ('int4' or "
+                                f"'int4/-1'). Received: mode={mode!r}, block_size={block_size!r}")
+        super().__init__("int4", source_name)
+        self.block_size = -1
+
+    _mode_name = property(lambda self: "int4/-1")
+
+
+class QuantizedFloat8DTypePolicy(QuantizedDTypePolicy):
+    """float8 fake quantization with delayed scaling over ``amax_history_length`` steps."""
+
+    default_amax_history_length = 1024
+
+    def __init__(self, mode="float8", source_name=None, amax_history_length=1024):
+        if mode != "float8":
+            raise ArgumentError(f"QuantizedFloat8DTypePolicy needs mode='float8'. Received: "
+                                f"{mode!r}")
+        if not isinstance(amax_history_length, int) or amax_history_length < 1:
+            raise ArgumentError("amax_history_length must be a positive integer. Received: "
+                                f"{amax_history_length!r}")
+        super().__init__("float8", source_name)
+        self.amax_history_length = amax_history_length
+
+    def get_config(self):
+        return {**super().get_config(), "amax_history_length": self.amax_history_length}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def quantized_policy(mode, source):
+    """The quantized policy for ``mode`` over the float policy ``source`` (a policy or name)."""
+    source = source.name if isinstance(source, DTypePolicy) else source
+    if mode == "int4":
+        return Int4DTypePolicy("int4", source)
+    if mode == "float8":
+        return QuantizedFloat8DTypePolicy("float8", source)
+    return QuantizedDTypePolicy(mode, source)
+
+
+def _from_quantized_name(name):
+    """``"int8_from_float32"`` / ``"int4/-1_from_mixed_bfloat16"`` -> its policy."""
+    mode, sep, source = name.partition("_from_")
+    if not sep or not source:
+        raise ArgumentError("A quantized dtype policy name looks like 'int8_from_float32'. "
+                            f"Received: {name!r}")
+    if mode.startswith("int4"):
+        return Int4DTypePolicy(mode, source)
+    return quantized_policy(mode, source)
+
+
 class DTypePolicyMap(DTypePolicy, collections.abc.MutableMapping):
     """Layer paths (or regexes over them) -> dtype policies, with a default for the rest.
 
@@ -164,6 +264,9 @@ def _register():
     registry.register(DTypePolicy)
     registry.register(FloatDTypePolicy)
     registry.register(DTypePolicyMap)
+    registry.register(QuantizedDTypePolicy)
+    registry.register(Int4DTypePolicy)
+    registry.register(QuantizedFloat8DTypePolicy)
 
 
 _register()
@@ -197,7 +300,10 @@ def get(identifier):
     if isinstance(identifier, dict):
         if identifier.get("class_name") not in (None, "DTypePolicy", "FloatDTypePolicy"):
             return deserialize(identifier)
-        return DTypePolicy(identifier.get("config", identifier).get("name"))
+        identifier = identifier.get("config", identifier).get("name")
+    if isinstance(identifier, str) and identifier.startswith(QUANTIZATION_MODES) \
+            and "_from_" in identifier:
+        return _from_quantized_name(identifier)
     return DTypePolicy(identifier)
 
 

@@ -21,7 +21,10 @@ __all__ = ["list", "register_release", "resolve"]
 
 # Modules that register architectures, converters and zoo entries when imported; each is
 # light (numpy + kbridge) -- frameworks and tokenizers are imported inside functions.
-_MODULES = ("model_zoo.text", "model_zoo.text.convert_gpt2", "model_zoo.vision")
+_MODULES = ("model_zoo.text", "model_zoo.text.convert_gpt2", "model_zoo.text.convert_llm",
+            "model_zoo.text.convert_roberta", "model_zoo.text.convert_distilbert",
+            "model_zoo.multimodal",
+            "model_zoo.vision")
 
 for _module in _MODULES:
     importlib.import_module(_module)

@@ -18,7 +18,8 @@ from kbridge.hub.errors import ReleaseError
 from kbridge.hub.limits import LimitExceeded, Limits
 from kbridge.hub.release import CONFIG_FILE, load_release, read_json, save
 
-__all__ = ["LimitExceeded", "Limits", "ReleaseError", "inspect", "load", "publish", "save"]
+__all__ = ["LimitExceeded", "Limits", "ReleaseError", "inspect", "load", "load_adapter",
+           "publish", "save"]
 
 # Loaders for checkpoints that are not kbridge releases: name -> (detect(dir), load(dir, backend)).
 # The model zoo registers Hugging Face architectures here; Keras files are handled below.
@@ -30,7 +31,14 @@ def register_checkpoint_loader(name, detect, loader):
     _CHECKPOINT_LOADERS[name] = (detect, loader)
 
 
-def _load_directory(path, backend, custom_objects, safe_mode, limits=None):
+def load_adapter(model, path):
+    """Load a PEFT LoRA adapter directory onto ``model`` (see ``kbridge.hub.peft``)."""
+    from kbridge.hub import peft
+
+    return peft.load_adapter(model, path)
+
+
+def _load_directory(path, backend, custom_objects, safe_mode, limits=None, quantize=None):
     config_path = os.path.join(path, CONFIG_FILE)
     if not os.path.exists(config_path):
         raise ReleaseError(f"{path}: no {CONFIG_FILE}; not a kbridge release or a checkpoint "
@@ -38,7 +46,7 @@ def _load_directory(path, backend, custom_objects, safe_mode, limits=None):
     config = read_json(config_path)
     if isinstance(config, dict) and config.get("format") == "kbridge":
         return load_release(path, backend=backend, custom_objects=custom_objects,
-                            safe_mode=safe_mode, limits=limits)
+                            safe_mode=safe_mode, limits=limits, quantize=quantize)
     _ensure_zoo_loaders()
     for detect, loader in _CHECKPOINT_LOADERS.values():
         if detect(path, config):
@@ -80,7 +88,7 @@ def _ensure_zoo_loaders():
 
 
 def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, cache_dir=None,
-         revision=None, limits=None):
+         revision=None, limits=None, quantize=None, adapter=None):
     """Load a model from ``source`` on ``backend`` (default: the active backend).
 
     Args:
@@ -95,6 +103,10 @@ def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, 
         revision: branch, tag or commit of an ``hf://`` source (overrides ``@revision``).
         limits: a :class:`Limits` of ceilings (largest tensor, total bytes, tensor and
             layer counts), checked on headers and config before anything is built or read.
+        quantize: "int8", "int4" or "float8": quantize the Dense / EinsumDense / Embedding
+            layers. A kbridge release is quantized layer by layer while its weights stream
+            in (one float weight held at a time); other sources after loading.
+        adapter: a PEFT LoRA adapter directory to load onto the model (``load_adapter``).
 
     ``hf://`` sources are fetched with huggingface_hub (only the release files); with
     ``HF_HUB_OFFLINE=1`` they come from its cache without any request.
@@ -103,14 +115,27 @@ def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, 
     from kbridge.hub import limits as _limits
 
     limits = _limits.standardize(limits)
+    if quantize is not None:
+        from kbridge import quantizers
+
+        quantizers._check_mode(quantize)
     path = sources.resolve(source, token=token, cache_dir=cache_dir, revision=revision)
+    model = None
     if os.path.isdir(path):
-        return _load_directory(path, backend, custom_objects, safe_mode, limits)
-    if path.endswith(".keras") or path.endswith(".weights.h5"):
+        model = _load_directory(path, backend, custom_objects, safe_mode, limits, quantize)
+    elif path.endswith(".keras") or path.endswith(".weights.h5"):
         from kbridge.saving import keras_import
 
-        return keras_import.load(path, backend=backend, custom_objects=custom_objects,
-                                 safe_mode=safe_mode)
+        model = keras_import.load(path, backend=backend, custom_objects=custom_objects,
+                                  safe_mode=safe_mode)
+    if model is not None:
+        from kbridge.hub import release
+
+        if quantize is not None and release._quantizable(model, quantize):
+            model.quantize(quantize)  # a checkpoint or .keras file: after loading
+        if adapter is not None:
+            load_adapter(model, adapter)
+        return model
     raise ReleaseError(f"{path}: expected a release directory, a .keras file or a "
                        ".weights.h5 file")
 

@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from kbridge.backend.common.variables import AllocationBudget
+from kbridge.distribution.distribution_lib import rank_zero_writes
 from kbridge.hub import limits as _limits
 from kbridge.hub import files, safetensors_io
 from kbridge.hub.errors import ReleaseError, bounded
@@ -180,8 +181,13 @@ def _write_release(directory, model, max_shard_size, card):
         f.write(_card(model.name, config, arrays, card))
 
 
-def save(model, path, max_shard_size=DEFAULT_MAX_SHARD, card=None, overwrite=True):
+@rank_zero_writes  # in a multi-process job: rank 0 writes, all wait at a barrier
+def save(model, path, max_shard_size=DEFAULT_MAX_SHARD, card=None, overwrite=True,
+         adapter_only=False):
     """Save ``model`` as a release directory at ``path``, atomically.
+
+    With ``adapter_only=True`` only the LoRA factors are written, as a PEFT adapter
+    (``adapter_config.json`` + ``adapter_model.safetensors``; see ``kbridge.hub.peft``).
 
     Args:
         model: a built kbridge model (any backend).
@@ -193,6 +199,10 @@ def save(model, path, max_shard_size=DEFAULT_MAX_SHARD, card=None, overwrite=Tru
     Example:
         >>> kbridge.hub.save(model, "releases/digits-cnn")
     """
+    if adapter_only:
+        from kbridge.hub import peft
+
+        return peft.save_adapter(model, path, overwrite=overwrite)
     if not getattr(model, "built", False):
         raise ReleaseError(f"Model '{model.name}' is not built: call it on data or build() it "
                            "before saving.")
@@ -428,8 +438,11 @@ def checkpoint_budget(directory, where, limits=None):
                                      "checkpoint's weights"), defer_initializers=True)
 
 
-def assign_weights(model, arrays, where, match_renamed=False):
+def assign_weights(model, arrays, where, match_renamed=False, quantize=None):
     """Check names, shapes and dtypes of every array against ``model``, then assign them all.
+
+    With ``quantize`` ("int8", "int4", "float8"), each float layer is quantized as soon as
+    its weight is in (see ``Layer.quantize``): one float weight is held at a time.
 
     With ``match_renamed``, weights saved from a copy of the architecture whose layers got
     other automatic names (``dense_3`` vs ``dense``) are matched by position instead, as long
@@ -458,12 +471,28 @@ def assign_weights(model, arrays, where, match_renamed=False):
             raise ReleaseError(f"{where}: weight '{key}' has dtype "
                                f"{standardize_dtype(array.dtype)}, the architecture expects "
                                f"{v.dtype}")
+    quantize_at = _quantizable(model, quantize) if quantize else {}
     for key, v in variables.items():
         value = arrays[key]
         if isinstance(value, safetensors_io.LazyTensor):
             v._load(value.read())  # read now, given to the Variable: held once
         else:
             v.assign(value)
+        layer = quantize_at.pop(id(v), None)
+        if layer is not None:
+            variables[key] = v = None  # the layer's quantize() drops the float weight
+            layer.quantize(quantize)
+
+
+def _quantizable(model, mode):
+    """``{id(float weight): layer}`` of the layers ``model.quantize(mode)`` would change."""
+    from kbridge import quantizers
+    from kbridge.layers.core import Embedding, _LoRAQuantizeMixin
+
+    quantizers._check_mode(mode)
+    return {id(getattr(layer, layer._base)): layer for layer in model._flat_layers()
+            if isinstance(layer, _LoRAQuantizeMixin) and layer.quantization_mode is None
+            and not (mode == "float8" and isinstance(layer, Embedding))}
 
 
 _READ_ATTEMPTS = 8
@@ -502,9 +531,11 @@ def _read_release(directory, limits):
     return config_bytes, config, arrays
 
 
-def load_release(directory, backend=None, custom_objects=None, safe_mode=True, limits=None):
+def load_release(directory, backend=None, custom_objects=None, safe_mode=True, limits=None,
+                 quantize=None):
     """Build the model a kbridge release directory describes, on ``backend``, within
-    ``limits`` (a :class:`kbridge.hub.Limits`)."""
+    ``limits`` (a :class:`kbridge.hub.Limits`); ``quantize`` quantizes layer by layer as
+    the weights stream in."""
     from kbridge.backend.common import context
     from kbridge.errors import KbridgeError
     from kbridge.saving import registry
@@ -543,7 +574,10 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True, l
             # ValueError, OverflowError, NotImplementedError, ... from deep inside).
             raise ReleaseError(f"{CONFIG_FILE}: the model cannot be built from this config "
                                f"({type(e).__name__}: {str(e)[:300]})") from None
-    assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory)
+    if quantize:  # every weight is assigned: the budget must not keep the float ones alive
+        budget.deferred = [d for d in budget.deferred if d[0].path not in arrays]
+    assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory,
+                   quantize=quantize)
     with context.use(backend):
         budget.initialize_unassigned()  # e.g. seed states
     return model

@@ -6,22 +6,377 @@ import re
 import types
 
 from kbridge import activations, constraints, initializers, ops, regularizers
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import ArgumentError, KbridgeError, ShapeError
 from kbridge.layers.layer import InputSpec, Layer
 from kbridge.saving import registry
 
 __all__ = ["Activation", "Dense", "EinsumDense", "Embedding", "Identity", "Lambda", "Masking"]
 
 
-def _no_lora_or_quantization(layer, lora_rank, quantization_config):
-    if lora_rank is not None:
-        raise NotImplementedError(f"{layer} does not support LoRA (`lora_rank`) yet.")
-    if quantization_config is not None:
-        raise NotImplementedError(f"{layer} does not support `quantization_config` yet.")
+def _lora_rank_arg(layer, rank):
+    if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+        raise ArgumentError(f"{layer}: `lora_rank` must be a positive integer or None. "
+                            f"Received: lora_rank={rank!r}")
+    return rank
 
 
-class Dense(Layer):
+class _LoRAQuantizeMixin:
+    """LoRA (``enable_lora``) and weight quantization (``quantize``) shared by Dense,
+    EinsumDense and Embedding, in Keras 3's variable layout.
+
+    A quantized layer keeps its weight in ``self.<base>`` as int8 (int4: two values per byte
+    along the last axis) with a float ``<base>_scale`` per output channel: the float weight
+    is ``q / scale``. LoRA adds ``(lora_alpha / rank) * a @ b`` to the weight, with ``a``
+    over the weight's input axes and ``b`` over its output axes; the base weight is frozen.
+    """
+
+    _base = "kernel"
+    _lora_names = ("lora_kernel_a", "lora_kernel_b")
+
+    def _init_lora_quantize(self, lora_rank, lora_alpha, quantization_config):
+        from kbridge import quantizers
+
+        self.lora_rank = _lora_rank_arg(type(self).__name__, lora_rank)
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
+        self._merged_lora = None
+        self.quantization_config = quantizers.get(quantization_config)
+
+    @property
+    def quantization_mode(self):
+        """None, "int8", "int4" or "float8" (from the layer's dtype policy)."""
+        return self.dtype_policy.quantization_mode
+
+    @property
+    def _scale_name(self):
+        return f"{self._base}_scale"
+
+    # Each layer says which axes of its weight are inputs (reduced for the scale; LoRA's
+    # ``a`` side) and which are outputs.
+    def _lora_split(self):
+        return 1
+
+    def _scale_axes(self):
+        return (0,)
+
+    def _scale_shape(self):
+        axes = self._scale_axes()
+        return tuple(d for i, d in enumerate(self._base_shape) if i not in axes)
+
+    def _scale_bshape(self):
+        axes = self._scale_axes()
+        return tuple(1 if i in axes else d for i, d in enumerate(self._base_shape))
+
+    # --- variables ---------------------------------------------------------------------
+    def _add_base_weight(self, shape, initializer, regularizer, constraint):
+        """Create the weight (float, or int8 + scale under a quantized dtype policy)."""
+        self._base_shape = tuple(shape)
+        mode = self.quantization_mode
+        if mode in ("int8", "int4"):
+            stored = self._base_shape if mode == "int8" else (
+                self._base_shape[:-1] + ((self._base_shape[-1] + 1) // 2,))
+            setattr(self, self._base, self.add_weight(
+                name=self._base, shape=stored, initializer="zeros", dtype="int8",
+                trainable=False))
+            setattr(self, self._scale_name, self.add_weight(
+                name=self._scale_name, shape=self._scale_shape(), initializer="ones",
+                trainable=False))
+            return
+        setattr(self, self._base, self.add_weight(
+            name=self._base, shape=shape, initializer=initializer, regularizer=regularizer,
+            constraint=constraint))
+        if mode == "float8":
+            self._float8_build()
+
+    def _float8_build(self):
+        length = getattr(self.dtype_policy, "amax_history_length", 1024)
+        for prefix in ("inputs", "kernel"):
+            setattr(self, f"{prefix}_scale", self.add_weight(
+                name=f"{prefix}_scale", shape=(), initializer="ones", trainable=False))
+            setattr(self, f"{prefix}_amax_history", self.add_weight(
+                name=f"{prefix}_amax_history", shape=(length,), initializer="zeros",
+                trainable=False))
+
+    def _late_weight(self, anchor, name, value, dtype, trainable=True, initializer=None):
+        """A weight added after build, with the path the build would have given it."""
+        from kbridge import initializers
+
+        if initializer is None:
+            shape, init = value.shape, (lambda shape, dtype=None: value)
+        else:
+            shape, init = value, initializers.get(initializer)
+        v = self.add_weight(name=name, shape=shape, initializer=init, dtype=dtype,
+                            trainable=trainable)
+        v.path = anchor.path[:len(anchor.path) - len(anchor.name)] + name
+        return v
+
+    def _replace_variables(self, old, new):
+        """Put the Variables ``new`` (just added) where ``old`` stood; drop ``old``."""
+        ids = {id(v) for v in new} | {id(old)}
+        kept = [v for v in self._variables if id(v) not in ids]
+        at = next(i for i, v in enumerate(self._variables) if v is old)
+        at = sum(1 for v in self._variables[:at] if id(v) not in ids)
+        self._variables[:] = kept[:at] + list(new) + kept[at:]
+        self._regularized[:] = [(v, r) for v, r in self._regularized if v is not old]
+
+    # --- quantization ------------------------------------------------------------------
+    def quantize(self, mode, type_check=True, config=None):
+        """Quantize the weight in place: ``"int8"``, ``"int4"`` (per output channel, packed
+        two per byte) or ``"float8"`` (fake quantization with delayed scaling); the dtype
+        policy becomes e.g. ``"int8_from_float32"``.
+
+        ``config`` (a ``kbridge.quantizers.Int8QuantizationConfig`` ...) picks the
+        quantizers; int8 quantizes the inputs per row too unless its
+        ``activation_quantizer`` is None (Keras's default does).
+
+        Example:
+            >>> layer = kbridge.layers.Dense(4); layer.build((None, 8))
+            >>> layer.quantize("int8")
+            >>> layer.kernel.dtype, layer.kernel_scale.shape
+            ('int8', (4,))
+        """
+        import numpy as np
+
+        from kbridge import dtype_policies, quantizers
+
+        allowed = ("int8", "int4") if isinstance(self, Embedding) else quantizers.QUANTIZATION_MODES
+        quantizers._check_mode(mode, allowed)
+        if type_check and type(self) not in (Dense, EinsumDense, Embedding) \
+                and "call" in type(self).__dict__:
+            raise KbridgeError(f"{type(self).__name__} overrides call(); quantize(..., "
+                               "type_check=False) if it calls the base layer's call().")
+        if not self.built:
+            raise KbridgeError(f"Layer '{self.name}' is not built: build it before quantize().")
+        if self.quantization_mode is not None:
+            raise ArgumentError(f"Layer '{self.name}' is already quantized "
+                                f"({self.quantization_mode}). Received: mode={mode!r}")
+        config = quantizers.get(config)
+        if config is not None and config.mode not in (None, mode):
+            raise ArgumentError(f"quantize(mode={mode!r}) got a config for mode "
+                                f"{config.mode!r}")
+        self.quantization_config = config
+        self.dtype_policy = dtype_policies.quantized_policy(mode, self.dtype_policy)
+        old = getattr(self, self._base)
+        if mode == "float8":
+            before = len(self._variables)
+            self._float8_build()
+            for v in self._variables[before:]:
+                v.path = old.path[:len(old.path) - len(old.name)] + v.name
+            return
+        q, scale = self._quantize_array(np.asarray(old.numpy(), "float32"), mode, config)
+        del old  # (the layer's reference goes next: the float weight is freed)
+        old = getattr(self, self._base)
+        new_q = self._late_weight(old, self._base, q, "int8", trainable=False)
+        new_s = self._late_weight(old, self._scale_name, scale, "float32", trainable=False)
+        self._replace_variables(old, [new_q, new_s])
+        object.__setattr__(self, self._base, new_q)
+        object.__setattr__(self, self._scale_name, new_s)
+
+    def _quantize_array(self, value, mode, config=None):
+        """``(stored int8 array, scale array)`` of the float weight ``value``."""
+        from kbridge import quantizers
+
+        value_range = (-127, 127) if mode == "int8" else (-8, 7)
+        quantizer = getattr(config, "weight_quantizer", None) or quantizers.AbsMaxQuantizer(
+            value_range=value_range)
+        q, scale = quantizer(value, axis=self._scale_axes(), to_numpy=True)
+        scale = scale.reshape(self._scale_shape()).astype("float32")
+        if mode == "int4":
+            q = quantizers.pack_int4(q.astype("int8"), axis=-1)[0]
+        return q.astype("int8"), scale
+
+    def _dequantized(self):
+        """The float weight (``q / scale``) of a quantized layer, else the weight itself."""
+        from kbridge import quantizers
+
+        base = getattr(self, self._base)
+        mode = self.quantization_mode
+        if mode not in ("int8", "int4"):
+            return base
+        q = quantizers.unpack_int4(base, self._base_shape[-1], axis=-1) if mode == "int4" \
+            else base
+        scale = ops.reshape(ops.cast(getattr(self, self._scale_name), self.compute_dtype),
+                            self._scale_bshape())
+        return ops.divide(ops.cast(q, self.compute_dtype), scale)
+
+    def _inputs_quantizer(self):
+        from kbridge import quantizers
+
+        if self.quantization_config is not None:
+            return self.quantization_config.activation_quantizer
+        return quantizers.AbsMaxQuantizer() if self.quantization_mode == "int8" else None
+
+    def _quantized_tensordot(self, inputs, k):
+        """``inputs`` contracted over their last ``k`` axes with the quantized weight: int8
+        inputs times int8 weight, rescaled (Keras's int8 path), or weight-only when the
+        layer has no inputs quantizer. Gradients reach the inputs straight through."""
+        quantizer = self._inputs_quantizer()
+        if quantizer is None:
+            return ops.tensordot(inputs, self._dequantized(), axes=k)
+        from kbridge import quantizers
+
+        base = getattr(self, self._base)
+        q = quantizers.unpack_int4(base, self._base_shape[-1], axis=-1) \
+            if self.quantization_mode == "int4" else base
+        axes = tuple(range(-k, 0))
+        low, high = quantizer.value_range
+        x = ops.cast(inputs, self.compute_dtype)
+        x_scale = ops.stop_gradient(ops.divide(
+            float(high), ops.add(ops.max(ops.abs(x), axis=axes, keepdims=True),
+                                 quantizer.epsilon)))
+        scaled = ops.multiply(x, x_scale)
+        x_q = ops.add(scaled, ops.stop_gradient(
+            ops.subtract(ops.clip(ops.round(scaled), low, high), scaled)))
+        y = ops.tensordot(x_q, ops.cast(q, self.compute_dtype), axes=k)
+        n_out = len(self._base_shape) - k
+        if n_out != k:
+            x_scale = ops.squeeze(x_scale, axis=axes)
+            for _ in range(n_out):
+                x_scale = ops.expand_dims(x_scale, -1)
+        w_scale = ops.cast(getattr(self, self._scale_name), self.compute_dtype)
+        return ops.divide(y, ops.multiply(x_scale, w_scale))
+
+    def _float8_qdq(self, value, prefix, training):
+        """``value`` fake-quantized to float8 e4m3 with the ``<prefix>_scale`` it had; in
+        training, the amax history and the scale (for the next step) are updated."""
+        from kbridge import quantizers
+
+        scale_var = getattr(self, f"{prefix}_scale")
+        history_var = getattr(self, f"{prefix}_amax_history")
+        value = ops.cast(value, self.compute_dtype)
+        out = quantizers.quantize_and_dequantize(value, scale_var, "float8_e4m3fn",
+                                                 self.compute_dtype)
+        if training:
+            history = quantizers.compute_float8_amax_history(value, history_var)
+            scale_var.assign(quantizers.compute_float8_scale(ops.max(history), scale_var, 448.0))
+            history_var.assign(history)
+        return ops.add(value, ops.stop_gradient(ops.subtract(out, value)))
+
+    # --- LoRA --------------------------------------------------------------------------
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform",
+                    b_initializer="zeros"):
+        """Add trainable LoRA factors of ``rank`` and freeze the base weight; the layer then
+        computes with ``weight + (lora_alpha / rank) * a @ b`` (``lora_alpha`` defaults to
+        ``rank``).
+
+        Example:
+            >>> dense = kbridge.layers.Dense(8); dense.build((None, 16))
+            >>> dense.enable_lora(4)
+            >>> [v.name for v in dense.trainable_weights]
+            ['bias', 'lora_kernel_a', 'lora_kernel_b']
+        """
+        _lora_rank_arg(f"Layer '{self.name}'", rank)
+        if not self.built:
+            raise KbridgeError(f"Layer '{self.name}' is not built: build it before "
+                               "enable_lora().")
+        if self.lora_enabled:
+            raise ArgumentError(f"LoRA is already enabled on layer '{self.name}' (rank "
+                                f"{self.lora_rank}); it can be enabled once.")
+        if getattr(self, f"{self._base}_constraint", None) is not None:
+            raise ArgumentError(f"Layer '{self.name}': LoRA cannot be used with a "
+                                f"`{self._base}_constraint`; remove the constraint.")
+        split = self._lora_split()
+        base = getattr(self, self._base)
+        shape = self._base_shape
+        a = self._late_weight(base, self._lora_names[0], shape[:split] + (rank,), "float32",
+                              initializer=a_initializer)
+        b = self._late_weight(base, self._lora_names[1], (rank,) + shape[split:], "float32",
+                              initializer=b_initializer)
+        setattr(self, self._lora_names[0], a)
+        setattr(self, self._lora_names[1], b)
+        base.trainable = False
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+
+    def _lora_pair(self):
+        return getattr(self, self._lora_names[0]), getattr(self, self._lora_names[1])
+
+    def _lora_scale(self):
+        return self.lora_alpha / self.lora_rank
+
+    def _lora_delta(self):
+        a, b = self._lora_pair()
+        return ops.multiply(ops.tensordot(a, b, axes=1), self._lora_scale())
+
+    def _weight_with_lora(self):
+        """The float weight the layer computes with (dequantized, LoRA added)."""
+        weight = self._dequantized()
+        if self.lora_enabled:
+            weight = ops.add(weight, ops.cast(self._lora_delta(), self.compute_dtype))
+        return weight
+
+    def merge_lora(self):
+        """Fold the LoRA update into the weight (re-quantized for a quantized layer) and
+        remove the factors: the layer is a plain one again, with the same outputs
+        (up to re-quantization). :meth:`unmerge_lora` undoes it on a float layer.
+
+        Example:
+            >>> dense.merge_lora(); dense.lora_enabled
+            False
+        """
+        import numpy as np
+
+        if not self.lora_enabled:
+            raise KbridgeError(f"Layer '{self.name}' has no LoRA factors to merge.")
+        a, b = self._lora_pair()
+        merged = np.asarray(ops.convert_to_numpy(self._weight_with_lora()), "float32")
+        base = getattr(self, self._base)
+        if self.quantization_mode in ("int8", "int4"):
+            q, scale = self._quantize_array(merged, self.quantization_mode,
+                                            self.quantization_config)
+            base.assign(q)
+            getattr(self, self._scale_name).assign(scale)
+            self._merged_lora = None
+        else:
+            base.assign(merged.astype(base.dtype))
+            base.trainable = True
+            self._merged_lora = (np.array(a.numpy()), np.array(b.numpy()), self.lora_alpha)
+        self._variables[:] = [v for v in self._variables if v is not a and v is not b]
+        self._regularized[:] = [(v, r) for v, r in self._regularized
+                                if v is not a and v is not b]
+        for name in self._lora_names:
+            object.__delattr__(self, name)
+        self.lora_enabled, self.lora_rank, self.lora_alpha = False, None, None
+
+    def unmerge_lora(self):
+        """Undo :meth:`merge_lora` (float layers): subtract the update from the weight and
+        restore the LoRA factors, trainable again."""
+        import numpy as np
+
+        if self._merged_lora is None:
+            raise KbridgeError(f"Layer '{self.name}': no merge_lora() of a float layer to "
+                               "undo.")
+        a_value, b_value, alpha = self._merged_lora
+        rank = a_value.shape[-1]
+        self.enable_lora(rank, lora_alpha=alpha)
+        a, b = self._lora_pair()
+        a.assign(a_value)
+        b.assign(b_value)
+        base = getattr(self, self._base)
+        delta = np.tensordot(a_value, b_value, axes=1) * (alpha / rank)
+        base.assign((np.asarray(base.numpy(), "float32") - delta).astype(base.dtype))
+        self._merged_lora = None
+
+    def _lora_quant_config(self, config):
+        from kbridge import quantizers
+
+        config["quantization_config"] = quantizers.serialize(self.quantization_config)
+        if self.lora_rank:
+            config["lora_rank"] = self.lora_rank
+            config["lora_alpha"] = self.lora_alpha
+        return config
+
+    def _finish_build(self):
+        if self.lora_rank and not self.lora_enabled:  # from a config with `lora_rank`
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
+
+
+class Dense(_LoRAQuantizeMixin, Layer):
     """Densely connected layer: ``activation(inputs @ kernel + bias)`` on the last axis.
+
+    Supports LoRA (``lora_rank``/``lora_alpha``, :meth:`enable_lora`) and weight
+    quantization (:meth:`quantize`, quantized dtype policies such as "int8_from_float32").
 
     Example:
         >>> kbridge.layers.Dense(4, activation="relu")(np.ones((2, 3), "float32")).shape
@@ -33,7 +388,7 @@ class Dense(Layer):
                  activity_regularizer=None, kernel_constraint=None, bias_constraint=None,
                  lora_rank=None, lora_alpha=None, quantization_config=None, **kwargs):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
-        _no_lora_or_quantization("Dense", lora_rank, quantization_config)
+        self._init_lora_quantize(lora_rank, lora_alpha, quantization_config)
         self.units = int(units)
         if self.units <= 0:
             raise KbridgeError(f"`units` must be a positive integer. Received: units={units}")
@@ -53,10 +408,8 @@ class Dense(Layer):
         if input_dim is None:
             raise ShapeError("The last dimension of the input to Dense must be known. "
                              f"Received: input_shape={tuple(input_shape)}")
-        self.kernel = self.add_weight(name="kernel", shape=(input_dim, self.units),
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self._add_base_weight((input_dim, self.units), self.kernel_initializer,
+                              self.kernel_regularizer, self.kernel_constraint)
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.units,),
                                         initializer=self.bias_initializer,
@@ -66,9 +419,26 @@ class Dense(Layer):
             self.bias = None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
+        self._finish_build()
 
-    def call(self, inputs):
-        return self.activation(ops.nn._linear(inputs, self.kernel, self.bias))
+    def call(self, inputs, training=None):
+        mode = self.quantization_mode
+        if mode is None:
+            kernel = self._weight_with_lora() if self.lora_enabled else self.kernel
+            return self.activation(ops.nn._linear(inputs, kernel, self.bias))
+        if mode == "float8":
+            kernel = self._weight_with_lora() if self.lora_enabled else self.kernel
+            x = ops.matmul(self._float8_qdq(inputs, "inputs", training),
+                           self._float8_qdq(kernel, "kernel", training))
+        else:
+            x = self._quantized_tensordot(inputs, 1)
+            if self.lora_enabled:
+                a, b = self._lora_pair()
+                lora = ops.matmul(ops.matmul(ops.cast(inputs, "float32"), a), b)
+                x = ops.add(x, ops.cast(ops.multiply(lora, self._lora_scale()), ops.dtype(x)))
+        if self.bias is not None:
+            x = ops.add(x, self.bias)
+        return self.activation(x)
 
     def get_config(self):
         config = super().get_config()
@@ -82,9 +452,8 @@ class Dense(Layer):
             "bias_regularizer": registry.serialize(self.bias_regularizer),
             "kernel_constraint": registry.serialize(self.kernel_constraint),
             "bias_constraint": registry.serialize(self.bias_constraint),
-            "quantization_config": None,
         })
-        return config
+        return self._lora_quant_config(config)
 
 
 def _tensordot_axes(equation):
@@ -174,11 +543,16 @@ def _einsum_shapes(equation, bias_axes, input_shape, output_shape):
     return tuple(kernel_shape), None if bias_shape is None else tuple(bias_shape), tuple(full)
 
 
-class EinsumDense(Layer):
+class EinsumDense(_LoRAQuantizeMixin, Layer):
     """A dense layer whose contraction is an einsum ``equation`` between input and kernel.
 
     ``output_shape`` is the output without its batch (and elided) dims; ``bias_axes`` names
     the output letters that get a bias.
+
+    LoRA and quantization as in :class:`Dense`: the scale is per output element of the
+    kernel (its contracted axes are reduced), and LoRA's ``lora_kernel_a`` spans the
+    contracted (input) kernel axes, ``lora_kernel_b`` the others, so the update is the
+    low-rank update of the input-to-output map (PEFT's for the matching Linear).
 
     Example:
         >>> layer = kbridge.layers.EinsumDense("abc,cd->abd", output_shape=(None, 8), bias_axes="d")
@@ -192,8 +566,8 @@ class EinsumDense(Layer):
                  bias_constraint=None, lora_rank=None, lora_alpha=None,
                  gptq_unpacked_column_size=None, quantization_config=None, **kwargs):
         super().__init__(**kwargs)
-        _no_lora_or_quantization("EinsumDense", lora_rank, quantization_config)
         self.equation = equation
+        self._init_lora_quantize(lora_rank, lora_alpha, quantization_config)
         self._tensordot_axes = _tensordot_axes(equation)
         self.partial_output_shape = ((output_shape,) if isinstance(output_shape, int)
                                      else tuple(output_shape))
@@ -210,10 +584,8 @@ class EinsumDense(Layer):
         kernel_shape, bias_shape, full = _einsum_shapes(
             self.equation, self.bias_axes, input_shape, self.partial_output_shape)
         self.full_output_shape = full
-        self.kernel = self.add_weight(name="kernel", shape=kernel_shape,
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self._add_base_weight(kernel_shape, self.kernel_initializer, self.kernel_regularizer,
+                              self.kernel_constraint)
         if bias_shape is not None:
             self.bias = self.add_weight(name="bias", shape=bias_shape,
                                         initializer=self.bias_initializer,
@@ -222,12 +594,43 @@ class EinsumDense(Layer):
         else:
             self.bias = None
         self.built = True
+        self._finish_build()
+
+    def _contracted(self):
+        """Positions of the kernel axes the equation sums over (those of the input)."""
+        lhs, rest = self.equation.replace(" ", "").split(",")
+        rhs, out = rest.split("->")
+        return tuple(i for i, c in enumerate(rhs) if c in lhs and c not in out)
+
+    def _scale_axes(self):
+        return self._contracted()
+
+    def _lora_split(self):
+        axes = self._contracted()
+        if axes != tuple(range(len(axes))):
+            raise ArgumentError(f"EinsumDense '{self.name}': LoRA needs the contracted kernel "
+                                f"axes first. Received: equation={self.equation!r}")
+        return len(axes)
 
     def call(self, inputs, training=None):
-        if self._tensordot_axes is not None:  # one matmul over flattened axes, no batch copy
-            x = ops.tensordot(inputs, self.kernel, axes=self._tensordot_axes)
+        k = self._tensordot_axes
+        mode = self.quantization_mode
+        if mode in ("int8", "int4") and k is not None:
+            x = self._quantized_tensordot(inputs, k)
+            if self.lora_enabled:
+                a, b = self._lora_pair()
+                lora = ops.tensordot(ops.tensordot(ops.cast(inputs, "float32"), a, axes=k), b,
+                                     axes=1)
+                x = ops.add(x, ops.cast(ops.multiply(lora, self._lora_scale()), ops.dtype(x)))
         else:
-            x = ops.einsum(self.equation, inputs, self.kernel)
+            kernel = self._weight_with_lora() if mode or self.lora_enabled else self.kernel
+            if mode == "float8":
+                inputs = self._float8_qdq(inputs, "inputs", training)
+                kernel = self._float8_qdq(kernel, "kernel", training)
+            if k is not None:  # one matmul over flattened axes, no batch copy
+                x = ops.tensordot(inputs, kernel, axes=k)
+            else:
+                x = ops.einsum(self.equation, inputs, kernel)
         if self.bias is not None:
             x = ops.add(x, self.bias)
         return self.activation(x)
@@ -246,15 +649,16 @@ class EinsumDense(Layer):
             "activity_regularizer": registry.serialize(self.activity_regularizer),
             "kernel_constraint": registry.serialize(self.kernel_constraint),
             "bias_constraint": registry.serialize(self.bias_constraint),
-            "quantization_config": None,
         })
-        return config
+        return self._lora_quant_config(config)
 
 
-class Embedding(Layer):
+class Embedding(_LoRAQuantizeMixin, Layer):
     """Looks up rows of an ``(input_dim, output_dim)`` table for integer indices.
 
     With ``mask_zero=True`` index 0 is padding: :meth:`compute_mask` marks it False.
+    LoRA (``lora_embeddings_a``/``_b``) and int8/int4 quantization (one scale per row,
+    ``embeddings_scale``) as in Keras 3.
 
     Example:
         >>> kbridge.layers.Embedding(10, 4)(np.array([[1, 2, 0]])).shape
@@ -267,7 +671,7 @@ class Embedding(Layer):
                  **kwargs):
         kwargs.setdefault("input_dtype", "int32")
         super().__init__(**kwargs)
-        _no_lora_or_quantization("Embedding", lora_rank, quantization_config)
+        self._init_lora_quantize(lora_rank, lora_alpha, quantization_config)
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         if embeddings_initializer == "uniform":  # Keras's short name for RandomUniform
@@ -286,17 +690,38 @@ class Embedding(Layer):
     def build(self, input_shape=None):
         if self.built:
             return
-        self.embeddings = self.add_weight(name="embeddings",
-                                          shape=(self.input_dim, self.output_dim),
-                                          initializer=self.embeddings_initializer,
-                                          regularizer=self.embeddings_regularizer,
-                                          constraint=self.embeddings_constraint)
+        self._add_base_weight((self.input_dim, self.output_dim), self.embeddings_initializer,
+                              self.embeddings_regularizer, self.embeddings_constraint)
         self.built = True
+        self._finish_build()
+
+    _base = "embeddings"
+    _lora_names = ("lora_embeddings_a", "lora_embeddings_b")
+
+    def _scale_axes(self):
+        return (1,)
 
     def call(self, inputs):
         if "int" not in ops.dtype(inputs):
             inputs = ops.cast(inputs, "int32")
-        return ops.take(self.embeddings, inputs, axis=0)
+        mode = self.quantization_mode
+        if mode is None:
+            table = self._weight_with_lora() if self.lora_enabled else self.embeddings
+            return ops.take(table, inputs, axis=0)
+        from kbridge import quantizers
+
+        rows = ops.take(self.embeddings, inputs, axis=0)
+        if mode == "int4":
+            rows = quantizers.unpack_int4(rows, self.output_dim, axis=-1)
+        scale = ops.expand_dims(ops.take(self.embeddings_scale, inputs, axis=0), -1)
+        out = ops.divide(ops.cast(rows, self.compute_dtype),
+                         ops.cast(scale, self.compute_dtype))
+        if self.lora_enabled:
+            a, b = self._lora_pair()
+            lora = ops.matmul(ops.take(a, inputs, axis=0), b)
+            out = ops.add(out, ops.cast(ops.multiply(lora, self._lora_scale()),
+                                        self.compute_dtype))
+        return out
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
@@ -313,9 +738,8 @@ class Embedding(Layer):
             "activity_regularizer": registry.serialize(self.activity_regularizer),
             "embeddings_constraint": registry.serialize(self.embeddings_constraint),
             "mask_zero": self.mask_zero,
-            "quantization_config": None,
         })
-        return config
+        return self._lora_quant_config(config)
 
 
 class Activation(Layer):

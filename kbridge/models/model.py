@@ -68,6 +68,72 @@ class Model(Trainer, Layer):
                 return layer
         raise KbridgeError(f"No layer named {name!r}. Layers: {[l.name for l in self.layers]}")
 
+    def quantize(self, mode, config=None, **kwargs):
+        """Quantize every Dense, EinsumDense and Embedding layer (see ``Dense.quantize``):
+        ``"int8"``, ``"int4"`` or ``"float8"`` (Embedding layers skip float8).
+
+        Example:
+            >>> model.quantize("int8")
+        """
+        from kbridge.layers.core import Embedding, _LoRAQuantizeMixin
+
+        if not self.built:
+            raise KbridgeError(f"Model '{self.name}' is not built: build it before quantize().")
+        done = 0
+        for layer in self._flat_layers():
+            if isinstance(layer, _LoRAQuantizeMixin) and layer.quantization_mode is None \
+                    and not (mode == "float8" and isinstance(layer, Embedding)):
+                layer.quantize(mode, config=config, **kwargs)
+                done += 1
+        if not done:
+            raise KbridgeError(f"Model '{self.name}' has no Dense, EinsumDense or Embedding "
+                               f"layer left to quantize to {mode!r}.")
+
+    def enable_lora(self, rank, target=None, lora_alpha=None, a_initializer="he_uniform",
+                    b_initializer="zeros"):
+        """Enable LoRA of ``rank`` on the Dense / EinsumDense / Embedding layers whose name
+        (or path) matches ``target`` (layer-name substrings or regexes; None: every Dense
+        and EinsumDense), and freeze every other weight. Returns the layers changed.
+
+        Example:
+            >>> model.enable_lora(8, target=["query", "value"])
+        """
+        import re
+
+        from kbridge.errors import ArgumentError
+        from kbridge.layers.core import Dense, EinsumDense, _LoRAQuantizeMixin
+
+        if isinstance(target, str):
+            target = [target]
+        if target is not None and (not target or not all(isinstance(t, str) for t in target)):
+            raise ArgumentError("`target` must be None or a list of layer-name substrings or "
+                                f"regexes. Received: {target!r}")
+        if not self.built:
+            raise KbridgeError(f"Model '{self.name}' is not built: build it before enable_lora().")
+
+        def chosen(layer):
+            if not isinstance(layer, _LoRAQuantizeMixin) or layer.lora_enabled:
+                return False
+            if target is None:
+                return isinstance(layer, (Dense, EinsumDense))
+            base = getattr(layer, layer._base)
+            names = (layer.name, base.path[:len(base.path) - len(base.name)].rstrip("/"))
+            return any(t in n or re.search(t, n) for t in target for n in names)
+
+        layers = [layer for layer in self._flat_layers() if chosen(layer)]
+        if not layers:
+            raise ArgumentError(f"enable_lora: no layer of model '{self.name}' matches "
+                                f"target={target!r}")
+        lora_weights = set()
+        for layer in layers:
+            layer.enable_lora(rank, lora_alpha=lora_alpha, a_initializer=a_initializer,
+                              b_initializer=b_initializer)
+            lora_weights.update(id(v) for v in layer._lora_pair())
+        for v in self.weights:
+            if id(v) not in lora_weights:
+                v.trainable = False
+        return layers
+
     def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
                 show_trainable=False, layer_range=None):
         """Print a table of the layers, their output shapes and parameter counts."""

@@ -171,11 +171,15 @@ class Trainer:
         per compile() and reused by later fit/evaluate/predict calls, so compiled steps
         (jax.jit, tf.function) are not traced again. Recompile after changing which
         weights are trainable, as in Keras."""
+        from kbridge.distribution.distribution_lib import distribution
+
         attr = f"_{kind}_function"
         runner = self.__dict__.get(attr)
-        if runner is None:
+        # A step built for another kbridge.distribution (or for none) is built again.
+        if runner is None or self.__dict__.get(f"{attr}_distribution") is not distribution():
             runner = getattr(self._trainer, f"make_{kind}_function")(self)
             object.__setattr__(self, attr, runner)
+            object.__setattr__(self, f"{attr}_distribution", distribution())
         return runner
 
     def _assert_compiled(self):

@@ -39,17 +39,29 @@ class Variable(variables.Variable):
         return convert_to_tensor(value, dtype)
 
     def _initialize(self, native):
-        self._value = native
+        self._value = _distributed(self, native)
 
     def _direct_assign(self, native):
         # jax arrays are immutable: assignment rebinds, which also works under tracing.
-        self._value = native
+        self._value = _distributed(self, native)
 
     def numpy(self):
         return np.asarray(self._value)
 
     def __jax_array__(self):
         return self._value
+
+
+def _distributed(variable, native):
+    """``native`` placed as the current ``kbridge.distribution`` lays ``variable`` out."""
+    from kbridge.distribution.distribution_lib import _state
+
+    if _state["distribution"] is None:
+        return native
+    from kbridge.backend.jax.distribution_lib import distribute_variable
+
+    variable._value = native  # the layout lookup reads the shape
+    return distribute_variable(variable, native)
 
 
 def is_tensor(x):

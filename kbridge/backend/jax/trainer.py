@@ -33,7 +33,9 @@ from kbridge.backend.common.trainer_utils import (
     ensure_optimizer_built,
     to_backend,
 )
+from kbridge.backend.jax import distribution_lib as dist
 from kbridge.backend.jax.core import convert_to_tensor
+from kbridge.distribution.distribution_lib import distribution
 from kbridge.trainers.trainer import unpack_x_y_sample_weight
 
 
@@ -116,6 +118,8 @@ class JaxRunner:
             for batch in batches:
                 result, state = step(state, batch)
                 results.append(result)
+            if self._shardings is not None:  # under a distribution: keep each layout
+                state = dist.constrain(state, self._shardings[:len(state)])
             if collect:  # predict: the weights pass through; returning them copies them
                 return results, state[1:]
             return results[-1], state
@@ -125,6 +129,7 @@ class JaxRunner:
         donate = (0,) if kind != "predict" else ()
         self.fn = jax.jit(run, donate_argnums=donate) if model.jit_compile else run
         self.state = None
+        self._shardings = None  # the state's NamedShardings under a distribution
         self._shared = False  # whether ``state`` holds the Variables' own buffers
 
     def _variables(self):
@@ -137,7 +142,11 @@ class JaxRunner:
         return groups
 
     def sync_from_model(self):
-        self.state = tuple([v.value for v in group] for group in self._variables())
+        groups = self._variables()
+        self._shardings = dist.state_shardings(groups, distribution())
+        self.state = tuple([v.value for v in group] for group in groups)
+        if self._shardings is not None:
+            self.state = jax.device_put(self.state, self._shardings)
         self._shared = True
 
     def sync_to_model(self):
@@ -153,6 +162,8 @@ class JaxRunner:
         # cheaper than a device_put per array first.
         convert = _numpy_or_tensor if self.model.jit_compile else convert_to_tensor
         batches = [to_backend(b, convert) for b in batches]
+        if self._shardings is not None:
+            batches = [dist.distribute_batch(b, distribution()) for b in batches]
         if self._shared and self.model.jit_compile and self.kind != "predict":
             # The Variables hold these buffers: donate copies, never the Variables' own.
             self.state = jax.tree.map(jnp.copy, self.state)

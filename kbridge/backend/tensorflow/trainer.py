@@ -16,9 +16,11 @@ A custom ``train_step(self, data)`` on a tensorflow-backend model looks like::
 import tensorflow as tf
 
 from kbridge.backend.common.trainer_utils import EagerRunner, ensure_optimizer_built
+from kbridge.backend.tensorflow import distribution_lib
 from kbridge.backend.tensorflow.core import convert_to_tensor
-from kbridge.layers.layer import _flatten
-from kbridge.trainers.trainer import unpack_x_y_sample_weight
+from kbridge.distribution.distribution_lib import distribution
+from kbridge.backend.common.structure import flatten as _flatten
+from kbridge.trainers.trainer import Trainer, unpack_x_y_sample_weight
 
 
 def _batch_size(x):
@@ -63,6 +65,10 @@ def _compiled(model, step):
 
 def make_train_function(model):
     ensure_optimizer_built(model)
+    if distribution() is not None and type(model).train_step is Trainer.train_step:
+        # kbridge.distribution.DataParallel: tf.distribute.MirroredStrategy
+        step = distribution_lib.make_train_step(model, distribution())
+        return EagerRunner(step, convert_to_tensor)
     return EagerRunner(_compiled(model, model.train_step), convert_to_tensor)
 
 

@@ -22,6 +22,7 @@ from kbridge.backend.common.trainer_utils import (
     batch_size_of,
     ensure_optimizer_built,
 )
+from kbridge.backend.torch import distribution_lib
 from kbridge.backend.torch.core import convert_to_tensor
 from kbridge.trainers.trainer import unpack_x_y_sample_weight
 
@@ -61,6 +62,8 @@ def predict_step(model, data):
 def make_train_function(model):
     ensure_optimizer_built(model)
     step = model.train_step
+    if distribution_lib.ddp_active(model):  # kbridge.distribution.DataParallel: DDP
+        step = distribution_lib.DDPTrainStep(model)
     if model.jit_compile:
         step = torch.compile(step)
     return EagerRunner(step, convert_to_tensor)
