@@ -23,7 +23,9 @@ from kbridge.distribution.distribution_lib import (
     ModelParallel,
     TensorLayout,
     barrier,
+    distribute_tensor,
     distribution,
+    get_device_count,
     initialize,
     list_devices,
     process_info,
@@ -32,6 +34,7 @@ from kbridge.distribution.distribution_lib import (
 
 __all__ = [
     "DataParallel", "DeviceMesh", "Distribution", "DistributionError", "LayoutMap",
-    "ModelParallel", "TensorLayout", "barrier", "distribution", "initialize", "list_devices",
+    "ModelParallel", "TensorLayout", "barrier", "distribute_tensor", "distribution",
+    "get_device_count", "initialize", "list_devices",
     "process_info", "set_distribution",
 ]

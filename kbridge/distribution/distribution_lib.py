@@ -44,6 +44,41 @@ def list_devices(device_type=None):
     return _backend_lib().list_devices(None if device_type is None else device_type.lower())
 
 
+def get_device_count(device_type=None):
+    """The number of devices of the active backend (of ``device_type`` if given).
+
+    Example:
+        >>> kbridge.distribution.get_device_count("cpu")
+    """
+    return len(list_devices(device_type))
+
+
+def distribute_tensor(tensor, layout):
+    """``tensor`` laid out as ``layout`` (a :class:`TensorLayout`) says, on JAX: placed with
+    ``jax.device_put`` eagerly, a sharding constraint inside ``jax.jit``. A KerasTensor is
+    returned as it is. torch and TensorFlow place tensors through their own engines (DDP,
+    ``MirroredStrategy``), so they refuse the call.
+
+    Example:
+        >>> mesh = kbridge.distribution.DeviceMesh((8,), ["batch"])
+        >>> x = kbridge.distribution.distribute_tensor(x, TensorLayout(["batch", None], mesh))
+    """
+    from kbridge.backend.common.keras_tensor import KerasTensor
+
+    if isinstance(tensor, KerasTensor):
+        return tensor
+    if not isinstance(layout, TensorLayout):
+        raise DistributionError(f"distribute_tensor expects a TensorLayout. Received: "
+                                f"{type(layout).__name__}")
+    lib = _backend_lib()
+    if not hasattr(lib, "distribute_tensor"):
+        from kbridge.backend.common import context
+
+        raise DistributionError(f"distribute_tensor lays tensors out on the jax backend only. "
+                                f"Received: backend={context.get()!r}")
+    return lib.distribute_tensor(tensor, layout)
+
+
 def initialize(job_addresses=None, num_processes=None, process_id=None):
     """Start this process's part of a multi-process job (before any other computation).
 
@@ -414,6 +449,19 @@ def set_distribution(value):
         raise DistributionError(f"set_distribution expects a Distribution or None. Received: "
                                 f"{type(value).__name__}")
     _state["distribution"] = value
+    if value is not None:
+        _install_variable_hooks()
+
+
+def _install_variable_hooks():
+    """jax Variables place themselves through a hook of kbridge.backend.jax.core that the
+    jax half of this package installs when imported: import it for a jax backend in use."""
+    from kbridge.backend.common import context
+
+    if "kbridge.backend.jax.core" in sys.modules or context.get() == "jax":
+        import importlib
+
+        importlib.import_module("kbridge.backend.jax.distribution_lib")
 
 
 def distribution():

@@ -87,6 +87,12 @@ def main():
         out["hub_diff"] = max(float(np.abs(np.asarray(a) - b).max())
                               for a, b in zip(loaded.get_weights(), reference))
     out["distribution_after"] = repr(kd.distribution())
+    out["device_count"] = kd.get_device_count("cpu")
+    placed = kd.distribute_tensor(x, kd.TensorLayout(["batch", None], mesh))
+    inside = jax.jit(lambda t: kd.distribute_tensor(t * 2, kd.TensorLayout([None, "model"],
+                                                                             mesh)))(x[:, :4])
+    out["distributed"] = [str(placed.sharding.spec), list(placed.addressable_shards[0].data.shape),
+                          bool(np.array_equal(np.asarray(placed), x)), str(inside.sharding.spec)]
     print("RESULT " + json.dumps(out))
 
 

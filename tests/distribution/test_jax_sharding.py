@@ -66,3 +66,11 @@ def test_model_parallel_splits_kernels(facts):
 def test_hub_release_loads_sharded(facts):
     assert facts["hub_diff"] == 0.0
     assert facts["distribution_after"] == "None"  # the scopes restored it
+
+
+def test_distribute_tensor_places_and_constrains(facts):
+    """Keras's ``distribute_tensor``: ``device_put`` eagerly, a sharding constraint in jit."""
+    assert facts["device_count"] == 8
+    spec, shard_shape, equal, inside = facts["distributed"]
+    assert spec == "P('batch', None)" and shard_shape == [32, 6] and equal
+    assert inside == "P(None, 'model')"

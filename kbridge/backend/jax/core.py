@@ -52,16 +52,16 @@ class Variable(variables.Variable):
         return self._value
 
 
+# Set by kbridge.backend.jax.distribution_lib: places a Variable's value as the current
+# kbridge.distribution lays it out (a no-op without one).
+_distribution_hook = None
+
+
 def _distributed(variable, native):
-    """``native`` placed as the current ``kbridge.distribution`` lays ``variable`` out."""
-    from kbridge.distribution.distribution_lib import _state
-
-    if _state["distribution"] is None:
+    if _distribution_hook is None:
         return native
-    from kbridge.backend.jax.distribution_lib import distribute_variable
-
     variable._value = native  # the layout lookup reads the shape
-    return distribute_variable(variable, native)
+    return _distribution_hook(variable, native)
 
 
 def is_tensor(x):

@@ -11,9 +11,15 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from kbridge.backend.jax import core
 from kbridge.distribution import distribution_lib as dist_lib
 
 _MESHES = {}  # id(DeviceMesh) -> (DeviceMesh, jax Mesh)
+
+
+def current():
+    """The current ``kbridge.distribution`` (None without one)."""
+    return dist_lib.distribution()
 
 
 def list_devices(device_type=None):
@@ -51,6 +57,15 @@ def to_jax_mesh(device_mesh):
 
 def to_sharding(layout):
     return NamedSharding(to_jax_mesh(layout.device_mesh), PartitionSpec(*layout.axes))
+
+
+def distribute_tensor(tensor, layout):
+    sharding = to_sharding(layout)
+    if isinstance(tensor, jax.core.Tracer):
+        return jax.lax.with_sharding_constraint(tensor, sharding)
+    if getattr(tensor, "sharding", None) == sharding:
+        return tensor
+    return jax.device_put(tensor, sharding)
 
 
 def variable_sharding(variable, distribution):
@@ -101,3 +116,8 @@ def distribute_batch(batch, distribution):
         return jax.device_put(x, sharding)
 
     return jax.tree.map(shard, batch, is_leaf=lambda x: x is None)
+
+
+# jax Variables place themselves through this hook (kbridge.backend.jax.core imports nothing
+# above the backend); set_distribution imports this module for a jax backend in use.
+core._distribution_hook = distribute_variable

@@ -35,7 +35,6 @@ from kbridge.backend.common.trainer_utils import (
 )
 from kbridge.backend.jax import distribution_lib as dist
 from kbridge.backend.jax.core import convert_to_tensor
-from kbridge.distribution.distribution_lib import distribution
 from kbridge.trainers.trainer import unpack_x_y_sample_weight
 
 
@@ -143,7 +142,7 @@ class JaxRunner:
 
     def sync_from_model(self):
         groups = self._variables()
-        self._shardings = dist.state_shardings(groups, distribution())
+        self._shardings = dist.state_shardings(groups, dist.current())
         self.state = tuple([v.value for v in group] for group in groups)
         if self._shardings is not None:
             self.state = jax.device_put(self.state, self._shardings)
@@ -163,7 +162,7 @@ class JaxRunner:
         convert = _numpy_or_tensor if self.model.jit_compile else convert_to_tensor
         batches = [to_backend(b, convert) for b in batches]
         if self._shardings is not None:
-            batches = [dist.distribute_batch(b, distribution()) for b in batches]
+            batches = [dist.distribute_batch(b, dist.current()) for b in batches]
         if self._shared and self.model.jit_compile and self.kind != "predict":
             # The Variables hold these buffers: donate copies, never the Variables' own.
             self.state = jax.tree.map(jnp.copy, self.state)

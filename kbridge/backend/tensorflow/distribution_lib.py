@@ -14,11 +14,16 @@ import os
 
 import tensorflow as tf
 
+from kbridge.backend.common.structure import map_structure
 from kbridge.backend.common.trainer_utils import batch_size_of
 from kbridge.distribution import distribution_lib as dist_lib
-from kbridge.layers.layer import map_structure
 
 _STRATEGIES = {}  # id(DeviceMesh) -> (DeviceMesh, strategy)
+
+
+def current():
+    """The current ``kbridge.distribution`` (None without one)."""
+    return dist_lib.distribution()
 
 
 def list_devices(device_type=None):

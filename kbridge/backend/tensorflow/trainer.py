@@ -18,7 +18,6 @@ import tensorflow as tf
 from kbridge.backend.common.trainer_utils import EagerRunner, ensure_optimizer_built
 from kbridge.backend.tensorflow import distribution_lib
 from kbridge.backend.tensorflow.core import convert_to_tensor
-from kbridge.distribution.distribution_lib import distribution
 from kbridge.backend.common.structure import flatten as _flatten
 from kbridge.trainers.trainer import Trainer, unpack_x_y_sample_weight
 
@@ -65,9 +64,9 @@ def _compiled(model, step):
 
 def make_train_function(model):
     ensure_optimizer_built(model)
-    if distribution() is not None and type(model).train_step is Trainer.train_step:
+    if distribution_lib.current() is not None and type(model).train_step is Trainer.train_step:
         # kbridge.distribution.DataParallel: tf.distribute.MirroredStrategy
-        step = distribution_lib.make_train_step(model, distribution())
+        step = distribution_lib.make_train_step(model, distribution_lib.current())
         return EagerRunner(step, convert_to_tensor)
     return EagerRunner(_compiled(model, model.train_step), convert_to_tensor)
 

@@ -12,9 +12,9 @@ Model parallelism on torch is FSDP2 (``torch.distributed.fsdp.fully_shard``) on 
 import torch
 import torch.distributed as tdist
 
+from kbridge.backend.common.structure import map_structure
 from kbridge.backend.common.trainer_utils import batch_size_of
 from kbridge.distribution import distribution_lib as dist_lib
-from kbridge.layers.layer import map_structure
 
 
 def list_devices(device_type=None):
