@@ -164,8 +164,6 @@ class _LoRAQuantizeMixin:
                 v.path = old.path[:len(old.path) - len(old.name)] + v.name
             return
         q, scale = self._quantize_array(np.asarray(old.numpy(), "float32"), mode, config)
-        del old  # (the layer's reference goes next: the float weight is freed)
-        old = getattr(self, self._base)
         new_q = self._late_weight(old, self._base, q, "int8", trainable=False)
         new_s = self._late_weight(old, self._scale_name, scale, "float32", trainable=False)
         self._replace_variables(old, [new_q, new_s])

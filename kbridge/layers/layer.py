@@ -478,6 +478,22 @@ class Layer:
             return backend_module(self.backend_name, "core").convert_to_tensor(x)
         return x
 
+    def _convert_other_inputs(self, args, kwargs):
+        """numpy arrays among the other positional and keyword arguments become this layer's
+        backend tensors too (as in Keras); Python scalars and strings stay as they are."""
+
+        def convert(x):
+            if x.__class__ is np.ndarray and x.dtype.kind not in "USO":
+                return backend_module(self.backend_name, "core").convert_to_tensor(x)
+            return x
+
+        if len(args) > 1:
+            args = args[:1] + tuple(map_structure(convert, a) for a in args[1:])
+        if kwargs and any(v.__class__ in (np.ndarray, list, tuple, dict)
+                          for v in kwargs.values()):
+            kwargs = {k: map_structure(convert, v) for k, v in kwargs.items()}
+        return args, kwargs
+
     def _cast_inputs(self, args, kwargs, float_name=None):
         """Float tensors in ``args``/``kwargs`` cast to the compute dtype, as Keras's autocast
         (float64 numpy data into a float32 model); ints, bools and strings are left alone.
@@ -498,6 +514,12 @@ class Layer:
                 out = KerasTensor(x.shape, target, sparse=x.sparse)
                 out._keras_mask = getattr(x, "_keras_mask", None)
                 return out
+            if isinstance(x, (np.ndarray, np.generic)):
+                # The numpy backend's tensors: cast here, since ops on numpy arrays would
+                # run on the caller's active backend, which need not be this layer's.
+                from kbridge.backend.common.dtypes import numpy_dtype
+
+                return x.astype(numpy_dtype(target))
             from kbridge import ops
 
             return ops.cast(x, target)
@@ -523,6 +545,7 @@ class Layer:
         user_kwargs = dict(kwargs)
         if args:
             args = (map_structure(self._convert_input, args[0]),) + args[1:]
+        args, kwargs = self._convert_other_inputs(args, kwargs)
         takes_training, takes_mask = self._call_arguments()
         if takes_training:
             if kwargs.get("training") is None:
@@ -603,6 +626,7 @@ class Layer:
         takes_training, takes_mask = self._call_arguments()
         if args:
             args = (map_structure(self._convert_input, args[0]),) + args[1:]
+        args, kwargs = self._convert_other_inputs(args, kwargs)
         if takes_training:
             if kwargs.get("training") is None:
                 kwargs["training"] = state.training

@@ -73,8 +73,8 @@ def test_kbridge_adapter_loads_into_peft(bert, tmp_path):
             b.assign(np.random.default_rng(0).normal(size=b.shape).astype("float32") * 0.3)
     hub.save(model, tmp_path / "mine", adapter_only=True)
     config = json.loads((tmp_path / "mine" / "adapter_config.json").read_text())
-    assert (config["r"], config["lora_alpha"], config["target_modules"]) == (3, 6, ["intermediate.dense"]) \
-        or config["target_modules"] == ["encoder.layer.0.intermediate.dense",
+    assert (config["r"], config["lora_alpha"]) == (3, 6)
+    assert config["target_modules"] == ["encoder.layer.0.intermediate.dense",
                                         "encoder.layer.1.intermediate.dense"]
     base = transformers.BertModel.from_pretrained(root / "base").eval()
     peft_model = peft.PeftModel.from_pretrained(base, tmp_path / "mine").eval()

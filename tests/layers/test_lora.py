@@ -87,10 +87,14 @@ def _model():
     return kbridge.Model(inputs, kbridge.layers.Dense(3, name="value")(x))
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch", "tensorflow"])
-def test_fit_trains_only_lora(backend):
+@pytest.mark.parametrize("backend,quantize", [("jax", None), ("torch", None),
+                                              ("tensorflow", None), ("jax", "int8"),
+                                              ("torch", "int8")])
+def test_fit_trains_only_lora(backend, quantize):
     with kbridge.backend.use(backend):
         model = _model()
+        if quantize:  # QLoRA: gradients pass the int8 layers to the LoRA factors below
+            model.quantize(quantize)
         layers = model.enable_lora(2, target=["query", "val.e"])
         assert sorted(l.name for l in layers) == ["query", "value"]
         assert len(model.trainable_weights) == 4

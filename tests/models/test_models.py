@@ -162,3 +162,27 @@ def test_get_layer_and_set_weights_errors():
         model.get_layer("missing")
     with pytest.raises(kbridge.ShapeError, match="expects 2 weight arrays"):
         model.set_weights([np.zeros((3, 5))])
+
+
+def test_numpy_keyword_inputs_go_to_the_models_backend_not_the_callers():
+    """Autocast of a float64 numpy keyword argument used to run on the caller's active
+    backend, so a jax model called under torch mixed a jax array with a torch tensor."""
+
+    class Scaled(kbridge.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = kbridge.layers.Dense(3, kernel_initializer="ones")
+
+        def call(self, x, scale=1.0):
+            return self.dense(x) * scale
+
+    with kbridge.backend.use("numpy"):
+        expected = Scaled()(np.ones((2, 4), "float32"), scale=np.full((2, 1), 2.0, "float32"))
+    for owner in kbridge.backend.available():
+        with kbridge.backend.use(owner):
+            model = Scaled()
+            model(np.ones((2, 4), "float32"))
+        for caller in kbridge.backend.available():
+            with kbridge.backend.use(caller):
+                out = model(np.ones((2, 4)), scale=np.full((2, 1), 2.0))  # float64 numpy
+            np.testing.assert_allclose(kbridge.ops.convert_to_numpy(out), expected)
