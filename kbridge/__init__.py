@@ -62,6 +62,7 @@ _LAZY = {
     "distribution": ("kbridge.distribution", None),
     "legacy": ("kbridge.legacy", None),
     "quantizers": ("kbridge.quantizers", None),
+    "Quantizer": ("kbridge.quantizers", "Quantizer"),
     "Input": ("kbridge.layers.input_layer", "Input"),
     "Layer": ("kbridge.layers.layer", "Layer"),
     "Model": ("kbridge.models.model", "Model"),
