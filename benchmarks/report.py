@@ -129,6 +129,7 @@ def write_markdown(run, path):
         lines.append("")
     lines += _choice_lines(run)
     lines += _hub_load_lines(run)
+    lines += _llm_lines(run)
     dispatch = run.get("dispatch")
     if isinstance(dispatch, dict):
         lines += ["## Per-op dispatch (8x16 tensors)", "", f"failed: {dispatch['error']}", ""]
@@ -202,6 +203,52 @@ def _hub_load_lines(run):
         lines.append(f"| {backend} | {r['file_mb']:.0f} | {r['kbridge_s']:.3f} | "
                      f"{r['raw_s']:.3f} | {r['ratio']:.2f} | {peak(r, 'peak_mb')} | "
                      f"{peak(r, 'raw_peak_mb')} |")
+    return lines + [""]
+
+
+def _llm_lines(run):
+    """The "decoder LLM" section (benchmarks/llm.py): checkpoint load peaks and decoding."""
+    llm = run.get("llm")
+    if not llm:
+        return []
+    lines = ["## Decoder LLM: loading a Hugging Face checkpoint, greedy decoding", ""]
+    if "error" in llm:
+        return lines + [f"failed: {llm['error']}", ""]
+    load, decode = llm["load"], llm["decode"]
+    c = load["config"]
+
+    def peak(value):
+        if value is None:
+            return "–"
+        if isinstance(value, dict):
+            return f"failed: {value.get('error', '?')}"
+        return f"{value:.0f} MB ({value / load['file_mb']:.2f}x)"
+
+    lines += [f"Peak resident-set growth of one load of a random float32 `LlamaForCausalLM` "
+              f"checkpoint ({load['file_mb']:.0f} MB of weights; vocabulary "
+              f"{c['vocab_size']}, width {c['hidden_size']}, {c['num_hidden_layers']} layers) "
+              "in a fresh process that has already loaded a small one, against the weights' "
+              "size. transformers' `from_pretrained` maps the file: its weights are file "
+              "pages, resident once touched.", "",
+              "| loader | float32 | quantize=\"int8\" |", "|---|---|---|"]
+    for backend, r in load["backends"].items():
+        int8 = peak(r.get("int8_peak_mb")) if load["int8"] else "not available"
+        lines.append(f"| kbridge.hub.load, {backend} | {peak(r['peak_mb'])} | {int8} |")
+    lines += [f"| transformers from_pretrained (torch) | {peak(load['transformers_peak_mb'])} "
+              "| – |", ""]
+    d = decode["config"]
+    lines += [f"Greedy decoding with the KV cache, batch 1, a {decode['prompt']}-token prompt, "
+              f"{decode['new_tokens']} new tokens (width {d['hidden_size']}, "
+              f"{d['num_hidden_layers']} layers, vocabulary {d['vocab_size']}; median of "
+              f"{decode['repeat']} after a warm-up), same process; torch on "
+              f"{decode.get('torch_threads', 'its default number of')} thread(s).", "",
+              "| contender | tokens/s | leading tokens equal to transformers' |", "|---|---|---|"]
+    for name, r in decode["contenders"].items():
+        if "error" in r:
+            lines.append(f"| {name} | failed: {r['error']} | – |")
+        else:
+            lines.append(f"| {name} | {r['tokens_per_s']:.1f} | "
+                         f"{r.get('tokens_as_transformers', '–')} |")
     return lines + [""]
 
 

@@ -108,6 +108,10 @@ def _hub_load(quick, backends):
     return _measure_in_process("hub_load", f"{['numpy', *backends]!r}, quick={quick}")
 
 
+def _llm(quick, backends):
+    return _measure_in_process("llm", f"{['numpy', *backends]!r}, quick={quick}")
+
+
 def installed_backends():
     names = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
     return [b for b in BACKENDS if importlib.util.find_spec(names[b]) is not None]
@@ -141,6 +145,8 @@ def main(argv=None):
     run["dispatch"] = _dispatch(args.quick, backends)
     print("== loading a release", file=sys.stderr, flush=True)
     run["hub_load"] = _hub_load(args.quick, backends)
+    print("== decoder LLM: loading and decoding", file=sys.stderr, flush=True)
+    run["llm"] = _llm(args.quick, backends)
     for backend in backends:
         print(f"== {backend} stack", file=sys.stderr, flush=True)
         start = time.perf_counter()

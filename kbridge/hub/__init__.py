@@ -27,7 +27,11 @@ _CHECKPOINT_LOADERS = {}
 
 
 def register_checkpoint_loader(name, detect, loader):
-    """Let ``load`` read another checkpoint layout (used by model_zoo converters)."""
+    """Let ``load`` read another checkpoint layout (used by model_zoo converters).
+
+    ``detect(path, config)`` says whether the directory is such a checkpoint;
+    ``loader(path, backend, quantize=None)`` returns the model, quantizing each layer as its
+    weight arrives when ``quantize`` is given (``model_zoo.hf_checkpoint.assign`` does it)."""
     _CHECKPOINT_LOADERS[name] = (detect, loader)
 
 
@@ -63,7 +67,7 @@ def _load_directory(path, backend, custom_objects, safe_mode, limits=None, quant
                 budget = None
             with budget or contextlib.nullcontext():
                 try:
-                    model = loader(path, backend)
+                    model = loader(path, backend, quantize=quantize)
                 except KbridgeError:
                     raise
                 except (Exception, RecursionError) as e:  # noqa: BLE001 - a hostile config
@@ -104,8 +108,9 @@ def load(source, backend=None, custom_objects=None, safe_mode=True, token=None, 
         limits: a :class:`Limits` of ceilings (largest tensor, total bytes, tensor and
             layer counts), checked on headers and config before anything is built or read.
         quantize: "int8", "int4" or "float8": quantize the Dense / EinsumDense / Embedding
-            layers. A kbridge release is quantized layer by layer while its weights stream
-            in (one float weight held at a time); other sources after loading.
+            layers. Releases and converted checkpoints are quantized layer by layer while
+            their weights stream in (one float weight held at a time); ``.keras`` files
+            after loading.
         adapter: a PEFT LoRA adapter directory to load onto the model (``load_adapter``).
 
     ``hf://`` sources are fetched with huggingface_hub (only the release files); with

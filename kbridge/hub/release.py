@@ -574,8 +574,6 @@ def load_release(directory, backend=None, custom_objects=None, safe_mode=True, l
             # ValueError, OverflowError, NotImplementedError, ... from deep inside).
             raise ReleaseError(f"{CONFIG_FILE}: the model cannot be built from this config "
                                f"({type(e).__name__}: {str(e)[:300]})") from None
-    if quantize:  # every weight is assigned: the budget must not keep the float ones alive
-        budget.deferred = [d for d in budget.deferred if d[0].path not in arrays]
     assign_weights(model, arrays, where=os.path.basename(directory.rstrip("/")) or directory,
                    quantize=quantize)
     with context.use(backend):

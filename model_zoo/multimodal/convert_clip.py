@@ -139,7 +139,7 @@ def kbridge_to_hf_weights(arrays, config):
     return out
 
 
-def load_hf_clip(directory, backend=None, dtype=None, name="clip"):
+def load_hf_clip(directory, backend=None, dtype=None, name="clip", quantize=None):
     """A :class:`CLIPModel` on ``backend`` with the weights of an HF CLIP checkpoint.
 
     Example:
@@ -156,7 +156,7 @@ def load_hf_clip(directory, backend=None, dtype=None, name="clip"):
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = CLIPModel(**config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 
 def export_clip_to_hf(model, directory):
@@ -179,8 +179,8 @@ def export_clip_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_clip(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_clip(path, backend=backend, quantize=quantize)
 
 
 def register():

@@ -185,7 +185,7 @@ def hf_module_map(config):
             if hf.endswith(".weight") and ours.endswith(("/kernel", "/embeddings"))}
 
 
-def load_hf_bert(directory, backend=None, dtype=None):
+def load_hf_bert(directory, backend=None, dtype=None, quantize=None):
     """A :class:`BertEncoder` on ``backend`` with the weights of an HF BERT checkpoint.
 
     Args:
@@ -205,7 +205,7 @@ def load_hf_bert(directory, backend=None, dtype=None):
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = BertEncoder(**config, dtype=dtype)
-    return hf_checkpoint.assign(model, arrays, directory)
+    return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
 
 
 def export_bert_to_hf(model, directory):
@@ -236,8 +236,8 @@ def export_bert_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_bert(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_bert(path, backend=backend, quantize=quantize)
 
 
 def register():

@@ -110,7 +110,7 @@ def kbridge_to_hf_weights(arrays, config):
             for hf, ours, kind in _weight_table(config)}
 
 
-def load_hf_distilbert(directory, backend=None, dtype=None):
+def load_hf_distilbert(directory, backend=None, dtype=None, quantize=None):
     """A :class:`BertEncoder` (no token types) on ``backend`` with the weights of an HF
     DistilBERT checkpoint; ``model({"input_ids", "attention_mask"})`` is the last hidden state.
 
@@ -128,7 +128,7 @@ def load_hf_distilbert(directory, backend=None, dtype=None):
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = BertEncoder(**config, dtype=dtype, name="distilbert_encoder")
-    return hf_checkpoint.assign(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 
 def export_distilbert_to_hf(model, directory):
@@ -157,8 +157,8 @@ def export_distilbert_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_distilbert(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_distilbert(path, backend=backend, quantize=quantize)
 
 
 def register():

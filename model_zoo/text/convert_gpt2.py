@@ -134,7 +134,7 @@ def kbridge_to_hf_weights(arrays, config):
 
 
 
-def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2"):
+def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2", quantize=None):
     """A :class:`GPT2CausalLM` on ``backend`` with the weights of an HF GPT-2 checkpoint.
 
     Args:
@@ -157,7 +157,7 @@ def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2"):
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = GPT2CausalLM(**config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, arrays, directory)
+    return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
 
 
 def export_gpt2_to_hf(model, directory):
@@ -183,8 +183,8 @@ def export_gpt2_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_gpt2(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_gpt2(path, backend=backend, quantize=quantize)
 
 
 def register():

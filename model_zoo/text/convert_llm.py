@@ -262,21 +262,22 @@ def hf_to_kbridge_weights(arrays, config, model_type="llama"):
         hf, ours = f"layers.{i}", f"layers_{i}"
         for norm in _NORMS[:4 if config.get("sandwich_norm") else 2]:
             out[f"{ours}/{norm}/scale"] = pop(f"{hf}.{norm}.weight")
-        if f"{hf}.self_attn.qkv_proj.weight" in arrays:  # Phi-3
-            q, k, v = np.split(np.asarray(pop(f"{hf}.self_attn.qkv_proj.weight")),
-                               [q_out, q_out + kv_out], axis=0)
-            arrays.update({f"{hf}.self_attn.q_proj.weight": q, f"{hf}.self_attn.k_proj.weight": k,
-                           f"{hf}.self_attn.v_proj.weight": v})
+        if f"{hf}.self_attn.qkv_proj.weight" in arrays:  # Phi-3 (row slices: read in parts)
+            qkv = pop(f"{hf}.self_attn.qkv_proj.weight")
+            arrays.update({f"{hf}.self_attn.q_proj.weight": qkv[:q_out],
+                           f"{hf}.self_attn.k_proj.weight": qkv[q_out:q_out + kv_out],
+                           f"{hf}.self_attn.v_proj.weight": qkv[q_out + kv_out:]})
         if f"{hf}.mlp.gate_up_proj.weight" in arrays:
-            gate, up = np.split(np.asarray(pop(f"{hf}.mlp.gate_up_proj.weight")), 2, axis=0)
-            arrays.update({f"{hf}.mlp.gate_proj.weight": gate, f"{hf}.mlp.up_proj.weight": up})
+            gate_up = pop(f"{hf}.mlp.gate_up_proj.weight")
+            half = gate_up.shape[0] // 2
+            arrays.update({f"{hf}.mlp.gate_proj.weight": gate_up[:half],
+                           f"{hf}.mlp.up_proj.weight": gate_up[half:]})
         for module, names, biased in (
                 ("self_attn", _ATTENTION[:3], config["qkv_bias"]),
                 ("self_attn", _ATTENTION[3:], config["output_bias"]),
                 ("mlp", _MLP, config["mlp_bias"])):
             for name in names:
-                out[f"{ours}/{module}/{name}/kernel"] = np.asarray(
-                    pop(f"{hf}.{module}.{name}.weight")).T
+                out[f"{ours}/{module}/{name}/kernel"] = pop(f"{hf}.{module}.{name}.weight").T
                 if biased:
                     out[f"{ours}/{module}/{name}/bias"] = pop(f"{hf}.{module}.{name}.bias")
         if config.get("qk_norm"):
@@ -295,7 +296,7 @@ def hf_to_kbridge_weights(arrays, config, model_type="llama"):
         raise ReleaseError(f"{what} checkpoint: weight 'lm_head.weight' is missing "
                            "(tie_word_embeddings is false)")
     else:
-        out["lm_head/kernel"] = np.asarray(head).T
+        out["lm_head/kernel"] = head.T
     return out
 
 
@@ -334,7 +335,7 @@ def _weight_files(directory):
         return dict(json.load(f).get("weight_map", {}))
 
 
-def load_hf_llm(directory, backend=None, dtype=None, name=None):
+def load_hf_llm(directory, backend=None, dtype=None, name=None, quantize=None):
     """A :class:`~model_zoo.text.llm.DecoderLM` on ``backend`` with an HF checkpoint's weights.
 
     Args:
@@ -369,12 +370,12 @@ def load_hf_llm(directory, backend=None, dtype=None, name=None):
             raise ReleaseError(
                 f"{os.path.join(directory, file)}: weight {hf_name!r} does not fit config.json "
                 f"(kbridge {path!r} is {tuple(variable.shape)}, the checkpoint holds "
-                f"{tuple(np.asarray(array).T.shape if path.endswith('kernel') else array.shape)}"
+                f"{tuple(array.T.shape if path.endswith('kernel') else array.shape)}"
                 ", as stored)")
     # Not architecture, but what an export should write back (export_llm_to_hf).
     model.hf_model_type = kind
     model.hf_token_ids = {k: hf_config.get(k) for k in _TOKEN_IDS}
-    return hf_checkpoint.assign(model, arrays, directory)
+    return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
 
 
 def _hf_name(path, kind):
@@ -420,8 +421,8 @@ def export_llm_to_hf(model, directory, model_type=None):
     return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_llm(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_llm(path, backend=backend, quantize=quantize)
 
 
 def register():

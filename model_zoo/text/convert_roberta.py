@@ -63,7 +63,7 @@ def kbridge_to_hf_weights(arrays, config):
     return convert_bert.kbridge_to_hf_weights(arrays, config)
 
 
-def load_hf_roberta(directory, backend=None, dtype=None):
+def load_hf_roberta(directory, backend=None, dtype=None, quantize=None):
     """A :class:`BertEncoder` on ``backend`` with the weights of an HF RoBERTa / XLM-R
     checkpoint; ``model({"input_ids", "attention_mask"})`` is ``last_hidden_state``.
 
@@ -83,7 +83,7 @@ def load_hf_roberta(directory, backend=None, dtype=None):
     with context.use(backend):
         name = hf_config["model_type"].replace("-", "_") + "_encoder"
         model = BertEncoder(**config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 
 def export_roberta_to_hf(model, directory, model_type="roberta"):
@@ -109,8 +109,8 @@ def export_roberta_to_hf(model, directory, model_type="roberta"):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_roberta(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_roberta(path, backend=backend, quantize=quantize)
 
 
 def register():

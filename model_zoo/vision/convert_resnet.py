@@ -99,7 +99,7 @@ def kbridge_to_hf_weights(arrays, config):
     return out
 
 
-def load_hf_resnet(directory, backend=None, dtype=None, name="resnet"):
+def load_hf_resnet(directory, backend=None, dtype=None, name="resnet", quantize=None):
     """A :class:`ResNetBackbone` on ``backend`` with the weights of an HF ResNet checkpoint.
 
     Example:
@@ -116,7 +116,7 @@ def load_hf_resnet(directory, backend=None, dtype=None, name="resnet"):
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = ResNetBackbone(**config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 
 def export_resnet_to_hf(model, directory):
@@ -134,8 +134,8 @@ def export_resnet_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_resnet(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_resnet(path, backend=backend, quantize=quantize)
 
 
 def register():

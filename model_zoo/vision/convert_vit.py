@@ -115,7 +115,7 @@ def kbridge_to_hf_weights(arrays, config):
     return out
 
 
-def load_hf_vit(directory, backend=None, dtype=None, name="vit"):
+def load_hf_vit(directory, backend=None, dtype=None, name="vit", quantize=None):
     """A :class:`ViTBackbone` on ``backend`` with the weights of an HF ViT checkpoint.
 
     The pooler is included when the checkpoint has one (``ViTModel``; not
@@ -136,7 +136,7 @@ def load_hf_vit(directory, backend=None, dtype=None, name="vit"):
     backend = context.standardize_name(backend) if backend else context.get()
     with context.use(backend):
         model = ViTBackbone(**config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, weights, directory)
+    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 
 def export_vit_to_hf(model, directory):
@@ -155,8 +155,8 @@ def export_vit_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend):
-    return load_hf_vit(path, backend=backend)
+def _hub_loader(path, backend, quantize=None):
+    return load_hf_vit(path, backend=backend, quantize=quantize)
 
 
 def register():

@@ -17,6 +17,7 @@ Each backend subclass implements ``_to_native(value, dtype)``, ``_initialize(nat
 
 import contextvars
 import math
+import weakref
 
 import numpy as np
 
@@ -62,8 +63,9 @@ class AllocationBudget:
     def initialize_unassigned(self):
         """Run the deferred initializers of the Variables still pending (nothing loaded into
         them: a new classification head, seed states, counters)."""
-        for variable, initializer, shape, dtype in self.deferred:
-            if variable._pending:
+        for ref, initializer, shape, dtype in self.deferred:
+            variable = ref()  # weak: a Variable a layer dropped (quantized away) is gone
+            if variable is not None and variable._pending:
                 variable.assign(initializer(shape, dtype=dtype))
         self.deferred = []
 
@@ -155,9 +157,12 @@ class Variable:
             budget = _budget.get()
             if budget is not None:
                 budget.charge(self.path, shape, dtype)
-            if budget is not None and budget.defer_initializers:
+            if (budget is not None and budget.defer_initializers
+                    and hasattr(initializer, "get_config")):
                 # Loading: the value is about to be overwritten. Nothing is allocated or drawn.
-                budget.deferred.append((self, initializer, shape, dtype))
+                # (Only initializer objects: a plain function may compute the value from data
+                # it holds, such as a layer quantizing its kernel, and is run now.)
+                budget.deferred.append((weakref.ref(self), initializer, shape, dtype))
                 self._pending = True
                 self._value = np.broadcast_to(np.zeros((), _numpy_dtype(dtype)), shape)
                 return
