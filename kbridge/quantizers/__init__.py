@@ -48,8 +48,8 @@ def abs_max_quantize(inputs, axis, value_range=(-127, 127), dtype="int8", epsilo
                        else inputs)
         x32 = x.astype(np.float32) if x.dtype.kind != "f" else x
         scale = np.divide(np.float32(value_range[1]),
-                          np.max(np.abs(x32), axis=axis, keepdims=True) + np.float32(epsilon))
-        q = np.clip(np.round(x32 * scale), value_range[0], value_range[1]).astype(dtype)
+                          _abs_max_in_blocks(x32, axis) + np.float32(epsilon))
+        q = _scale_round_clip_in_blocks(x32, scale, value_range, dtype)
         return q, scale.astype(x32.dtype)
     x = ops.convert_to_tensor(inputs)
     scale = ops.divide(value_range[1], ops.add(ops.max(ops.abs(x), axis=axis, keepdims=True),
@@ -57,6 +57,42 @@ def abs_max_quantize(inputs, axis, value_range=(-127, 127), dtype="int8", epsilo
     scale = ops.cast(scale, ops.dtype(x))
     q = ops.clip(ops.round(ops.multiply(x, scale)), value_range[0], value_range[1])
     return ops.cast(q, dtype), scale
+
+
+# Host-side quantization works through the first axis in blocks of about this many
+# elements, so quantizing a weight costs a few MiB of temporaries, not several copies of it
+# (a load that quantizes while it streams then holds little more than the int8 weights).
+_BLOCK = 1 << 20
+
+
+def _row_blocks(x):
+    rows = max(1, _BLOCK // max(1, x[0].size)) if x.ndim else 1
+    return [slice(i, i + rows) for i in range(0, x.shape[0] if x.ndim else 1, rows)]
+
+
+def _abs_max_in_blocks(x, axis):
+    """``np.max(np.abs(x), axis, keepdims=True)`` without a full-size ``abs`` temporary."""
+    if x.ndim == 0 or x.size == 0:
+        return np.max(np.abs(x), axis=axis, keepdims=True)
+    axes = {a % x.ndim for a in ((axis,) if np.ndim(axis) == 0 else axis)} if axis is not None \
+        else set(range(x.ndim))
+    parts = [np.max(np.abs(x[rows]), axis=axis, keepdims=True) for rows in _row_blocks(x)]
+    if 0 in axes:  # the blocks' maxima are partial: the largest of them
+        return np.maximum.reduce(parts) if len(parts) > 1 else parts[0]
+    return np.concatenate(parts, axis=0)
+
+
+def _scale_round_clip_in_blocks(x, scale, value_range, dtype):
+    """``clip(round(x * scale))`` cast to ``dtype``, a block of rows at a time."""
+    if x.ndim == 0 or x.size == 0:
+        return np.clip(np.round(x * scale), value_range[0], value_range[1]).astype(dtype)
+    out = np.empty(np.broadcast_shapes(x.shape, scale.shape), dtype)
+    for rows in _row_blocks(x):
+        block = x[rows] * (scale if scale.shape[0] == 1 else scale[rows])
+        np.round(block, out=block)
+        np.clip(block, value_range[0], value_range[1], out=block)
+        out[rows] = block
+    return out
 
 
 class Quantizer:
