@@ -146,8 +146,13 @@ def generate(model, input_ids, max_new_tokens, attention_mask=None, do_sample=Fa
             have finished.
         pad_token_id: see ``eos_token_id``.
         seed: seed of the host sampler.
-        capacity: slots of the KV cache (default ``seq + max_new_tokens``); generations with
-            the same batch size and capacity reuse the compiled step.
+        capacity: slots of the KV cache (default: the padded prompt plus
+            ``max_new_tokens``, rounded up to a power of two).
+
+    Prompts are padded further on the left to a power-of-two length (at least 8; the extra
+    columns are masked, so the tokens do not change). JAX and ``tf.function`` then trace the
+    prompt step once per such length and the one-token step once per (batch, capacity),
+    whatever the prompts' lengths.
 
     Returns:
         numpy int32 ``[batch, seq + new]`` (``new <= max_new_tokens``), ``[seq + new]`` for 1-D
@@ -180,10 +185,18 @@ def generate(model, input_ids, max_new_tokens, attention_mask=None, do_sample=Fa
         raise KbridgeError("sampling needs temperature > 0, top_k >= 1 and 0 < top_p <= 1. "
                            f"Received: temperature={temperature}, top_k={top_k}, top_p={top_p}")
     max_new_tokens = int(max_new_tokens)
-    capacity = int(capacity or length + max_new_tokens)
-    if capacity < length + max_new_tokens - 1:
+    if capacity is not None and int(capacity) < length + max_new_tokens - 1:
         raise KbridgeError(f"`capacity` {capacity} cannot hold {length} prompt tokens and "
                            f"{max_new_tokens} new ones")
+    prompt = tokens
+    bucket = _bucket(length)
+    if capacity is not None and int(capacity) < bucket + max_new_tokens - 1:
+        bucket = length  # the given cache has no room for the extra padding
+    if bucket > length:  # masked columns on the left: same tokens, fewer traces
+        tokens = np.pad(tokens, ((0, 0), (bucket - length, 0)))
+        mask = np.pad(mask, ((0, 0), (bucket - length, 0)))
+        length = bucket
+    capacity = int(capacity or _bucket(length + max_new_tokens))
     eos = np.asarray([] if eos_token_id is None else np.ravel(eos_token_id), dtype="int64")
     pad = int(pad_token_id if pad_token_id is not None else (eos[0] if eos.size else 0))
     rng = np.random.default_rng(seed)
@@ -208,5 +221,10 @@ def generate(model, input_ids, max_new_tokens, attention_mask=None, do_sample=Fa
         full_mask[:, length + i] = 1
         logits, cache = step(cache, chosen[:, None], full_mask, next_position, length + i)
         next_position = next_position + 1
-    result = np.concatenate([tokens] + [t[:, None] for t in out], axis=1)
+    result = np.concatenate([prompt] + [t[:, None] for t in out], axis=1)
     return result[0] if squeeze else result
+
+
+def _bucket(n, smallest=8):
+    """The power of two at or above ``n`` (at least ``smallest``)."""
+    return max(smallest, 1 << (int(n) - 1).bit_length())

@@ -84,13 +84,17 @@ def test_stop_tokens_match_transformers(checkpoint, models):
 @pytest.mark.parametrize("backend_name", ["jax", "tensorflow"])
 def test_decoding_step_is_traced_once(backend_name, models):
     model = models(backend_name)
+    model._generation_step = None  # a fresh compiled step: earlier tests traced the shared one
     step = step_function(model)
-    step.traces.clear()
     first = generate(model, PROMPTS, 6, attention_mask=MASK, capacity=16)
-    # One trace for the prompt, ONE for the single-token step whatever the position.
-    assert step.traces == {6: 1, 1: 1}
+    # One trace for the prompt (padded to 8 columns), ONE for the single-token step
+    # whatever the position.
+    assert step.traces == {8: 1, 1: 1}
+    # Another prompt length in the same bucket, same capacity: nothing is traced again.
     again = generate(model, PROMPTS[:, 2:], 8, attention_mask=MASK[:, 2:], capacity=16)
-    assert step.traces == {6: 1, 4: 1, 1: 1}
+    assert step.traces == {8: 1, 1: 1}
+    generate(model, np.tile(PROMPTS[:, :4], (1, 3)), 1, capacity=16)  # 12 tokens
+    assert step.traces == {8: 1, 16: 1, 1: 1}  # the next bucket's prompt step only
     np.testing.assert_array_equal(first, generate(models("numpy"), PROMPTS, 6,
                                                   attention_mask=MASK))
     np.testing.assert_array_equal(again[:, :10], generate(
