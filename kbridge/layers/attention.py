@@ -12,7 +12,6 @@ import string
 from kbridge import initializers, ops
 from kbridge.backend.common import naming
 from kbridge.layers.convolution import LayerArgumentError
-from kbridge.layers.core import _tensordot_axes
 from kbridge.layers.layer import Layer, _get_constraint, _get_regularizer
 from kbridge.saving import registry
 
@@ -147,34 +146,35 @@ class _ProjectingAttention(Layer):
             self.seed_generator = random.SeedGenerator(seed=seed)
 
     def _add_projection(self, name, kernel_shape, bias_shape, equation, activation=None):
-        with naming.name_scope(name):
-            kernel = self.add_weight(name="kernel", shape=kernel_shape,
-                                     initializer=self._kernel_initializer.clone(),
-                                     regularizer=self._kernel_regularizer,
-                                     constraint=self._kernel_constraint)
-            bias = None
-            if self._use_bias:
-                bias = self.add_weight(name="bias", shape=bias_shape,
-                                       initializer=self._bias_initializer.clone(),
-                                       regularizer=self._bias_regularizer,
-                                       constraint=self._bias_constraint)
-        return {"kernel": kernel, "bias": bias, "equation": equation, "activation": activation,
-                "tensordot_axes": _tensordot_axes(equation)}
+        """The projection ``name`` as an EinsumDense sublayer, built now (Keras's
+        ``_query_dense`` ...): its weights are ``<layer>/<name>/kernel`` and ``bias``, and
+        ``enable_lora`` / ``quantize`` reach it like any EinsumDense."""
+        from kbridge.layers.core import EinsumDense
+
+        out = equation.split("->")[1]
+        free = len(out) - len(bias_shape)  # batch and other leading dims of the output
+        bound = tuple(kernel_shape[:len(kernel_shape) - len(bias_shape)])
+        layer = EinsumDense(
+            equation, output_shape=(None,) * (free - 1) + tuple(bias_shape),
+            activation=activation, bias_axes=out[free:] if self._use_bias else None,
+            kernel_initializer=self._kernel_initializer.clone(),
+            bias_initializer=self._bias_initializer.clone(),
+            kernel_regularizer=self._kernel_regularizer, bias_regularizer=self._bias_regularizer,
+            kernel_constraint=self._kernel_constraint, bias_constraint=self._bias_constraint,
+            activity_regularizer=self._projection_activity_regularizer, name=name,
+            dtype=self.dtype_policy)
+        with naming.layer_scope(name):
+            layer.build((None,) * free + bound)
+        return layer
 
     def _project(self, name, x):
-        proj = self._projections[name]
-        if proj["tensordot_axes"] is not None:  # one matrix product, as EinsumDense
-            y = ops.tensordot(x, proj["kernel"], axes=proj["tensordot_axes"])
-        else:
-            y = ops.einsum(proj["equation"], x, proj["kernel"])
-        if proj["bias"] is not None:
-            y = ops.add(y, proj["bias"])
-        if proj["activation"] is not None:
-            y = proj["activation"](y)
-        reg = self._projection_activity_regularizer
-        if reg is not None:
-            self.add_loss(ops.divide(reg(y), ops.cast(ops.shape(y)[0], ops.dtype(y))))
-        return y
+        return self._projections[name](x)
+
+    # Keras's names for the projection sublayers.
+    _query_dense = property(lambda self: self._projections["query"])
+    _key_dense = property(lambda self: self._projections["key"])
+    _value_dense = property(lambda self: self._projections["value"])
+    _output_dense = property(lambda self: self._projections["attention_output"])
 
     def _dropout_scores(self, scores, training):
         if training and self._dropout > 0:

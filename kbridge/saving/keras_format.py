@@ -27,13 +27,14 @@ WEIGHTS_FILE = "model.weights.h5"
 # The Keras version whose format this writes (read back by Keras 3.x).
 KERAS_FORMAT_VERSION = "3.15.1"
 
-# kbridge layers that keep, as their own variables, what Keras holds in sub-layers: the
-# variable path segment -> the Keras attribute (group) holding that sub-layer.
-_OWN_VARIABLE_GROUPS = {
+# kbridge's attention layers keep their projection sub-layers in a dict; Keras saves them
+# under these attributes (dict key -> Keras attribute).
+_PROJECTION_ATTRIBUTES = {
     "MultiHeadAttention": {"query": "query_dense", "key": "key_dense", "value": "value_dense",
-                           "attention_output": "output_dense"},
+                           "attention_output": "output_dense", "gate": "_gate_dense"},
     "GroupedQueryAttention": {"query": "_query_dense", "key": "_key_dense",
-                              "value": "_value_dense", "attention_output": "_output_dense"},
+                              "value": "_value_dense", "attention_output": "_output_dense",
+                              "gate": "_gate_dense"},
 }
 # Attributes of kbridge layers that Keras does not save (framework state, not sub-objects).
 _SKIPPED_ATTRIBUTES = {"_layers", "_input_layer", "_loss_tracker", "_compile_loss",
@@ -74,22 +75,14 @@ def _keras_order(variables):
 
 def _own_groups(layer, path):
     """``[(path, name, variables)]`` for ``layer``'s own variables."""
-    own = list(layer._variables)
-    regroup = _OWN_VARIABLE_GROUPS.get(type(layer).__name__)
-    if not regroup:
-        return [(path, layer.name, _keras_order(own))]
-    groups, rest = {}, []
-    for v in own:
-        parts = v.path.split("/")
-        segment = parts[-2] if len(parts) >= 2 else None
-        if segment in regroup:
-            groups.setdefault(regroup[segment], (segment, []))[1].append(v)
-        else:
-            rest.append(v)
-    out = [(path, layer.name, _keras_order(rest))]
-    for attr, (segment, variables) in groups.items():
-        out.append((_join(path, attr), segment, _keras_order(variables)))
-    return out
+    return [(path, layer.name, _keras_order(list(layer._variables)))]
+
+
+def _projection_attributes(obj):
+    for cls in type(obj).__mro__:
+        if cls.__name__ in _PROJECTION_ATTRIBUTES:
+            return _PROJECTION_ATTRIBUTES[cls.__name__]
+    return None
 
 
 def _children(obj):
@@ -107,6 +100,10 @@ def _children(obj):
     if not _is_layer(obj):
         return
     attributes = dict(vars(obj))
+    renamed = _projection_attributes(obj)
+    if renamed and isinstance(attributes.get("_projections"), dict):
+        for key, sublayer in attributes.pop("_projections").items():
+            attributes[renamed[key]] = sublayer
     from kbridge.models.model import Model
 
     if isinstance(obj, Model) and not isinstance(obj, (Functional, Sequential)):

@@ -15,8 +15,8 @@ transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
 IDS = np.array([[1, 5, 7, 9, 3, 2]])
-# The Dense and Embedding modules of BERT (kbridge's attention projections live inside
-# MultiHeadAttention, which has no LoRA yet).
+# The Dense and Embedding modules of BERT (its attention projections: see
+# test_peft_lora_on_bert_attention).
 TARGET = r".*(intermediate\.dense|layer\.\d+\.output\.dense|word_embeddings)"
 
 
@@ -84,6 +84,41 @@ def test_kbridge_adapter_loads_into_peft(bert, tmp_path):
     # ... and back into kbridge.
     again = hub.load(str(root / "base"), backend="numpy", adapter=str(tmp_path / "mine"))
     np.testing.assert_allclose(_hidden(again), ref, atol=1e-4)
+
+
+def test_peft_lora_on_bert_attention(bert, tmp_path):
+    """The most common LoRA targets, BERT's query / value / attention output projections, are
+    EinsumDense sub-layers of kbridge's MultiHeadAttention: PEFT's adapters load onto them
+    (every backend) and kbridge's own load into PEFT."""
+    root, _ = bert
+    base = transformers.BertModel.from_pretrained(root / "base").eval()
+    lora = peft.LoraConfig(r=4, lora_alpha=8,
+                           target_modules=["query", "value", "attention.output.dense"])
+    model = peft.get_peft_model(base, lora)
+    for name, p in model.named_parameters():
+        if "lora_" in name:
+            torch.nn.init.normal_(p, std=0.2)
+    model.save_pretrained(tmp_path / "attention")
+    with torch.no_grad():
+        ref = model(input_ids=torch.tensor(IDS)).last_hidden_state.numpy()
+    for backend in ("numpy", "jax", "torch", "tensorflow"):
+        ours = hub.load(str(root / "base"), backend=backend, adapter=str(tmp_path / "attention"))
+        names = sorted(l.name for l in ours._flat_layers() if getattr(l, "lora_enabled", False))
+        assert names == ["attention_output"] * 2 + ["query"] * 2 + ["value"] * 2
+        np.testing.assert_allclose(_hidden(ours), ref, atol=1e-4)
+    # kbridge's LoRA on the attention, saved as a PEFT adapter, gives PEFT the same outputs.
+    mine = hub.load(str(root / "base"), backend="numpy")
+    enabled = mine.enable_lora(2, target=["query", "value"], lora_alpha=4)
+    assert len(enabled) == 4
+    for layer in enabled:
+        _, b = layer._lora_pair()
+        b.assign(np.random.default_rng(1).normal(size=b.shape).astype("float32") * 0.3)
+    hub.save(mine, tmp_path / "mine", adapter_only=True)
+    fresh = transformers.BertModel.from_pretrained(root / "base").eval()
+    peft_model = peft.PeftModel.from_pretrained(fresh, tmp_path / "mine").eval()
+    with torch.no_grad():
+        expected = peft_model(input_ids=torch.tensor(IDS)).last_hidden_state.numpy()
+    np.testing.assert_allclose(_hidden(mine), expected, atol=1e-4)
 
 
 def test_bad_adapters(bert, tmp_path):
