@@ -179,15 +179,12 @@ def export_clip_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_clip(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the CLIP converter with ``kbridge.hub`` (done when this module is imported)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-clip", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-clip", detect, load_hf_clip)
 
 
 register()

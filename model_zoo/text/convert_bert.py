@@ -236,15 +236,12 @@ def export_bert_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_bert(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the BERT converter with ``kbridge.hub`` (done on ``import model_zoo``)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-bert", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-bert", detect, load_hf_bert)
     from kbridge.hub import peft
 
     peft.register_module_map("BertEncoder", hf_module_map)

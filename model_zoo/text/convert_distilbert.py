@@ -157,15 +157,12 @@ def export_distilbert_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_distilbert(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the DistilBERT converter with ``kbridge.hub`` (done on import)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-distilbert", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-distilbert", detect, load_hf_distilbert)
 
 
 register()

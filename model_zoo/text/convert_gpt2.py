@@ -183,15 +183,12 @@ def export_gpt2_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_gpt2(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the GPT-2 converter with ``kbridge.hub`` (done when this module is imported)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-gpt2", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-gpt2", detect, load_hf_gpt2)
 
 
 register()

@@ -421,15 +421,12 @@ def export_llm_to_hf(model, directory, model_type=None):
     return hf_checkpoint.write(directory, hf_config, hf_arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_llm(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the converter with ``kbridge.hub`` (done when this module is imported)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-llm", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-llm", detect, load_hf_llm)
 
 
 register()

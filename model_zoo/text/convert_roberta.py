@@ -109,15 +109,12 @@ def export_roberta_to_hf(model, directory, model_type="roberta"):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_roberta(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the RoBERTa / XLM-R converter with ``kbridge.hub`` (done on import)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-roberta", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-roberta", detect, load_hf_roberta)
 
 
 register()

@@ -343,9 +343,6 @@ class DecoderLM(Model):
                  final_logit_softcapping=None, sandwich_norm=False, initializer_range=0.02,
                  **kwargs):
         super().__init__(**kwargs)
-        # The float inputs (attention masks, caches) are converted by `call` itself, on the
-        # model's backend: autocasting them first would run on the caller's active backend.
-        self.autocast = False
         self.vocabulary_size, self.num_layers = int(vocabulary_size), int(num_layers)
         self.num_heads, self.hidden_dim = int(num_heads), int(hidden_dim)
         self.intermediate_dim = int(intermediate_dim)
@@ -441,12 +438,6 @@ class DecoderLM(Model):
             cache_index: the cache slot of ``input_ids[:, 0]`` (a scalar; a tensor in
                 compiled steps, so that its value does not retrace them).
         """
-        # A built model's call takes the plain path, which leaves the active backend alone:
-        # plain numpy inputs (mask, index) must become tensors of the model's backend.
-        with context.use(self.backend_name):
-            return self._forward(input_ids, attention_mask, position_ids, cache, cache_index)
-
-    def _forward(self, input_ids, attention_mask, position_ids, cache, cache_index):
         input_ids = ops.convert_to_tensor(input_ids)
         if "int" not in ops.dtype(input_ids):
             input_ids = ops.cast(input_ids, "int32")

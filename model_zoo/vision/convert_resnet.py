@@ -134,16 +134,13 @@ def export_resnet_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_resnet(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the ResNet converter with ``kbridge.hub`` (done when this module is
     imported)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-resnet", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-resnet", detect, load_hf_resnet)
 
 
 register()

@@ -155,15 +155,12 @@ def export_vit_to_hf(model, directory):
     return hf_checkpoint.write(directory, hf_config, arrays)
 
 
-def _hub_loader(path, backend, quantize=None):
-    return load_hf_vit(path, backend=backend, quantize=quantize)
-
 
 def register():
     """Register the ViT converter with ``kbridge.hub`` (done when this module is imported)."""
     from kbridge import hub
 
-    hub.register_checkpoint_loader("hf-vit", detect, _hub_loader)
+    hub.register_checkpoint_loader("hf-vit", detect, load_hf_vit)
 
 
 register()
