@@ -10,8 +10,6 @@ mark is reset just before), against the file size; the raw loader is measured th
 """
 
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -45,39 +43,25 @@ def _release(directory, quick, width=None):
     return path
 
 
-_PEAK_CODE = """
-import importlib, os, sys
+_LOAD = """
+import importlib, os
 import kbridge
 from benchmarks.hub_load import _LOADERS, _materialise
-path, small, backend, what = sys.argv[1:5]
-weights = os.path.join(path, "model.safetensors")
+backend, what = sys.argv[3:5]
 def load(p):
     if what == "kbridge":
         return kbridge.hub.load(p, backend=backend)
     return _materialise(backend, importlib.import_module(_LOADERS[backend]).load_file(
         os.path.join(p, "model.safetensors")))
-load(small)  # imports and first-call setup, outside the measurement
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # resets the peak-RSS mark (VmHWM)
-before = status("VmRSS")
-kept = load(path)
-print(status("VmHWM") - before)
 """
 
 
 def _peak_growth_mb(path, small, backend, what):
-    """Peak resident-set growth (MiB) of loading ``path`` with ``what`` ("kbridge" or "raw")."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run([sys.executable, "-c", _PEAK_CODE, path, small, backend, what],
-                          capture_output=True, text=True, cwd=root,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    if done.returncode != 0:
-        return None
-    return float(done.stdout.strip().splitlines()[-1])
+    """Peak resident-set growth (MiB) of loading ``path`` with ``what`` ("kbridge" or "raw"),
+    None if the load failed."""
+    from benchmarks.peak_memory import peak_growth_mb
+
+    return peak_growth_mb(_LOAD, path, small, backend, what)[0]
 
 
 def measure(backends, quick=False, repeat=5):

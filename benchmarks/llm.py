@@ -20,8 +20,6 @@ Run by :mod:`benchmarks.run` in its own process.
 
 import inspect
 import os
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -69,9 +67,8 @@ def _has_quantize():
     return "quantize" in inspect.signature(kbridge.hub.load).parameters
 
 
-_PEAK_CODE = """
-import os, sys
-path, small, what = sys.argv[1:4]
+_LOAD = """
+what = sys.argv[3]
 if what == "transformers":
     import torch, transformers
     def load(p):
@@ -81,32 +78,18 @@ else:
     backend, _, quantize = what.partition(":")
     def load(p):
         return kbridge.hub.load(p, backend=backend, quantize=quantize or None)
-load(small)  # imports and first-call setup, outside the measurement
-def status(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) / 1024
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # resets the peak-RSS mark (VmHWM)
-before = status("VmRSS")
-kept = load(path)
-print(status("VmHWM") - before)
 """
 
 
 def _peak_growth_mb(path, small, what):
     """Peak resident-set growth (MiB) of loading ``path`` with ``what`` ("transformers",
     "BACKEND" or "BACKEND:int8"), or ``{"error": ...}``."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TRANSFORMERS_VERBOSITY="error",
-               HF_HUB_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
-    env.pop("KBRIDGE_BACKEND", None)
-    done = subprocess.run([sys.executable, "-c", _PEAK_CODE, path, small, what],
-                          capture_output=True, text=True, cwd=root, env=env)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit status {done.returncode}: {last[:300]}"}
-    return round(float(done.stdout.strip().splitlines()[-1]), 1)
+    from benchmarks.peak_memory import peak_growth_mb
+
+    mb, error = peak_growth_mb(_LOAD, path, small, what, env={
+        "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1", "KBRIDGE_BACKEND": ""})
+    return {"error": error} if error else round(mb, 1)
 
 
 def _median(values):
