@@ -23,7 +23,7 @@ import numpy as np
 
 from kbridge.backend.common import context, naming
 from kbridge.backend.common import stateless as _stateless
-from kbridge.backend.common.dtypes import standardize_dtype
+from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
 from kbridge.errors import ShapeError
 
 _ops_module = None
@@ -70,7 +70,7 @@ class AllocationBudget:
         self.deferred = []
 
     def charge(self, path, shape, dtype):
-        size = math.prod(shape) * np.dtype(_numpy_dtype(dtype)).itemsize  # Python ints
+        size = math.prod(shape) * np.dtype(numpy_dtype(dtype)).itemsize  # Python ints
         self.bytes += size
         self.count += 1
         if self.bytes > self.max_bytes:
@@ -86,12 +86,6 @@ class AllocationBudget:
     def __exit__(self, *exc):
         _budget.reset(self._token)
         return False
-
-
-def _numpy_dtype(dtype):
-    from kbridge.backend.common.dtypes import numpy_dtype
-
-    return numpy_dtype(dtype)
 
 
 def _ops():
@@ -164,7 +158,7 @@ class Variable:
                 # it holds, such as a layer quantizing its kernel, and is run now.)
                 budget.deferred.append((weakref.ref(self), initializer, shape, dtype))
                 self._pending = True
-                self._value = np.broadcast_to(np.zeros((), _numpy_dtype(dtype)), shape)
+                self._value = np.broadcast_to(np.zeros((), numpy_dtype(dtype)), shape)
                 return
             value = initializer(shape, dtype=dtype)
         else:
