@@ -147,6 +147,32 @@ class LazyArray(safetensors_io.LazyTensor):
                 array = _whole(array)
         return array
 
+    def streamed(self):
+        """``(read_flat, source shape, transposed)`` when this weight can be read in blocks
+        of its source (see ``kbridge.quantizers.abs_max_quantize_streamed``), else None.
+
+        That is so when the steps are reshapes, casts and at most one transpose of a 2-D
+        array: the flat order is then the source's, or its transpose's.
+        """
+        source = self._source  # (an array a converter computed is in memory already)
+        if not isinstance(source, safetensors_io.LazyTensor) or isinstance(source, LazyArray):
+            return None
+        shape, transposed, cast = tuple(source.shape), False, None
+        for kind, arg in self._steps:
+            if kind == "reshape" and not transposed:
+                shape = arg
+            elif kind == "transpose" and not transposed and len(shape) == 2 and arg == (1, 0):
+                transposed = True
+            elif kind == "astype":
+                cast = arg
+            elif kind not in ("reshape", "contiguous"):
+                return None
+        read = source.read_flat
+        if cast is not None:
+            def read(start, stop, _read=read):
+                return _read(start, stop).astype(cast, copy=False)
+        return read, shape, transposed
+
     def __array__(self, dtype=None, copy=None):
         out = self.read()
         return out if dtype is None else out.astype(dtype, copy=False)

@@ -474,11 +474,17 @@ def assign_weights(model, arrays, where, match_renamed=False, quantize=None):
     quantize_at = _quantizable(model, quantize) if quantize else {}
     for key, v in variables.items():
         value = arrays[key]
+        layer = quantize_at.pop(id(v), None)
+        if layer is not None and quantize != "float8" and isinstance(
+                value, safetensors_io.LazyTensor):
+            # Quantized as it is read, a block at a time: the float weight is never whole.
+            variables[key] = v = None
+            layer.quantize(quantize, _source=value)
+            continue
         if isinstance(value, safetensors_io.LazyTensor):
             v._load(value.read())  # read now, given to the Variable: held once
         else:
             v.assign(value)
-        layer = quantize_at.pop(id(v), None)
         if layer is not None:
             variables[key] = v = None  # the layer's quantize() drops the float weight
             layer.quantize(quantize)

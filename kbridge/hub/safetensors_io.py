@@ -208,12 +208,24 @@ class LazyTensor:
         return len(self.shape)
 
     def read(self):
-        out = np.empty(self.shape, self.dtype)
+        return self._pread(np.empty(self.shape, self.dtype), 0)
+
+    def read_flat(self, start, stop):
+        """Elements ``start:stop`` of the tensor in C order, as a fresh 1-D array: a byte
+        range of the file, read alone (weights are quantized a block at a time this way)."""
+        return self._pread(np.empty(stop - start, self.dtype), start * self.dtype.itemsize)
+
+    def streamed(self):
+        """``(read_flat, source shape, transposed)``: how to read this tensor in blocks (see
+        ``kbridge.quantizers.abs_max_quantize_streamed``)."""
+        return self.read_flat, self.shape, False
+
+    def _pread(self, out, skip):
         view = memoryview(out.reshape(-1).view(np.uint8))
         done, total = 0, out.nbytes
         while done < total:
             try:
-                got = os.preadv(self._file.fd, [view[done:]], self._offset + done)
+                got = os.preadv(self._file.fd, [view[done:]], self._offset + skip + done)
             except OSError as e:
                 raise ReleaseError(f"{self._file.name}: cannot read ({e.strerror})") from None
             if got == 0:

@@ -120,7 +120,7 @@ class _LoRAQuantizeMixin:
         self._regularized[:] = [(v, r) for v, r in self._regularized if v is not old]
 
     # --- quantization ------------------------------------------------------------------
-    def quantize(self, mode, type_check=True, config=None):
+    def quantize(self, mode, type_check=True, config=None, *, _source=None):
         """Quantize the weight in place: ``"int8"``, ``"int4"`` (per output channel, packed
         two per byte) or ``"float8"`` (fake quantization with delayed scaling); the dtype
         policy becomes e.g. ``"int8_from_float32"``.
@@ -163,12 +163,38 @@ class _LoRAQuantizeMixin:
             for v in self._variables[before:]:
                 v.path = old.path[:len(old.path) - len(old.name)] + v.name
             return
-        q, scale = self._quantize_array(np.asarray(old.numpy(), "float32"), mode, config)
+        # ``_source``: a load's LazyTensor of the float weight, which ``old`` never held.
+        streamed = None if _source is None else self._quantize_streamed(_source, mode, config)
+        if streamed is not None:
+            q, scale = streamed
+        else:
+            value = old.numpy() if _source is None else _source.read()
+            q, scale = self._quantize_array(np.asarray(value, "float32"), mode, config)
+            value = None  # freed before the quantized Variables are made
         new_q = self._late_weight(old, self._base, q, "int8", trainable=False)
         new_s = self._late_weight(old, self._scale_name, scale, "float32", trainable=False)
         self._replace_variables(old, [new_q, new_s])
         object.__setattr__(self, self._base, new_q)
         object.__setattr__(self, self._scale_name, new_s)
+
+    def _quantize_streamed(self, source, mode, config):
+        """``(stored int8 array, scale array)`` of the float weight that ``source`` (a
+        ``LazyTensor`` of a load) reads, a block at a time, or None where its layout or the
+        quantizer does not allow it."""
+        from kbridge import quantizers
+
+        streamed = getattr(source, "streamed", lambda: None)()
+        if streamed is None or getattr(config, "weight_quantizer", None) is not None:
+            return None
+        value_range = (-127, 127) if mode == "int8" else (-8, 7)
+        result = quantizers.abs_max_quantize_streamed(
+            *streamed, self._base_shape, self._scale_axes(), value_range)
+        if result is None:
+            return None
+        q, scale = result
+        if mode == "int4":
+            q = quantizers.pack_int4(q, axis=-1)[0]
+        return q, scale.reshape(self._scale_shape())
 
     def _quantize_array(self, value, mode, config=None):
         """``(stored int8 array, scale array)`` of the float weight ``value``."""

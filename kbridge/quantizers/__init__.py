@@ -10,6 +10,8 @@ Example:
     >>> q / scale    # ≈ [[0.504, -1.0]]
 """
 
+import math
+
 import numpy as np
 
 from kbridge import ops
@@ -17,6 +19,7 @@ from kbridge.errors import ArgumentError
 
 __all__ = ["AbsMaxQuantizer", "Float8QuantizationConfig", "Int4QuantizationConfig",
            "Int8QuantizationConfig", "QuantizationConfig", "Quantizer", "abs_max_quantize",
+           "abs_max_quantize_streamed",
            "compute_float8_amax_history", "compute_float8_scale", "deserialize", "get",
            "pack_int4", "quantize_and_dequantize", "serialize", "unpack_int4"]
 
@@ -93,6 +96,73 @@ def _scale_round_clip_in_blocks(x, scale, value_range, dtype):
         np.clip(block, value_range[0], value_range[1], out=block)
         out[rows] = block
     return out
+
+
+def abs_max_quantize_streamed(read_flat, source_shape, transposed, shape, axis,
+                              value_range=(-127, 127), dtype="int8", epsilon=EPSILON):
+    """``abs_max_quantize(w, axis, to_numpy=True)`` of a weight ``w`` that is never read
+    whole, but a block of its source at a time: ``(quantized, flat scale)``, or None when the
+    layout does not allow it.
+
+    Args:
+        read_flat: ``read_flat(start, stop)`` returns elements ``start:stop`` (C order) of the
+            source as a float array.
+        source_shape: the source's shape; ``w`` is the source reshaped to ``shape``, or, with
+            ``transposed``, the transpose of the 2-D source reshaped to ``shape``.
+        axis: the axes of ``w`` reduced for the scale: a leading or a trailing group.
+
+    The results are those of the in-memory computation, bit for bit. When every scale is
+    complete within a block (a scale per source row), one pass reads the source; otherwise
+    (a scale per source column) a first pass finds the maxima and a second one rounds.
+    """
+    size = math.prod(shape)
+    axes = sorted(a % len(shape) for a in ((axis,) if np.ndim(axis) == 0 else axis))
+    reduced = math.prod(shape[a] for a in axes)
+    if not size or axes not in (list(range(len(axes))),
+                                list(range(len(shape) - len(axes), len(shape)))):
+        return None
+    leading = axes[0] == 0
+    if transposed:  # w is the transpose of source (rows, cols), reshaped
+        rows, cols = source_shape
+        if reduced != (cols if leading else rows):
+            return None
+        per_row, width = leading, cols  # per source row when w reduces the source's columns
+    else:  # w's flat order is the source's: view it as (-1, width)
+        per_row = not leading
+        width = reduced if per_row else size // reduced
+    out = np.empty(shape, dtype)
+    out_rows = out.reshape(cols, rows) if transposed else out.reshape(-1, width)
+    block = max(1, _BLOCK // width)
+    blocks = [(i, min(i + block, size // width)) for i in range(0, size // width, block)]
+
+    def read(i, j):
+        return read_flat(i * width, j * width).reshape(j - i, width).astype(np.float32,
+                                                                            copy=False)
+
+    def write(i, j, x, scale):
+        x *= scale
+        np.round(x, out=x)
+        np.clip(x, value_range[0], value_range[1], out=x)
+        if transposed:
+            out_rows[:, i:j] = x.T
+        else:
+            out_rows[i:j] = x
+
+    high, eps = np.float32(value_range[1]), np.float32(epsilon)
+    if per_row:
+        scales = []
+        for i, j in blocks:
+            x = read(i, j)
+            scales.append(np.divide(high, np.max(np.abs(x), axis=1, keepdims=True) + eps))
+            write(i, j, x, scales[-1])
+        return out, np.concatenate(scales).reshape(-1)
+    amax = np.zeros((1, width), np.float32)
+    for i, j in blocks:
+        np.maximum(amax, np.max(np.abs(read(i, j)), axis=0, keepdims=True), out=amax)
+    scale = np.divide(high, amax + eps)
+    for i, j in blocks:
+        write(i, j, read(i, j), scale)
+    return out, scale.reshape(-1)
 
 
 class Quantizer:
