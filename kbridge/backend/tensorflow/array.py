@@ -1,7 +1,8 @@
 """tensorflow backend: array ops (shape, indexing, reductions, sorting, statistics, contractions).
 
 TensorFlow lacks several numpy-style ops (quantiles, advanced indexing, edge/wrap padding, ...);
-they are built here from gathers, sorts and masks so that results match the numpy backend.
+they are built here from gathers, sorts and masks so that results match the numpy backend. The
+composite ops are the shared ones (``kbridge/backend/shared/array_composite.py``).
 """
 
 import builtins
@@ -10,12 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 from kbridge.backend.common.dtypes import result_type, standardize_dtype
-from kbridge.backend.numpy.array import (
-    SUM_DTYPES, ArgumentError, _check_method, _check_sections, _float_dtype, check_pad,
-    correlate_window, pad_index, pad_widths, rearrange_plan, vectorize_with,
-)
+from kbridge.backend.common.shared import include
 from kbridge.backend.tensorflow.core import convert_to_tensor, promote, to_tf_dtype
-from kbridge.errors import ShapeError
+
+include("array_composite", globals())
 
 _FLOAT_COMPUTE = {"float16": "float32", "bfloat16": "float32"}
 # Unsigned sums accumulate in int64: TensorFlow has no uint32 reduce kernels.
@@ -109,18 +108,6 @@ def min(x, axis=None, keepdims=False, initial=None):
     return out if initial is None else tf.minimum(out, tf.cast(initial, out.dtype))
 
 
-def amax(x, axis=None, keepdims=False):
-    return max(x, axis, keepdims)
-
-
-def amin(x, axis=None, keepdims=False):
-    return min(x, axis, keepdims)
-
-
-def ptp(x, axis=None, keepdims=False):
-    return max(x, axis, keepdims) - min(x, axis, keepdims)
-
-
 def _bool(x):
     x = _t(x)
     return x if x.dtype == tf.bool else tf.not_equal(x, tf.zeros((), x.dtype))
@@ -157,36 +144,6 @@ def count_nonzero(x, axis=None):
     return tf.math.count_nonzero(_t(x), axis=_axis(axis), dtype=tf.int32)
 
 
-def average(x, axis=None, weights=None):
-    x = _t(x)
-    if weights is None:
-        return mean(x, axis=axis)
-    weights = _t(weights)
-    dt = result_type(x.dtype, weights.dtype, "float*")
-    x, weights = tf.cast(x, dt), tf.cast(weights, dt)
-    if weights.shape.rank == 1 and x.shape.rank > 1:
-        shape = [1] * x.shape.rank
-        shape[axis] = -1
-        weights = tf.reshape(weights, shape)
-    weights = tf.broadcast_to(weights, tf.shape(x))
-    return tf.reduce_sum(x * weights, axis=axis) / tf.reduce_sum(weights, axis=axis)
-
-
-def _nan_to(x, value):
-    x = _t(x)
-    if not x.dtype.is_floating:
-        return x
-    return tf.where(tf.math.is_nan(x), tf.cast(value, x.dtype), x)
-
-
-def nansum(x, axis=None, keepdims=False):
-    return sum(_nan_to(x, 0), axis, keepdims)
-
-
-def nanprod(x, axis=None, keepdims=False):
-    return prod(_nan_to(x, 1), axis, keepdims)
-
-
 def _nan_moments(x, axis, keepdims):
     x = _t(x)
     compute, out = _float_out(x)
@@ -210,35 +167,6 @@ def nanvar(x, axis=None, keepdims=False):
     return _nan_moments(x, axis, keepdims)[1]
 
 
-def nanstd(x, axis=None, keepdims=False):
-    return tf.sqrt(nanvar(x, axis, keepdims))
-
-
-def _nan_extreme(fn, fill, x, axis, keepdims):
-    x = _t(x)
-    if not x.dtype.is_floating:
-        return fn(x, axis, keepdims)
-    nan = tf.math.is_nan(x)
-    out = fn(tf.where(nan, tf.cast(fill, x.dtype), x), axis, keepdims)
-    return tf.where(all(nan, axis, keepdims), tf.cast(np.nan, x.dtype), out)
-
-
-def nanmax(x, axis=None, keepdims=False):
-    return _nan_extreme(max, -np.inf, x, axis, keepdims)
-
-
-def nanmin(x, axis=None, keepdims=False):
-    return _nan_extreme(min, np.inf, x, axis, keepdims)
-
-
-def nanargmax(x, axis=None, keepdims=False):
-    return argmax(_nan_to(x, -np.inf), axis, keepdims)
-
-
-def nanargmin(x, axis=None, keepdims=False):
-    return argmin(_nan_to(x, np.inf), axis, keepdims)
-
-
 def _cum(fn, x, axis, dtype):
     x = _t(x)
     dt = standardize_dtype(dtype) if dtype is not None else _name(x)
@@ -256,14 +184,6 @@ def cumprod(x, axis=None, dtype=None):
     return _cum(tf.math.cumprod, x, axis, dtype)
 
 
-def nancumsum(x, axis=None, dtype=None):
-    return cumsum(_nan_to(x, 0), axis, dtype)
-
-
-def nancumprod(x, axis=None, dtype=None):
-    return cumprod(_nan_to(x, 1), axis, dtype)
-
-
 def _to_last(x, dims):
     """``x`` with ``dims`` moved to the end and merged; also the kept-dims shape."""
     rank = x.shape.rank
@@ -274,7 +194,7 @@ def _to_last(x, dims):
 
 
 def _quantile(x, q, axis, method, keepdims, ignore_nan):
-    _check_method(method)
+    _check_choice("method", method, QUANTILE_METHODS)
     x = _t(x)
     compute, out_dt = _float_out(x)
     x = tf.cast(x, compute)
@@ -314,30 +234,6 @@ def _quantile(x, q, axis, method, keepdims, ignore_nan):
         kept = [1 if d in dims else s for d, s in enumerate(_static_shape(x))]
     out = tf.reshape(out, list(q.shape) + kept)
     return tf.cast(out, out_dt)
-
-
-def quantile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(x, q, axis, method, keepdims, False)
-
-
-def nanquantile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(x, q, axis, method, keepdims, True)
-
-
-def percentile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(x, np.asarray(q, "float64") / 100.0, axis, method, keepdims, False)
-
-
-def nanpercentile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(x, np.asarray(q, "float64") / 100.0, axis, method, keepdims, True)
-
-
-def median(x, axis=None, keepdims=False):
-    return _quantile(x, 0.5, axis, "linear", keepdims, False)
-
-
-def nanmedian(x, axis=None, keepdims=False):
-    return _quantile(x, 0.5, axis, "linear", keepdims, True)
 
 
 # --- shape manipulation -------------------------------------------------------------------
@@ -451,25 +347,6 @@ def array_split(x, indices_or_sections, axis=0):
     x = _t(x)
     axis = _norm(axis, x.shape.rank)
     return tf.split(x, _sizes(x.shape[axis], indices_or_sections), axis=axis)
-
-
-def split(x, indices_or_sections, axis=0):
-    x = _t(x)
-    _check_sections(x, indices_or_sections, axis)
-    return array_split(x, indices_or_sections, axis)
-
-
-def hsplit(x, indices_or_sections):
-    x = _t(x)
-    return split(x, indices_or_sections, axis=1 if x.shape.rank > 1 else 0)
-
-
-def vsplit(x, indices_or_sections):
-    return split(x, indices_or_sections, axis=0)
-
-
-def dsplit(x, indices_or_sections):
-    return split(x, indices_or_sections, axis=2)
 
 
 def tile(x, repeats):
@@ -594,10 +471,6 @@ def diagonal(x, offset=0, axis1=0, axis2=1):
     return tf.linalg.diag_part(tf.transpose(x, rest + [a1, a2]), k=offset)
 
 
-def trace(x, offset=0, axis1=0, axis2=1):
-    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
-
-
 def diff(a, n=1, axis=-1):
     x = _t(a)
     axis = _norm(axis, x.shape.rank)
@@ -609,8 +482,7 @@ def diff(a, n=1, axis=-1):
 
 
 def meshgrid(*x, indexing="xy"):
-    if indexing not in ("xy", "ij"):
-        raise ArgumentError(f"`indexing` must be 'xy' or 'ij'. Received: indexing={indexing!r}")
+    _check_choice("indexing", indexing, ("xy", "ij"))
     return list(tf.meshgrid(*[_t(v) for v in x], indexing=indexing))
 
 
@@ -760,11 +632,9 @@ def take_along_axis(x, indices, axis=None):
 
 
 def where(condition, x1=None, x2=None):
-    if x1 is None and x2 is None:
-        return nonzero(condition)
     if x1 is None or x2 is None:
-        raise ArgumentError("`where` takes both `x1` and `x2`, or neither. "
-                            f"Received: x1={x1!r}, x2={x2!r}")
+        _check_where(x1, x2)
+        return nonzero(condition)
     x1, x2 = promote(x1, x2)
     return tf.where(_bool(condition), x1, x2)
 
@@ -788,8 +658,7 @@ def select(condlist, choicelist, default=0):
 
 
 def searchsorted(sorted_sequence, values, side="left"):
-    if side not in ("left", "right"):
-        raise ArgumentError(f"`side` must be 'left' or 'right'. Received: side={side!r}")
+    _check_choice("side", side, ("left", "right"))
     seq, values = promote(sorted_sequence, values)
     if seq.shape.rank != 1:
         raise ShapeError(f"`sorted_sequence` must be 1D. Received: shape={_static_shape(seq)}")
@@ -819,10 +688,7 @@ def isin(x1, x2, assume_unique=False, invert=False):
 
 
 def bincount(x, weights=None, minlength=0, sparse=False):
-    from kbridge.backend.numpy.array import _bincount_dtype
-
-    if sparse:
-        raise ArgumentError("`bincount(sparse=True)` is not supported by kbridge.")
+    _check_dense(sparse)
     x = tf.cast(_t(x), tf.int32)
     weights = None if weights is None else _t(weights)
     dt = _bincount_dtype(weights)
@@ -836,8 +702,7 @@ def bincount(x, weights=None, minlength=0, sparse=False):
 
 def histogram(x, bins=10, range=None):
     x = _t(x)
-    if x.shape.rank != 1:
-        raise ShapeError(f"`histogram` expects a 1D input. Received: x.shape={_static_shape(x)}")
+    _check_1d("histogram", x)
     out_dt = _float_dtype(x.dtype)
     compute = x.dtype if x.dtype.is_floating else tf.float64
     xc = tf.cast(x, compute)
@@ -892,28 +757,8 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
         values = tf.gather(values, order, axis=ax)
         index, counts, inverse = tf.gather(index, order), tf.gather(counts, order), \
             tf.gather(rank, inverse)
-    if axis is None and return_inverse:
-        inverse = tf.reshape(inverse, tf.shape(x))
-    if size is not None:
-        count = values.shape[ax]
-        if count >= size:
-            values = tf.gather(values, tf.range(size), axis=ax)
-            index, counts = index[:size], counts[:size]
-        else:
-            widths = [[0, 0]] * values.shape.rank
-            widths[ax] = [0, size - count]
-            fill = 0 if fill_value is None else fill_value
-            values = tf.pad(values, widths, constant_values=tf.cast(fill, values.dtype))
-            index = tf.pad(index, [[0, size - count]])
-            counts = tf.pad(counts, [[0, size - count]])
-    out = [values]
-    if return_index:
-        out.append(index)
-    if return_inverse:
-        out.append(inverse)
-    if return_counts:
-        out.append(counts)
-    return out[0] if len(out) == 1 else tuple(out)
+    return _unique_outputs(x, values, index, inverse, counts, axis, size, fill_value,
+                           (return_index, return_inverse, return_counts))
 
 
 # --- sorting ------------------------------------------------------------------------------
@@ -934,11 +779,6 @@ def argsort(x, axis=-1):
     if x.dtype == tf.bool:
         x = tf.cast(x, tf.int32)
     return tf.argsort(x, axis=axis, stable=True)
-
-
-def argpartition(x, kth, axis=-1):
-    # A full stable sort is a valid partition for every kth, and the same on every backend.
-    return argsort(x, axis=axis)
 
 
 # --- contractions -------------------------------------------------------------------------
@@ -991,27 +831,6 @@ def kron(x1, x2):
     return tf.reshape(a * b, [p * q for p, q in zip(s1, s2)])
 
 
-def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    x1, x2 = promote(x1, x2)
-    if axis is not None:
-        axisa = axisb = axisc = axis
-    a, b = moveaxis(x1, axisa, -1), moveaxis(x2, axisb, -1)
-    na, nb = a.shape[-1], b.shape[-1]
-    if na not in (2, 3) or nb not in (2, 3):
-        raise ShapeError(f"`cross` needs vectors of 2 or 3 elements. Received: {na} and {nb}")
-    if na == 2 and nb == 2:
-        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-    pad3 = [[0, 0]] * (a.shape.rank - 1) + [[0, 1]]
-    if na == 2:
-        a = tf.pad(a, pad3)
-    if nb == 2:
-        b = tf.pad(b, [[0, 0]] * (b.shape.rank - 1) + [[0, 1]])
-    out = tf.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                    a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                    a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
-    return moveaxis(out, -1, axisc)
-
-
 def einsum(subscripts, *operands, **kwargs):
     dtypes = {_t(o).dtype for o in operands}
     operands = promote(*operands)
@@ -1021,27 +840,14 @@ def einsum(subscripts, *operands, **kwargs):
 
 
 def correlate(x1, x2, mode="valid"):
-    if mode not in ("valid", "same", "full"):
-        raise ArgumentError(f"`mode` must be 'valid', 'same' or 'full'. Received: mode={mode!r}")
     x1, x2 = promote(x1, x2)
     compute, out_dt = _float_out(x1)
     m, n = x1.shape[0], x2.shape[0]
+    start, length = correlate_window(m, n, mode)
     padded = tf.pad(tf.cast(x1, compute), [[n - 1, n - 1]])
     full = tf.nn.conv1d(tf.reshape(padded, [1, -1, 1]),
                         tf.reshape(tf.cast(x2, compute), [n, 1, 1]), 1, "VALID")
-    start, length = correlate_window(m, n, mode)
     return tf.cast(tf.reshape(full, [-1])[start:start + length], out_dt)
-
-
-def vander(x, N=None, increasing=False):
-    x = _t(x)
-    n = x.shape[0] if N is None else N
-    if n == 0:
-        return tf.zeros([x.shape[0], 0], x.dtype)
-    # Powers as a running product: differentiable at 0, unlike pow(x, 0).
-    powers = tf.concat([tf.ones_like(x)[:, None],
-                        tf.math.cumprod(tf.tile(x[:, None], [1, n - 1]), axis=1)], axis=1)
-    return powers if increasing else tf.reverse(powers, [1])
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
@@ -1094,10 +900,5 @@ def _vmap(fn):
 
 
 def vectorize(pyfunc, *, excluded=None, signature=None):
-    return vectorize_with(_vmap, _t, tf.broadcast_to, pyfunc, excluded, signature)
+    return vectorize_with(_vmap, pyfunc, excluded, signature)
 
-
-def rearrange(tensor, pattern, **axes_lengths):
-    x = _t(tensor)
-    mid, perm, out = rearrange_plan(_static_shape(x), pattern, axes_lengths)
-    return tf.reshape(tf.transpose(tf.reshape(x, mid), perm), out)

@@ -1,4 +1,8 @@
-"""torch backend: array ops (shape, indexing, reductions, sorting, statistics, contractions)."""
+"""torch backend: array ops (shape, indexing, reductions, sorting, statistics, contractions).
+
+The composite ops are the shared ones (``kbridge/backend/shared/array_composite.py``), the
+thin wrappers that read as in numpy those of ``array_xp``; below them, torch's own.
+"""
 
 import builtins
 
@@ -6,13 +10,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kbridge.backend.common.dtypes import result_type, standardize_dtype
-from kbridge.backend.numpy.array import (
-    ArgumentError, _check_method, _check_sections, _float_dtype, check_pad, correlate_window,
-    pad_index, pad_widths, rearrange_plan, vectorize_with,
-)
+from kbridge.backend.common.dtypes import result_type
+from kbridge.backend.common.shared import include
 from kbridge.backend.torch.core import TORCH_DTYPES, convert_to_tensor, promote, to_torch_dtype
-from kbridge.errors import ShapeError
+
+include("array_composite", globals())
+include("array_xp", globals(), xp=torch, tensor_type=torch.Tensor,
+        convert_to_tensor=convert_to_tensor, promote=promote)
 
 # torch's integer sums default to int64; kbridge's rule is "at least 32 bits". torch has no
 # uint32 sum kernel, so unsigned sums run in int64 and are cast at the end.
@@ -20,10 +24,6 @@ _SUM = {torch.bool: torch.int32, torch.int8: torch.int32, torch.int16: torch.int
         torch.uint8: torch.int64, torch.uint16: torch.int64}
 _SUM_OUT = {torch.uint8: torch.uint32, torch.uint16: torch.uint32}
 _FLOAT_COMPUTE = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
-
-
-def _t(x):
-    return x if isinstance(x, torch.Tensor) else convert_to_tensor(x)
 
 
 def _dims(x, axis):
@@ -67,14 +67,14 @@ def _reduce_multi(fn, x, axis, keepdims, **kwargs):
 # --- reductions ---------------------------------------------------------------------------
 
 def sum(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     dt = _SUM.get(x.dtype)
     out = torch.sum(x, dim=_dims(x, axis), keepdim=keepdims, dtype=dt)
     return out.to(_SUM_OUT[x.dtype]) if x.dtype in _SUM_OUT else out
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
-    x = _t(x)
+    x = _a(x)
     dt = to_torch_dtype(dtype) if dtype is not None else _SUM.get(x.dtype, x.dtype)
     out = _reduce_multi(torch.prod, x, axis, keepdims, dtype=dt)
     if dtype is None and x.dtype in _SUM_OUT:
@@ -83,19 +83,19 @@ def prod(x, axis=None, keepdims=False, dtype=None):
 
 
 def mean(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     compute, out = _float_out(x)
     return torch.mean(x.to(compute), dim=_dims(x, axis), keepdim=keepdims).to(out)
 
 
 def var(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     compute, out = _float_out(x)
     return torch.var(x.to(compute), dim=_dims(x, axis), correction=0, keepdim=keepdims).to(out)
 
 
 def std(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     compute, out = _float_out(x)
     return torch.std(x.to(compute), dim=_dims(x, axis), correction=0, keepdim=keepdims).to(out)
 
@@ -107,45 +107,33 @@ def _with_initial(out, initial, fn):
 
 
 def max(x, axis=None, keepdims=False, initial=None):
-    x = _t(x)
+    x = _a(x)
     out = torch.amax(x, dim=_dims(x, axis), keepdim=keepdims)
     return _with_initial(out, initial, torch.maximum)
 
 
 def min(x, axis=None, keepdims=False, initial=None):
-    x = _t(x)
+    x = _a(x)
     out = torch.amin(x, dim=_dims(x, axis), keepdim=keepdims)
     return _with_initial(out, initial, torch.minimum)
 
 
-def amax(x, axis=None, keepdims=False):
-    return max(x, axis, keepdims)
-
-
-def amin(x, axis=None, keepdims=False):
-    return min(x, axis, keepdims)
-
-
-def ptp(x, axis=None, keepdims=False):
-    return max(x, axis, keepdims) - min(x, axis, keepdims)
-
-
 def any(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     if x.dtype != torch.bool:
         x = x != 0
     return torch.any(x, dim=_dims(x, axis), keepdim=keepdims)
 
 
 def all(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     if x.dtype != torch.bool:
         x = x != 0
     return torch.all(x, dim=_dims(x, axis), keepdim=keepdims)
 
 
 def _arg(fn, x, axis, keepdims):
-    x = _t(x)
+    x = _a(x)
     if x.dtype == torch.bool:
         x = x.to(torch.uint8)
     if axis is None:
@@ -163,46 +151,18 @@ def argmin(x, axis=None, keepdims=False):
 
 
 def count_nonzero(x, axis=None):
-    x = _t(x)
+    x = _a(x)
     return torch.count_nonzero(x, dim=_dims(x, axis)).int()
 
 
-def average(x, axis=None, weights=None):
-    x = _t(x)
-    if weights is None:
-        return mean(x, axis=axis)
-    weights = _t(weights)
-    dt = TORCH_DTYPES[result_type(x.dtype, weights.dtype, "float*")]
-    x, weights = x.to(dt), weights.to(dt)
-    if weights.ndim == 1 and x.ndim > 1:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        weights = weights.reshape(shape)
-    weights = torch.broadcast_to(weights, x.shape)
-    dims = _dims(x, axis)
-    return torch.sum(x * weights, dim=dims) / torch.sum(weights, dim=dims)
-
-
-def _nan_to(x, value):
-    return torch.where(torch.isnan(x), value, x) if x.is_floating_point() else x
-
-
-def nansum(x, axis=None, keepdims=False):
-    return sum(_nan_to(_t(x), 0), axis, keepdims)
-
-
-def nanprod(x, axis=None, keepdims=False):
-    return prod(_nan_to(_t(x), 1), axis, keepdims)
-
-
 def nanmean(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     compute, out = _float_out(x)
     return torch.nanmean(x.to(compute), dim=_dims(x, axis), keepdim=keepdims).to(out)
 
 
 def nanvar(x, axis=None, keepdims=False):
-    x = _t(x)
+    x = _a(x)
     compute, out = _float_out(x)
     x = x.to(compute)
     dims = _dims(x, axis)
@@ -213,37 +173,8 @@ def nanvar(x, axis=None, keepdims=False):
     return (result if keepdims else result.squeeze(dims)).to(out)
 
 
-def nanstd(x, axis=None, keepdims=False):
-    return torch.sqrt(nanvar(x, axis, keepdims))
-
-
-def _nan_extreme(fn, fill, x, axis, keepdims):
-    x = _t(x)
-    if not x.is_floating_point():
-        return fn(x, axis, keepdims)
-    nan = torch.isnan(x)
-    out = fn(torch.where(nan, fill, x), axis, keepdims)
-    return torch.where(all(nan, axis, keepdims), torch.nan, out)
-
-
-def nanmax(x, axis=None, keepdims=False):
-    return _nan_extreme(max, -torch.inf, x, axis, keepdims)
-
-
-def nanmin(x, axis=None, keepdims=False):
-    return _nan_extreme(min, torch.inf, x, axis, keepdims)
-
-
-def nanargmax(x, axis=None, keepdims=False):
-    return argmax(_nan_to(_t(x), -torch.inf), axis, keepdims)
-
-
-def nanargmin(x, axis=None, keepdims=False):
-    return argmin(_nan_to(_t(x), torch.inf), axis, keepdims)
-
-
 def _cum(fn, x, axis, dtype):
-    x = _t(x)
+    x = _a(x)
     dt = to_torch_dtype(dtype) if dtype is not None else x.dtype
     if dt == torch.bool:
         dt = torch.int32
@@ -260,50 +191,18 @@ def cumprod(x, axis=None, dtype=None):
     return _cum(torch.cumprod, x, axis, dtype)
 
 
-def nancumsum(x, axis=None, dtype=None):
-    return cumsum(_nan_to(_t(x), 0), axis, dtype)
-
-
-def nancumprod(x, axis=None, dtype=None):
-    return cumprod(_nan_to(_t(x), 1), axis, dtype)
-
-
-def _quantile(fn, x, q, axis, method, keepdims):
-    _check_method(method)
-    x = _t(x)
+def _quantile(x, q, axis, method, keepdims, ignore_nan):
+    _check_choice("method", method, QUANTILE_METHODS)
+    x = _a(x)
     compute, out_dt = _float_out(x)
     x = x.to(compute)
     q = torch.as_tensor(q, dtype=compute)
     dims = _dims(x, axis)
+    fn = torch.nanquantile if ignore_nan else torch.quantile
     out = fn(_flatten_dims(x, dims), q, dim=-1, interpolation=method)
     if keepdims:
         out = out.reshape(tuple(q.shape) + tuple(_keep_shape(x, dims)))
     return out.to(out_dt)
-
-
-def quantile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(torch.quantile, x, q, axis, method, keepdims)
-
-
-def nanquantile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(torch.nanquantile, x, q, axis, method, keepdims)
-
-
-def percentile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(torch.quantile, x, np.asarray(q, "float64") / 100.0, axis, method, keepdims)
-
-
-def nanpercentile(x, q, axis=None, method="linear", keepdims=False):
-    return _quantile(torch.nanquantile, x, np.asarray(q, "float64") / 100.0, axis, method,
-                     keepdims)
-
-
-def median(x, axis=None, keepdims=False):
-    return _quantile(torch.quantile, x, 0.5, axis, "linear", keepdims)
-
-
-def nanmedian(x, axis=None, keepdims=False):
-    return _quantile(torch.nanquantile, x, 0.5, axis, "linear", keepdims)
 
 
 # --- shape manipulation -------------------------------------------------------------------
@@ -313,20 +212,20 @@ def _shape(shape):
 
 
 def reshape(x, newshape):
-    return torch.reshape(_t(x), _shape(newshape))
+    return torch.reshape(_a(x), _shape(newshape))
 
 
 def ravel(x):
-    return torch.reshape(_t(x), (-1,))
+    return torch.reshape(_a(x), (-1,))
 
 
 def transpose(x, axes=None):
-    x = _t(x)
+    x = _a(x)
     return x.permute(tuple(reversed(builtins.range(x.ndim))) if axes is None else tuple(axes))
 
 
 def expand_dims(x, axis):
-    x = _t(x)
+    x = _a(x)
     axes = _dims(x, axis)
     out_ndim = x.ndim + len(axes)
     for a in sorted(a % out_ndim for a in axes):
@@ -335,7 +234,7 @@ def expand_dims(x, axis):
 
 
 def squeeze(x, axis=None):
-    x = _t(x)
+    x = _a(x)
     if axis is None:
         return torch.squeeze(x)
     dims = _dims(x, axis)
@@ -346,16 +245,8 @@ def squeeze(x, axis=None):
     return torch.squeeze(x, dims)
 
 
-def moveaxis(x, source, destination):
-    return torch.movedim(_t(x), source, destination)
-
-
-def swapaxes(x, axis1, axis2):
-    return torch.swapaxes(_t(x), axis1, axis2)
-
-
 def broadcast_to(x, shape):
-    return torch.broadcast_to(_t(x), _shape(shape))
+    return torch.broadcast_to(_a(x), _shape(shape))
 
 
 def concatenate(xs, axis=0):
@@ -369,77 +260,34 @@ def append(x1, x2, axis=None):
     return concatenate([x1, x2], axis=axis)
 
 
-def stack(x, axis=0):
-    return torch.stack(promote(*x), dim=axis)
-
-
-def hstack(xs):
-    return torch.hstack(promote(*xs))
-
-
-def vstack(xs):
-    return torch.vstack(promote(*xs))
-
-
-def dstack(xs):
-    return torch.dstack(promote(*xs))
-
-
-def split(x, indices_or_sections, axis=0):
-    x = _t(x)
-    _check_sections(x, indices_or_sections, axis)
-    return array_split(x, indices_or_sections, axis)
-
-
 def array_split(x, indices_or_sections, axis=0):
     sections = indices_or_sections
     if not isinstance(sections, int):
         sections = [int(i) for i in sections]
-    return list(torch.tensor_split(_t(x), sections, dim=axis))
-
-
-def hsplit(x, indices_or_sections):
-    x = _t(x)
-    return split(x, indices_or_sections, axis=1 if x.ndim > 1 else 0)
-
-
-def vsplit(x, indices_or_sections):
-    return split(x, indices_or_sections, axis=0)
-
-
-def dsplit(x, indices_or_sections):
-    return split(x, indices_or_sections, axis=2)
+    return list(torch.tensor_split(_a(x), sections, dim=axis))
 
 
 def tile(x, repeats):
-    return torch.tile(_t(x), _shape(repeats))
+    return torch.tile(_a(x), _shape(repeats))
 
 
 def repeat(x, repeats, axis=None):
     if not isinstance(repeats, int):
-        repeats = _t(repeats)
-    return torch.repeat_interleave(_t(x), repeats, dim=axis)
+        repeats = _a(repeats)
+    return torch.repeat_interleave(_a(x), repeats, dim=axis)
 
 
 def flip(x, axis=None):
-    x = _t(x)
+    x = _a(x)
     return torch.flip(x, _dims(x, axis))
 
 
-def fliplr(x):
-    return torch.flip(_t(x), (1,))
-
-
-def flipud(x):
-    return torch.flip(_t(x), (0,))
-
-
 def rot90(array, k=1, axes=(0, 1)):
-    return torch.rot90(_t(array), k, list(axes))
+    return torch.rot90(_a(array), k, list(axes))
 
 
 def roll(x, shift, axis=None):
-    x = _t(x)
+    x = _a(x)
     if axis is None:
         return torch.roll(x, shift)
     return torch.roll(x, shift, axis)
@@ -447,7 +295,7 @@ def roll(x, shift, axis=None):
 
 def pad(x, pad_width, mode="constant", constant_values=None):
     check_pad(mode, constant_values)
-    x = _t(x)
+    x = _a(x)
     widths = pad_widths(pad_width, x.ndim)
     if mode == "constant":
         flat = [w for pair in reversed(widths) for w in pair]
@@ -460,44 +308,6 @@ def pad(x, pad_width, mode="constant", constant_values=None):
     return x
 
 
-def tril(x, k=0):
-    return torch.tril(_t(x), k)
-
-
-def triu(x, k=0):
-    return torch.triu(_t(x), k)
-
-
-def diag(x, k=0):
-    x = _t(x)
-    if x.ndim not in (1, 2):
-        raise ShapeError(f"`diag` expects a 1D or 2D input. Received: x.shape={tuple(x.shape)}")
-    return torch.diag(x, k)
-
-
-def diagflat(x, k=0):
-    return torch.diagflat(_t(x), k)
-
-
-def diagonal(x, offset=0, axis1=0, axis2=1):
-    return torch.diagonal(_t(x), offset, axis1, axis2)
-
-
-def trace(x, offset=0, axis1=0, axis2=1):
-    x = _t(x)
-    return sum(torch.diagonal(x, offset, axis1, axis2), axis=-1)
-
-
-def diff(a, n=1, axis=-1):
-    return torch.diff(_t(a), n=n, dim=axis)
-
-
-def meshgrid(*x, indexing="xy"):
-    if indexing not in ("xy", "ij"):
-        raise ArgumentError(f"`indexing` must be 'xy' or 'ij'. Received: indexing={indexing!r}")
-    return list(torch.meshgrid(*[_t(v) for v in x], indexing=indexing))
-
-
 def ndim(x):
     return x.ndim if isinstance(x, torch.Tensor) else np.ndim(x)
 
@@ -507,7 +317,7 @@ def size(x):
 
 
 def view(x, dtype=None):
-    x = _t(x)
+    x = _a(x)
     return x if dtype is None else x.view(to_torch_dtype(dtype))
 
 
@@ -520,18 +330,18 @@ def _index(k):
 
 
 def get_item(x, key):
-    x = _t(x)
+    x = _a(x)
     key = tuple(_index(k) for k in key) if isinstance(key, tuple) else _index(key)
     return x[key]
 
 
 def _wrap(index, n):
-    index = _t(index)
+    index = _a(index)
     return torch.where(index < 0, index + n, index)
 
 
 def take(x, indices, axis=None):
-    x = _t(x)
+    x = _a(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
     axis = axis % x.ndim
@@ -541,7 +351,7 @@ def take(x, indices, axis=None):
 
 
 def take_along_axis(x, indices, axis=None):
-    x, indices = _t(x), _t(indices)
+    x, indices = _a(x), _a(indices)
     if axis is None:
         x, indices, axis = x.reshape(-1), indices.reshape(-1), 0
     axis = axis % x.ndim
@@ -554,35 +364,32 @@ def take_along_axis(x, indices, axis=None):
 
 
 def where(condition, x1=None, x2=None):
-    if x1 is None and x2 is None:
-        return nonzero(condition)
     if x1 is None or x2 is None:
-        raise ArgumentError("`where` takes both `x1` and `x2`, or neither. "
-                            f"Received: x1={x1!r}, x2={x2!r}")
+        _check_where(x1, x2)
+        return nonzero(condition)
     x1, x2 = promote(x1, x2)
-    condition = _t(condition)
+    condition = _a(condition)
     if condition.dtype != torch.bool:
         condition = condition != 0
     return torch.where(condition, x1, x2)
 
 
 def nonzero(x):
-    return tuple(i.int() for i in torch.nonzero(_t(x), as_tuple=True))
+    return tuple(i.int() for i in torch.nonzero(_a(x), as_tuple=True))
 
 
 def select(condlist, choicelist, default=0):
     choices = promote(*choicelist, default)
     out = choices[-1]
     for cond, choice in zip(reversed(condlist), reversed(choices[:-1])):
-        cond = _t(cond)
+        cond = _a(cond)
         out = torch.where(cond if cond.dtype == torch.bool else cond != 0, choice, out)
     return torch.broadcast_to(out, torch.broadcast_shapes(
-        *[c.shape for c in choices], *[_t(c).shape for c in condlist]))
+        *[c.shape for c in choices], *[_a(c).shape for c in condlist]))
 
 
 def searchsorted(sorted_sequence, values, side="left"):
-    if side not in ("left", "right"):
-        raise ArgumentError(f"`side` must be 'left' or 'right'. Received: side={side!r}")
+    _check_choice("side", side, ("left", "right"))
     seq, values = promote(sorted_sequence, values)
     if seq.ndim != 1:
         raise ShapeError(f"`sorted_sequence` must be 1D. Received: shape={tuple(seq.shape)}")
@@ -595,24 +402,16 @@ def digitize(x, bins):
 
 
 def unravel_index(indices, shape):
-    indices = _t(indices)
+    indices = _a(indices)
     dt = torch.int32 if indices.is_floating_point() or indices.dtype == torch.bool \
         else indices.dtype
     return tuple(i.to(dt) for i in torch.unravel_index(indices.long(), tuple(shape)))
 
 
-def isin(x1, x2, assume_unique=False, invert=False):
-    x1, x2 = promote(x1, x2)
-    return torch.isin(x1, x2, assume_unique=assume_unique, invert=invert)
-
-
 def bincount(x, weights=None, minlength=0, sparse=False):
-    from kbridge.backend.numpy.array import _bincount_dtype
-
-    if sparse:
-        raise ArgumentError("`bincount(sparse=True)` is not supported by kbridge.")
-    x = _t(x)
-    weights = None if weights is None else _t(weights)
+    _check_dense(sparse)
+    x = _a(x)
+    weights = None if weights is None else _a(weights)
     dt = TORCH_DTYPES[_bincount_dtype(weights)]
     if weights is not None and not weights.is_floating_point():
         weights = weights.double()
@@ -625,9 +424,8 @@ def bincount(x, weights=None, minlength=0, sparse=False):
 
 
 def histogram(x, bins=10, range=None):
-    x = _t(x)
-    if x.ndim != 1:
-        raise ShapeError(f"`histogram` expects a 1D input. Received: x.shape={tuple(x.shape)}")
+    x = _a(x)
+    _check_1d("histogram", x)
     out_dt = TORCH_DTYPES[_float_dtype(x.dtype)]
     compute = x.dtype if x.is_floating_point() else torch.float64
     if range is None:
@@ -650,7 +448,7 @@ def histogram(x, bins=10, range=None):
 
 def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False,
            axis=None, size=None, fill_value=None):
-    x = _t(x)
+    x = _a(x)
     values, inverse, counts = torch.unique(x, sorted=True, return_inverse=True,
                                            return_counts=True, dim=axis)
     inverse = inverse.reshape(-1)
@@ -665,51 +463,26 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
         rank[order] = torch.arange(n, device=x.device)
         values = values.index_select(ax, order)
         index, counts, inverse = index[order], counts[order], rank[inverse]
-    if axis is None and return_inverse:
-        inverse = inverse.reshape(x.shape)
-    if size is not None:
-        if n >= size:
-            values = values.narrow(ax, 0, size)
-            index, counts = index[:size], counts[:size]
-        else:
-            fill_shape = list(values.shape)
-            fill_shape[ax] = size - n
-            fill = torch.full(fill_shape, 0 if fill_value is None else fill_value,
-                              dtype=values.dtype, device=x.device)
-            values = torch.cat([values, fill], dim=ax)
-            index = F.pad(index, (0, size - n))
-            counts = F.pad(counts, (0, size - n))
-    out = [values]
-    if return_index:
-        out.append(index.int())
-    if return_inverse:
-        out.append(inverse.int())
-    if return_counts:
-        out.append(counts.int())
-    return out[0] if len(out) == 1 else tuple(out)
+    return _unique_outputs(x, values, index, inverse, counts, axis, size, fill_value,
+                           (return_index, return_inverse, return_counts))
 
 
 # --- sorting ------------------------------------------------------------------------------
 
 def sort(x, axis=-1):
-    x = _t(x)
+    x = _a(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
     return torch.sort(x, dim=axis, stable=True).values
 
 
 def argsort(x, axis=-1):
-    x = _t(x)
+    x = _a(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
     if x.dtype == torch.bool:
         x = x.to(torch.uint8)
     return torch.argsort(x, dim=axis, stable=True).int()
-
-
-def argpartition(x, kth, axis=-1):
-    # A full stable sort is a valid partition for every kth, and the same on every backend.
-    return argsort(x, axis=axis)
 
 
 # --- contractions -------------------------------------------------------------------------
@@ -747,33 +520,8 @@ def vdot(x1, x2):
     return torch.sum(x1.reshape(-1) * x2.reshape(-1), dtype=x1.dtype)
 
 
-def kron(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return torch.kron(x1, x2)
-
-
-def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
-    x1, x2 = promote(x1, x2)
-    if axis is not None:
-        axisa = axisb = axisc = axis
-    a, b = torch.movedim(x1, axisa, -1), torch.movedim(x2, axisb, -1)
-    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
-        raise ShapeError(f"`cross` needs vectors of 2 or 3 elements. Received: "
-                         f"{a.shape[-1]} and {b.shape[-1]}")
-    if a.shape[-1] == 2 and b.shape[-1] == 2:
-        return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
-    if a.shape[-1] == 2:
-        a = F.pad(a, (0, 1))
-    if b.shape[-1] == 2:
-        b = F.pad(b, (0, 1))
-    out = torch.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
-                       a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
-                       a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], dim=-1)
-    return torch.movedim(out, -1, axisc)
-
-
 def einsum(subscripts, *operands, **kwargs):
-    dtypes = {_t(o).dtype for o in operands}
+    dtypes = {_a(o).dtype for o in operands}
     operands = promote(*operands)
     if dtypes == {torch.int8}:  # int8 contractions accumulate (and return) int32
         operands = [o.int() for o in operands]
@@ -781,57 +529,39 @@ def einsum(subscripts, *operands, **kwargs):
 
 
 def correlate(x1, x2, mode="valid"):
-    if mode not in ("valid", "same", "full"):
-        raise ArgumentError(f"`mode` must be 'valid', 'same' or 'full'. Received: mode={mode!r}")
     x1, x2 = promote(x1, x2)
     compute, out_dt = _float_out(x1)
     m, n = x1.shape[0], x2.shape[0]
+    start, length = correlate_window(m, n, mode)
     full = F.conv1d(F.pad(x1.to(compute), (n - 1, n - 1)).reshape(1, 1, -1),
                     x2.to(compute).reshape(1, 1, -1)).reshape(-1)
-    start, length = correlate_window(m, n, mode)
     return full[start:start + length].to(out_dt)
 
 
-def vander(x, N=None, increasing=False):
-    # torch.vander's backward fails (in-place cumprod); a running product of x is the same.
-    x = _t(x)
-    n = x.shape[0] if N is None else N
-    if n == 0:
-        return x.new_zeros((x.shape[0], 0))
-    powers = torch.cat([torch.ones_like(x)[:, None],
-                        torch.cumprod(x[:, None].expand(-1, n - 1), dim=1)], dim=1)
-    return powers if increasing else torch.flip(powers, (1,))
-
-
 def trapezoid(y, x=None, dx=1.0, axis=-1):
-    y = _t(y)
+    y = _a(y)
     if x is None:
         compute, out_dt = _float_out(y)
         return torch.trapezoid(y.to(compute), dx=dx, dim=axis).to(out_dt)
-    x = _t(x)
+    x = _a(x)
     dt = TORCH_DTYPES[result_type(y.dtype, x.dtype, "float*")]
     compute = _FLOAT_COMPUTE.get(dt, dt)
     return torch.trapezoid(y.to(compute), x.to(compute), dim=axis).to(dt)
 
 
 def corrcoef(x):
-    x = _t(x)
+    x = _a(x)
     compute, out_dt = _float_out(x)
     return torch.corrcoef(x.to(compute)).to(out_dt)
 
 
 def slogdet(x):
-    x = _t(x)
+    x = _a(x)
     _, out_dt = _float_out(x)
     sign, logdet = torch.linalg.slogdet(x.to(out_dt))
     return sign, logdet
 
 
 def vectorize(pyfunc, *, excluded=None, signature=None):
-    return vectorize_with(torch.vmap, _t, torch.broadcast_to, pyfunc, excluded, signature)
+    return vectorize_with(torch.vmap, pyfunc, excluded, signature)
 
-
-def rearrange(tensor, pattern, **axes_lengths):
-    x = _t(tensor)
-    mid, perm, out = rearrange_plan(tuple(x.shape), pattern, axes_lengths)
-    return x.reshape(mid).permute(perm).reshape(out)
