@@ -1,18 +1,15 @@
 """JAX backend: tensors, Variables, conversion and dtype helpers."""
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import to_numpy_array
-from kbridge.backend.common.dtypes import (
-    floatx,
-    numpy_dtype,
-    promotion_key,
-    result_type_of_keys,
-    standardize_dtype,
-)
+from kbridge.backend.common.dtypes import numpy_dtype, promotion_key, standardize_dtype
+from kbridge.backend.common.shared import include
 
 NAME = "jax"
 IS_DIFFERENTIABLE = True
@@ -90,26 +87,6 @@ def cast(x, dtype):
     return convert_to_tensor(x, dtype)
 
 
-_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
-
-
-def promote(*xs):
-    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
-
-    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
-    target dtype is cached per combination of input dtypes.
-    """
-    if len(xs) == 2:
-        a, b = xs
-        if isinstance(a, jax.Array) and isinstance(b, jax.Array) and a.dtype == b.dtype:
-            return xs
-    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
-    dt = _PROMOTED.get(keys)
-    if dt is None:
-        dt = _PROMOTED[keys] = to_jax_dtype(result_type_of_keys(keys[:-1]))
-    return [x if isinstance(x, jax.Array) and x.dtype == dt else jnp.asarray(x, dtype=dt) for x in xs]
-
-
 def shape(x):
     return tuple(x.shape)
 
@@ -117,10 +94,12 @@ def shape(x):
 def dtype(x):
     return standardize_dtype(x.dtype)
 
+
 # --- control flow: lax primitives, so every op also works inside jax.jit --------------------
 from jax import lax  # noqa: E402
 
-from kbridge.backend.numpy.core import saturate_limits  # noqa: E402
+include("core", globals(), tensor_types=jax.Array, native_dtype=to_jax_dtype,
+        to_dtype=jnp.asarray, promotion_key_of=promotion_key, loop_scope=contextlib.nullcontext)
 
 
 def cond(pred, true_fn, false_fn):
@@ -164,9 +143,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         # Eagerly, lax.scan compiles the body anew on every call (about a second for an
         # RNN step); running the body's ops in a Python loop is much faster. Under jit the
         # carry/inputs are tracers and lax.scan compiles the loop once.
-        from kbridge.backend.numpy.core import loop_scan
-
-        return loop_scan(f, init, xs, length, reverse, jnp.stack, lambda leaf, i: leaf[i])
+        return loop_scan(f, init, xs, length, reverse)
     return lax.scan(f, init, xs=xs, length=length, reverse=reverse, unroll=unroll)
 
 
@@ -188,31 +165,22 @@ def stop_gradient(variable):
     return lax.stop_gradient(variable)
 
 
-def custom_gradient(f):
-    def with_custom_gradient(*args, **kwargs):
-        from kbridge.backend.common.dispatch import backend_module, backend_of_values
+def _custom_gradient(f, args, kwargs):
+    @jax.custom_gradient
+    def inner(*a):
+        output, grad_fn = f(*a, **kwargs)
 
-        owner = backend_of_values(*args)
-        if owner != NAME:
-            return backend_module(owner, "core").custom_gradient(f)(*args, **kwargs)
+        def vjp(upstream):
+            # Several outputs: one upstream gradient per output, positionally (as tf).
+            if isinstance(output, (tuple, list)):
+                grads = grad_fn(*upstream)
+            else:
+                grads = grad_fn(upstream)
+            return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
 
-        @jax.custom_gradient
-        def inner(*a):
-            output, grad_fn = f(*a, **kwargs)
+        return output, vjp
 
-            def vjp(upstream):
-                # Several outputs: one upstream gradient per output, positionally (as tf).
-                if isinstance(output, (tuple, list)):
-                    grads = grad_fn(*upstream)
-                else:
-                    grads = grad_fn(upstream)
-                return tuple(grads) if isinstance(grads, (tuple, list)) else (grads,)
-
-            return output, vjp
-
-        return inner(*args)
-
-    return with_custom_gradient
+    return inner(*args)
 
 
 # --- slices and scatters -------------------------------------------------------------------
@@ -260,7 +228,7 @@ def unstack(x, num=None, axis=0):
     return [lax.index_in_dim(x, i, axis, keepdims=False) for i in range(x.shape[axis])]
 
 
-def saturate_cast(x, dtype):
+def saturate_cast(x, dtype):  # the limits of the dtype jax narrows ``dtype`` to
     x = convert_to_tensor(x)
     limits = saturate_limits(standardize_dtype(x.dtype), to_jax_dtype(dtype))
     if limits is not None:

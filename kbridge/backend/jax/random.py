@@ -8,11 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kbridge.backend.common.dtypes import floatx, standardize_dtype
+from kbridge.backend.common.shared import include
 from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
-from kbridge.backend.numpy.random import concrete_noise_shape, float_dtype
 from kbridge.errors import KbridgeError
 from kbridge.random.seed_generator import seed_pair
+
+include("random", globals(), native_dtype=to_jax_dtype)
 
 _INCREMENT = np.array([0, 1], "int32")
 
@@ -50,22 +51,18 @@ def _key(seed):
     return jax.random.wrap_key_data(data, impl="threefry2x32")
 
 
-def _float(dtype, op):
-    return to_jax_dtype(float_dtype(dtype, op))
-
-
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "normal")
+    dtype = float_dtype(dtype, "normal")
     return jax.random.normal(_key(seed), tuple(shape), dtype) * stddev + mean
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "uniform")
+    dtype = float_dtype(dtype, "uniform")
     return jax.random.uniform(_key(seed), tuple(shape), dtype, minval, maxval)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "truncated_normal")
+    dtype = float_dtype(dtype, "truncated_normal")
     x = jax.random.truncated_normal(_key(seed), -2.0, 2.0, tuple(shape), dtype)
     return x * stddev + mean
 
@@ -97,17 +94,17 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
 
 
 def gamma(shape, alpha, dtype=None, seed=None):
-    dtype = _float(dtype, "gamma")
+    dtype = float_dtype(dtype, "gamma")
     return jax.random.gamma(_key(seed), alpha, tuple(shape), dtype)
 
 
 def beta(shape, alpha, beta, dtype=None, seed=None):
-    dtype = _float(dtype, "beta")
+    dtype = float_dtype(dtype, "beta")
     return jax.random.beta(_key(seed), alpha, beta, tuple(shape), dtype)
 
 
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
-    dtype = to_jax_dtype(standardize_dtype(dtype or floatx()))
+    dtype = output_dtype(dtype)
     counts = jnp.asarray(counts, jnp.float32)
     probabilities = jnp.asarray(probabilities, jnp.float32)
     return jax.random.binomial(_key(seed), counts, probabilities, tuple(shape)).astype(dtype)

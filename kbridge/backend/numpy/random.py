@@ -3,9 +3,11 @@ pair."""
 
 import numpy as np
 
-from kbridge.backend.common.dtypes import floatx, numpy_dtype, standardize_dtype
-from kbridge.errors import DTypeError
+from kbridge.backend.common.dtypes import numpy_dtype
+from kbridge.backend.common.shared import include
 from kbridge.random.seed_generator import as_int_pair, seed_pair
+
+include("random", globals(), native_dtype=numpy_dtype)
 
 _MASK64 = 2**64 - 1
 
@@ -20,18 +22,6 @@ def next_seed(state):
 def _rng(seed):
     s, c = as_int_pair(seed_pair(seed, "numpy"))
     return np.random.default_rng((s & _MASK64, c & _MASK64))
-
-
-def float_dtype(dtype, op):
-    """``dtype`` (default floatx) checked to be a float type."""
-    dtype = standardize_dtype(dtype or floatx())
-    if not dtype.startswith(("float", "bfloat")):
-        raise DTypeError(f"`{op}` needs a float `dtype`. Received: dtype={dtype!r}")
-    return dtype
-
-
-def _shape(shape):
-    return tuple(int(d) for d in shape)
 
 
 def _cast(x, dtype):
@@ -63,14 +53,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):
     x = _rng(seed).integers(np.asarray(minval), np.asarray(maxval), size=_shape(shape))
-    return _cast(x, standardize_dtype(dtype))
-
-
-def concrete_noise_shape(inputs_shape, noise_shape):
-    """``noise_shape`` with ``None`` entries replaced by the input's sizes."""
-    if noise_shape is None:
-        return tuple(inputs_shape)
-    return tuple(i if n is None else n for i, n in zip(inputs_shape, noise_shape))
+    return _cast(x, dtype)
 
 
 def dropout(inputs, rate, noise_shape=None, seed=None):
@@ -91,7 +74,7 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
     # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits).
     noise = _rng(seed).gumbel(size=(logits.shape[0], int(num_samples), logits.shape[1]))
     out = np.argmax(logits[:, None, :] + noise, axis=-1)
-    return _cast(out, standardize_dtype(dtype))
+    return _cast(out, dtype)
 
 
 def gamma(shape, alpha, dtype=None, seed=None):
@@ -107,7 +90,7 @@ def beta(shape, alpha, beta, dtype=None, seed=None):
 
 
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
-    dtype = standardize_dtype(dtype or floatx())
+    dtype = output_dtype(dtype)
     x = _rng(seed).binomial(np.asarray(counts).astype(np.int64),
                             np.asarray(probabilities, np.float64), _shape(shape))
     return _cast(x, dtype)

@@ -1,16 +1,14 @@
 """TensorFlow backend: tensors, Variables (``tf.Variable``), conversion and dtype helpers."""
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import to_numpy_array
-from kbridge.backend.common.dtypes import (
-    floatx,
-    promotion_key,
-    result_type_of_keys,
-    standardize_dtype,
-)
+from kbridge.backend.common.dtypes import promotion_key, standardize_dtype
+from kbridge.backend.common.shared import include
 
 NAME = "tensorflow"
 IS_DIFFERENTIABLE = True
@@ -92,26 +90,6 @@ def cast(x, dtype):
     return convert_to_tensor(x, dtype)
 
 
-_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
-
-
-def promote(*xs):
-    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
-
-    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
-    target dtype is cached per combination of input dtypes.
-    """
-    if len(xs) == 2:
-        a, b = xs
-        if isinstance(a, (tf.Tensor, tf.Variable)) and isinstance(b, (tf.Tensor, tf.Variable)) and a.dtype == b.dtype:
-            return xs
-    keys = tuple([promotion_key(x) for x in xs]) + (floatx(),)
-    dt = _PROMOTED.get(keys)
-    if dt is None:
-        dt = _PROMOTED[keys] = to_tf_dtype(result_type_of_keys(keys[:-1]))
-    return [x if isinstance(x, (tf.Tensor, tf.Variable)) and x.dtype == dt else convert_to_tensor(x, dt) for x in xs]
-
-
 def shape(x):
     static = x.shape
     if static.rank is not None and None not in static.as_list():
@@ -123,10 +101,11 @@ def shape(x):
 def dtype(x):
     return standardize_dtype(x.dtype)
 
-# --- control flow: tf.cond / tf.while_loop, so every op also works inside tf.function -------
-from kbridge.backend.numpy.core import hillis_steele_scan, saturate_limits  # noqa: E402
 
-_builtin_slice = slice  # the builtin; this module defines the ``slice`` op below
+# --- control flow: tf.cond / tf.while_loop, so every op also works inside tf.function -------
+include("core", globals(), tensor_types=(tf.Tensor, tf.Variable), native_dtype=to_tf_dtype,
+        to_dtype=convert_to_tensor, promotion_key_of=promotion_key,
+        loop_scope=contextlib.nullcontext)
 
 
 def cond(pred, true_fn, false_fn):
@@ -199,16 +178,6 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     return carry, tf.nest.pack_sequence_as(y, [a.stack() for a in arrays])
 
 
-def _take(leaf, start, stop, axis):
-    return leaf[(_builtin_slice(None),) * axis + (_builtin_slice(start, stop),)]
-
-
-def associative_scan(f, elems, reverse=False, axis=0):
-    elems = tf.nest.map_structure(tf.convert_to_tensor, elems)
-    return hillis_steele_scan(f, elems, reverse, axis, _take, tf.concat,
-                              lambda leaf, a: tf.reverse(leaf, [a]))
-
-
 def _output_signature(f, xs):
     first = tf.nest.map_structure(lambda x: x[0], xs)
     return tf.nest.map_structure(
@@ -228,18 +197,10 @@ def stop_gradient(variable):
     return tf.stop_gradient(variable)
 
 
-def custom_gradient(f):
-    def with_custom_gradient(*args, **kwargs):
-        from kbridge.backend.common.dispatch import backend_module, backend_of_values
-
-        owner = backend_of_values(*args)
-        if owner != NAME:
-            return backend_module(owner, "core").custom_gradient(f)(*args, **kwargs)
-        # tf.custom_gradient passes the upstream gradients positionally, as kbridge does.
-        fn = (lambda *a: f(*a, **kwargs)) if kwargs else f
-        return tf.custom_gradient(fn)(*[convert_to_tensor(a) for a in args])
-
-    return with_custom_gradient
+def _custom_gradient(f, args, kwargs):
+    # tf.custom_gradient passes the upstream gradients positionally, as kbridge does.
+    fn = (lambda *a: f(*a, **kwargs)) if kwargs else f
+    return tf.custom_gradient(fn)(*[convert_to_tensor(a) for a in args])
 
 
 # --- slices and scatters -------------------------------------------------------------------
@@ -295,10 +256,3 @@ def scatter_update(inputs, indices, updates, reduction=None):
 def unstack(x, num=None, axis=0):
     return tf.unstack(convert_to_tensor(x), num=num, axis=axis)
 
-
-def saturate_cast(x, dtype):
-    x = convert_to_tensor(x)
-    limits = saturate_limits(standardize_dtype(x.dtype), dtype)
-    if limits is not None:
-        x = tf.clip_by_value(x, tf.constant(limits[0], x.dtype), tf.constant(limits[1], x.dtype))
-    return cast(x, dtype)

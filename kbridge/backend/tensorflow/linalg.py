@@ -3,74 +3,52 @@
 import numpy as np
 import tensorflow as tf
 
-from kbridge.backend.common.dtypes import floatx
-from kbridge.backend.numpy.linalg import _NORM_ORDS, check_matrix, check_square
-from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
-from kbridge.errors import ArgumentError, ShapeError
+from kbridge.backend.common.shared import include
+from kbridge.backend.tensorflow.core import convert_to_tensor
+from kbridge.backend.tensorflow.math import _as_float  # noqa: F401 - read by the shared modules
+from kbridge.errors import ArgumentError
+
+include("linalg", globals())
+_t = tf.linalg.adjoint
+_solve = tf.linalg.solve
 
 
-def _as_float(x):
-    x = convert_to_tensor(x)
-    if x.dtype.is_floating or x.dtype.is_complex:
-        return x
-    return tf.cast(x, to_tf_dtype(floatx()))
-
-
-def _pair(a, b):
-    a, b = _as_float(a), _as_float(b)
-    if a.dtype != b.dtype:
-        dtype = tf.float64 if tf.float64 in (a.dtype, b.dtype) else tf.float32
-        a, b = tf.cast(a, dtype), tf.cast(b, dtype)
-    return a, b
-
-
-def _t(x):
-    return tf.linalg.adjoint(x)
+def _solve_triangular(a, b, lower):
+    return tf.linalg.triangular_solve(a, b, lower=lower)
 
 
 def cholesky(x, upper=False):
-    x = _as_float(x)
-    check_square(x)
-    lower = tf.linalg.cholesky(x)
+    lower = tf.linalg.cholesky(_square(x))
     return _t(lower) if upper else lower
 
 
-def cholesky_inverse(x, upper=False):
-    x = _as_float(x)
-    check_square(x)
+def cholesky_inverse(x, upper=False):  # tf has a fused kernel: tf.linalg.cholesky_solve
+    x = _square(x)
     lower = _t(tf.linalg.band_part(x, 0, -1)) if upper else tf.linalg.band_part(x, -1, 0)
     eye = tf.eye(x.shape[-1], batch_shape=x.shape[:-2], dtype=x.dtype)
     return tf.linalg.cholesky_solve(lower, eye)
 
 
 def det(x):
-    x = _as_float(x)
-    check_square(x)
-    return tf.linalg.det(x)
+    return tf.linalg.det(_square(x))
 
 
 def eig(x):
-    x = _as_float(x)
-    check_square(x)
-    return tuple(tf.linalg.eig(x))
+    return tuple(tf.linalg.eig(_square(x)))
 
 
 def eigh(x):
-    x = _as_float(x)
-    check_square(x)
+    x = _square(x)
     # Symmetrised, so every backend reads (and differentiates) both triangles alike.
     return tuple(tf.linalg.eigh((x + _t(x)) / 2))
 
 
 def inv(x):
-    x = _as_float(x)
-    check_square(x)
-    return tf.linalg.inv(x)
+    return tf.linalg.inv(_square(x))
 
 
 def lu_factor(x):
-    x = _as_float(x)
-    check_matrix(x)
+    x = _matrix(x)
     if x.shape[-1] != x.shape[-2]:
         return _lu_factor_rectangular(x)
     lu, perm = tf.linalg.lu(x)
@@ -132,7 +110,7 @@ def _vector_norm(x, ord, axis, keepdims):
 
 
 def _matrix_norm(x, ord, axis, keepdims):
-    if ord not in _NORM_ORDS:
+    if ord not in NORM_ORDS:
         raise ArgumentError(f"Invalid `ord` for a matrix norm. Received: ord={ord!r}")
     rank = len(x.shape)
     r, c = (a % rank for a in axis)
@@ -154,8 +132,7 @@ def _matrix_norm(x, ord, axis, keepdims):
 
 def norm(x, ord=None, axis=None, keepdims=False):
     x = _as_float(x)
-    if isinstance(axis, list):
-        axis = tuple(axis)
+    axis = check_norm_args(ord, axis)
     rank = len(x.shape)
     if axis is None:
         if ord is None:
@@ -177,63 +154,20 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 
 def qr(x, mode="reduced"):
-    if mode not in ("reduced", "complete"):
-        raise ArgumentError(f"`mode` must be 'reduced' or 'complete'. Received: mode={mode!r}")
-    x = _as_float(x)
-    check_matrix(x)
-    return tuple(tf.linalg.qr(x, full_matrices=mode == "complete"))
-
-
-def solve(a, b):
-    a, b = _pair(a, b)
-    check_square(a, "a")
-    if len(b.shape) == len(a.shape) - 1:
-        return tf.linalg.solve(a, b[..., None])[..., 0]
-    return tf.linalg.solve(a, b)
-
-
-def solve_triangular(a, b, lower=False):
-    a, b = _pair(a, b)
-    check_square(a, "a")
-    if len(b.shape) == len(a.shape) - 1:
-        return tf.linalg.triangular_solve(a, b[..., None], lower=lower)[..., 0]
-    return tf.linalg.triangular_solve(a, b, lower=lower)
+    check_qr_mode(mode)
+    return tuple(tf.linalg.qr(_matrix(x), full_matrices=mode == "complete"))
 
 
 def svd(x, full_matrices=True, compute_uv=True):
-    x = _as_float(x)
-    check_matrix(x)
+    x = _matrix(x)
     if not compute_uv:
         return tf.linalg.svd(x, compute_uv=False)
     s, u, v = tf.linalg.svd(x, full_matrices=full_matrices)
     return u, s, _t(v)
 
 
-def _default_rtol(x):
-    return max(x.shape[-2:]) * np.finfo(x.dtype.as_numpy_dtype).eps
-
-
-def lstsq(a, b, rcond=None):
-    a, b = _pair(a, b)
-    if len(a.shape) != 2:
-        raise ShapeError(f"`lstsq` expects a 2D `a`. Received: a.shape={tuple(a.shape)}")
-    p = tf.linalg.pinv(a, rcond=_default_rtol(a) if rcond is None else rcond)
-    if len(b.shape) == 1:
-        return tf.linalg.matvec(p, b)
-    return p @ b
-
-
-def matrix_rank(x, tol=None):
-    x = _as_float(x)
-    check_matrix(x)
-    s = tf.linalg.svd(x, compute_uv=False)
-    threshold = tf.reduce_max(s, axis=-1, keepdims=True) * _default_rtol(x) if tol is None else tol
-    return tf.reduce_sum(tf.cast(s > threshold, tf.int32), axis=-1)
-
-
 def pinv(x, rcond=None):
-    x = _as_float(x)
-    check_matrix(x)
+    x = _matrix(x)
     return tf.linalg.pinv(x, rcond=_default_rtol(x) if rcond is None else rcond)
 
 

@@ -4,11 +4,12 @@ pair as the stateless seed, so they work inside ``tf.function`` with graph seeds
 import numpy as np
 import tensorflow as tf
 
-from kbridge.backend.common.dtypes import floatx, standardize_dtype
+from kbridge.backend.common.shared import include
 from kbridge.backend.common.variables import Variable
-from kbridge.backend.numpy.random import float_dtype
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
 from kbridge.random.seed_generator import SEED_DTYPE, seed_pair
+
+include("random", globals(), native_dtype=to_tf_dtype)
 
 # A plain array, not a tf.constant: a constant made at import would be a graph tensor when
 # this module is first imported inside tf.data or a tf.function.
@@ -42,22 +43,18 @@ def _seed(seed):
     return pair
 
 
-def _float(dtype, op):
-    return to_tf_dtype(float_dtype(dtype, op))
-
-
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "normal")
+    dtype = float_dtype(dtype, "normal")
     return tf.random.stateless_normal(shape, _seed(seed), mean, stddev, dtype)
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "uniform")
+    dtype = float_dtype(dtype, "uniform")
     return tf.random.stateless_uniform(shape, _seed(seed), minval, maxval, dtype)
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "truncated_normal")
+    dtype = float_dtype(dtype, "truncated_normal")
     return tf.random.stateless_truncated_normal(shape, _seed(seed), mean, stddev, dtype)
 
 
@@ -97,12 +94,12 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
 
 
 def gamma(shape, alpha, dtype=None, seed=None):
-    dtype = _float(dtype, "gamma")
+    dtype = float_dtype(dtype, "gamma")
     return tf.random.stateless_gamma(shape, _seed(seed), alpha=tf.cast(alpha, dtype), dtype=dtype)
 
 
 def beta(shape, alpha, beta, dtype=None, seed=None):
-    dtype = _float(dtype, "beta")
+    dtype = float_dtype(dtype, "beta")
     seeds = tf.random.experimental.stateless_split(_seed(seed), 2)
     x = tf.random.stateless_gamma(shape, seeds[0], alpha=tf.cast(alpha, dtype), dtype=dtype)
     y = tf.random.stateless_gamma(shape, seeds[1], alpha=tf.cast(beta, dtype), dtype=dtype)
@@ -110,7 +107,7 @@ def beta(shape, alpha, beta, dtype=None, seed=None):
 
 
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
-    dtype = to_tf_dtype(standardize_dtype(dtype or floatx()))
+    dtype = output_dtype(dtype)
     out = tf.random.stateless_binomial(shape, _seed(seed), tf.cast(counts, tf.float32),
                                        tf.cast(probabilities, tf.float32),
                                        output_dtype=tf.float32)

@@ -1,16 +1,15 @@
 """PyTorch backend: tensors, Variables (``torch.nn.Parameter``), conversion, dtype helpers."""
 
+import builtins
+import contextlib
+
 import numpy as np
 import torch
 
 from kbridge.backend.common import variables
 from kbridge.backend.common.convert import to_numpy_array
-from kbridge.backend.common.dtypes import (
-    floatx,
-    promotion_key,
-    result_type_of_keys,
-    standardize_dtype,
-)
+from kbridge.backend.common.dtypes import promotion_key, standardize_dtype
+from kbridge.backend.common.shared import include
 
 NAME = "torch"
 IS_DIFFERENTIABLE = True
@@ -132,9 +131,6 @@ def cast(x, dtype):
     return convert_to_tensor(x, dtype)
 
 
-_PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
-
-
 _WEAK_KEYS = {cls: promotion_key(cls()) for cls in (float, int, bool, complex)}
 
 
@@ -145,24 +141,6 @@ def _promotion_key(x):
     if cls is float or cls is int or cls is bool or cls is complex:
         return _WEAK_KEYS[cls]
     return promotion_key(x)
-
-
-def promote(*xs):
-    """``xs`` as tensors of their common dtype (kbridge's table; Python scalars are weak).
-
-    Hot path of every elementwise op: same-dtype tensors return at once, otherwise the
-    target dtype is cached per combination of input dtypes.
-    """
-    if len(xs) == 2:
-        a, b = xs
-        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype:
-            return xs
-    keys = tuple([_promotion_key(x) for x in xs]) + (floatx(),)
-    dt = _PROMOTED.get(keys)
-    if dt is None:
-        dt = _PROMOTED[keys] = to_torch_dtype(result_type_of_keys(keys[:-1]))
-    return [x if isinstance(x, torch.Tensor) and x.dtype == dt else _scalar_or_convert(x, dt)
-            for x in xs]
 
 
 _SCALARS = {}  # (class, value, dtype) -> 0-d tensor: the constants ops use over and over
@@ -190,64 +168,11 @@ def shape(x):
 def dtype(x):
     return standardize_dtype(x.dtype)
 
+
 # --- control flow: Python loops (torch runs eagerly) -----------------------------------------
-from kbridge.backend.numpy.core import (  # noqa: E402 - framework-neutral loop helpers
-    hillis_steele_scan,
-    loop_map,
-    loop_scan,
-    saturate_limits,
-)
-
-_builtin_slice = slice  # the builtin; this module defines the ``slice`` op below
-
-
-def cond(pred, true_fn, false_fn):
-    return true_fn() if pred else false_fn()
-
-
-def switch(index, branches, *operands):
-    index = min(max(int(index), 0), len(branches) - 1)
-    return branches[index](*operands)
-
-
-def while_loop(cond, body, loop_vars, maximum_iterations=None):
-    is_sequence = isinstance(loop_vars, (list, tuple))
-    loop_vars = tuple(loop_vars) if is_sequence else (loop_vars,)
-    count = 0
-    while (maximum_iterations is None or count < maximum_iterations) and cond(*loop_vars):
-        loop_vars = body(*loop_vars)
-        loop_vars = tuple(loop_vars) if isinstance(loop_vars, (list, tuple)) else (loop_vars,)
-        count += 1
-    return loop_vars if is_sequence else loop_vars[0]
-
-
-def fori_loop(lower, upper, body_fun, init_val):
-    val = init_val
-    for i in range(int(lower), int(upper)):
-        val = body_fun(i, val)
-    return val
-
-
-def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
-    if xs is not None:
-        from kbridge.backend.numpy.core import tree_flatten, tree_unflatten
-
-        leaves, treedef = tree_flatten(xs)
-        xs = tree_unflatten(treedef, [convert_to_tensor(leaf) for leaf in leaves])
-    return loop_scan(f, init, xs, length, reverse, torch.stack, lambda leaf, i: leaf[i])
-
-
-def _take(leaf, start, stop, axis):
-    return leaf.narrow(axis, start, stop - start)
-
-
-def associative_scan(f, elems, reverse=False, axis=0):
-    return hillis_steele_scan(f, elems, reverse, axis, _take, torch.cat,
-                              lambda leaf, a: torch.flip(leaf, (a,)))
-
-
-def map(f, xs):  # noqa: A001 - the Keras op name
-    return loop_map(f, xs, torch.stack)
+include("core", globals(), tensor_types=torch.Tensor, native_dtype=to_torch_dtype,
+        to_dtype=_scalar_or_convert, promotion_key_of=_promotion_key,
+        loop_scope=contextlib.nullcontext)
 
 
 def vectorized_map(function, elements):
@@ -256,7 +181,7 @@ def vectorized_map(function, elements):
     except RuntimeError:
         # torch.vmap rejects functions that read values (``.item()``, data-dependent
         # control flow); a loop gives the same result, only slower.
-        return loop_map(function, elements, torch.stack)
+        return loop_map(function, elements)
 
 
 def stop_gradient(variable):
@@ -277,31 +202,17 @@ class _CustomGradient(torch.autograd.Function):
         return (None, *grads)
 
 
-def custom_gradient(f):
-    def with_custom_gradient(*args, **kwargs):
-        from kbridge.backend.common.dispatch import backend_module, backend_of_values
-
-        owner = backend_of_values(*args)
-        if owner != NAME:
-            return backend_module(owner, "core").custom_gradient(f)(*args, **kwargs)
-        fn = (lambda *a: f(*a, **kwargs)) if kwargs else f
-        return _CustomGradient.apply(fn, *args)
-
-    return with_custom_gradient
+def _custom_gradient(f, args, kwargs):
+    fn = (lambda *a: f(*a, **kwargs)) if kwargs else f
+    return _CustomGradient.apply(fn, *args)
 
 
 # --- slices and scatters -------------------------------------------------------------------
-def slice(inputs, start_indices, shape):  # noqa: A001 - the Keras op name
-    inputs = convert_to_tensor(inputs)
-    return inputs[tuple(_builtin_slice(int(s), int(s) + int(n))
-                        for s, n in zip(start_indices, shape))]
-
-
 def slice_update(inputs, start_indices, updates):
     inputs = convert_to_tensor(inputs)
     updates = convert_to_tensor(updates, inputs.dtype)
     out = inputs.clone()
-    out[tuple(_builtin_slice(int(s), int(s) + n)
+    out[tuple(builtins.slice(int(s), int(s) + n)
               for s, n in zip(start_indices, updates.shape))] = updates
     return out
 
@@ -348,10 +259,3 @@ def scatter_update(inputs, indices, updates, reduction=None):
 def unstack(x, num=None, axis=0):
     return list(torch.unbind(convert_to_tensor(x), axis))
 
-
-def saturate_cast(x, dtype):
-    x = convert_to_tensor(x)
-    limits = saturate_limits(standardize_dtype(x.dtype), dtype)
-    if limits is not None:
-        x = torch.clamp(x, *limits)
-    return cast(x, dtype)

@@ -6,10 +6,11 @@ into 32 bits (a splitmix64 finaliser) rather than concatenated.
 
 import torch
 
-from kbridge.backend.common.dtypes import floatx, standardize_dtype
-from kbridge.backend.numpy.random import concrete_noise_shape, float_dtype
+from kbridge.backend.common.shared import include
 from kbridge.backend.torch.core import convert_to_tensor, to_torch_dtype
 from kbridge.random.seed_generator import as_int_pair, seed_pair
+
+include("random", globals(), native_dtype=to_torch_dtype)
 
 _MASK64 = 2**64 - 1
 
@@ -45,27 +46,19 @@ def _generator(seed, device=None):
     return gen
 
 
-def _float(dtype, op):
-    return to_torch_dtype(float_dtype(dtype, op))
-
-
-def _shape(shape):
-    return tuple(int(d) for d in shape)
-
-
 def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "normal")
+    dtype = float_dtype(dtype, "normal")
     return torch.randn(_shape(shape), generator=_generator(seed), dtype=dtype) * stddev + mean
 
 
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "uniform")
+    dtype = float_dtype(dtype, "uniform")
     x = torch.rand(_shape(shape), generator=_generator(seed), dtype=dtype)
     return x * (maxval - minval) + minval
 
 
 def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-    dtype = _float(dtype, "truncated_normal")
+    dtype = float_dtype(dtype, "truncated_normal")
     # Drawn in float32 (or float64): trunc_normal_ needs erfinv, missing for half types on CPU.
     x = torch.empty(_shape(shape), dtype=torch.float64 if dtype == torch.float64 else
                     torch.float32)
@@ -114,13 +107,12 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
     keep_prob = 1.0 - rate
     noise_shape = concrete_noise_shape(inputs.shape, noise_shape)
     if torch.compiler.is_compiling():
-        keep = _traced_uniform(seed, noise_shape, inputs.device) < keep_prob
-        return torch.where(keep, inputs / keep_prob, torch.zeros((), dtype=inputs.dtype,
-                                                                 device=inputs.device))
-    gen = _generator(seed, inputs.device)
-    keep = torch.rand(_shape(noise_shape), generator=gen, device=inputs.device) < keep_prob
-    return torch.where(keep, inputs / keep_prob, torch.zeros((), dtype=inputs.dtype,
-                                                             device=inputs.device))
+        noise = _traced_uniform(seed, noise_shape, inputs.device)
+    else:
+        noise = torch.rand(_shape(noise_shape), generator=_generator(seed, inputs.device),
+                           device=inputs.device)
+    return torch.where(noise < keep_prob, inputs / keep_prob,
+                       torch.zeros((), dtype=inputs.dtype, device=inputs.device))
 
 
 def shuffle(x, axis=0, seed=None):
@@ -146,12 +138,12 @@ def _standard_gamma(alpha, shape, dtype, gen):
 
 
 def gamma(shape, alpha, dtype=None, seed=None):
-    dtype = _float(dtype, "gamma")
+    dtype = float_dtype(dtype, "gamma")
     return _standard_gamma(alpha, _shape(shape), dtype, _generator(seed)).to(dtype)
 
 
 def beta(shape, alpha, beta, dtype=None, seed=None):
-    dtype = _float(dtype, "beta")
+    dtype = float_dtype(dtype, "beta")
     gen = _generator(seed)
     x = _standard_gamma(alpha, _shape(shape), dtype, gen)
     y = _standard_gamma(beta, _shape(shape), dtype, gen)
@@ -159,7 +151,7 @@ def beta(shape, alpha, beta, dtype=None, seed=None):
 
 
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
-    dtype = to_torch_dtype(standardize_dtype(dtype or floatx()))
+    dtype = output_dtype(dtype)
     shape = _shape(shape)
     counts = torch.broadcast_to(convert_to_tensor(counts).float(), shape).contiguous()
     probs = torch.broadcast_to(convert_to_tensor(probabilities).float(), shape).contiguous()
