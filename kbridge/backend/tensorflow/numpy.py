@@ -7,12 +7,12 @@ import numpy as np
 import tensorflow as tf
 
 from kbridge.backend.common.convert import dtype_of
-from kbridge.backend.common.dtypes import (
-    FLOAT_TYPES, INT_TYPES, floatx, result_type, standardize_dtype,
-)
-from kbridge.backend.numpy.numpy import _window
+from kbridge.backend.common.dtypes import INT_TYPES, floatx, result_type, standardize_dtype
+from kbridge.backend.common.shared import include
 from kbridge.backend.tensorflow.core import convert_to_tensor, promote, to_tf_dtype
 from kbridge.errors import DTypeError
+
+include("numpy_composite", globals(), convert_to_tensor=convert_to_tensor)
 
 _F64 = tf.float64
 # Many TF integer kernels exist only for int32/int64 (and some for int16/uint8); those ops run
@@ -72,32 +72,26 @@ def _float_unary(fn):
 # ---------------------------------------------------------------- arithmetic
 
 
-def add(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool:
-        return tf.logical_or(x1, x2)
-    return tf.add(x1, x2)
+def _binary(fn, bool_fn=None):
+    """The op ``fn(x1, x2)`` on promoted operands (``bool_fn`` for bools)."""
+
+    def op(x1, x2):
+        x1, x2 = promote(x1, x2)
+        if bool_fn is not None and x1.dtype == tf.bool:
+            return bool_fn(x1, x2)
+        return fn(x1, x2)
+
+    return op
 
 
-def subtract(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return tf.subtract(x1, x2)
-
-
-def multiply(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool:
-        return tf.logical_and(x1, x2)
-    return tf.multiply(x1, x2)
+add = _binary(tf.add, tf.logical_or)
+subtract = _binary(tf.subtract)
+multiply = _binary(tf.multiply, tf.logical_and)
 
 
 def divide(x1, x2):
     x1, x2 = _promote_float(x1, x2)
     return tf.divide(x1, x2)
-
-
-def true_divide(x1, x2):
-    return divide(x1, x2)
 
 
 def divide_no_nan(x1, x2):
@@ -161,10 +155,6 @@ def absolute(x):
     if x.dtype == tf.bool or x.dtype in _UNSIGNED:
         return x
     return _wide(tf.abs, x)
-
-
-def abs(x):
-    return absolute(x)
 
 
 def fabs(x):
@@ -462,10 +452,6 @@ def conjugate(x):
     return tf.math.conj(x) if x.dtype.is_complex else x
 
 
-def conj(x):
-    return conjugate(x)
-
-
 def isreal(x):
     x = _cvt(x)
     if x.dtype.is_complex:
@@ -475,15 +461,8 @@ def isreal(x):
 
 # ---------------------------------------------------------------- comparisons and tests
 
-
-def equal(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return tf.equal(x1, x2)
-
-
-def not_equal(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return tf.not_equal(x1, x2)
+equal = _binary(tf.equal)
+not_equal = _binary(tf.not_equal)
 
 
 def _ordered(fn):
@@ -511,10 +490,6 @@ def isclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
     if equal_nan:
         out = out | (tf.math.is_nan(x1) & tf.math.is_nan(x2))
     return out
-
-
-def allclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return tf.reduce_all(isclose(x1, x2, rtol, atol, equal_nan))
 
 
 def _float_test(fn, default):
@@ -621,26 +596,14 @@ def bitwise_invert(x):
     return tf.bitwise.invert(x)
 
 
-def bitwise_not(x):
-    return bitwise_invert(x)
-
-
 def bitwise_left_shift(x, y):
     x, y = _promote_nonbool(x, y, tf.int8)
     return tf.bitwise.left_shift(_int_or_bool(x, "left_shift"), y)
 
 
-def left_shift(x, y):
-    return bitwise_left_shift(x, y)
-
-
 def bitwise_right_shift(x, y):
     x, y = _promote_nonbool(x, y, tf.int8)
     return tf.bitwise.right_shift(_int_or_bool(x, "right_shift"), y)
-
-
-def right_shift(x, y):
-    return bitwise_right_shift(x, y)
 
 
 # ---------------------------------------------------------------- creation
@@ -660,11 +623,6 @@ def zeros(shape, dtype=None):
 
 def ones(shape, dtype=None):
     return tf.ones(_shape(shape), _dtype(dtype))
-
-
-def empty(shape, dtype=None):
-    # Zero-filled rather than uninitialised, so results are reproducible on every backend.
-    return tf.zeros(_shape(shape), _dtype(dtype))
 
 
 def _filled(shape, fill_value, dt):
@@ -689,10 +647,6 @@ def ones_like(x, dtype=None):
     return tf.ones(tf.shape(x), x.dtype if dtype is None else to_tf_dtype(dtype))
 
 
-def empty_like(x, dtype=None):
-    return zeros_like(x, dtype)
-
-
 def full_like(x, fill_value, dtype=None):
     x = _cvt(x)
     return _filled(tf.shape(x), fill_value, x.dtype if dtype is None else to_tf_dtype(dtype))
@@ -706,13 +660,7 @@ def copy(x):
     return tf.identity(_cvt(x))
 
 
-def arange(start, stop=None, step=None, dtype=None):
-    if stop is None:
-        start, stop = 0, start
-    if step is None:
-        step = 1
-    if dtype is None:
-        dtype = result_type(dtype_of(start), dtype_of(stop), dtype_of(step))
+def _arange(start, stop, step, dtype):
     dt = to_tf_dtype(dtype)
     if dt.is_floating:
         # Count and values in float64, as numpy does, then cast.
@@ -722,131 +670,5 @@ def arange(start, stop=None, step=None, dtype=None):
     return tf.cast(tf.range(tf.cast(start, wide), tf.cast(stop, wide), tf.cast(step, wide)), dt)
 
 
-def _diagonal_mask(N, M, k, op):
-    M = N if M is None else M
-    rows = tf.range(N)[:, None]
-    cols = tf.range(M)[None, :]
-    return op(cols - rows, k)
-
-
-def eye(N, M=None, k=0, dtype=None):
-    return tf.cast(_diagonal_mask(N, M, k, tf.equal), _dtype(dtype))
-
-
 def identity(n, dtype=None):
     return tf.eye(n, dtype=_dtype(dtype))
-
-
-def tri(N, M=None, k=0, dtype=None):
-    return tf.cast(_diagonal_mask(N, M, k, tf.less_equal), _dtype(dtype))
-
-
-def _space_dtype(start, stop, dtype):
-    if dtype is not None:
-        return standardize_dtype(dtype)
-    return result_type(dtype_of(start), dtype_of(stop), "float*")
-
-
-def _f64(x):
-    return tf.cast(x, _F64) if tf.is_tensor(x) else convert_to_tensor(x, _F64)
-
-
-def _move_first(y, axis):
-    rank = y.shape.rank
-    axis = axis % rank
-    if axis == 0:
-        return y
-    perm = list(range(1, axis + 1)) + [0] + list(range(axis + 1, rank))
-    return tf.transpose(y, perm)
-
-
-def _linspace64(start, stop, num, endpoint, axis):
-    """numpy's linspace recipe in float64: samples (``num`` first, moved to ``axis``), step."""
-    if num < 0:
-        raise ValueError(f"`num` must be non-negative. Received: num={num}")
-    start, stop = _f64(start), _f64(stop)
-    shape = tf.broadcast_dynamic_shape(tf.shape(start), tf.shape(stop))
-    start, stop = tf.broadcast_to(start, shape), tf.broadcast_to(stop, shape)
-    delta = stop - start
-    rank = start.shape.rank
-    div = num - 1 if endpoint else num
-    steps = tf.reshape(tf.range(num, dtype=_F64), [-1] + [1] * rank)
-    if div > 0:
-        step = delta / div
-        y = steps * step + start
-    else:
-        step = tf.fill(tf.shape(delta), tf.constant(np.nan, _F64))
-        y = steps * delta + start
-    if endpoint and num > 1:
-        y = tf.concat([y[:-1], stop[None]], 0)
-    if rank:
-        y = _move_first(y, axis)
-    return y, step
-
-
-def _finish_space(y, dtype):
-    if dtype in INT_TYPES:
-        y = tf.math.floor(y)
-    return tf.cast(y, to_tf_dtype(dtype))
-
-
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
-    dtype = _space_dtype(start, stop, dtype)
-    y, step = _linspace64(start, stop, num, endpoint, axis)
-    y = _finish_space(y, dtype)
-    if retstep:
-        return y, tf.cast(step, to_tf_dtype(dtype if dtype in FLOAT_TYPES else floatx()))
-    return y
-
-
-def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
-    dtype = _space_dtype(start, stop, dtype)
-    y, _ = _linspace64(start, stop, num, endpoint, axis)
-    base = _f64(base)
-    if base.shape.rank:
-        base = tf.expand_dims(base, axis)
-    return tf.cast(tf.pow(base, y), to_tf_dtype(dtype))
-
-
-def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
-    dtype = _space_dtype(start, stop, dtype)
-    start, stop = _f64(start), _f64(stop)
-    if bool(tf.reduce_any(tf.equal(start, 0))) or bool(tf.reduce_any(tf.equal(stop, 0))):
-        raise ValueError("`geomspace` needs non-zero `start` and `stop`.")
-    sign = tf.sign(start)
-    log_start = tf.math.log(start * sign) / math.log(10.0)
-    log_stop = tf.math.log(stop * sign) / math.log(10.0)
-    y, _ = _linspace64(log_start, log_stop, num, endpoint, 0)
-    y = sign * tf.pow(tf.constant(10.0, _F64), y)
-    # Pin the ends exactly, as numpy does.
-    if num > 0:
-        ends = tf.broadcast_to(start, tf.shape(y[:1]))
-        y = tf.concat([ends, y[1:]], 0)
-        if endpoint and num > 1:
-            y = tf.concat([y[:-1], tf.broadcast_to(stop, tf.shape(y[:1]))], 0)
-    if y.shape.rank > 1:
-        y = _move_first(y, axis)
-    return tf.cast(y, to_tf_dtype(dtype))
-
-
-# ---------------------------------------------------------------- window functions
-
-
-def bartlett(x):
-    return tf.constant(_window("bartlett", x))
-
-
-def blackman(x):
-    return tf.constant(_window("blackman", x))
-
-
-def hamming(x):
-    return tf.constant(_window("hamming", x))
-
-
-def hanning(x):
-    return tf.constant(_window("hanning", x))
-
-
-def kaiser(x, beta):
-    return tf.constant(_window("kaiser", x, beta))

@@ -7,12 +7,12 @@ import numpy as np
 import torch
 
 from kbridge.backend.common.convert import dtype_of
-from kbridge.backend.common.dtypes import (
-    FLOAT_TYPES, INT_TYPES, floatx, result_type, standardize_dtype,
-)
-from kbridge.backend.numpy.numpy import _window
+from kbridge.backend.common.dtypes import INT_TYPES, floatx, result_type, standardize_dtype
+from kbridge.backend.common.shared import include
 from kbridge.backend.torch.core import convert_to_tensor, promote, to_torch_dtype
 from kbridge.errors import DTypeError
+
+include("numpy_composite", globals(), convert_to_tensor=convert_to_tensor)
 
 _F64 = torch.float64
 # torch implements few kernels for uint16/32/64 (only bit ops, comparisons and casts);
@@ -48,14 +48,35 @@ def _promote_nonbool(x1, x2, bool_to):
     return x1, x2
 
 
-def _binary(fn, x1, x2):
-    """``fn`` on promoted operands, through a wider type for torch's sparse uint support."""
-    dt = x1.dtype
-    wide = _WIDER.get(dt)
-    if wide is None:
+def _binary(fn, bool_fn=None, bool_to=None):
+    """The op ``fn(x1, x2)`` on promoted operands; bools go to ``bool_fn`` or are taken as
+    ``bool_to``, and uint16/32/64 go through a wider type (torch's sparse uint support)."""
+
+    def op(x1, x2):
+        x1, x2 = promote(x1, x2)
+        dt = x1.dtype
+        if dt == torch.bool:
+            if bool_fn is not None:
+                return bool_fn(x1, x2)
+            if bool_to is not None:
+                x1, x2, dt = x1.to(bool_to), x2.to(bool_to), bool_to
+        wide = _WIDER.get(dt)
+        if wide is None:
+            return fn(x1, x2)
+        out = fn(x1.to(wide), x2.to(wide))
+        return out if out.dtype == torch.bool else out.to(dt)
+
+    return op
+
+
+def _float_binary(fn):
+    """The op ``fn(x1, x2)`` on operands of their promoted float dtype."""
+
+    def op(x1, x2):
+        x1, x2 = _promote_float(x1, x2)
         return fn(x1, x2)
-    out = fn(x1.to(wide), x2.to(wide))
-    return out if out.dtype == torch.bool else out.to(dt)
+
+    return op
 
 
 def _is_inexact(x):
@@ -71,31 +92,16 @@ def _float_unary(fn):
 
 # ---------------------------------------------------------------- arithmetic
 
-
-def add(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.add, x1, x2)
-
-
-def subtract(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.subtract, x1, x2)
+add = _binary(torch.add)
+subtract = _binary(torch.subtract)
+multiply = _binary(torch.multiply, bool_fn=torch.logical_and)
+floor_divide = _binary(torch.floor_divide, bool_to=torch.int8)
+mod = _binary(torch.remainder, bool_to=torch.int32)
+fmod = _binary(torch.fmod, bool_to=torch.int32)
+power = _binary(torch.pow, bool_to=torch.int8)
 
 
-def multiply(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == torch.bool:
-        return torch.logical_and(x1, x2)
-    return _binary(torch.multiply, x1, x2)
-
-
-def divide(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return torch.divide(x1, x2)
-
-
-def true_divide(x1, x2):
-    return divide(x1, x2)
+divide = _float_binary(torch.divide)
 
 
 def divide_no_nan(x1, x2):
@@ -104,26 +110,6 @@ def divide_no_nan(x1, x2):
     # The safe denominator keeps the unused branch finite, so gradients stay NaN-free.
     safe = torch.where(zero, torch.ones((), dtype=x2.dtype), x2)
     return torch.where(zero, torch.zeros((), dtype=x1.dtype), x1 / safe)
-
-
-def floor_divide(x1, x2):
-    x1, x2 = _promote_nonbool(x1, x2, torch.int8)
-    return _binary(torch.floor_divide, x1, x2)
-
-
-def mod(x1, x2):
-    x1, x2 = _promote_nonbool(x1, x2, torch.int32)
-    return _binary(torch.remainder, x1, x2)
-
-
-def fmod(x1, x2):
-    x1, x2 = _promote_nonbool(x1, x2, torch.int32)
-    return _binary(torch.fmod, x1, x2)
-
-
-def power(x1, x2):
-    x1, x2 = _promote_nonbool(x1, x2, torch.int8)
-    return _binary(torch.pow, x1, x2)
 
 
 def negative(x):
@@ -139,10 +125,6 @@ def absolute(x):
     if x.dtype == torch.bool or x.dtype in (torch.uint8,) or x.dtype in _WIDER:
         return x
     return torch.abs(x)
-
-
-def abs(x):
-    return absolute(x)
 
 
 def fabs(x):
@@ -178,28 +160,10 @@ def sign(x):
     return torch.sign(x)
 
 
-def maximum(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.maximum, x1, x2)
-
-
-def minimum(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.minimum, x1, x2)
-
-
-def fmax(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == torch.bool:
-        return torch.logical_or(x1, x2)
-    return _binary(torch.fmax, x1, x2)
-
-
-def fmin(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == torch.bool:
-        return torch.logical_and(x1, x2)
-    return _binary(torch.fmin, x1, x2)
+maximum = _binary(torch.maximum)
+minimum = _binary(torch.minimum)
+fmax = _binary(torch.fmax, bool_fn=torch.logical_or)
+fmin = _binary(torch.fmin, bool_fn=torch.logical_and)
 
 
 def clip(x, x_min, x_max):
@@ -280,14 +244,10 @@ def angle(x):
     return torch.atan2(torch.zeros((), dtype=x.dtype), x)
 
 
-def arctan2(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return torch.atan2(x1, x2)
-
-
-def hypot(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return torch.hypot(x1, x2)
+arctan2 = _float_binary(torch.atan2)
+hypot = _float_binary(torch.hypot)
+logaddexp = _float_binary(torch.logaddexp)
+logaddexp2 = _float_binary(torch.logaddexp2)
 
 
 def heaviside(x1, x2):
@@ -295,16 +255,6 @@ def heaviside(x1, x2):
     x1, x2 = torch.broadcast_tensors(x1, x2)
     out = torch.heaviside(x1, x2)
     return torch.where(torch.isnan(x1), x1, out)
-
-
-def logaddexp(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return torch.logaddexp(x1, x2)
-
-
-def logaddexp2(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return torch.logaddexp2(x1, x2)
 
 
 def _nextafter16(x1, x2):
@@ -335,14 +285,8 @@ def ldexp(x1, x2):
     return x1 * torch.exp2(x2.to(x1.dtype))
 
 
-def gcd(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.gcd, x1, x2)
-
-
-def lcm(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.lcm, x1, x2)
+gcd = _binary(torch.gcd)
+lcm = _binary(torch.lcm)
 
 
 def matmul(x1, x2):
@@ -369,55 +313,24 @@ def conjugate(x):
     return torch.conj_physical(x) if x.is_complex() else x
 
 
-def conj(x):
-    return conjugate(x)
-
-
 def isreal(x):
     return torch.isreal(_cvt(x))
 
 
 # ---------------------------------------------------------------- comparisons and tests
 
-
-def equal(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.eq, x1, x2)
-
-
-def not_equal(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.ne, x1, x2)
-
-
-def less(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.lt, x1, x2)
-
-
-def less_equal(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.le, x1, x2)
-
-
-def greater(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.gt, x1, x2)
-
-
-def greater_equal(x1, x2):
-    x1, x2 = promote(x1, x2)
-    return _binary(torch.ge, x1, x2)
+equal = _binary(torch.eq)
+not_equal = _binary(torch.ne)
+less = _binary(torch.lt)
+less_equal = _binary(torch.le)
+greater = _binary(torch.gt)
+greater_equal = _binary(torch.ge)
 
 
 def isclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
     x1, x2 = _promote_float(x1, x2)
     x1, x2 = torch.broadcast_tensors(x1, x2)
     return torch.isclose(x1, x2, rtol=rtol, atol=atol, equal_nan=equal_nan)
-
-
-def allclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
-    return torch.all(isclose(x1, x2, rtol, atol, equal_nan))
 
 
 def isfinite(x):
@@ -502,26 +415,19 @@ def bitwise_invert(x):
     return torch.bitwise_not(x)
 
 
-def bitwise_not(x):
-    return bitwise_invert(x)
+def _shift(fn, name):
+    """The op ``fn(x, y)`` shifting an integer (or bool, as int8) ``x`` by ``y``."""
+    shift = _binary(fn)
+
+    def op(x, y):
+        x, y = _promote_nonbool(x, y, torch.int8)
+        return shift(_int_or_bool(x, name), y)
+
+    return op
 
 
-def bitwise_left_shift(x, y):
-    x, y = _promote_nonbool(x, y, torch.int8)
-    return _binary(torch.bitwise_left_shift, _int_or_bool(x, "left_shift"), y)
-
-
-def left_shift(x, y):
-    return bitwise_left_shift(x, y)
-
-
-def bitwise_right_shift(x, y):
-    x, y = _promote_nonbool(x, y, torch.int8)
-    return _binary(torch.bitwise_right_shift, _int_or_bool(x, "right_shift"), y)
-
-
-def right_shift(x, y):
-    return bitwise_right_shift(x, y)
+bitwise_left_shift = _shift(torch.bitwise_left_shift, "left_shift")
+bitwise_right_shift = _shift(torch.bitwise_right_shift, "right_shift")
 
 
 # ---------------------------------------------------------------- creation
@@ -543,11 +449,6 @@ def ones(shape, dtype=None):
     return torch.ones(_shape(shape), dtype=_dtype(dtype))
 
 
-def empty(shape, dtype=None):
-    # Zero-filled rather than uninitialised, so results are reproducible on every backend.
-    return torch.zeros(_shape(shape), dtype=_dtype(dtype))
-
-
 def full(shape, fill_value, dtype=None):
     dt = _dtype(dtype)
     if isinstance(fill_value, (torch.Tensor, np.ndarray, list, tuple)):
@@ -563,10 +464,6 @@ def zeros_like(x, dtype=None):
 def ones_like(x, dtype=None):
     x = _cvt(x)
     return torch.ones_like(x, dtype=x.dtype if dtype is None else to_torch_dtype(dtype))
-
-
-def empty_like(x, dtype=None):
-    return zeros_like(x, dtype)
 
 
 def full_like(x, fill_value, dtype=None):
@@ -587,125 +484,9 @@ def copy(x):
     return _cvt(x).clone()
 
 
-def arange(start, stop=None, step=None, dtype=None):
-    if stop is None:
-        start, stop = 0, start
-    if step is None:
-        step = 1
-    if dtype is None:
-        dtype = result_type(dtype_of(start), dtype_of(stop), dtype_of(step))
+def _arange(start, stop, step, dtype):
     return torch.arange(start, stop, step, dtype=to_torch_dtype(dtype))
-
-
-def _diagonal_mask(N, M, k, op):
-    M = N if M is None else M
-    rows = torch.arange(N).unsqueeze(1)
-    cols = torch.arange(M).unsqueeze(0)
-    return op(cols - rows, k)
-
-
-def eye(N, M=None, k=0, dtype=None):
-    return _diagonal_mask(N, M, k, torch.eq).to(_dtype(dtype))
 
 
 def identity(n, dtype=None):
     return torch.eye(n, dtype=_dtype(dtype))
-
-
-def tri(N, M=None, k=0, dtype=None):
-    return _diagonal_mask(N, M, k, torch.le).to(_dtype(dtype))
-
-
-def _space_dtype(start, stop, dtype):
-    if dtype is not None:
-        return standardize_dtype(dtype)
-    return result_type(dtype_of(start), dtype_of(stop), "float*")
-
-
-def _linspace64(start, stop, num, endpoint, axis):
-    """numpy's linspace recipe in float64: samples (``num`` first, moved to ``axis``), step."""
-    if num < 0:
-        raise ValueError(f"`num` must be non-negative. Received: num={num}")
-    start = convert_to_tensor(start, _F64)
-    stop = convert_to_tensor(stop, _F64)
-    start, stop = torch.broadcast_tensors(start, stop)
-    delta = stop - start
-    div = num - 1 if endpoint else num
-    steps = torch.arange(num, dtype=_F64).reshape((-1,) + (1,) * delta.dim())
-    if div > 0:
-        step = delta / div
-        y = steps * step + start
-    else:
-        step = torch.full_like(delta, float("nan"))
-        y = steps * delta + start
-    if endpoint and num > 1:
-        y = torch.cat([y[:-1], stop.unsqueeze(0)], 0)
-    if axis != 0 and delta.dim():
-        y = torch.movedim(y, 0, axis)
-    return y, step
-
-
-def _finish_space(y, dtype):
-    if dtype in INT_TYPES:
-        y = torch.floor(y)
-    return y.to(to_torch_dtype(dtype))
-
-
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
-    dtype = _space_dtype(start, stop, dtype)
-    y, step = _linspace64(start, stop, num, endpoint, axis)
-    y = _finish_space(y, dtype)
-    if retstep:
-        return y, step.to(to_torch_dtype(dtype if dtype in FLOAT_TYPES else floatx()))
-    return y
-
-
-def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
-    dtype = _space_dtype(start, stop, dtype)
-    y, _ = _linspace64(start, stop, num, endpoint, axis)
-    base = convert_to_tensor(base, _F64)
-    if base.dim():
-        base = base.unsqueeze(axis if axis >= 0 else axis + y.dim())
-    return torch.pow(base, y).to(to_torch_dtype(dtype))
-
-
-def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
-    dtype = _space_dtype(start, stop, dtype)
-    start = convert_to_tensor(start, _F64)
-    stop = convert_to_tensor(stop, _F64)
-    if bool(torch.any(start == 0)) or bool(torch.any(stop == 0)):
-        raise ValueError("`geomspace` needs non-zero `start` and `stop`.")
-    sign = torch.sign(start)
-    y, _ = _linspace64(torch.log10(start * sign), torch.log10(stop * sign), num, endpoint, 0)
-    y = sign * torch.pow(10.0, y)
-    # Pin the ends exactly, as numpy does.
-    if num > 0:
-        y = torch.cat([start.expand_as(y[:1]), y[1:]], 0)
-        if endpoint and num > 1:
-            y = torch.cat([y[:-1], stop.expand_as(y[:1])], 0)
-    if axis != 0 and y.dim() > 1:
-        y = torch.movedim(y, 0, axis)
-    return y.to(to_torch_dtype(dtype))
-
-
-# ---------------------------------------------------------------- window functions
-
-
-def bartlett(x):
-    return torch.from_numpy(_window("bartlett", x))
-
-
-def blackman(x):
-    return torch.from_numpy(_window("blackman", x))
-
-
-def hamming(x):
-    return torch.from_numpy(_window("hamming", x))
-
-
-def hanning(x):
-    return torch.from_numpy(_window("hanning", x))
-
-
-def kaiser(x, beta):
-    return torch.from_numpy(_window("kaiser", x, beta))
