@@ -152,19 +152,30 @@ def write_markdown(run, path):
         f.write("\n".join(lines))
 
 
+def _section(run, key, title, *intro):
+    """``(results, lines)`` of the section on ``run[key]``: its heading and ``intro`` lines,
+    then a "failed" line and no results if that benchmark raised; ``(None, [])`` if the run
+    did not measure it."""
+    results = run.get(key)
+    if not results:
+        return None, []
+    lines = [f"## {title}", ""] + [line for text in intro for line in (text, "")]
+    if "error" in results:
+        return None, lines + [f"failed: {results['error']}", ""]
+    return results, lines
+
+
 def _choice_lines(run):
     """The "automatic backend choice" section: what ``kbridge.backend.fastest`` picked for
     each training workload, next to the backend whose ``kbridge fit`` the stacks measured
     fastest."""
-    choice = run.get("choice")
-    if not choice:
-        return []
-    lines = ["## Automatic backend choice", "",
-             "`kbridge.backend.fastest(builder, (x, y))` (a few timed `train_on_batch` steps per "
-             "backend, in one process) against the backend on which the `kbridge fit` rows "
-             "above are fastest.", ""]
-    if "error" in choice:
-        return lines + [f"failed: {choice['error']}", ""]
+    choice, lines = _section(
+        run, "choice", "Automatic backend choice",
+        "`kbridge.backend.fastest(builder, (x, y))` (a few timed `train_on_batch` steps per "
+        "backend, in one process) against the backend on which the `kbridge fit` rows above "
+        "are fastest.")
+    if choice is None:
+        return lines
     lines += ["| workload | fastest() ranking (ms/step) | fastest kbridge fit above | agree |",
               "|---|---|---|---|"]
     for workload, ranking in choice.items():
@@ -182,16 +193,14 @@ def _choice_lines(run):
 
 def _hub_load_lines(run):
     """The "loading a release" section (benchmarks/hub_load.py)."""
-    loads = run.get("hub_load")
-    if not loads:
-        return []
-    lines = ["## Loading a release", "",
-             "`kbridge.hub.load` of a float32 release against the framework's own "
-             "`safetensors` `load_file` of its weights file, tensors copied where it only "
-             "maps the file (medians); peak memory is the resident-set growth of one load "
-             "in a fresh process that has already loaded a small release, for both.", ""]
-    if "error" in loads:
-        return lines + [f"failed: {loads['error']}", ""]
+    loads, lines = _section(
+        run, "hub_load", "Loading a release",
+        "`kbridge.hub.load` of a float32 release against the framework's own `safetensors` "
+        "`load_file` of its weights file, tensors copied where it only maps the file "
+        "(medians); peak memory is the resident-set growth of one load in a fresh process "
+        "that has already loaded a small release, for both.")
+    if loads is None:
+        return lines
     lines += ["| backend | file (MB) | hub.load (s) | load_file (s) | time ratio | "
               "hub.load peak / file | load_file peak / file |",
               "|---|---|---|---|---|---|---|"]
@@ -208,12 +217,10 @@ def _hub_load_lines(run):
 
 def _llm_lines(run):
     """The "decoder LLM" section (benchmarks/llm.py): checkpoint load peaks and decoding."""
-    llm = run.get("llm")
-    if not llm:
-        return []
-    lines = ["## Decoder LLM: loading a Hugging Face checkpoint, greedy decoding", ""]
-    if "error" in llm:
-        return lines + [f"failed: {llm['error']}", ""]
+    llm, lines = _section(run, "llm",
+                          "Decoder LLM: loading a Hugging Face checkpoint, greedy decoding")
+    if llm is None:
+        return lines
     load, decode = llm["load"], llm["decode"]
     c = load["config"]
 

@@ -18,8 +18,6 @@ height, width]`` unless ``data_format="channels_last"`` is passed. Weights exist
 construction on, with paths that do not depend on the model's name.
 """
 
-import math
-
 import numpy as np
 
 from kbridge import ops
@@ -32,34 +30,18 @@ from kbridge.layers.layer import Layer
 from kbridge.layers.normalization import LayerNormalization
 from kbridge.models.model import Model
 from kbridge.saving import registry
-from model_zoo.vision import _common
-from model_zoo.vision._common import PACKAGE, build_child
+from model_zoo._blocks import (ACTIVATIONS, PACKAGE, TransformerBlock, attend, build_child,
+                               check_activation, merge_heads, quick_gelu, split_heads)
 
 __all__ = ["ACTIVATIONS", "CLIPEncoderLayer", "CLIPModel", "CLIPTextTransformer",
            "CLIPVisionTransformer", "quick_gelu"]
-
-
-def quick_gelu(x):
-    """``x * sigmoid(1.702 * x)``: the GELU approximation OpenAI's CLIP was trained with."""
-    return ops.multiply(x, ops.sigmoid(ops.multiply(ops.cast(1.702, ops.dtype(x)), x)))
-
-
-# Hugging Face ``hidden_act`` -> function ("gelu" is the exact GELU).
-ACTIVATIONS = {**_common.ACTIVATIONS, "quick_gelu": quick_gelu}
-
-
-def _check(name, argument):
-    if name not in ACTIVATIONS:
-        raise KbridgeError(f"`{argument}` must be one of {sorted(ACTIVATIONS)}. "
-                           f"Received: {argument}={name!r}")
-    return name
 
 
 def _normal(stddev):
     return RandomNormal(mean=0.0, stddev=stddev)
 
 
-class CLIPEncoderLayer(Layer):
+class CLIPEncoderLayer(TransformerBlock):
     """One pre-LN block: ``x + attention(layer_norm1(x))``, then ``x + mlp(layer_norm2(x))``.
 
     ``layer(x, allowed=None)``: ``x`` is ``[batch, seq, hidden_dim]``; ``allowed`` is boolean,
@@ -72,15 +54,8 @@ class CLIPEncoderLayer(Layer):
 
     def __init__(self, hidden_dim, num_heads, intermediate_dim, activation="quick_gelu",
                  layer_norm_epsilon=1e-5, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        if hidden_dim % num_heads:
-            raise KbridgeError("`hidden_dim` must be a multiple of `num_heads`. Received: "
-                               f"hidden_dim={hidden_dim}, num_heads={num_heads}")
-        self.hidden_dim, self.num_heads = int(hidden_dim), int(num_heads)
-        self.intermediate_dim = int(intermediate_dim)
-        self.activation = _check(activation, "activation")
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.initializer_range = float(initializer_range)
+        super().__init__(hidden_dim, num_heads, intermediate_dim, activation, layer_norm_epsilon,
+                         initializer_range, **kwargs)
         policy = self.dtype_policy
 
         def dense(units, name):
@@ -107,33 +82,13 @@ class CLIPEncoderLayer(Layer):
         build_child(self.layer_norm2, shape)
         self.built = True
 
-    def _heads(self, x):
-        b, t, _ = x.shape
-        x = ops.reshape(x, (b, t, self.num_heads, self.hidden_dim // self.num_heads))
-        return ops.transpose(x, (0, 2, 1, 3))
-
     def call(self, x, allowed=None):
         h = self.layer_norm1(x)
-        q, k, v = (self._heads(proj(h)) for proj in (self.q_proj, self.k_proj, self.v_proj))
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        scores = ops.divide(scores, ops.cast(math.sqrt(q.shape[-1]), ops.dtype(scores)))
-        if allowed is not None:  # `where`, not an additive bias (no overflow in float16)
-            scores = ops.where(allowed, scores, ops.cast(np.finfo(np.float32).min,
-                                                         ops.dtype(scores)))
-        attended = ops.matmul(ops.softmax(scores, axis=-1), v)
-        b, _, t, _ = attended.shape
-        attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (b, t, self.hidden_dim))
-        x = ops.add(x, self.out_proj(attended))
+        q, k, v = (split_heads(proj(h), self.num_heads)
+                   for proj in (self.q_proj, self.k_proj, self.v_proj))
+        x = ops.add(x, self.out_proj(merge_heads(attend(q, k, v, allowed))))
         hidden = ACTIVATIONS[self.activation](self.fc1(self.layer_norm2(x)))
         return ops.add(x, self.fc2(hidden))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
-                       "intermediate_dim": self.intermediate_dim, "activation": self.activation,
-                       "layer_norm_epsilon": self.layer_norm_epsilon,
-                       "initializer_range": self.initializer_range})
-        return config
 
 
 def _blocks(owner, policy):
@@ -163,7 +118,7 @@ class CLIPTextTransformer(Layer):
         self.max_sequence_length = int(max_sequence_length)
         self.hidden_dim, self.num_layers = int(hidden_dim), int(num_layers)
         self.num_heads, self.intermediate_dim = int(num_heads), int(intermediate_dim)
-        self.activation = _check(activation, "activation")
+        self.activation = check_activation(activation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.eos_token_id = int(eos_token_id)
         self.initializer_range = float(initializer_range)
@@ -242,7 +197,7 @@ class CLIPVisionTransformer(Layer):
         self.num_channels, self.hidden_dim = int(num_channels), int(hidden_dim)
         self.num_layers, self.num_heads = int(num_layers), int(num_heads)
         self.intermediate_dim = int(intermediate_dim)
-        self.activation = _check(activation, "activation")
+        self.activation = check_activation(activation)
         self.layer_norm_epsilon = float(layer_norm_epsilon)
         self.initializer_range = float(initializer_range)
         policy = self.dtype_policy

@@ -11,6 +11,7 @@ are skipped.
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import export_config, write_hf
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_clip_to_hf",
@@ -169,15 +170,9 @@ def export_clip_to_hf(model, directory):
     """
     from model_zoo.multimodal.clip import CLIPModel
 
-    if not isinstance(model, CLIPModel):
-        raise ReleaseError("export_clip_to_hf expects a model_zoo CLIPModel. Received: "
-                           f"{type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, CLIPModel, "export_clip_to_hf")
     arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config = config_to_hf(config)
-    hf_config["torch_dtype"] = str(arrays["logit_scale"].dtype)
-    return hf_checkpoint.write(directory, hf_config, arrays)
-
+    return write_hf(directory, config_to_hf(config), arrays, "logit_scale")
 
 
 def register():

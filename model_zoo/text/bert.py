@@ -29,11 +29,11 @@ from kbridge.layers.input_layer import Input
 from kbridge.layers.layer import Layer
 from kbridge.models.functional import Functional
 from kbridge.saving import registry
+from model_zoo._blocks import PACKAGE, check_heads
 
 __all__ = ["ACTIVATIONS", "BertEmbeddings", "BertEncoder", "BertTransformerBlock",
            "INPUT_NAMES", "gelu_tanh"]
 
-PACKAGE = "kbridge_zoo"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -281,9 +281,7 @@ class BertEncoder(Functional):
                  dropout=0.1, attention_dropout=0.1, layer_norm_epsilon=1e-12,
                  initializer_range=0.02, padding_index=None, dtype=None, name=None,
                  trainable=True, **kwargs):
-        if hidden_dim % num_heads:
-            raise KbridgeError("`hidden_dim` must be a multiple of `num_heads`. Received: "
-                               f"hidden_dim={hidden_dim}, num_heads={num_heads}")
+        check_heads(hidden_dim, num_heads)
         self._hyper = {
             "vocabulary_size": int(vocabulary_size), "num_layers": int(num_layers),
             "num_heads": int(num_heads), "hidden_dim": int(hidden_dim),

@@ -11,6 +11,7 @@ Only numpy (and kbridge's own safetensors reader/writer) is needed: no torch, no
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import export_config, write_hf
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_bert_to_hf", "load_hf_bert",
            "hf_to_kbridge_weights", "kbridge_to_hf_weights"]
@@ -221,20 +222,14 @@ def export_bert_to_hf(model, directory):
     """
     from model_zoo.text.bert import BertEncoder
 
-    if not isinstance(model, BertEncoder):
-        raise ReleaseError("export_bert_to_hf expects a model_zoo BertEncoder. Received: "
-                           f"{type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, BertEncoder, "export_bert_to_hf")
     if config.get("padding_index") is not None or config["type_vocabulary_size"] < 1:
         raise ReleaseError("export_bert_to_hf: this encoder is not a BERT (padding_index="
                            f"{config.get('padding_index')}, type_vocabulary_size="
                            f"{config['type_vocabulary_size']}); use export_roberta_to_hf or "
                            "export_distilbert_to_hf")
     hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config = config_to_hf(config)
-    hf_config["torch_dtype"] = str(next(iter(hf_arrays.values())).dtype)
-    return hf_checkpoint.write(directory, hf_config, hf_arrays)
-
+    return write_hf(directory, config_to_hf(config), hf_arrays)
 
 
 def register():

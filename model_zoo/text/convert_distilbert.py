@@ -12,6 +12,7 @@ with ``kbridge.hub``); ``export_distilbert_to_hf`` writes a ``DistilBertModel`` 
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import export_config, write_hf
 from model_zoo.text import convert_bert
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_distilbert_to_hf",
@@ -141,10 +142,7 @@ def export_distilbert_to_hf(model, directory):
     """
     from model_zoo.text.bert import BertEncoder
 
-    if not isinstance(model, BertEncoder):
-        raise ReleaseError("export_distilbert_to_hf expects a model_zoo BertEncoder. "
-                           f"Received: {type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, BertEncoder, "export_distilbert_to_hf")
     wanted = {"type_vocabulary_size": 0, "padding_index": None,
               "layer_norm_epsilon": LAYER_NORM_EPSILON}
     received = {k: config.get(k) for k in wanted}
@@ -152,10 +150,7 @@ def export_distilbert_to_hf(model, directory):
         raise ReleaseError(f"export_distilbert_to_hf expects a BertEncoder with {wanted}. "
                            f"Received: {received}")
     arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config = config_to_hf(config)
-    hf_config["torch_dtype"] = str(next(iter(arrays.values())).dtype)
-    return hf_checkpoint.write(directory, hf_config, arrays)
-
+    return write_hf(directory, config_to_hf(config), arrays)
 
 
 def register():

@@ -20,6 +20,7 @@ import numpy as np
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import export_config, write_hf
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_gpt2_to_hf", "load_hf_gpt2",
            "hf_to_kbridge_weights", "kbridge_to_hf_weights", "register"]
@@ -173,15 +174,9 @@ def export_gpt2_to_hf(model, directory):
     """
     from model_zoo.text.gpt2 import GPT2CausalLM
 
-    if not isinstance(model, GPT2CausalLM):
-        raise ReleaseError("export_gpt2_to_hf expects a model_zoo GPT2CausalLM. Received: "
-                           f"{type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, GPT2CausalLM, "export_gpt2_to_hf")
     hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config = config_to_hf(config)
-    hf_config["torch_dtype"] = str(hf_arrays["transformer.wte.weight"].dtype)
-    return hf_checkpoint.write(directory, hf_config, hf_arrays)
-
+    return write_hf(directory, config_to_hf(config), hf_arrays, "transformer.wte.weight")
 
 
 def register():

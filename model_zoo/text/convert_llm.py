@@ -22,6 +22,7 @@ import numpy as np
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import export_config, write_hf
 
 __all__ = ["MODEL_TYPES", "config_from_hf", "config_to_hf", "detect", "export_llm_to_hf",
            "hf_to_kbridge_weights", "kbridge_to_hf_weights", "load_hf_llm", "register"]
@@ -407,19 +408,14 @@ def export_llm_to_hf(model, directory, model_type=None):
     """
     from model_zoo.text.llm import DecoderLM
 
-    if not isinstance(model, DecoderLM):
-        raise ReleaseError("export_llm_to_hf expects a model_zoo DecoderLM. Received: "
-                           f"{type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, DecoderLM, "export_llm_to_hf")
     hf_config = config_to_hf(config, model_type or getattr(model, "hf_model_type", None))
     hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config,
                                       hf_config["model_type"])
-    hf_config["torch_dtype"] = str(hf_arrays["model.embed_tokens.weight"].dtype)
     # The special token ids of the checkpoint the model came from (else none: transformers'
     # defaults, e.g. Phi-3's pad id 32000, may not fit the vocabulary).
     hf_config.update({k: getattr(model, "hf_token_ids", {}).get(k) for k in _TOKEN_IDS})
-    return hf_checkpoint.write(directory, hf_config, hf_arrays)
-
+    return write_hf(directory, hf_config, hf_arrays, "model.embed_tokens.weight")
 
 
 def register():

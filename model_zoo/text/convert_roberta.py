@@ -12,6 +12,7 @@ with ``kbridge.hub`` so ``kbridge.hub.load(dir, backend=B)`` does the same.
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import write_hf
 from model_zoo.text import convert_bert
 
 __all__ = ["MODEL_TYPES", "config_from_hf", "config_to_hf", "detect", "export_roberta_to_hf",
@@ -103,11 +104,8 @@ def export_roberta_to_hf(model, directory, model_type="roberta"):
                            + (" without padding_index" if isinstance(model, BertEncoder)
                               else ""))
     config = model.get_config()
-    hf_config = config_to_hf(config, model_type)
     arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config["torch_dtype"] = str(next(iter(arrays.values())).dtype)
-    return hf_checkpoint.write(directory, hf_config, arrays)
-
+    return write_hf(directory, config_to_hf(config, model_type), arrays)
 
 
 def register():

@@ -12,8 +12,6 @@ Weights exist as soon as the model is constructed (no data needed), with stable 
 (``wte/embeddings``, ``h_0/attn/c_attn/kernel`` ...) whatever the model's name.
 """
 
-import math
-
 import numpy as np
 
 from kbridge import ops
@@ -25,50 +23,10 @@ from kbridge.layers.layer import Layer
 from kbridge.layers.normalization import LayerNormalization
 from kbridge.models.model import Model
 from kbridge.saving import registry
+from model_zoo._blocks import (ACTIVATIONS, PACKAGE, TransformerBlock, attend, build_child,
+                               check_heads, merge_heads, split_heads)
 
 __all__ = ["GPT2CausalLM", "GPT2Block", "GPT2Attention", "ACTIVATIONS"]
-
-PACKAGE = "kbridge_zoo"
-
-# Hugging Face ``activation_function`` names -> (kbridge activation); "gelu" is the exact GELU.
-ACTIVATIONS = {
-    "gelu_new": lambda x: ops.gelu(x, approximate=True),
-    "gelu_pytorch_tanh": lambda x: ops.gelu(x, approximate=True),
-    "gelu_fast": lambda x: ops.gelu(x, approximate=True),
-    "gelu": lambda x: ops.gelu(x, approximate=False),
-    "relu": ops.relu,
-    "silu": ops.silu,
-    "tanh": ops.tanh,
-}
-
-
-def build_child(layer, input_shape):
-    """Build ``layer`` now, inside its own name scope (so its variable paths nest)."""
-    with naming.layer_scope(layer.name):
-        layer.build(input_shape)
-    layer.built = True
-
-
-def _attend(q, k, v, allowed):
-    """Softmax attention of ``q [B,H,T,D]`` over ``k, v [B,H,S,D]``; ``allowed [.,.,T,S]``."""
-    scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-    scores = ops.divide(scores, ops.cast(math.sqrt(q.shape[-1]), ops.dtype(scores)))
-    if allowed is not None:
-        # `where`, not an additive bias: adding the dtype minimum would overflow to -inf.
-        lowest = ops.cast(np.finfo(np.float32).min, ops.dtype(scores))
-        scores = ops.where(allowed, scores, lowest)
-    weights = ops.softmax(scores, axis=-1)
-    return ops.matmul(weights, v)
-
-
-def _split_heads(x, num_heads):
-    b, t, d = x.shape
-    return ops.transpose(ops.reshape(x, (b, t, num_heads, d // num_heads)), (0, 2, 1, 3))
-
-
-def _merge_heads(x):
-    b, h, t, d = x.shape
-    return ops.reshape(ops.transpose(x, (0, 2, 1, 3)), (b, t, h * d))
 
 
 class GPT2Attention(Layer):
@@ -80,9 +38,7 @@ class GPT2Attention(Layer):
 
     def __init__(self, hidden_dim, num_heads, initializer_range=0.02, **kwargs):
         super().__init__(**kwargs)
-        if hidden_dim % num_heads:
-            raise KbridgeError("`hidden_dim` must be a multiple of `num_heads`. Received: "
-                               f"hidden_dim={hidden_dim}, num_heads={num_heads}")
+        check_heads(hidden_dim, num_heads)
         self.hidden_dim, self.num_heads = int(hidden_dim), int(num_heads)
         self.initializer_range = float(initializer_range)
         init = RandomNormal(stddev=self.initializer_range)
@@ -98,11 +54,11 @@ class GPT2Attention(Layer):
 
     def call(self, x, allowed, cache=None):
         q, k, v = ops.split(self.c_attn(x), 3, axis=-1)
-        q, k, v = (_split_heads(t, self.num_heads) for t in (q, k, v))
+        q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))
         if cache is not None:
             k = ops.concatenate([cache[0], k], axis=2)
             v = ops.concatenate([cache[1], v], axis=2)
-        out = self.c_proj(_merge_heads(_attend(q, k, v, allowed)))
+        out = self.c_proj(merge_heads(attend(q, k, v, allowed)))
         return out, (k, v)
 
     def get_config(self):
@@ -112,20 +68,13 @@ class GPT2Attention(Layer):
         return config
 
 
-class GPT2Block(Layer):
+class GPT2Block(TransformerBlock):
     """``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))`` (the pre-LN GPT-2 block)."""
 
     def __init__(self, hidden_dim, num_heads, intermediate_dim, activation="gelu_new",
                  layer_norm_epsilon=1e-5, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        if activation not in ACTIVATIONS:
-            raise KbridgeError(f"`activation` must be one of {sorted(ACTIVATIONS)}. "
-                               f"Received: activation={activation!r}")
-        self.hidden_dim, self.num_heads = int(hidden_dim), int(num_heads)
-        self.intermediate_dim = int(intermediate_dim)
-        self.activation = activation
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
-        self.initializer_range = float(initializer_range)
+        super().__init__(hidden_dim, num_heads, intermediate_dim, activation, layer_norm_epsilon,
+                         initializer_range, **kwargs)
         init = RandomNormal(stddev=self.initializer_range)
         policy = self.dtype_policy
         self.ln_1 = LayerNormalization(epsilon=self.layer_norm_epsilon, name="ln_1", dtype=policy)
@@ -151,14 +100,6 @@ class GPT2Block(Layer):
         x = ops.add(x, attended)
         hidden = ACTIVATIONS[self.activation](self.c_fc(self.ln_2(x)))
         return ops.add(x, self.c_proj(hidden)), new_cache
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
-                       "intermediate_dim": self.intermediate_dim, "activation": self.activation,
-                       "layer_norm_epsilon": self.layer_norm_epsilon,
-                       "initializer_range": self.initializer_range})
-        return config
 
 
 class GPT2CausalLM(Model):

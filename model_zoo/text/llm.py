@@ -38,12 +38,11 @@ from kbridge.layers.core import Dense, Embedding
 from kbridge.layers.layer import Layer
 from kbridge.models.model import Model
 from kbridge.saving import registry
-from model_zoo.text.gpt2 import ACTIVATIONS, build_child
+from model_zoo._blocks import ACTIVATIONS, PACKAGE, build_child, check_activation
 
 __all__ = ["DecoderLM", "DecoderBlock", "DecoderAttention", "RMSNorm", "ROPE_TYPES",
            "rope_inverse_frequencies"]
 
-PACKAGE = "kbridge_zoo"
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
 LAYER_TYPES = ("full_attention", "sliding_attention")
 
@@ -223,11 +222,8 @@ class DecoderBlock(Layer):
                  sandwich_norm=False, rms_norm_epsilon=1e-6, norm_offset=False,
                  initializer_range=0.02, attention=None, **kwargs):
         super().__init__(**kwargs)
-        if activation not in ACTIVATIONS:
-            raise KbridgeError(f"`activation` must be one of {sorted(ACTIVATIONS)}. "
-                               f"Received: activation={activation!r}")
         self.hidden_dim, self.intermediate_dim = int(hidden_dim), int(intermediate_dim)
-        self.activation, self.mlp_bias = activation, bool(mlp_bias)
+        self.activation, self.mlp_bias = check_activation(activation), bool(mlp_bias)
         self.sandwich_norm = bool(sandwich_norm)
         self.rms_norm_epsilon, self.norm_offset = float(rms_norm_epsilon), bool(norm_offset)
         self.initializer_range = float(initializer_range)

@@ -13,6 +13,7 @@ import numpy as np
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import check_activation, export_config, write_hf
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_resnet_to_hf",
@@ -40,7 +41,7 @@ def config_from_hf(hf_config):
     """``ResNetBackbone`` keyword arguments from an HF ResNet ``config.json`` dict."""
     config = {ours: hf_config.get(theirs, default)
               for theirs, (ours, default) in _CONFIG_KEYS.items()}
-    _common.check_activation(config["activation"], "hidden_act", ReleaseError)
+    check_activation(config["activation"], "hidden_act", ReleaseError)
     if config["layer_type"] not in ("bottleneck", "basic"):
         raise ReleaseError("config.json: layer_type must be 'bottleneck' or 'basic'. "
                            f"Received: layer_type={config['layer_type']!r}")
@@ -124,15 +125,9 @@ def export_resnet_to_hf(model, directory):
     returns ``directory``."""
     from model_zoo.vision.resnet import ResNetBackbone
 
-    if not isinstance(model, ResNetBackbone):
-        raise ReleaseError("export_resnet_to_hf expects a model_zoo ResNetBackbone. Received: "
-                           f"{type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, ResNetBackbone, "export_resnet_to_hf")
     arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config = config_to_hf(config)
-    hf_config["torch_dtype"] = str(arrays["embedder.embedder.convolution.weight"].dtype)
-    return hf_checkpoint.write(directory, hf_config, arrays)
-
+    return write_hf(directory, config_to_hf(config), arrays, "embedder.embedder.convolution.weight")
 
 
 def register():

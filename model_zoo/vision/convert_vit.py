@@ -10,6 +10,7 @@ the patch convolution ``[out, in, kh, kw]`` becomes kbridge's ``[kh, kw, in, out
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
+from model_zoo._blocks import check_activation, export_config, write_hf
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_vit_to_hf", "load_hf_vit",
@@ -45,7 +46,7 @@ def config_from_hf(hf_config, add_pooling_layer=True):
     config = {ours: hf_config.get(theirs, default)
               for theirs, (ours, default) in _CONFIG_KEYS.items()}
     for key in ("activation", "pooler_activation"):
-        _common.check_activation(config[key], key, ReleaseError)
+        check_activation(config[key], key, ReleaseError)
     config["add_pooling_layer"] = add_pooling_layer
     return config
 
@@ -145,15 +146,9 @@ def export_vit_to_hf(model, directory):
     outputs (a backbone without pooler: load it with ``add_pooling_layer=False``)."""
     from model_zoo.vision.vit import ViTBackbone
 
-    if not isinstance(model, ViTBackbone):
-        raise ReleaseError("export_vit_to_hf expects a model_zoo ViTBackbone. Received: "
-                           f"{type(model).__name__}")
-    config = model.get_config()
+    config = export_config(model, ViTBackbone, "export_vit_to_hf")
     arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    hf_config = config_to_hf(config)
-    hf_config["torch_dtype"] = str(arrays["layernorm.weight"].dtype)
-    return hf_checkpoint.write(directory, hf_config, arrays)
-
+    return write_hf(directory, config_to_hf(config), arrays, "layernorm.weight")
 
 
 def register():

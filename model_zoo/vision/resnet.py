@@ -21,7 +21,7 @@ from kbridge.layers.layer import Layer
 from kbridge.layers.normalization import BatchNormalization
 from kbridge.models.model import Model
 from kbridge.saving import registry
-from model_zoo.vision._common import ACTIVATIONS, PACKAGE, build_child, check_activation
+from model_zoo._blocks import ACTIVATIONS, PACKAGE, build_child, check_activation
 
 __all__ = ["ResNetBackbone", "ResNetConvLayer", "ResNetResidualLayer"]
 

@@ -11,8 +11,6 @@ pooler_dim]}`` (no ``pooler_output`` without the pooling layer). Weights exist f
 construction on, with paths that do not depend on the model's name.
 """
 
-import math
-
 from kbridge import ops
 from kbridge.backend.common import naming
 from kbridge.errors import KbridgeError
@@ -23,7 +21,8 @@ from kbridge.layers.layer import Layer
 from kbridge.layers.normalization import LayerNormalization
 from kbridge.models.model import Model
 from kbridge.saving import registry
-from model_zoo.vision._common import ACTIVATIONS, PACKAGE, build_child, check_activation
+from model_zoo._blocks import (ACTIVATIONS, PACKAGE, TransformerBlock, attend, build_child,
+                               check_activation, merge_heads, split_heads)
 
 __all__ = ["ViTBackbone", "ViTEmbeddings", "ViTLayer"]
 
@@ -88,21 +87,14 @@ class ViTEmbeddings(Layer):
         return config
 
 
-class ViTLayer(Layer):
+class ViTLayer(TransformerBlock):
     """``x + attention(layernorm_before(x))``, then ``x + mlp(layernorm_after(x))``."""
 
     def __init__(self, hidden_dim, num_heads, intermediate_dim, activation="gelu",
                  layer_norm_epsilon=1e-12, qkv_bias=True, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        if hidden_dim % num_heads:
-            raise KbridgeError("`hidden_dim` must be a multiple of `num_heads`. Received: "
-                               f"hidden_dim={hidden_dim}, num_heads={num_heads}")
-        self.hidden_dim, self.num_heads = int(hidden_dim), int(num_heads)
-        self.intermediate_dim = int(intermediate_dim)
-        self.activation = check_activation(activation)
-        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        super().__init__(hidden_dim, num_heads, intermediate_dim, activation, layer_norm_epsilon,
+                         initializer_range, **kwargs)
         self.qkv_bias = bool(qkv_bias)
-        self.initializer_range = float(initializer_range)
         policy = self.dtype_policy
 
         def dense(units, name, use_bias=True):
@@ -132,30 +124,16 @@ class ViTLayer(Layer):
         build_child(self.layernorm_after, shape)
         self.built = True
 
-    def _split(self, x):
-        b, t, _ = x.shape
-        x = ops.reshape(x, (b, t, self.num_heads, self.hidden_dim // self.num_heads))
-        return ops.transpose(x, (0, 2, 1, 3))
-
     def call(self, x):
         h = self.layernorm_before(x)
-        q, k, v = self._split(self.query(h)), self._split(self.key(h)), self._split(self.value(h))
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
-        scores = ops.divide(scores, ops.cast(math.sqrt(q.shape[-1]), scores.dtype))
-        attended = ops.matmul(ops.softmax(scores, axis=-1), v)
-        b, _, t, _ = attended.shape
-        attended = ops.reshape(ops.transpose(attended, (0, 2, 1, 3)), (b, t, self.hidden_dim))
-        x = ops.add(x, self.attention_output(attended))
+        q, k, v = (split_heads(proj(h), self.num_heads)
+                   for proj in (self.query, self.key, self.value))
+        x = ops.add(x, self.attention_output(merge_heads(attend(q, k, v))))
         hidden = ACTIVATIONS[self.activation](self.intermediate(self.layernorm_after(x)))
         return ops.add(x, self.output_dense(hidden))
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"hidden_dim": self.hidden_dim, "num_heads": self.num_heads,
-                       "intermediate_dim": self.intermediate_dim, "activation": self.activation,
-                       "layer_norm_epsilon": self.layer_norm_epsilon, "qkv_bias": self.qkv_bias,
-                       "initializer_range": self.initializer_range})
-        return config
+        return {**super().get_config(), "qkv_bias": self.qkv_bias}
 
 
 class ViTBackbone(Model):

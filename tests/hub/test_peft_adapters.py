@@ -31,25 +31,57 @@ def _hidden(model):
     return np.asarray(kbridge.ops.convert_to_numpy(out))
 
 
-@pytest.fixture(scope="module")
-def bert(tmp_path_factory):
-    root = tmp_path_factory.mktemp("peft")
+def _saved_base(tmp_path_factory, name, hf_class, config):
+    """``(root, model)``: a seeded random HF ``hf_class(config)``, saved in ``root / "base"``."""
+    root = tmp_path_factory.mktemp(name)
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=32,
-                                     max_position_embeddings=32)
-    base = transformers.BertModel(config).eval()
+    base = hf_class(config).eval()
     base.save_pretrained(root / "base")
-    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=TARGET,
-                           rank_pattern={"encoder.layer.1.intermediate.dense": 2})
+    return root, base
+
+
+def _peft_model(base, lora, directory):
+    """``base`` with PEFT's ``lora`` adapter, saved in ``directory``; its LoRA weights are
+    random (PEFT starts ``B`` at zero, which would hide a wrong layout)."""
     model = peft.get_peft_model(base, lora)
     for name, p in model.named_parameters():
         if "lora_" in name:
             torch.nn.init.normal_(p, std=0.2)
-    model.save_pretrained(root / "adapter")
+    model.save_pretrained(directory)
+    return model
+
+
+def _reference(model):
+    """An HF/PEFT model's output for ``IDS``: the logits of an LM, else the last hidden state."""
     with torch.no_grad():
-        ref = model(input_ids=torch.tensor(IDS)).last_hidden_state.numpy()
-    return root, ref
+        out = model(input_ids=torch.tensor(IDS))
+    return (out.logits if "logits" in out else out.last_hidden_state).numpy()
+
+
+def _peft_reference(hf_class, base, adapter):
+    """``_reference`` of the HF ``hf_class`` saved in ``base`` with the PEFT adapter in
+    ``adapter``."""
+    model = hf_class.from_pretrained(base).eval()
+    return _reference(peft.PeftModel.from_pretrained(model, adapter).eval())
+
+
+def _randomize_lora(layers, seed):
+    """Random LoRA ``B`` matrices (kbridge starts them at zero) on the LoRA-enabled layers."""
+    for layer in layers:
+        if getattr(layer, "lora_enabled", False):
+            b = layer._lora_pair()[1]
+            b.assign(np.random.default_rng(seed).normal(size=b.shape).astype("float32") * 0.3)
+
+
+@pytest.fixture(scope="module")
+def bert(tmp_path_factory):
+    config = transformers.BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32,
+                                     max_position_embeddings=32)
+    root, base = _saved_base(tmp_path_factory, "peft", transformers.BertModel, config)
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=TARGET,
+                           rank_pattern={"encoder.layer.1.intermediate.dense": 2})
+    return root, _reference(_peft_model(base, lora, root / "adapter"))
 
 
 @pytest.mark.parametrize("backend", ["numpy", "jax", "torch", "tensorflow"])
@@ -67,19 +99,13 @@ def test_kbridge_adapter_loads_into_peft(bert, tmp_path):
     root, _ = bert
     model = hub.load(str(root / "base"), backend="numpy")
     model.enable_lora(3, target=["intermediate"], lora_alpha=6)
-    for layer in model._flat_layers():
-        if getattr(layer, "lora_enabled", False):
-            a, b = layer._lora_pair()
-            b.assign(np.random.default_rng(0).normal(size=b.shape).astype("float32") * 0.3)
+    _randomize_lora(model._flat_layers(), seed=0)
     hub.save(model, tmp_path / "mine", adapter_only=True)
     config = json.loads((tmp_path / "mine" / "adapter_config.json").read_text())
     assert (config["r"], config["lora_alpha"]) == (3, 6)
     assert config["target_modules"] == ["encoder.layer.0.intermediate.dense",
                                         "encoder.layer.1.intermediate.dense"]
-    base = transformers.BertModel.from_pretrained(root / "base").eval()
-    peft_model = peft.PeftModel.from_pretrained(base, tmp_path / "mine").eval()
-    with torch.no_grad():
-        ref = peft_model(input_ids=torch.tensor(IDS)).last_hidden_state.numpy()
+    ref = _peft_reference(transformers.BertModel, root / "base", tmp_path / "mine")
     np.testing.assert_allclose(_hidden(model), ref, atol=1e-4)
     # ... and back into kbridge.
     again = hub.load(str(root / "base"), backend="numpy", adapter=str(tmp_path / "mine"))
@@ -94,13 +120,7 @@ def test_peft_lora_on_bert_attention(bert, tmp_path):
     base = transformers.BertModel.from_pretrained(root / "base").eval()
     lora = peft.LoraConfig(r=4, lora_alpha=8,
                            target_modules=["query", "value", "attention.output.dense"])
-    model = peft.get_peft_model(base, lora)
-    for name, p in model.named_parameters():
-        if "lora_" in name:
-            torch.nn.init.normal_(p, std=0.2)
-    model.save_pretrained(tmp_path / "attention")
-    with torch.no_grad():
-        ref = model(input_ids=torch.tensor(IDS)).last_hidden_state.numpy()
+    ref = _reference(_peft_model(base, lora, tmp_path / "attention"))
     for backend in ("numpy", "jax", "torch", "tensorflow"):
         ours = hub.load(str(root / "base"), backend=backend, adapter=str(tmp_path / "attention"))
         names = sorted(l.name for l in ours._flat_layers() if getattr(l, "lora_enabled", False))
@@ -110,14 +130,9 @@ def test_peft_lora_on_bert_attention(bert, tmp_path):
     mine = hub.load(str(root / "base"), backend="numpy")
     enabled = mine.enable_lora(2, target=["query", "value"], lora_alpha=4)
     assert len(enabled) == 4
-    for layer in enabled:
-        _, b = layer._lora_pair()
-        b.assign(np.random.default_rng(1).normal(size=b.shape).astype("float32") * 0.3)
+    _randomize_lora(enabled, seed=1)
     hub.save(mine, tmp_path / "mine", adapter_only=True)
-    fresh = transformers.BertModel.from_pretrained(root / "base").eval()
-    peft_model = peft.PeftModel.from_pretrained(fresh, tmp_path / "mine").eval()
-    with torch.no_grad():
-        expected = peft_model(input_ids=torch.tensor(IDS)).last_hidden_state.numpy()
+    expected = _peft_reference(transformers.BertModel, root / "base", tmp_path / "mine")
     np.testing.assert_allclose(_hidden(mine), expected, atol=1e-4)
 
 
@@ -134,22 +149,13 @@ def test_bad_adapters(bert, tmp_path):
 
 @pytest.fixture(scope="module")
 def llama(tmp_path_factory):
-    root = tmp_path_factory.mktemp("peft-llama")
-    torch.manual_seed(0)
     config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48,
                                       num_hidden_layers=2, num_attention_heads=4,
                                       num_key_value_heads=2, max_position_embeddings=64)
-    base = transformers.LlamaForCausalLM(config).eval()
-    base.save_pretrained(root / "base")
-    model = peft.get_peft_model(base, peft.LoraConfig(r=4, lora_alpha=8,
-                                                      target_modules=["q_proj", "v_proj"]))
-    for name, p in model.named_parameters():
-        if "lora_" in name:
-            torch.nn.init.normal_(p, std=0.2)
-    model.save_pretrained(root / "adapter")
-    with torch.no_grad():
-        ref = model(input_ids=torch.tensor(IDS)).logits.numpy()
-    return root, ref
+    root, base = _saved_base(tmp_path_factory, "peft-llama", transformers.LlamaForCausalLM,
+                             config)
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    return root, _reference(_peft_model(base, lora, root / "adapter"))
 
 
 @pytest.mark.parametrize("backend", ["numpy", "jax", "torch", "tensorflow"])
@@ -165,16 +171,10 @@ def test_llama_kbridge_adapter_into_peft(llama, tmp_path):
     root, _ = llama
     model = hub.load(str(root / "base"), backend="torch")
     model.enable_lora(2, target=["o_proj", "up_proj"])
-    for layer in model._flat_layers():
-        if getattr(layer, "lora_enabled", False):
-            b = layer._lora_pair()[1]
-            b.assign(np.random.default_rng(1).normal(size=b.shape).astype("float32") * 0.3)
+    _randomize_lora(model._flat_layers(), seed=1)
     hub.save(model, tmp_path / "mine", adapter_only=True)
     config = json.loads((tmp_path / "mine" / "adapter_config.json").read_text())
     assert config["target_modules"] == ["o_proj", "up_proj"]
-    base = transformers.LlamaForCausalLM.from_pretrained(root / "base").eval()
-    peft_model = peft.PeftModel.from_pretrained(base, tmp_path / "mine").eval()
-    with torch.no_grad():
-        ref = peft_model(input_ids=torch.tensor(IDS)).logits.numpy()
+    ref = _peft_reference(transformers.LlamaForCausalLM, root / "base", tmp_path / "mine")
     np.testing.assert_allclose(np.asarray(kbridge.ops.convert_to_numpy(model(IDS))), ref,
                                atol=1e-4)

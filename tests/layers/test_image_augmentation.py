@@ -425,17 +425,20 @@ def test_layer_boxes_match_keras(backend):
         return {"images": images.copy(), "labels": np.eye(2, dtype="float32"),
                 "bounding_boxes": {"boxes": BOXES.copy(), "labels": labels.copy()}}
 
-    # RandomFlip: Keras draws, both apply
-    kflip = keras.layers.RandomFlip(bounding_box_format="xyxy", seed=2)
-    drawn = kflip.get_random_transformation(data(), training=True)
-    want = kflip.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
-    flip = L.RandomFlip(bounding_box_format="xyxy", seed=2)
-    got = flip.transform_bounding_boxes(
-        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
-        {"flips": ops.convert_to_tensor(np.asarray(drawn["flips"])), "height": 8,
-         "width": 10})
-    for key in ("boxes", "labels"):
-        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-5)
+    def keras_draws_both_apply(make, seed, keys, atol, sizes=None):
+        """``make(keras.layers, ...)`` draws a transformation and applies it to the boxes;
+        ``make(L, ...)`` applies its ``keys`` (with the image ``sizes``) too."""
+        klayer = make(keras.layers, bounding_box_format="xyxy", seed=seed)
+        drawn = klayer.get_random_transformation(data(), training=True)
+        want = klayer.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
+        transformation = {k: ops.convert_to_tensor(np.asarray(drawn[k])) for k in keys}
+        got = make(L, bounding_box_format="xyxy").transform_bounding_boxes(
+            {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
+            {**transformation, **(sizes or {"height": 8, "width": 10})})
+        for key in ("boxes", "labels"):
+            np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=atol)
+
+    keras_draws_both_apply(lambda m, **kw: m.RandomFlip(**kw), 2, ["flips"], 1e-5)
     # RandomCrop at a fixed offset (equal offsets: Keras swaps the axes' offsets, see docs)
     kcrop = keras.layers.RandomCrop(6, 6, bounding_box_format="xyxy")
     want = kcrop.transform_bounding_boxes(data()["bounding_boxes"], (2, 2), training=True)
@@ -444,58 +447,16 @@ def test_layer_boxes_match_keras(backend):
         {"top": 2, "left": 2, "crop_height": 6, "crop_width": 6, "input_height": 8,
          "input_width": 10})
     np.testing.assert_allclose(to_numpy(got["boxes"]), np.asarray(want["boxes"]), atol=1e-5)
-    # RandomTranslation: Keras draws, both apply
-    kshift = keras.layers.RandomTranslation(0.3, 0.3, bounding_box_format="xyxy", seed=4)
-    drawn = kshift.get_random_transformation(data(), training=True)
-    want = kshift.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
-    got = L.RandomTranslation(0.3, 0.3, bounding_box_format="xyxy").transform_bounding_boxes(
-        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
-        {"translations": ops.convert_to_tensor(np.asarray(drawn["translations"])),
-         "height": 8, "width": 10})
-    for key in ("boxes", "labels"):
-        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-4)
-    # RandomRotation: Keras draws, both apply
-    krot = keras.layers.RandomRotation(0.2, bounding_box_format="xyxy", seed=5)
-    drawn = krot.get_random_transformation(data(), training=True)
-    want = krot.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
-    got = L.RandomRotation(0.2, bounding_box_format="xyxy").transform_bounding_boxes(
-        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
-        {"angle": ops.convert_to_tensor(np.asarray(drawn["angle"])), "image_height": 8,
-         "image_width": 10})
-    for key in ("boxes", "labels"):
-        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
-    # RandomZoom: Keras draws, both apply
-    kzoom = keras.layers.RandomZoom(0.3, (-0.2, 0.4), bounding_box_format="xyxy", seed=8)
-    drawn = kzoom.get_random_transformation(data(), training=True)
-    want = kzoom.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
-    got = L.RandomZoom(0.3, (-0.2, 0.4), bounding_box_format="xyxy").transform_bounding_boxes(
-        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
-        {"height_zoom": ops.convert_to_tensor(np.asarray(drawn["height_zoom"])),
-         "width_zoom": ops.convert_to_tensor(np.asarray(drawn["width_zoom"])), "height": 8,
-         "width": 10})
-    for key in ("boxes", "labels"):
-        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
-    # RandomShear: Keras draws, both apply
-    kshear = keras.layers.RandomShear(0.3, 0.3, bounding_box_format="xyxy", seed=6)
-    drawn = kshear.get_random_transformation(data(), training=True)
-    want = kshear.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
-    got = L.RandomShear(0.3, 0.3, bounding_box_format="xyxy").transform_bounding_boxes(
-        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
-        {"shear_factor": ops.convert_to_tensor(np.asarray(drawn["shear_factor"])),
-         "height": 8, "width": 10})
-    for key in ("boxes", "labels"):
-        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-4)
-    # RandomPerspective: Keras draws, both apply
-    kpersp = keras.layers.RandomPerspective(scale=0.4, bounding_box_format="xyxy", seed=7)
-    drawn = kpersp.get_random_transformation(data(), training=True)
-    want = kpersp.transform_bounding_boxes(data()["bounding_boxes"], drawn, training=True)
-    drawn = {k: ops.convert_to_tensor(np.asarray(drawn[k]))
-             for k in ("apply_perspective", "start_points", "end_points")}
-    got = L.RandomPerspective(scale=0.4, bounding_box_format="xyxy").transform_bounding_boxes(
-        {"boxes": ops.convert_to_tensor(BOXES), "labels": ops.convert_to_tensor(labels)},
-        {**drawn, "height": 8, "width": 10})
-    for key in ("boxes", "labels"):
-        np.testing.assert_allclose(to_numpy(got[key]), np.asarray(want[key]), atol=1e-3)
+    keras_draws_both_apply(lambda m, **kw: m.RandomTranslation(0.3, 0.3, **kw), 4,
+                           ["translations"], 1e-4)
+    keras_draws_both_apply(lambda m, **kw: m.RandomRotation(0.2, **kw), 5, ["angle"], 1e-3,
+                           {"image_height": 8, "image_width": 10})
+    keras_draws_both_apply(lambda m, **kw: m.RandomZoom(0.3, (-0.2, 0.4), **kw), 8,
+                           ["height_zoom", "width_zoom"], 1e-3)
+    keras_draws_both_apply(lambda m, **kw: m.RandomShear(0.3, 0.3, **kw), 6, ["shear_factor"],
+                           1e-4)
+    keras_draws_both_apply(lambda m, **kw: m.RandomPerspective(scale=0.4, **kw), 7,
+                           ["apply_perspective", "start_points", "end_points"], 1e-3)
     # Resizing, each aspect mode, end to end (boxes with a padding row)
     padded = BOXES.copy()
     padded[1, 1] = -1

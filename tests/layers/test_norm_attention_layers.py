@@ -187,22 +187,32 @@ def test_attention_on_every_backend(case, backend):
     check_layer(lambda: make(L), Q, backend, rtol=1e-4, call_kwargs=kwargs)
 
 
-@pytest.mark.parametrize("case", sorted(ATTN_CASES))
-def test_attention_against_keras(case):
-    make, kwargs = ATTN_CASES[case]
+def _assert_matches_keras(make, inputs, kwargs, random_weights=False):
+    """``make(L)`` on numpy, given the weights of ``make(keras.layers)`` (random ones with
+    ``random_weights``), gives Keras's outputs; returns both layers."""
     keras = keras_module()
     klayer = make(keras.layers)
-    expected = klayer(Q, **kwargs)
+    klayer(inputs, **kwargs)
+    if random_weights:
+        klayer.set_weights([rand(*np.shape(w)) for w in klayer.get_weights()])
+    expected = klayer(inputs, **kwargs)
     with kbridge.backend.use("numpy"):
         layer = make(L)
-        layer(Q, **kwargs)
+        layer(inputs, **kwargs)
         assert [w.shape for w in layer.get_weights()] == [np.shape(w) for w in
                                                           klayer.get_weights()]
         layer.set_weights([np.asarray(w) for w in klayer.get_weights()])
-        got = layer(Q, **kwargs)
+        got = layer(inputs, **kwargs)
     for a, b in zip(got if isinstance(got, tuple) else [got],
                     expected if isinstance(expected, tuple) else [expected]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    return layer, klayer
+
+
+@pytest.mark.parametrize("case", sorted(ATTN_CASES))
+def test_attention_against_keras(case):
+    make, kwargs = ATTN_CASES[case]
+    layer, klayer = _assert_matches_keras(make, Q, kwargs)
     assert set(layer.get_config()) - {"dtype"} == set(klayer.get_config()) - {"dtype"}
 
 
@@ -241,20 +251,7 @@ def test_simple_attention_on_every_backend(case, backend):
 @pytest.mark.parametrize("case", sorted(SIMPLE_CASES))
 def test_simple_attention_against_keras(case):
     make, inputs, kwargs = SIMPLE_CASES[case]
-    keras = keras_module()
-    klayer = make(keras.layers)
-    expected = klayer(inputs, **kwargs)
-    with kbridge.backend.use("numpy"):
-        layer = make(L)
-        layer(inputs, **kwargs)
-        weights = [rand(*np.shape(w)) for w in klayer.get_weights()]
-        klayer.set_weights(weights)
-        expected = klayer(inputs, **kwargs)
-        layer.set_weights(weights)
-        got = layer(inputs, **kwargs)
-    for a, b in zip(got if isinstance(got, tuple) else [got],
-                    expected if isinstance(expected, tuple) else [expected]):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+    layer, klayer = _assert_matches_keras(make, inputs, kwargs, random_weights=True)
     assert layer.get_config().keys() == klayer.get_config().keys()
 
 

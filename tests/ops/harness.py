@@ -1,11 +1,12 @@
 """Table-driven op tests: every backend against the numpy backend, gradients across backends,
 and symbolic shape/dtype inference against the real output.
 
-A test module lists ``Case`` rows and hands them to :func:`check_op` / :func:`check_grad` /
-:func:`check_symbolic`; see tests/ops/test_numpy_ops.py for the pattern.
+A test module lists ``Case`` rows and gets its tests from :func:`case_tests`:
+``test_matches_numpy, test_symbolic, test_gradients_agree = case_tests(CASES)``.
 """
 
 import numpy as np
+import pytest
 
 import kbridge
 from kbridge import ops
@@ -121,8 +122,6 @@ def assert_close(actual, expected, backend, rtol=1e-5, atol=1e-6, check_dtype=Tr
 
 def check_op(case, backend):
     """``case`` on ``backend`` equals ``case`` on the numpy backend."""
-    import pytest
-
     if backend in case.skip:
         pytest.skip(f"{case.op} is listed as a gap on {backend}")
     expected = run(case, "numpy")
@@ -221,3 +220,26 @@ def check_grad(case):
         for g, r in zip(got, reference):
             np.testing.assert_allclose(g, r, rtol=max(case.rtol, 1e-4), atol=max(case.atol, 1e-5),
                                        err_msg=f"{case.id}: {backend} vs {backends[0]}")
+
+
+def case_tests(cases, gradients=True):
+    """The tests every op module runs over its ``cases``: each backend against numpy, symbolic
+    inference, and (with ``gradients``) gradients across backends, for the cases that want them."""
+    each_case = pytest.mark.parametrize("case", cases, ids=repr)
+
+    @each_case
+    def test_matches_numpy(case, backend):
+        check_op(case, backend)
+
+    @each_case
+    def test_symbolic(case):
+        check_symbolic(case)
+
+    if not gradients:
+        return test_matches_numpy, test_symbolic
+
+    @pytest.mark.parametrize("case", [c for c in cases if wants_grad(c)], ids=repr)
+    def test_gradients_agree(case):
+        check_grad(case)
+
+    return test_matches_numpy, test_symbolic, test_gradients_agree

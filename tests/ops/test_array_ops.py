@@ -6,7 +6,7 @@ import pytest
 
 import kbridge
 from kbridge import ops
-from tests.ops.harness import Case, check_grad, check_op, check_symbolic, rand, wants_grad
+from tests.ops.harness import Case, case_tests, rand
 
 X = rand(3, 4)
 X3 = rand(2, 3, 4)
@@ -266,19 +266,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_numpy(case, backend):
-    check_op(case, backend)
-
-
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_symbolic(case):
-    check_symbolic(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if wants_grad(c)], ids=repr)
-def test_gradients_agree(case):
-    check_grad(case)
+test_matches_numpy, test_symbolic, test_gradients_agree = case_tests(CASES)
 
 
 # --- the numpy reference checked against plain numpy ----------------------------------------

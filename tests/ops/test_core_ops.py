@@ -7,15 +7,7 @@ import pytest
 import kbridge
 from kbridge import ops
 from tests.conftest import BACKENDS, DIFFERENTIABLE
-from tests.ops.harness import (
-    Case,
-    _leaves,
-    _map_arrays,
-    check_op,
-    check_symbolic,
-    rand,
-    wants_grad,
-)
+from tests.ops.harness import Case, _leaves, _map_arrays, case_tests, rand, wants_grad
 
 
 def _scan_step(carry, x):
@@ -101,14 +93,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_numpy(case, backend):
-    check_op(case, backend)
-
-
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_symbolic(case):
-    check_symbolic(case)
+test_matches_numpy, test_symbolic = case_tests(CASES, gradients=False)
 
 
 # --- gradients -------------------------------------------------------------------------------

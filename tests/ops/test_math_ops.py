@@ -7,7 +7,7 @@ import pytest
 
 import kbridge
 from kbridge import ops
-from tests.ops.harness import Case, check_grad, check_op, check_symbolic, rand, wants_grad
+from tests.ops.harness import Case, case_tests, rand
 
 X = rand(3, 5)
 SEG_IDS = np.array([0, 0, 2, 1, 2, 2], "int32")
@@ -65,19 +65,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_numpy(case, backend):
-    check_op(case, backend)
-
-
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_symbolic(case):
-    check_symbolic(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if wants_grad(c)], ids=repr)
-def test_gradients_agree(case):
-    check_grad(case)
+test_matches_numpy, test_symbolic, test_gradients_agree = case_tests(CASES)
 
 
 # ---------------------------------------------------------------- the numpy reference itself

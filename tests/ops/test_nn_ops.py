@@ -6,7 +6,7 @@ import pytest
 
 import kbridge
 from kbridge import ops
-from tests.ops.harness import Case, check_grad, check_op, check_symbolic, rand, wants_grad
+from tests.ops.harness import Case, case_tests, rand
 
 X = rand(2, 3, 4)  # activations: values in [-1, 1], away from 0 enough for kinks below
 X_KINKFREE = rand(2, 3, 4) + np.where(rand(2, 3, 4, seed=5) > 0, 0.05, -0.05).astype("float32")
@@ -192,19 +192,7 @@ CASES += [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_matches_numpy(case, backend):
-    check_op(case, backend)
-
-
-@pytest.mark.parametrize("case", CASES, ids=repr)
-def test_symbolic(case):
-    check_symbolic(case)
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if wants_grad(c)], ids=repr)
-def test_gradients_agree(case):
-    check_grad(case)
+test_matches_numpy, test_symbolic, test_gradients_agree = case_tests(CASES)
 
 
 # ------------------------------------------------------------------------ the reference itself

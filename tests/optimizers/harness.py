@@ -20,18 +20,23 @@ def gradient_steps(seed=1, steps=STEPS, shapes=SHAPES):
             for _ in range(steps)]
 
 
+def _apply_steps(opt, variables, grads, prepare):
+    """``prepare(opt, variables)`` if given, then one ``opt.apply`` per step of ``grads``."""
+    if prepare:
+        prepare(opt, variables)
+    names = list(variables)
+    for step in grads:
+        opt.apply([step.get(n) for n in names], [variables[n] for n in names])
+
+
 def run_keras(make, init, grads, prepare=None):
     """Final variable values (dict) and the optimizer, after ``apply`` per step in Keras."""
     import keras
 
     variables = {n: keras.Variable(v.copy(), name=n) for n, v in init.items()}
     opt = make(keras)
-    if prepare:
-        prepare(opt, variables)
-    names = list(init)
-    for step in grads:
-        opt.apply([step.get(n) for n in names], [variables[n] for n in names])
-    return {n: np.asarray(variables[n].numpy()) for n in names}, opt
+    _apply_steps(opt, variables, grads, prepare)
+    return {n: np.asarray(v.numpy()) for n, v in variables.items()}, opt
 
 
 def run_kbridge(make, init, grads, backend, prepare=None):
@@ -39,12 +44,8 @@ def run_kbridge(make, init, grads, backend, prepare=None):
     with kbridge.backend.use(backend):
         variables = {n: kbridge.Variable(v.copy(), name=n) for n, v in init.items()}
     opt = make(kbridge)
-    if prepare:
-        prepare(opt, variables)
-    names = list(init)
-    for step in grads:
-        opt.apply([step.get(n) for n in names], [variables[n] for n in names])
-    return {n: variables[n].numpy() for n in names}, opt, variables
+    _apply_steps(opt, variables, grads, prepare)
+    return {n: v.numpy() for n, v in variables.items()}, opt, variables
 
 
 def assert_same(actual, expected, tol=1e-5, what=""):

@@ -46,30 +46,41 @@ def _grads_for(config_id):
     return _grads_with_overflow() if config_id == "loss_scale" else gradient_steps()
 
 
+def _built(config_id, backend, reference_backend):
+    """``config_id``'s optimizer built on fresh Variables on ``backend``, its gradient steps,
+    and the variable values and optimizer that plain ``apply`` on ``reference_backend`` gives."""
+    make = dict(CONFIGS)[config_id]
+    init, grads = initial_values(), _grads_for(config_id)
+    expected, ref_opt, _ = run_kbridge(make, init, grads, reference_backend)
+    with kbridge.backend.use(backend):
+        variables = [kbridge.Variable(init[n].copy(), name=n) for n in init]
+    opt = make(kbridge)
+    opt.build(variables)
+    return opt, variables, grads, expected, ref_opt
+
+
+def _assert_slots(values, ref_opt):
+    """An optimizer's own variable ``values`` (numpy arrays) equal those of ``ref_opt``."""
+    for ours, ref in zip(values, ref_opt.variables):
+        np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-5, atol=1e-6, err_msg=ref.path)
+
+
 @_needs("jax")
 @pytest.mark.parametrize("config_id", [c[0] for c in CONFIGS])
 def test_stateless_apply_in_jax_jit_equals_apply(config_id):
     import jax
 
-    make = dict(CONFIGS)[config_id]
-    init, grads = initial_values(), _grads_for(config_id)
-    expected, ref_opt, _ = run_kbridge(make, init, grads, "jax")
-    names = list(init)
-    with kbridge.backend.use("jax"):
-        variables = [kbridge.Variable(init[n].copy(), name=n) for n in names]
-    opt = make(kbridge)
-    opt.build(variables)
+    opt, variables, grads, expected, ref_opt = _built(config_id, "jax", "jax")
+    names = list(expected)
     step = jax.jit(opt.stateless_apply)
     trainable = [v.value for v in variables]
     opt_values = [v.value for v in opt.variables]
     for g in grads:
         trainable, opt_values = step(opt_values, [g[n] for n in names], trainable)
     assert_same(dict(zip(names, map(np.asarray, trainable))), expected, what=config_id)
-    for ours, ref in zip(opt_values, ref_opt.variables):
-        np.testing.assert_allclose(np.asarray(ours), ref.numpy(), rtol=1e-5, atol=1e-6,
-                                   err_msg=ref.path)
+    _assert_slots(map(np.asarray, opt_values), ref_opt)
     # stateless_apply leaves the Variables themselves untouched.
-    assert_same({n: v.numpy() for n, v in zip(names, variables)}, init)
+    assert_same({n: v.numpy() for n, v in zip(names, variables)}, initial_values())
     assert int(np.asarray(opt.iterations)) == 0
 
 
@@ -78,14 +89,9 @@ def test_stateless_apply_in_jax_jit_equals_apply(config_id):
 def test_apply_inside_tf_function(config_id):
     import tensorflow as tf
 
-    make = dict(CONFIGS)[config_id]
-    init, grads = initial_values(), _grads_for(config_id)
-    expected, ref_opt, _ = run_kbridge(make, init, grads, "numpy")
-    names = list(init)
-    with kbridge.backend.use("tensorflow"):
-        variables = [kbridge.Variable(init[n].copy(), name=n) for n in names]
-    opt = make(kbridge)
-    opt.build(variables)  # variables cannot be created inside a traced tf.function
+    # (built first: variables cannot be created inside a traced tf.function)
+    opt, variables, grads, expected, ref_opt = _built(config_id, "tensorflow", "numpy")
+    names = list(expected)
 
     @tf.function
     def train_step(step_grads):
@@ -94,9 +100,7 @@ def test_apply_inside_tf_function(config_id):
     for g in grads:
         train_step([tf.constant(g[n]) for n in names])
     assert_same({n: v.numpy() for n, v in zip(names, variables)}, expected, what=config_id)
-    for ours, ref in zip(opt.variables, ref_opt.variables):
-        np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6,
-                                   err_msg=ref.path)
+    _assert_slots([v.numpy() for v in opt.variables], ref_opt)
     assert train_step.experimental_get_tracing_count() == 1
 
 
