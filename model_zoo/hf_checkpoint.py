@@ -23,7 +23,7 @@ import numpy as np
 from kbridge.hub import safetensors_io
 from kbridge.hub.errors import ReleaseError
 
-__all__ = ["LazyArray", "assign", "model_arrays", "pop", "read", "read_config",
+__all__ = ["LazyArray", "assign", "build", "model_arrays", "pop", "read", "read_config",
            "read_weights", "strip_prefix", "write"]
 
 
@@ -229,6 +229,14 @@ def read_weights(directory):
 def read(directory):
     """``(config dict, {HF name: LazyArray})`` of a checkpoint directory."""
     return read_config(directory), read_weights(directory)
+
+
+def build(model_class, backend, **config):
+    """``model_class(**config)`` built on ``backend`` (the active backend when None)."""
+    from kbridge.backend.common import context
+
+    with context.use(context.standardize_name(backend) if backend else context.get()):
+        return model_class(**config)
 
 
 def assign(model, arrays, directory, quantize=None):

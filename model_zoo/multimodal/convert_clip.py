@@ -148,15 +148,12 @@ def load_hf_clip(directory, backend=None, dtype=None, name="clip", quantize=None
         >>> model.get_image_features(pixel_values).shape      # pixel_values: [B, 3, 224, 224]
         (1, 512)
     """
-    from kbridge.backend.common import context
     from model_zoo.multimodal.clip import CLIPModel
 
     hf_config, arrays = hf_checkpoint.read(directory)
     config = config_from_hf(hf_config)
     weights = hf_to_kbridge_weights(arrays, config)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = CLIPModel(**config, dtype=dtype, name=name)
+    model = hf_checkpoint.build(CLIPModel, backend, **config, dtype=dtype, name=name)
     return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 

@@ -197,15 +197,12 @@ def load_hf_bert(directory, backend=None, dtype=None, quantize=None):
     Example:
         >>> model = load_hf_bert("all-MiniLM-L6-v2/", backend="torch")
     """
-    from kbridge.backend.common import context
     from model_zoo.text.bert import BertEncoder
 
     hf_config = hf_checkpoint.read_config(directory)
     config = config_from_hf(hf_config)
     arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = BertEncoder(**config, dtype=dtype)
+    model = hf_checkpoint.build(BertEncoder, backend, **config, dtype=dtype)
     return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
 
 

@@ -120,15 +120,12 @@ def load_hf_distilbert(directory, backend=None, dtype=None, quantize=None):
         >>> model({"input_ids": ids, "attention_mask": mask}).shape
         (2, 7, 768)
     """
-    from kbridge.backend.common import context
     from model_zoo.text.bert import BertEncoder
 
     hf_config, arrays = hf_checkpoint.read(directory)
     config = config_from_hf(hf_config)
     weights = hf_to_kbridge_weights(dict(arrays), config)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = BertEncoder(**config, dtype=dtype, name="distilbert_encoder")
+    model = hf_checkpoint.build(BertEncoder, backend, **config, dtype=dtype, name="distilbert_encoder")
     return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 

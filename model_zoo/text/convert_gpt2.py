@@ -148,16 +148,13 @@ def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2", quantize=None
         >>> model = load_hf_gpt2("gpt2/", backend="torch")
         >>> model.generate(np.array([[464, 3290]]), max_new_tokens=8)
     """
-    from kbridge.backend.common import context
     from model_zoo.text.gpt2 import GPT2CausalLM
 
     directory = os.fspath(directory)
     hf_config = hf_checkpoint.read_config(directory)
     config = config_from_hf(hf_config)
     arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = GPT2CausalLM(**config, dtype=dtype, name=name)
+    model = hf_checkpoint.build(GPT2CausalLM, backend, **config, dtype=dtype, name=name)
     return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
 
 

@@ -349,7 +349,6 @@ def load_hf_llm(directory, backend=None, dtype=None, name=None, quantize=None):
         >>> model = load_hf_llm("Qwen2.5-0.5B/", backend="jax")
         >>> model.generate(np.array([[9707, 11]]), max_new_tokens=8)
     """
-    from kbridge.backend.common import context
     from kbridge.hub import release
     from model_zoo.text.llm import DecoderLM
 
@@ -358,9 +357,7 @@ def load_hf_llm(directory, backend=None, dtype=None, name=None, quantize=None):
     config = config_from_hf(hf_config)
     kind = hf_config["model_type"]
     arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config, kind)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = DecoderLM(**config, dtype=dtype, name=name or kind)
+    model = hf_checkpoint.build(DecoderLM, backend, **config, dtype=dtype, name=name or kind)
     # Shapes checked here, to name the HF weight and the file that holds it.
     files = _weight_files(directory)
     for path, variable in release.weight_map(model).items():

@@ -73,17 +73,14 @@ def load_hf_roberta(directory, backend=None, dtype=None, quantize=None):
         >>> model({"input_ids": ids, "attention_mask": mask}).shape
         (2, 7, 768)
     """
-    from kbridge.backend.common import context
     from model_zoo.text.bert import BertEncoder
 
     hf_config, arrays = hf_checkpoint.read(directory)
     config = config_from_hf(hf_config)
     what = MODEL_TYPES.get(hf_config.get("model_type"), (None, "RoBERTa"))[1]
     weights = hf_to_kbridge_weights(arrays, config, what=what)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        name = hf_config["model_type"].replace("-", "_") + "_encoder"
-        model = BertEncoder(**config, dtype=dtype, name=name)
+    name = hf_config["model_type"].replace("-", "_") + "_encoder"
+    model = hf_checkpoint.build(BertEncoder, backend, **config, dtype=dtype, name=name)
     return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 

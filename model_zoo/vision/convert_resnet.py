@@ -108,15 +108,12 @@ def load_hf_resnet(directory, backend=None, dtype=None, name="resnet", quantize=
         >>> model(pixel_values)["pooler_output"].shape
         (1, 2048, 1, 1)
     """
-    from kbridge.backend.common import context
     from model_zoo.vision.resnet import ResNetBackbone
 
     hf_config, arrays = hf_checkpoint.read(directory)
     config = config_from_hf(hf_config)
     weights = hf_to_kbridge_weights(arrays, config)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = ResNetBackbone(**config, dtype=dtype, name=name)
+    model = hf_checkpoint.build(ResNetBackbone, backend, **config, dtype=dtype, name=name)
     return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 

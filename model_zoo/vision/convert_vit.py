@@ -127,16 +127,13 @@ def load_hf_vit(directory, backend=None, dtype=None, name="vit", quantize=None):
         >>> model(pixel_values)["last_hidden_state"].shape
         (1, 197, 768)
     """
-    from kbridge.backend.common import context
     from model_zoo.vision.vit import ViTBackbone
 
     hf_config, arrays = hf_checkpoint.read(directory)
     has_pooler = any(k.endswith("pooler.dense.weight") for k in arrays)
     config = config_from_hf(hf_config, add_pooling_layer=has_pooler)
     weights = hf_to_kbridge_weights(arrays, config)
-    backend = context.standardize_name(backend) if backend else context.get()
-    with context.use(backend):
-        model = ViTBackbone(**config, dtype=dtype, name=name)
+    model = hf_checkpoint.build(ViTBackbone, backend, **config, dtype=dtype, name=name)
     return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
 
 
