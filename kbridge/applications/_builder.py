@@ -7,6 +7,7 @@ Architecture facts (block layouts, layer names, file names) follow Keras 3.15's
 import os
 import warnings
 
+from kbridge.applications import imagenet_utils
 from kbridge.errors import ArgumentError, KbridgeError
 
 _WEIGHTS_HELP = (
@@ -55,6 +56,29 @@ def channels_last():
 
 def channel_axis():
     return -1 if channels_last() else 1
+
+
+def spatial_size(shape):
+    """``(rows, cols)`` of an image ``shape`` (without the batch axis)."""
+    return (shape[0], shape[1]) if channels_last() else tuple(shape[1:3])
+
+
+def square_size(shape, sizes):
+    """The side of a square image ``shape`` if it is one of ``sizes``, else None."""
+    if shape is None:
+        return None
+    rows, cols = spatial_size(shape)
+    return rows if rows == cols and rows in sizes else None
+
+
+def imagenet_rows(input_shape, sizes):
+    """The input size of the ImageNet weights to load: ``square_size``, else 224 (warned)."""
+    rows = square_size(input_shape, sizes)
+    if rows is None:
+        warnings.warn(f"`input_shape` is undefined, non-square or not in {list(sizes)}: loading "
+                      "the weights for 224x224.", stacklevel=3)
+        return 224
+    return rows
 
 
 def obtain_input_shape(input_shape, default_size, min_size, require_flatten, weights=None,
@@ -114,6 +138,14 @@ def image_input(input_tensor, input_shape):
     if not backend.is_keras_tensor(input_tensor):
         return Input(tensor=input_tensor, shape=input_shape)
     return input_tensor
+
+
+def model_input(weights, include_top, classes, input_tensor, input_shape, default_size,
+                min_size):
+    """Keras's checks of the arguments, then the model's input tensor (see ``image_input``)."""
+    check_weights(weights, include_top, classes)
+    input_shape = obtain_input_shape(input_shape, default_size, min_size, include_top, weights)
+    return image_input(input_tensor, input_shape)
 
 
 def source_inputs(tensor):
@@ -215,3 +247,30 @@ def make_divisible(v, divisor=8, min_value=None):
     min_value = divisor if min_value is None else min_value
     new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
     return new_v + divisor if new_v < 0.9 * v else new_v
+
+
+def named_constructor(constructor, title, summary):
+    """``constructor`` published as ``title``, with ``summary`` and an example as its doc."""
+    constructor.__name__ = constructor.__qualname__ = title
+    constructor.__doc__ = (
+        f"{summary}\n\n    Example:\n        >>> model = {title}(weights=None, "
+        "include_top=False, pooling='avg')\n    ")
+    return constructor
+
+
+_PREPROCESSING = {
+    "caffe": "Caffe-style preprocessing: RGB to BGR, minus the ImageNet channel means, no "
+             "scaling.",
+    "tf": '"tf"-style preprocessing: pixels scaled to [-1, 1].',
+    "torch": '"torch"-style preprocessing: scale to [0, 1], then normalise each channel.',
+}
+
+
+def preprocess_input_for(mode):
+    """A model module's ``preprocess_input``: ``imagenet_utils.preprocess_input`` in ``mode``."""
+
+    def preprocess_input(x, data_format=None):
+        return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+
+    preprocess_input.__doc__ = _PREPROCESSING[mode]
+    return preprocess_input

@@ -106,12 +106,8 @@ def _constructor(variant):
                          input_shape, pooling, classes, classifier_activation, name)
 
     title = f"ConvNeXt{'XLarge' if variant == 'xlarge' else variant.capitalize()}"
-    constructor.__name__ = constructor.__qualname__ = title
-    constructor.__doc__ = (
-        f"{title} as a Functional model; Keras's layer names and weights (channels_last)."
-        f"\n\n    Example:\n        >>> model = {title}(weights=None, include_top=False, "
-        "pooling='avg')\n    ")
-    return constructor
+    return _b.named_constructor(constructor, title, f"{title} as a Functional model; Keras's "
+                                "layer names and weights (channels_last).")
 
 
 ConvNeXtTiny = _constructor("tiny")
@@ -126,6 +122,4 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

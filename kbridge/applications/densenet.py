@@ -45,9 +45,8 @@ def _densenet(blocks, include_top, weights, input_tensor, input_shape, pooling, 
     if not _b.channels_last():
         raise _ArgumentError("DenseNet supports only the 'channels_last' image data format. "
                              "Received: image_data_format='channels_first'")
-    _b.check_weights(weights, include_top, classes)
-    input_shape = _b.obtain_input_shape(input_shape, 224, 32, include_top, weights)
-    img_input = _b.image_input(input_tensor, input_shape)
+    img_input = _b.model_input(weights, include_top, classes, input_tensor, input_shape,
+                               224, 32)
     x = layers.ZeroPadding2D(((3, 3), (3, 3)))(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=False, name="conv1_conv")(x)
     x = _bn_relu(x, "conv1")
@@ -91,11 +90,7 @@ def DenseNet201(include_top=True, weights="imagenet", input_tensor=None, input_s
                      classes, classifier_activation, name)
 
 
-def preprocess_input(x, data_format=None):
-    """"torch"-style preprocessing: scale to [0, 1], then normalise each channel."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="torch")
+preprocess_input = _b.preprocess_input_for("torch")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -115,9 +115,8 @@ def _efficientnet(width, depth, default_size, dropout_rate, variant, include_top
                   drop_connect_rate=0.2, activation="swish"):
     from kbridge.applications import _layers as layers
 
-    _b.check_weights(weights, include_top, classes)
-    input_shape = _b.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
-    img_input = _b.image_input(input_tensor, input_shape)
+    img_input = _b.model_input(weights, include_top, classes, input_tensor, input_shape,
+                               default_size, 32)
 
     def round_filters(filters):
         return _b.make_divisible(filters * width, 8)
@@ -165,13 +164,10 @@ def _constructor(variant):
         return _efficientnet(*_VARIANTS[variant], variant, include_top, weights, input_tensor,
                              input_shape, pooling, classes, classifier_activation, name)
 
-    constructor.__name__ = constructor.__qualname__ = f"EfficientNet{variant.upper()}"
+    title = f"EfficientNet{variant.upper()}"
     size = _VARIANTS[variant][2]
-    constructor.__doc__ = (
-        f"EfficientNet{variant.upper()} as a Functional model (default input {size}x{size}); "
-        "Keras's layer names and weights.\n\n    Example:\n        >>> model = "
-        f"EfficientNet{variant.upper()}(weights=None, include_top=False, pooling='avg')\n    ")
-    return constructor
+    return _b.named_constructor(constructor, title, f"{title} as a Functional model (default "
+                                f"input {size}x{size}); Keras's layer names and weights.")
 
 
 EfficientNetB0 = _constructor("b0")
@@ -189,6 +185,4 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -96,12 +96,8 @@ def _constructor(variant):
 
     title = f"EfficientNetV2{variant.upper()}"
     size = _VARIANTS[variant][2]
-    constructor.__name__ = constructor.__qualname__ = title
-    constructor.__doc__ = (
-        f"{title} as a Functional model (default input {size}x{size}); Keras's layer names "
-        f"and weights.\n\n    Example:\n        >>> model = {title}(weights=None, "
-        "include_top=False, pooling='avg')\n    ")
-    return constructor
+    return _b.named_constructor(constructor, title, f"{title} as a Functional model (default "
+                                f"input {size}x{size}); Keras's layer names and weights.")
 
 
 EfficientNetV2B0 = _constructor("b0")
@@ -118,6 +114,4 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

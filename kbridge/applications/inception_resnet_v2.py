@@ -71,9 +71,8 @@ def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, i
     """
     from kbridge.applications import _layers as layers
 
-    _b.check_weights(weights, include_top, classes)
-    input_shape = _b.obtain_input_shape(input_shape, 299, 75, include_top, weights)
-    img_input = _b.image_input(input_tensor, input_shape)
+    img_input = _b.model_input(weights, include_top, classes, input_tensor, input_shape,
+                               299, 75)
     x = _chain(img_input, [(32, 3, 2, "valid"), (32, 3, 1, "valid"), (64, 3)])
     x = layers.MaxPooling2D(3, strides=2)(x)
     x = _chain(x, [(80, 1, 1, "valid"), (192, 3, 1, "valid")])
@@ -104,11 +103,7 @@ def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, i
     return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _URL + file_name))
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-style preprocessing: pixels scaled to [-1, 1]."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _b.preprocess_input_for("tf")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -58,9 +58,8 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
     """
     from kbridge.applications import _layers as layers
 
-    _b.check_weights(weights, include_top, classes)
-    input_shape = _b.obtain_input_shape(input_shape, 299, 75, include_top, weights)
-    img_input = _b.image_input(input_tensor, input_shape)
+    img_input = _b.model_input(weights, include_top, classes, input_tensor, input_shape,
+                               299, 75)
     axis = _b.channel_axis()
     x = _conv_bn(img_input, 32, 3, 3, strides=(2, 2), padding="valid")
     x = _conv_bn(x, 32, 3, 3, padding="valid")
@@ -97,11 +96,7 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
     return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _URL + file_name))
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-style preprocessing: pixels scaled to [-1, 1]."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _b.preprocess_input_for("tf")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -4,8 +4,6 @@ Example:
     >>> model = MobileNet(weights=None, input_shape=(32, 32, 3), alpha=0.25, classes=10)
 """
 
-import warnings as _warnings
-
 from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
 from kbridge.errors import ArgumentError as _ArgumentError
@@ -15,14 +13,6 @@ _BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/mobile
 _BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1),
            (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
 _SIZES = (128, 160, 192, 224)
-
-
-def _rows_default(input_shape, sizes):
-    """The default size Keras picks: the given square size if it has weights for it."""
-    if input_shape is None:
-        return 224
-    rows, cols = (input_shape[0], input_shape[1]) if _b.channels_last() else input_shape[1:3]
-    return rows if rows == cols and rows in sizes else 224
 
 
 def _depthwise_block(x, filters, depth_multiplier, stride, block_id):
@@ -58,9 +48,9 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
     from kbridge.applications import _layers as layers
 
     _b.check_weights(weights, include_top, classes)
-    default_size = _rows_default(input_shape, _SIZES)
+    default_size = _b.square_size(input_shape, _SIZES) or 224
     input_shape = _b.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
-    rows, cols = (input_shape[0], input_shape[1]) if _b.channels_last() else input_shape[1:3]
+    rows = _b.spatial_size(input_shape)[0]
     if weights == "imagenet":
         if depth_multiplier != 1:
             raise _ArgumentError("With weights='imagenet', `depth_multiplier` must be 1. "
@@ -68,10 +58,7 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
         if alpha not in (0.25, 0.5, 0.75, 1.0):
             raise _ArgumentError("With weights='imagenet', `alpha` must be one of 0.25, 0.5, "
                                  f"0.75 or 1.0. Received: alpha={alpha}")
-        if rows != cols or rows not in _SIZES:
-            rows = 224
-            _warnings.warn("`input_shape` is undefined, non-square or not in [128, 160, 192, "
-                           "224]: loading the weights for 224x224.", stacklevel=2)
+        rows = _b.imagenet_rows(input_shape, _SIZES)
     img_input = _b.image_input(input_tensor, input_shape)
     axis = _b.channel_axis()
     x = layers.Conv2D(int(32 * alpha), (3, 3), padding="same", use_bias=False, strides=(2, 2),
@@ -96,11 +83,7 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
     return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-style preprocessing: pixels scaled to [-1, 1]."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _b.preprocess_input_for("tf")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -4,8 +4,6 @@ Example:
     >>> model = MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10)
 """
 
-import warnings as _warnings
-
 from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
 from kbridge.errors import ArgumentError as _ArgumentError
@@ -68,23 +66,16 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
 
     _b.check_weights(weights, include_top, classes)
     if input_shape is None and input_tensor is not None and backend.is_keras_tensor(input_tensor):
-        spatial = input_tensor.shape[1:3] if _b.channels_last() else input_tensor.shape[2:4]
-        default_size = spatial[0] if spatial[0] == spatial[1] and spatial[0] in _SIZES else 224
-    elif input_shape is None:
-        default_size = 224
+        default_size = _b.square_size(tuple(input_tensor.shape[1:]), _SIZES) or 224
     else:
-        rows, cols = (input_shape[0], input_shape[1]) if _b.channels_last() else input_shape[1:3]
-        default_size = rows if rows == cols and rows in _SIZES else 224
+        default_size = _b.square_size(input_shape, _SIZES) or 224
     input_shape = _b.obtain_input_shape(input_shape, default_size, 32, include_top, weights)
-    rows, cols = (input_shape[0], input_shape[1]) if _b.channels_last() else input_shape[1:3]
+    rows = _b.spatial_size(input_shape)[0]
     if weights == "imagenet":
         if alpha not in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4):
             raise _ArgumentError("With weights='imagenet', `alpha` must be one of 0.35, 0.5, "
                                  f"0.75, 1.0, 1.3 or 1.4. Received: alpha={alpha}")
-        if rows != cols or rows not in _SIZES:
-            rows = 224
-            _warnings.warn("`input_shape` is undefined, non-square or not in [96, 128, 160, "
-                           "192, 224]: loading the weights for 224x224.", stacklevel=2)
+        rows = _b.imagenet_rows(input_shape, _SIZES)
     img_input = _b.image_input(input_tensor, input_shape)
     x = layers.Conv2D(_b.make_divisible(32 * alpha, 8), kernel_size=3, strides=(2, 2),
                       padding="same", use_bias=False, name="Conv1")(img_input)
@@ -106,11 +97,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-style preprocessing: pixels scaled to [-1, 1]."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _b.preprocess_input_for("tf")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

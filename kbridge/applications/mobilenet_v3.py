@@ -202,6 +202,4 @@ def preprocess_input(x, data_format=None):
     return x
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

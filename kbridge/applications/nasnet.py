@@ -191,11 +191,7 @@ def NASNetLarge(input_shape=None, include_top=True, weights="imagenet", input_te
                     ("nasnet_large_no_top.h5", "NASNet-large-no-top.h5")))
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-style preprocessing: pixels scaled to [-1, 1]."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _b.preprocess_input_for("tf")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -68,9 +68,8 @@ def _build_resnet(depths, preact, weights_name, include_top, weights, input_tens
     """A ResNet (v1, or v2 with ``preact``) with ``depths`` blocks in its four stages."""
     from kbridge.applications import _layers as layers
 
-    _b.check_weights(weights, include_top, classes)
-    input_shape = _b.obtain_input_shape(input_shape, 224, 32, include_top, weights)
-    img_input = _b.image_input(input_tensor, input_shape)
+    img_input = _b.model_input(weights, include_top, classes, input_tensor, input_shape,
+                               224, 32)
     x = layers.ZeroPadding2D(((3, 3), (3, 3)), name="conv1_pad")(img_input)
     x = layers.Conv2D(64, 7, strides=2, use_bias=True, name="conv1_conv")(x)
     if not preact:
@@ -120,11 +119,7 @@ def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_sha
                         input_shape, pooling, classes, classifier_activation, name)
 
 
-def preprocess_input(x, data_format=None):
-    """Caffe-style preprocessing: RGB to BGR, minus the ImageNet channel means, no scaling."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+preprocess_input = _b.preprocess_input_for("caffe")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -4,6 +4,7 @@ Example:
     >>> model = ResNet50V2(weights=None, include_top=False, input_shape=(32, 32, 3))
 """
 
+from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
 from kbridge.applications.resnet import _build_resnet
 
@@ -33,11 +34,7 @@ def ResNet152V2(include_top=True, weights="imagenet", input_tensor=None, input_s
                          name)
 
 
-def preprocess_input(x, data_format=None):
-    """"tf"-style preprocessing: pixels scaled to [-1, 1]."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
+preprocess_input = _b.preprocess_input_for("tf")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

@@ -15,9 +15,8 @@ def _build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape,
     """A VGG net: five blocks of 3x3 convolutions (``convs_per_block``) and max pooling."""
     from kbridge.applications import _layers as layers
 
-    _b.check_weights(weights, include_top, classes)
-    input_shape = _b.obtain_input_shape(input_shape, 224, 32, include_top, weights)
-    img_input = _b.image_input(input_tensor, input_shape)
+    img_input = _b.model_input(weights, include_top, classes, input_tensor, input_shape,
+                               224, 32)
     x = img_input
     for block, (filters, convs) in enumerate(zip((64, 128, 256, 512, 512), convs_per_block), 1):
         for i in range(1, convs + 1):
@@ -45,11 +44,7 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
                      classes, classifier_activation, name)
 
 
-def preprocess_input(x, data_format=None):
-    """Caffe-style preprocessing: RGB to BGR, minus the ImageNet channel means, no scaling."""
-    return _imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
+preprocess_input = _b.preprocess_input_for("caffe")
 
 
-def decode_predictions(preds, top=5):
-    """The ``top`` ImageNet classes of each prediction: ``(class_id, name, score)`` tuples."""
-    return _imagenet_utils.decode_predictions(preds, top=top)
+decode_predictions = _imagenet_utils.decode_predictions

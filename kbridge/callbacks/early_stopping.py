@@ -34,6 +34,9 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch
         self._monitor = Monitor(monitor, mode, min_delta)
+        self._reset()
+
+    def _reset(self):
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
@@ -41,11 +44,7 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def on_train_begin(self, logs=None):
-        self.wait = 0
-        self.stopped_epoch = 0
-        self.best = None
-        self.best_weights = None
-        self.best_epoch = 0
+        self._reset()
 
     def on_epoch_end(self, epoch, logs=None):
         self._monitor.resolve(self.model)

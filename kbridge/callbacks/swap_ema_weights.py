@@ -75,38 +75,34 @@ class SwapEMAWeights(Callback):
             if runner is not None and getattr(runner, "state", None) is not None:
                 runner.sync_from_model()
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if self.swap_on_epoch and self._ema_weights_in_model:
+    def _hold_averages(self, averages):
+        """Swap so that the model holds the averages (``averages``) or its own weights."""
+        if self._ema_weights_in_model != averages:
             self._swap()
-            self._ema_weights_in_model = False
+            self._ema_weights_in_model = averages
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.swap_on_epoch:
+            self._hold_averages(False)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.swap_on_epoch and not self._ema_weights_in_model:
-            self._swap()
-            self._ema_weights_in_model = True
+            self._hold_averages(True)
             if epoch == self.params.get("epochs", 0) - 1:
                 # Training ends with the averages in the model; keep the optimizer's copy
                 # equal to them so finalize_variable_values() leaves them in place.
                 self._finalize_ema_values()
 
     def on_test_begin(self, logs=None):
-        if not self._ema_weights_in_model:
-            self._swap()
-            self._ema_weights_in_model = True
+        self._hold_averages(True)
 
     def on_test_end(self, logs=None):
-        if self._ema_weights_in_model:
-            self._swap()
-            self._ema_weights_in_model = False
+        self._hold_averages(False)
 
     def on_predict_begin(self, logs=None):
-        if not self._ema_weights_in_model:
-            self._swap()
-            self._ema_weights_in_model = True
+        self._hold_averages(True)
 
     def on_predict_end(self, logs=None):
         # Keras 3.15 tests `not self._ema_weights_in_model` here and so never swaps back
         # after predict; kbridge restores the model's weights, as after evaluate.
-        if self._ema_weights_in_model:
-            self._swap()
-            self._ema_weights_in_model = False
+        self._hold_averages(False)

@@ -6,8 +6,6 @@ Example:
     >>> value = loss(labels, logits, sample_weight=weights)           # a scalar
 """
 
-import inspect
-
 from kbridge.losses.loss import (
     Loss,
     LossError,
@@ -15,6 +13,7 @@ from kbridge.losses.loss import (
     reduce_weighted_values,
     squeeze_or_expand_to_same_rank,
 )
+from kbridge.losses.loss import resolve_identifier as _resolve_identifier
 from kbridge.losses.metric_learning import Circle, circle
 from kbridge.losses.probabilistic import (
     CTC,
@@ -117,15 +116,8 @@ def get(identifier):
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if inspect.isclass(obj):
-        obj = obj()
-    if not callable(obj):
+    obj = _resolve_identifier(identifier, ALL_OBJECTS_DICT, deserialize)
+    if obj is None:
         raise LossError(f"Could not interpret loss identifier: {identifier!r}. Expected a loss "
                         f"name such as 'mse' or 'categorical_crossentropy', a config dict, a "
                         "Loss or a callable.")

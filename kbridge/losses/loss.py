@@ -6,6 +6,7 @@ Nothing here branches in Python on tensor values: losses run inside ``jax.jit`` 
 ``tf.function``.
 """
 
+import inspect
 import math
 
 from kbridge import ops
@@ -212,18 +213,57 @@ class LossFunctionWrapper(Loss):
         return self.call_with_mask(y_true, y_pred)[0]
 
     def get_config(self):
-        config = super().get_config()
-        config["fn"] = registry.serialize(self.fn)
-        config.update(registry.serialize(self._fn_kwargs))
-        return config
+        return wrapper_config(super().get_config(), self.fn, self._fn_kwargs)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("fn"), (str, dict)):
-            config["fn"] = registry.deserialize(config["fn"])
-        return cls(**config)
+        return wrapper_from_config(cls, config)
 
     def __repr__(self):
         return f"<LossFunctionWrapper({getattr(self.fn, '__name__', self.fn)}, " \
                f"kwargs={self._fn_kwargs})>"
+
+
+class KeywordLossWrapper(LossFunctionWrapper):
+    """A wrapper of a fixed function whose keyword arguments are also the loss's attributes
+    and, after name and reduction, its config (Keras's built-in loss classes)."""
+
+    def __init__(self, fn, reduction, name, dtype, **kwargs):
+        super().__init__(fn, reduction=reduction, name=name, dtype=dtype, **kwargs)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+    def get_config(self):
+        config = Loss.get_config(self)
+        config.update({key: getattr(self, key) for key in self._fn_kwargs})
+        return config
+
+
+def wrapper_config(config, fn, fn_kwargs):
+    """A function wrapper's ``config`` completed with ``fn`` and its keyword arguments."""
+    config["fn"] = registry.serialize(fn)
+    config.update(registry.serialize(fn_kwargs))
+    return config
+
+
+def wrapper_from_config(cls, config):
+    """A function wrapper of class ``cls`` from :func:`wrapper_config`'s dict."""
+    config = dict(config)
+    if isinstance(config.get("fn"), (str, dict)):
+        config["fn"] = registry.deserialize(config["fn"])
+    return cls(**config)
+
+
+def resolve_identifier(identifier, objects, deserialize):
+    """What ``get`` of losses and metrics makes of a non-None ``identifier``: a config dict
+    deserialised, a name looked up in ``objects``, a class instantiated with its defaults;
+    None where that is not callable."""
+    if isinstance(identifier, dict):
+        obj = deserialize(identifier)
+    elif isinstance(identifier, str):
+        obj = objects.get(identifier)
+    else:
+        obj = identifier
+    if inspect.isclass(obj):
+        obj = obj()
+    return obj if callable(obj) else None

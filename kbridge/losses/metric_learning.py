@@ -1,7 +1,7 @@
 """Metric-learning losses: Circle loss over L2-normalised embeddings and integer labels."""
 
 from kbridge import ops
-from kbridge.losses.loss import Loss, LossFunctionWrapper, set_mask
+from kbridge.losses.loss import KeywordLossWrapper, set_mask
 
 
 def _pair_masks(labels, ref_labels, remove_diagonal):
@@ -68,7 +68,7 @@ def circle(y_true, y_pred, ref_labels=None, ref_embeddings=None, remove_diagonal
 circle.with_mask = _circle_with_mask
 
 
-class Circle(LossFunctionWrapper):
+class Circle(KeywordLossWrapper):
     """Circle loss between integer labels and L2-normalised embeddings.
 
     Pairs with the same label are pulled together and others pushed apart, each weighted by
@@ -80,13 +80,5 @@ class Circle(LossFunctionWrapper):
 
     def __init__(self, gamma=80.0, margin=0.4, remove_diagonal=True,
                  reduction="sum_over_batch_size", name="circle", dtype=None):
-        super().__init__(circle, reduction=reduction, name=name, dtype=dtype, gamma=gamma,
-                         margin=margin, remove_diagonal=remove_diagonal)
-        self.gamma = gamma
-        self.margin = margin
-        self.remove_diagonal = remove_diagonal
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(gamma=self.gamma, margin=self.margin, remove_diagonal=self.remove_diagonal)
-        return config
+        super().__init__(circle, reduction, name, dtype, gamma=gamma, margin=margin,
+                         remove_diagonal=remove_diagonal)

@@ -9,27 +9,26 @@ import warnings
 
 from kbridge import ops
 from kbridge.backend.common.config import epsilon
-from kbridge.losses.loss import Loss, LossError, LossFunctionWrapper, set_mask
+from kbridge.losses.loss import KeywordLossWrapper, LossError, set_mask
 
 
-def _check_axis(axis):
+def _categorical_inputs(name, y_true, y_pred, label_smoothing, axis):
+    """``y_true`` (cast to ``y_pred``'s dtype and smoothed) and ``y_pred`` as tensors, after
+    Keras's checks of ``axis`` and of the number of classes."""
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise LossError(f"`axis` must be an int. Received: axis={axis!r}")
-
-
-def _warn_single_class(name, y_pred):
+    y_pred = ops.convert_to_tensor(y_pred)
+    dtype = ops.dtype(y_pred)
+    y_true = ops.cast(y_true, dtype)
     if y_pred.shape[-1] == 1:
         warnings.warn(
             f"In loss {name}, expected y_pred.shape to be (batch_size, num_classes) with "
             f"num_classes > 1. Received: y_pred.shape={tuple(y_pred.shape)}. Consider "
             "'binary_crossentropy' for two classes.", SyntaxWarning, stacklevel=3)
-
-
-def _smooth_categorical(y_true, label_smoothing, dtype):
-    if not label_smoothing:
-        return y_true
-    num_classes = ops.cast(ops.shape(y_true)[-1], dtype)
-    return y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+    if label_smoothing:
+        num_classes = ops.cast(ops.shape(y_true)[-1], dtype)
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / num_classes
+    return y_true, y_pred
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, axis=-1):
@@ -68,24 +67,16 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     Example:
         >>> kbridge.losses.categorical_crossentropy([[0, 1, 0]], [[0.1, 0.8, 0.1]])
     """
-    _check_axis(axis)
-    y_pred = ops.convert_to_tensor(y_pred)
-    dtype = ops.dtype(y_pred)
-    y_true = ops.cast(y_true, dtype)
-    _warn_single_class("categorical_crossentropy", y_pred)
-    y_true = _smooth_categorical(y_true, label_smoothing, dtype)
+    y_true, y_pred = _categorical_inputs("categorical_crossentropy", y_true, y_pred,
+                                         label_smoothing, axis)
     return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
 
 
 def categorical_focal_crossentropy(y_true, y_pred, alpha=0.25, gamma=2.0, from_logits=False,
                                    label_smoothing=0.0, axis=-1):
     """Categorical cross-entropy scaled per class by ``alpha * (1 - p) ** gamma``."""
-    _check_axis(axis)
-    y_pred = ops.convert_to_tensor(y_pred)
-    dtype = ops.dtype(y_pred)
-    y_true = ops.cast(y_true, dtype)
-    _warn_single_class("categorical_focal_crossentropy", y_pred)
-    y_true = _smooth_categorical(y_true, label_smoothing, dtype)
+    y_true, y_pred = _categorical_inputs("categorical_focal_crossentropy", y_true, y_pred,
+                                         label_smoothing, axis)
     if from_logits:
         y_pred = ops.softmax(y_pred, axis=axis)
     # Renormalise so each sample's probabilities sum to one, then clip away from 0 and 1.
@@ -173,90 +164,47 @@ def tversky(y_true, y_pred, alpha=0.5, beta=0.5, axis=None):
     return 1.0 - score
 
 
-class BinaryCrossentropy(LossFunctionWrapper):
+class BinaryCrossentropy(KeywordLossWrapper):
     """Binary cross-entropy. Example: ``BinaryCrossentropy(from_logits=True)(y, logits)``."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="binary_crossentropy", dtype=None):
-        super().__init__(binary_crossentropy, reduction=reduction, name=name, dtype=dtype,
-                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
-                      axis=self.axis)
-        return config
+        super().__init__(binary_crossentropy, reduction, name, dtype, from_logits=from_logits,
+                         label_smoothing=label_smoothing, axis=axis)
 
 
-class BinaryFocalCrossentropy(LossFunctionWrapper):
+class BinaryFocalCrossentropy(KeywordLossWrapper):
     """Focal binary cross-entropy. Example: ``BinaryFocalCrossentropy(gamma=2.0)(y, p)``."""
 
     def __init__(self, apply_class_balancing=False, alpha=0.25, gamma=2.0, from_logits=False,
                  label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size",
                  name="binary_focal_crossentropy", dtype=None):
-        super().__init__(binary_focal_crossentropy, reduction=reduction, name=name,
-                         dtype=dtype, apply_class_balancing=apply_class_balancing,
-                         alpha=alpha, gamma=gamma, from_logits=from_logits,
-                         label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-        self.apply_class_balancing = apply_class_balancing
-        self.alpha = alpha
-        self.gamma = gamma
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
-                      axis=self.axis, apply_class_balancing=self.apply_class_balancing,
-                      alpha=self.alpha, gamma=self.gamma)
-        return config
+        super().__init__(binary_focal_crossentropy, reduction, name, dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                         apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma)
 
 
-class CategoricalCrossentropy(LossFunctionWrapper):
+class CategoricalCrossentropy(KeywordLossWrapper):
     """Cross-entropy for one-hot labels. Example: ``CategoricalCrossentropy()(onehot, probs)``."""
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_crossentropy", dtype=None):
-        super().__init__(categorical_crossentropy, reduction=reduction, name=name, dtype=dtype,
+        super().__init__(categorical_crossentropy, reduction, name, dtype,
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
-                      axis=self.axis)
-        return config
 
 
-class CategoricalFocalCrossentropy(LossFunctionWrapper):
+class CategoricalFocalCrossentropy(KeywordLossWrapper):
     """Focal categorical cross-entropy. Example: ``CategoricalFocalCrossentropy(alpha=0.5)``."""
 
     def __init__(self, alpha=0.25, gamma=2.0, from_logits=False, label_smoothing=0.0, axis=-1,
                  reduction="sum_over_batch_size", name="categorical_focal_crossentropy",
                  dtype=None):
-        super().__init__(categorical_focal_crossentropy, reduction=reduction, name=name,
-                         dtype=dtype, alpha=alpha, gamma=gamma, from_logits=from_logits,
-                         label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-        self.alpha = alpha
-        self.gamma = gamma
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing,
-                      axis=self.axis, alpha=self.alpha, gamma=self.gamma)
-        return config
+        super().__init__(categorical_focal_crossentropy, reduction, name, dtype,
+                         from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+                         alpha=alpha, gamma=gamma)
 
 
-class SparseCategoricalCrossentropy(LossFunctionWrapper):
+class SparseCategoricalCrossentropy(KeywordLossWrapper):
     """Cross-entropy for integer labels; ``ignore_class`` entries are left out of the average.
 
     Example:
@@ -265,60 +213,37 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
 
     def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size",
                  axis=-1, name="sparse_categorical_crossentropy", dtype=None):
-        super().__init__(sparse_categorical_crossentropy, reduction=reduction, name=name,
-                         dtype=dtype, from_logits=from_logits, ignore_class=ignore_class,
-                         axis=axis)
-        self.from_logits = from_logits
-        self.ignore_class = ignore_class
-        self.axis = axis
+        super().__init__(sparse_categorical_crossentropy, reduction, name, dtype,
+                         from_logits=from_logits, ignore_class=ignore_class, axis=axis)
 
     def get_config(self):
-        config = Loss.get_config(self)
-        config.update(from_logits=self.from_logits, ignore_class=self.ignore_class)
-        if self.axis != -1:  # Keras leaves `axis` out of this config; kept when it matters
-            config["axis"] = self.axis
+        config = super().get_config()
+        if self.axis == -1:  # Keras leaves `axis` out of this config; kept when it matters
+            del config["axis"]
         return config
 
 
-class CTC(LossFunctionWrapper):
+class CTC(KeywordLossWrapper):
     """Connectionist temporal classification loss. Example: ``kbridge.losses.CTC()(labels,
     logits)``."""
 
     def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
-        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
+        super().__init__(ctc, reduction, name, dtype)
 
 
-class Dice(LossFunctionWrapper):
+class Dice(KeywordLossWrapper):
     """Dice loss over ``axis`` (all axes by default). Example: ``Dice(axis=(1, 2))(mask, p)``."""
 
     def __init__(self, reduction="sum_over_batch_size", name="dice", axis=None, dtype=None):
-        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(axis=self.axis)
-        return config
+        super().__init__(dice, reduction, name, dtype, axis=axis)
 
 
-class Tversky(LossFunctionWrapper):
+class Tversky(KeywordLossWrapper):
     """Tversky loss. Example: ``kbridge.losses.Tversky(alpha=0.7, beta=0.3)(mask, probs)``."""
 
     def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name="tversky",
                  axis=None, dtype=None):
-        super().__init__(tversky, reduction=reduction, name=name, dtype=dtype, alpha=alpha,
-                         beta=beta, axis=axis)
-        self.alpha = alpha
-        self.beta = beta
-        self.axis = axis
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(alpha=self.alpha, beta=self.beta, axis=self.axis)
-        return config
+        super().__init__(tversky, reduction, name, dtype, alpha=alpha, beta=beta, axis=axis)
 
 
 def categorical_generalized_cross_entropy(y_true, y_pred, q):
@@ -342,7 +267,7 @@ def categorical_generalized_cross_entropy(y_true, y_pred, q):
     return (1.0 - ops.power(p, q)) / q
 
 
-class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+class CategoricalGeneralizedCrossEntropy(KeywordLossWrapper):
     """Generalised cross-entropy, robust to noisy labels: ``(1 - p ** q) / q``.
 
     Example:
@@ -354,11 +279,4 @@ class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
                  name="categorical_generalized_cross_entropy", dtype=None):
         if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
             raise LossError(f"`q` must be a float in the interval (0, 1). Received: q={q!r}")
-        super().__init__(categorical_generalized_cross_entropy, reduction=reduction, name=name,
-                         dtype=dtype, q=q)
-        self.q = q
-
-    def get_config(self):
-        config = Loss.get_config(self)
-        config.update(q=self.q)
-        return config
+        super().__init__(categorical_generalized_cross_entropy, reduction, name, dtype, q=q)

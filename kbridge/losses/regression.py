@@ -7,7 +7,8 @@ Each loss exists as a function returning per-sample values (``mean_squared_error
 
 from kbridge import ops
 from kbridge.backend.common.config import epsilon
-from kbridge.losses.loss import Loss, LossFunctionWrapper, squeeze_or_expand_to_same_rank
+from kbridge.losses.loss import (KeywordLossWrapper, Loss, LossFunctionWrapper,
+                                 squeeze_or_expand_to_same_rank)
 
 
 def _pair(y_true, y_pred):
@@ -119,16 +120,13 @@ def categorical_hinge(y_true, y_pred):
     return ops.maximum(neg - pos + 1.0, 0.0)
 
 
-class _Simple(LossFunctionWrapper):
+class _Simple(KeywordLossWrapper):
     """A wrapper whose config is just name/reduction (the function is fixed by the class)."""
 
     _fn = None
 
     def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
-        super().__init__(type(self)._fn, reduction=reduction, name=name, dtype=dtype)
-
-    def get_config(self):
-        return Loss.get_config(self)
+        super().__init__(type(self)._fn, reduction, name, dtype)
 
 
 class MeanSquaredError(_Simple):

@@ -7,8 +7,6 @@ Example:
     >>> state = m.stateless_update_state([v.value for v in m.variables], y_true, y_pred)
 """
 
-import inspect
-
 from kbridge.backend.common import naming as _naming
 from kbridge.losses import (
     binary_crossentropy,
@@ -28,6 +26,7 @@ from kbridge.losses import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
+from kbridge.losses.loss import resolve_identifier as _resolve_identifier
 from kbridge.metrics.accuracy_metrics import (
     Accuracy,
     BinaryAccuracy,
@@ -144,15 +143,8 @@ def get(identifier):
     """
     if identifier is None:
         return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        obj = ALL_OBJECTS_DICT.get(identifier)
-    else:
-        obj = identifier
-    if inspect.isclass(obj):
-        obj = obj()
-    if not callable(obj):
+    obj = _resolve_identifier(identifier, ALL_OBJECTS_DICT, deserialize)
+    if obj is None:
         raise MetricError(f"Could not interpret metric identifier: {identifier!r}. Expected a "
                           "metric name such as 'accuracy' or 'mse', a config dict, a Metric "
                           "or a callable.")

@@ -3,7 +3,7 @@
 from kbridge import ops
 from kbridge.backend.common import dtypes
 from kbridge.losses.loss import squeeze_or_expand_to_same_rank
-from kbridge.metrics.reduction_metrics import MeanMetricWrapper
+from kbridge.metrics.reduction_metrics import KeywordMetricWrapper
 
 
 def _floatx_matches(a, b):
@@ -90,78 +90,53 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, from_sorted_ids=False
     return matches if shape is None else ops.reshape(matches, shape)
 
 
-class Accuracy(MeanMetricWrapper):
+class Accuracy(KeywordMetricWrapper):
     """How often ``y_pred`` equals ``y_true``. Example: ``Accuracy()([1, 2], [1, 3])`` is 0.5."""
 
     def __init__(self, name="accuracy", dtype=None):
-        super().__init__(accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        super().__init__(accuracy, name, dtype, "up")
 
 
-class BinaryAccuracy(MeanMetricWrapper):
+class BinaryAccuracy(KeywordMetricWrapper):
     """How often thresholded predictions match 0/1 labels. Example: ``BinaryAccuracy(0.7)``."""
 
     def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
-        super().__init__(binary_accuracy, name=name, dtype=dtype, threshold=threshold)
-        self.threshold = threshold
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "threshold": self.threshold}
+        super().__init__(binary_accuracy, name, dtype, "up", threshold=threshold)
 
 
-class CategoricalAccuracy(MeanMetricWrapper):
+class CategoricalAccuracy(KeywordMetricWrapper):
     """How often ``argmax(y_pred)`` matches one-hot labels. Example: ``CategoricalAccuracy()``."""
 
     def __init__(self, name="categorical_accuracy", dtype=None):
-        super().__init__(categorical_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        super().__init__(categorical_accuracy, name, dtype, "up")
 
 
-class SparseCategoricalAccuracy(MeanMetricWrapper):
+class SparseCategoricalAccuracy(KeywordMetricWrapper):
     """How often ``argmax(y_pred)`` matches integer labels.
     Example: ``SparseCategoricalAccuracy()([2, 1], probs)``."""
 
     def __init__(self, name="sparse_categorical_accuracy", dtype=None):
-        super().__init__(sparse_categorical_accuracy, name=name, dtype=dtype)
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        super().__init__(sparse_categorical_accuracy, name, dtype, "up")
 
 
-class TopKCategoricalAccuracy(MeanMetricWrapper):
+class TopKCategoricalAccuracy(KeywordMetricWrapper):
     """How often the one-hot label is in the top ``k``. Example: ``TopKCategoricalAccuracy(k=2)``."""
 
     def __init__(self, k=5, name="top_k_categorical_accuracy", dtype=None):
-        super().__init__(top_k_categorical_accuracy, name=name, dtype=dtype, k=k)
-        self.k = k
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "k": self.k}
+        super().__init__(top_k_categorical_accuracy, name, dtype, "up", k=k)
 
 
-class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
+class SparseTopKCategoricalAccuracy(KeywordMetricWrapper):
     """How often the integer label is in the top ``k``.
     Example: ``SparseTopKCategoricalAccuracy(k=3)``."""
 
     def __init__(self, k=5, name="sparse_top_k_categorical_accuracy", dtype=None,
                  from_sorted_ids=False):
-        super().__init__(sparse_top_k_categorical_accuracy, name=name, dtype=dtype, k=k,
+        super().__init__(sparse_top_k_categorical_accuracy, name, dtype, "up", k=k,
                          from_sorted_ids=from_sorted_ids)
-        self.k = k
-        self.from_sorted_ids = from_sorted_ids
-        self._direction = "up"
 
     def get_config(self):
-        config = {"name": self.name, "dtype": self.dtype, "k": self.k}
-        if self.from_sorted_ids:
-            config["from_sorted_ids"] = True
+        config = super().get_config()
+        if not self.from_sorted_ids:  # Keras adds it only when set
+            del config["from_sorted_ids"]
         return config

@@ -168,85 +168,70 @@ class SensitivitySpecificityBase(Metric):
         return {**super().get_config(), "class_id": self.class_id}
 
 
-def _check_unit(name, value):
-    if value < 0 or value > 1:
-        raise MetricError(f"`{name}` must be in [0, 1]. Received: {name}={value}")
+class _AtConstraint(SensitivitySpecificityBase):
+    """The best rate ``_compared[1]`` among thresholds whose rate ``_compared[0]`` is at least
+    the constraint value, which the class takes (checked in [0, 1]), keeps and configures
+    under the name ``_value_name``."""
+
+    _value_name = None
+    _compared = None
+
+    def __init__(self, value, num_thresholds, class_id, name, dtype):
+        if value < 0 or value > 1:
+            raise MetricError(f"`{self._value_name}` must be in [0, 1]. Received: "
+                              f"{self._value_name}={value}")
+        setattr(self, self._value_name, value)
+        self.num_thresholds = num_thresholds
+        super().__init__(value, num_thresholds, class_id, name, dtype)
+
+    def result(self):
+        constrained, optimized = self._compared
+        rates = self._rates()
+        return self._max_under_constraint(rates[constrained], rates[optimized])
+
+    def get_config(self):
+        return {**super().get_config(), "num_thresholds": self.num_thresholds,
+                self._value_name: getattr(self, self._value_name)}
 
 
-class SensitivityAtSpecificity(SensitivitySpecificityBase):
+class SensitivityAtSpecificity(_AtConstraint):
     """Best sensitivity (recall) among thresholds whose specificity is >= ``specificity``.
     Example: ``SensitivityAtSpecificity(0.5)(y, probs)``."""
 
+    _value_name, _compared = "specificity", ("specificity", "recall")
+
     def __init__(self, specificity, num_thresholds=200, class_id=None, name=None, dtype=None):
-        _check_unit("specificity", specificity)
-        self.specificity = specificity
-        self.num_thresholds = num_thresholds
         super().__init__(specificity, num_thresholds, class_id, name, dtype)
 
-    def result(self):
-        r = self._rates()
-        return self._max_under_constraint(r["specificity"], r["recall"])
 
-    def get_config(self):
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "specificity": self.specificity}
-
-
-class SpecificityAtSensitivity(SensitivitySpecificityBase):
+class SpecificityAtSensitivity(_AtConstraint):
     """Best specificity among thresholds whose sensitivity is >= ``sensitivity``.
     Example: ``SpecificityAtSensitivity(0.8)(y, probs)``."""
 
+    _value_name, _compared = "sensitivity", ("recall", "specificity")
+
     def __init__(self, sensitivity, num_thresholds=200, class_id=None, name=None, dtype=None):
-        _check_unit("sensitivity", sensitivity)
-        self.sensitivity = sensitivity
-        self.num_thresholds = num_thresholds
         super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
 
-    def result(self):
-        r = self._rates()
-        return self._max_under_constraint(r["recall"], r["specificity"])
 
-    def get_config(self):
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "sensitivity": self.sensitivity}
-
-
-class PrecisionAtRecall(SensitivitySpecificityBase):
+class PrecisionAtRecall(_AtConstraint):
     """Best precision among thresholds whose recall is >= ``recall``.
     Example: ``PrecisionAtRecall(0.5)(y, probs)``."""
 
+    _value_name, _compared = "recall", ("recall", "precision")
+
     def __init__(self, recall, num_thresholds=200, class_id=None, name=None, dtype=None):
-        _check_unit("recall", recall)
-        self.recall = recall
-        self.num_thresholds = num_thresholds
         super().__init__(recall, num_thresholds, class_id, name, dtype)
 
-    def result(self):
-        r = self._rates()
-        return self._max_under_constraint(r["recall"], r["precision"])
 
-    def get_config(self):
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "recall": self.recall}
-
-
-class RecallAtPrecision(SensitivitySpecificityBase):
+class RecallAtPrecision(_AtConstraint):
     """Best recall among thresholds whose precision is >= ``precision``.
     Example: ``RecallAtPrecision(0.8)(y, probs)``."""
 
+    _value_name, _compared = "precision", ("precision", "recall")
+
     def __init__(self, precision, num_thresholds=200, class_id=None, name=None, dtype=None):
-        _check_unit("precision", precision)
-        self.precision = precision
-        self.num_thresholds = num_thresholds
         super().__init__(precision, num_thresholds, class_id, name, dtype)
-
-    def result(self):
-        r = self._rates()
-        return self._max_under_constraint(r["precision"], r["recall"])
-
-    def get_config(self):
-        return {**super().get_config(), "num_thresholds": self.num_thresholds,
-                "precision": self.precision}
 
 
 _CURVES = {"roc": "ROC", "pr": "PR", "prgain": "PRGAIN"}

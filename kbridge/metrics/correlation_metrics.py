@@ -4,7 +4,7 @@ samples seen (each sample's coefficient is taken along ``axis``)."""
 from kbridge import ops
 from kbridge.backend.common.config import epsilon
 from kbridge.losses.loss import squeeze_or_expand_to_same_rank
-from kbridge.metrics.reduction_metrics import MeanMetricWrapper
+from kbridge.metrics.reduction_metrics import KeywordMetricWrapper
 
 
 def _prepare(y_true, y_pred):
@@ -47,7 +47,7 @@ def concordance_correlation(y_true, y_pred, axis=-1):
     return ops.mean(2.0 * covariance / (norm + epsilon()), axis=axis)
 
 
-class PearsonCorrelation(MeanMetricWrapper):
+class PearsonCorrelation(KeywordMetricWrapper):
     """Mean Pearson correlation coefficient between targets and predictions (higher is
     better).
 
@@ -57,15 +57,10 @@ class PearsonCorrelation(MeanMetricWrapper):
     """
 
     def __init__(self, name="pearson_correlation", dtype=None, axis=-1):
-        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
-        self.axis = axis
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+        super().__init__(pearson_correlation, name, dtype, "up", axis=axis)
 
 
-class ConcordanceCorrelation(MeanMetricWrapper):
+class ConcordanceCorrelation(KeywordMetricWrapper):
     """Mean concordance correlation coefficient between targets and predictions (higher is
     better): correlation that also penalises a shift or scale away from ``y = x``.
 
@@ -75,9 +70,4 @@ class ConcordanceCorrelation(MeanMetricWrapper):
     """
 
     def __init__(self, name="concordance_correlation", dtype=None, axis=-1):
-        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
-        self.axis = axis
-        self._direction = "up"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+        super().__init__(concordance_correlation, name, dtype, "up", axis=axis)

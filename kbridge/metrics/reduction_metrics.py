@@ -2,9 +2,9 @@
 function, the base of the accuracy, regression and probabilistic metrics)."""
 
 from kbridge import losses, ops
-from kbridge.losses.loss import apply_mask, get_mask, squeeze_or_expand_to_same_rank
+from kbridge.losses.loss import (apply_mask, get_mask, squeeze_or_expand_to_same_rank,
+                                 wrapper_config, wrapper_from_config)
 from kbridge.metrics.metric import Metric
-from kbridge.saving import registry
 
 
 def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype, mask=None):
@@ -108,14 +108,27 @@ class MeanMetricWrapper(Mean):
         super().update_state(values, sample_weight=sample_weight, mask=mask)
 
     def get_config(self):
-        config = super().get_config()
-        config["fn"] = registry.serialize(self._fn)
-        config.update(registry.serialize(self._fn_kwargs))
-        return config
+        return wrapper_config(super().get_config(), self._fn, self._fn_kwargs)
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("fn"), (str, dict)):
-            config["fn"] = registry.deserialize(config["fn"])
-        return cls(**config)
+        return wrapper_from_config(cls, config)
+
+
+class KeywordMetricWrapper(MeanMetricWrapper):
+    """The mean of a fixed function whose keyword arguments are also the metric's attributes
+    and, after name and dtype, its config (Keras's built-in metric classes).
+
+    ``direction`` is "up" where higher values are better, "down" where lower ones are.
+    """
+
+    def __init__(self, fn, name, dtype, direction, **kwargs):
+        super().__init__(fn, name=name, dtype=dtype, **kwargs)
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+        self._direction = direction
+
+    def get_config(self):
+        config = {"name": self.name, "dtype": self.dtype}
+        config.update({key: getattr(self, key) for key in self._fn_kwargs})
+        return config

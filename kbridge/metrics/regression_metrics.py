@@ -6,7 +6,7 @@ import warnings
 from kbridge import losses, ops
 from kbridge.losses.loss import squeeze_or_expand_to_same_rank
 from kbridge.metrics.metric import Metric, MetricError
-from kbridge.metrics.reduction_metrics import Mean, MeanMetricWrapper
+from kbridge.metrics.reduction_metrics import KeywordMetricWrapper, Mean, MeanMetricWrapper
 
 
 def cosine_similarity(y_true, y_pred, axis=-1):
@@ -19,7 +19,7 @@ def cosine_similarity(y_true, y_pred, axis=-1):
     return ops.sum(y_true * y_pred, axis=axis)
 
 
-class _FnMetric(MeanMetricWrapper):
+class _FnMetric(KeywordMetricWrapper):
     """A mean of a fixed function; the config is name and dtype only."""
 
     _fn_ref = None
@@ -27,11 +27,8 @@ class _FnMetric(MeanMetricWrapper):
     _up = False
 
     def __init__(self, name=None, dtype=None):
-        super().__init__(type(self)._fn_ref, name=name or self._default_name, dtype=dtype)
-        self._direction = "up" if self._up else "down"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype}
+        super().__init__(type(self)._fn_ref, name or self._default_name, dtype,
+                         "up" if self._up else "down")
 
 
 def _fn_metric(class_name, fn, default_name, doc, up=False):
@@ -89,55 +86,32 @@ class CosineSimilarity(MeanMetricWrapper):
         return {"name": self.name, "dtype": self.dtype}
 
 
-class BinaryCrossentropy(MeanMetricWrapper):
+class BinaryCrossentropy(KeywordMetricWrapper):
     """Mean binary cross-entropy. Example: ``BinaryCrossentropy(from_logits=True)(y, logits)``."""
 
     def __init__(self, name="binary_crossentropy", dtype=None, from_logits=False,
                  label_smoothing=0):
-        super().__init__(losses.binary_crossentropy, name=name, dtype=dtype,
+        super().__init__(losses.binary_crossentropy, name, dtype, "down",
                          from_logits=from_logits, label_smoothing=label_smoothing)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self._direction = "down"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing}
 
 
-class CategoricalCrossentropy(MeanMetricWrapper):
+class CategoricalCrossentropy(KeywordMetricWrapper):
     """Mean categorical cross-entropy. Example: ``CategoricalCrossentropy()(onehot, probs)``."""
 
     def __init__(self, name="categorical_crossentropy", dtype=None, from_logits=False,
                  label_smoothing=0, axis=-1):
-        super().__init__(losses.categorical_crossentropy, name=name, dtype=dtype,
+        super().__init__(losses.categorical_crossentropy, name, dtype, "down",
                          from_logits=from_logits, label_smoothing=label_smoothing, axis=axis)
-        self.from_logits = from_logits
-        self.label_smoothing = label_smoothing
-        self.axis = axis
-        self._direction = "down"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "from_logits": self.from_logits,
-                "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
-class SparseCategoricalCrossentropy(MeanMetricWrapper):
+class SparseCategoricalCrossentropy(KeywordMetricWrapper):
     """Mean sparse categorical cross-entropy.
     Example: ``SparseCategoricalCrossentropy(from_logits=True)(labels, logits)``."""
 
     def __init__(self, name="sparse_categorical_crossentropy", dtype=None, from_logits=False,
                  ignore_class=None, axis=-1):
-        super().__init__(losses.sparse_categorical_crossentropy, name=name, dtype=dtype,
+        super().__init__(losses.sparse_categorical_crossentropy, name, dtype, "down",
                          from_logits=from_logits, ignore_class=ignore_class, axis=axis)
-        self.from_logits = from_logits
-        self.ignore_class = ignore_class
-        self.axis = axis
-        self._direction = "down"
-
-    def get_config(self):
-        return {"name": self.name, "dtype": self.dtype, "from_logits": self.from_logits,
-                "ignore_class": self.ignore_class, "axis": self.axis}
 
 
 class RootMeanSquaredError(Mean):

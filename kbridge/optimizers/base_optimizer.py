@@ -378,15 +378,11 @@ class Optimizer:
         if not grads:
             return
         if trainable_variables is None:
-            if not self.built:
+            trainable_variables = self._built_variables()
+            if len(grads) != len(trainable_variables):
                 raise OptimizerError(
-                    "`apply(grads)` without variables needs a built optimizer: call "
-                    "`optimizer.build(trainable_variables)` or pass the variables.")
-            if len(grads) != len(self._trainable_variables):
-                raise OptimizerError(
-                    f"Expected {len(self._trainable_variables)} gradients (one per variable "
+                    f"Expected {len(trainable_variables)} gradients (one per variable "
                     f"the optimizer was built with). Received {len(grads)}.")
-            trainable_variables = self._trainable_variables
         else:
             trainable_variables = list(trainable_variables)
             if len(grads) != len(trainable_variables):
@@ -421,6 +417,14 @@ class Optimizer:
                 if constraint is not None:
                     v.assign(constraint(v))
             self._iterations.assign(ops.add(self._iterations.value, 1))
+
+    def _built_variables(self):
+        """The variables the optimizer was built with (for ``apply`` without variables)."""
+        if not self.built:
+            raise OptimizerError(
+                "`apply(grads)` without variables needs a built optimizer: call "
+                "`optimizer.build(trainable_variables)` or pass the variables.")
+        return self._trainable_variables
 
     def _apply_internal(self, grads, variables):
         if self.gradient_accumulation_steps:

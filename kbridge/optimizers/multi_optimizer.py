@@ -195,11 +195,7 @@ class MultiOptimizer(Optimizer):
         if not grads:
             return
         if trainable_variables is None:
-            if not self.built:
-                raise OptimizerError(
-                    "`apply(grads)` without variables needs a built optimizer: call "
-                    "`optimizer.build(trainable_variables)` or pass the variables.")
-            trainable_variables = self._trainable_variables
+            trainable_variables = self._built_variables()
         trainable_variables = list(trainable_variables)
         if not self.built:
             self.build(trainable_variables)

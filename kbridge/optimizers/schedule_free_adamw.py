@@ -1,10 +1,10 @@
 """Schedule-Free AdamW (Defazio et al., 2024): no learning-rate schedule needed."""
 
 from kbridge import ops
-from kbridge.optimizers.base_optimizer import Optimizer
+from kbridge.optimizers.adam import _AdamBase, _step, moving_average
 
 
-class ScheduleFreeAdamW(Optimizer):
+class ScheduleFreeAdamW(_AdamBase):
     """Schedule-Free AdamW (Keras 3 ``keras.optimizers.ScheduleFreeAdamW``).
 
     The optimizer keeps ``z`` (its "momentum" slot, started at the initial weights) where the
@@ -25,24 +25,20 @@ class ScheduleFreeAdamW(Optimizer):
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,
                  ema_overwrite_frequency=None, loss_scale_factor=None,
                  gradient_accumulation_steps=None, name=None, **kwargs):
-        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay,
-                         clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, weight_decay=weight_decay, clipnorm=clipnorm,
+                         clipvalue=clipvalue, global_clipnorm=global_clipnorm,
                          use_ema=use_ema, ema_momentum=ema_momentum,
                          ema_overwrite_frequency=ema_overwrite_frequency,
                          loss_scale_factor=loss_scale_factor,
                          gradient_accumulation_steps=gradient_accumulation_steps, name=name,
                          **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
         self.warmup_steps = warmup_steps
 
     def build(self, var_list):
         if self.built:
             return
         super().build(var_list)
-        self._momentums, self._velocities = self.add_optimizer_variables(
-            var_list, ["momentum", "velocity"])
         for z, variable in zip(self._momentums, var_list):
             z.assign(ops.copy(variable.value))  # z starts at the initial weights
 
@@ -50,7 +46,7 @@ class ScheduleFreeAdamW(Optimizer):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = ops.cast(gradient, dtype)
-        t = ops.cast(ops.add(self.iterations, 1), dtype)
+        t = _step(self, dtype)
         beta_1, beta_2 = self.beta_1, self.beta_2
         if self.warmup_steps > 0:
             lr = ops.multiply(lr, ops.minimum(ops.divide(t, float(self.warmup_steps)), 1.0))
@@ -58,8 +54,7 @@ class ScheduleFreeAdamW(Optimizer):
         z, v = self._momentums[i], self._velocities[i]
         z_old = ops.copy(z.value)  # a copy: torch and tf assign in place
         bias_2 = ops.subtract(1.0, ops.power(ops.cast(beta_2, dtype), t))
-        v.assign(ops.add(v.value, ops.multiply(ops.subtract(ops.square(gradient), v.value),
-                                               1 - beta_2)))
+        moving_average(v, ops.square(gradient), beta_2)
         denom = ops.add(ops.sqrt(ops.divide(v.value, bias_2)), self.epsilon)
         z.assign(ops.subtract(z_old, ops.divide(ops.multiply(lr, gradient), denom)))
         weight = ops.divide(1.0, t)
@@ -71,6 +66,5 @@ class ScheduleFreeAdamW(Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                       "warmup_steps": self.warmup_steps})
+        config["warmup_steps"] = self.warmup_steps
         return config

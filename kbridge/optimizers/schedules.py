@@ -92,7 +92,29 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StaircaseDecay(LearningRateSchedule):
+    """A decay driven by ``step / decay_steps`` at ``decay_rate``, floored if ``staircase``."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        _check_positive("decay_steps", decay_steps)
+        self.initial_learning_rate = initial_learning_rate
+        self.decay_steps = decay_steps
+        self.decay_rate = decay_rate
+        self.staircase = staircase
+        self.name = name
+
+    def _progress(self, step):
+        """``step / decay_steps`` as float32, floored if ``staircase``."""
+        p = ops.divide(_float_step(step), float(self.decay_steps))
+        return ops.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StaircaseDecay):
     """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (floored if staircase).
 
     Example:
@@ -101,25 +123,12 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="ExponentialDecay"):
-        _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     @_on_step_backend
     def __call__(self, step):
-        p = ops.divide(_float_step(step), float(self.decay_steps))
-        if self.staircase:
-            p = ops.floor(p)
-        return ops.multiply(ops.power(ops.cast(self.decay_rate, "float32"), p),
+        return ops.multiply(ops.power(ops.cast(self.decay_rate, "float32"), self._progress(step)),
                             self.initial_learning_rate)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -196,7 +205,7 @@ class PolynomialDecay(LearningRateSchedule):
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StaircaseDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (floored if staircase).
 
     Example:
@@ -205,25 +214,13 @@ class InverseTimeDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
                  name="InverseTimeDecay"):
-        _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     @_on_step_backend
     def __call__(self, step):
-        p = ops.divide(_float_step(step), float(self.decay_steps))
-        if self.staircase:
-            p = ops.floor(p)
-        denominator = ops.add(ops.multiply(p, ops.cast(self.decay_rate, "float32")), 1.0)
+        denominator = ops.add(
+            ops.multiply(self._progress(step), ops.cast(self.decay_rate, "float32")), 1.0)
         return ops.divide(ops.cast(self.initial_learning_rate, "float32"), denominator)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 def _cosine(fraction, alpha):
