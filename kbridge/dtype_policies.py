@@ -197,13 +197,8 @@ class DTypePolicyMap(DTypePolicy, collections.abc.MutableMapping):
     def name(self):
         return f"map_{self.default_policy.name}"
 
-    @property
-    def compute_dtype(self):
-        return self.default_policy.compute_dtype
-
-    @property
-    def variable_dtype(self):
-        return self.default_policy.variable_dtype
+    compute_dtype = property(lambda self: self.default_policy.compute_dtype)
+    variable_dtype = property(lambda self: self.default_policy.variable_dtype)
 
     def __getitem__(self, key):
         if key in self._policy_map:

@@ -78,21 +78,10 @@ class Function:
         self._input_layers = [n.layer for n in self._graph._graph_nodes
                               if isinstance(n.layer, InputLayer)]
 
-    @property
-    def inputs(self):
-        return list(self._graph.inputs)
-
-    @property
-    def outputs(self):
-        return list(self._graph.outputs)
-
-    @property
-    def input(self):
-        return self._graph.input
-
-    @property
-    def output(self):
-        return self._graph.output
+    inputs = property(lambda self: list(self._graph.inputs))
+    outputs = property(lambda self: list(self._graph.outputs))
+    input = property(lambda self: self._graph.input)
+    output = property(lambda self: self._graph.output)
 
     @property
     def operations(self):

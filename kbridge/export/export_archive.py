@@ -43,17 +43,9 @@ class ExportArchive:
         self._endpoint_signatures = {}
         self._copies = []  # (tracked kbridge layer, its tensorflow-backend twin)
 
-    @property
-    def variables(self):
-        return self._root.variables
-
-    @property
-    def trainable_variables(self):
-        return self._root.trainable_variables
-
-    @property
-    def non_trainable_variables(self):
-        return self._root.non_trainable_variables
+    variables = property(lambda self: self._root.variables)
+    trainable_variables = property(lambda self: self._root.trainable_variables)
+    non_trainable_variables = property(lambda self: self._root.non_trainable_variables)
 
     # --- resources --------------------------------------------------------------------
     def track(self, resource):

@@ -10,6 +10,13 @@ __all__ = ["ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 _FLOAT16_NEG = -3e4
 
 
+def _non_negative(value, name):
+    """``value``, which must be a non-negative number."""
+    if value is None or value < 0:
+        raise KbridgeError(f"`{name}` must be a non-negative number. Received: {name}={value}")
+    return value
+
+
 class ReLU(Layer):
     """Rectified linear unit with optional ceiling, leak and threshold.
 
@@ -21,15 +28,9 @@ class ReLU(Layer):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
             raise KbridgeError(f"`max_value` must be non-negative. Received: max_value={max_value}")
-        if negative_slope is None or negative_slope < 0:
-            raise KbridgeError("`negative_slope` must be a non-negative number. "
-                               f"Received: negative_slope={negative_slope}")
-        if threshold is None or threshold < 0:
-            raise KbridgeError("`threshold` must be a non-negative number. "
-                               f"Received: threshold={threshold}")
         self.max_value = max_value
-        self.negative_slope = negative_slope
-        self.threshold = threshold
+        self.negative_slope = _non_negative(negative_slope, "negative_slope")
+        self.threshold = _non_negative(threshold, "threshold")
         self.supports_masking = True
 
     def call(self, inputs):
@@ -50,10 +51,7 @@ class LeakyReLU(Layer):
         if "alpha" in kwargs:  # Keras 2 name
             negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
-        if negative_slope is None or negative_slope < 0:
-            raise KbridgeError("`negative_slope` must be a non-negative number. "
-                               f"Received: negative_slope={negative_slope}")
-        self.negative_slope = negative_slope
+        self.negative_slope = _non_negative(negative_slope, "negative_slope")
         self.supports_masking = True
 
     def call(self, inputs):

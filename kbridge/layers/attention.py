@@ -115,7 +115,10 @@ def _attention_equations(rank, attn_axes):
 
 
 class _ProjectingAttention(Layer):
-    """Weights and masks shared by MultiHeadAttention and GroupedQueryAttention."""
+    """Weights, masks and call shared by MultiHeadAttention and GroupedQueryAttention."""
+
+    # Whether a query without ``query_mask`` is masked by its own Keras mask.
+    _query_mask_from_input = False
 
     def _init_common(self, dropout, use_bias, sliding_window, kernel_initializer,
                      bias_initializer, kernel_regularizer, bias_regularizer,
@@ -166,6 +169,9 @@ class _ProjectingAttention(Layer):
         with naming.layer_scope(name):
             layer.build((None,) * free + bound)
         return layer
+
+    dropout = property(lambda self: self._dropout)
+    use_bias = property(lambda self: self._use_bias)
 
     def _project(self, name, x):
         return self._projections[name](x)
@@ -219,6 +225,43 @@ class _ProjectingAttention(Layer):
         out = ops.einsum(combine_equation, self._dropout_scores(scores, training), value)
         return out, scores
 
+    def _project_key_value(self, key, value):
+        return self._project("key", key), self._project("value", value)
+
+    def _attention_layout(self):
+        """``_attend``'s ``(scale, attn_axes, dot_equation, combine_equation, scores_rank)``."""
+        raise NotImplementedError
+
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+             attention_mask=None, return_attention_scores=False, training=None,
+             use_causal_mask=False):
+        if key is None:
+            key = value
+        if self._projections is None:
+            self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        if query_mask is None and self._query_mask_from_input:
+            query_mask = getattr(query, "_keras_mask", None)
+        causal_only = (use_causal_mask and query_mask is None and value_mask is None
+                       and key_mask is None and attention_mask is None
+                       and self._sliding_window is None)
+        mask = None if causal_only else _combine_masks(
+            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask,
+            self._sliding_window)
+        gate = self._project("gate", query) if self._use_gate else None
+        q = self._project("query", query)
+        k, v = self._project_key_value(key, value)
+        out, scores = self._attend(q, k, v, mask, training, return_attention_scores,
+                                   causal_only, *self._attention_layout())
+        if gate is not None:
+            out = ops.multiply(out, gate)
+        out = self._project("attention_output", out)
+        if return_attention_scores:
+            return out, scores
+        return out
+
+    def compute_mask(self, inputs, previous_mask):
+        return previous_mask
+
     def _common_config(self):
         return {
             "kernel_initializer": registry.serialize(self._kernel_initializer),
@@ -255,6 +298,8 @@ class MultiHeadAttention(_ProjectingAttention):
         >>> mha(np.ones((1, 5, 8)), np.ones((1, 3, 8))).shape
         (1, 5, 8)
     """
+
+    _query_mask_from_input = True
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True,
                  output_shape=None, attention_axes=None, sliding_window=None,
@@ -293,8 +338,6 @@ class MultiHeadAttention(_ProjectingAttention):
     num_heads = property(lambda self: self._num_heads)
     key_dim = property(lambda self: self._key_dim)
     value_dim = property(lambda self: self._value_dim)
-    dropout = property(lambda self: self._dropout)
-    use_bias = property(lambda self: self._use_bias)
     attention_axes = property(lambda self: self._attention_axes)
 
     def build(self, query_shape, value_shape=None, key_shape=None):
@@ -336,37 +379,8 @@ class MultiHeadAttention(_ProjectingAttention):
         self._equations = _attention_equations(rank, axes)
         self.built = True
 
-    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
-             attention_mask=None, return_attention_scores=False, training=None,
-             use_causal_mask=False):
-        if key is None:
-            key = value
-        if self._projections is None:
-            self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
-        if query_mask is None:
-            query_mask = getattr(query, "_keras_mask", None)
-        causal_only = (use_causal_mask and query_mask is None and value_mask is None
-                       and key_mask is None and attention_mask is None
-                       and self._sliding_window is None)
-        mask = None if causal_only else _combine_masks(
-            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask,
-            self._sliding_window)
-        gate = self._project("gate", query) if self._use_gate else None
-        q = self._project("query", query)
-        k = self._project("key", key)
-        v = self._project("value", value)
-        out, scores = self._attend(q, k, v, mask, training, return_attention_scores,
-                                   causal_only, self._inverse_sqrt_key_dim,
-                                   self._attn_axes_resolved, *self._equations)
-        if gate is not None:
-            out = ops.multiply(out, gate)
-        out = self._project("attention_output", out)
-        if return_attention_scores:
-            return out, scores
-        return out
-
-    def compute_mask(self, inputs, previous_mask):
-        return previous_mask
+    def _attention_layout(self):
+        return (self._inverse_sqrt_key_dim, self._attn_axes_resolved) + self._equations
 
     def get_config(self):
         config = super().get_config()
@@ -421,8 +435,6 @@ class GroupedQueryAttention(_ProjectingAttention):
         self._flash_attention = flash_attention
         self._inverse_sqrt_head_dim = 1.0 / math.sqrt(float(self.head_dim))
 
-    dropout = property(lambda self: self._dropout)
-    use_bias = property(lambda self: self._use_bias)
     use_gate = property(lambda self: self._use_gate)
     sliding_window = property(lambda self: self._sliding_window)
 
@@ -448,35 +460,12 @@ class GroupedQueryAttention(_ProjectingAttention):
         self._projections = p
         self.built = True
 
-    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
-             attention_mask=None, return_attention_scores=False, training=None,
-             use_causal_mask=False):
-        if key is None:
-            key = value
-        if self._projections is None:
-            self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
-        causal_only = (use_causal_mask and query_mask is None and value_mask is None
-                       and key_mask is None and attention_mask is None
-                       and self._sliding_window is None)
-        mask = None if causal_only else _combine_masks(
-            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask,
-            self._sliding_window)
-        gate = self._project("gate", query) if self._use_gate else None
-        q = self._project("query", query)
+    def _project_key_value(self, key, value):
         k = ops.repeat(self._project("key", key), self.num_repeats, axis=2)
-        v = ops.repeat(self._project("value", value), self.num_repeats, axis=2)
-        out, scores = self._attend(q, k, v, mask, training, return_attention_scores,
-                                   causal_only, self._inverse_sqrt_head_dim, (1,),
-                                   "bkuh,bquh->buqk", "buqk,bkuh->bquh", 4)
-        if gate is not None:
-            out = ops.multiply(out, gate)
-        out = self._project("attention_output", out)
-        if return_attention_scores:
-            return out, scores
-        return out
+        return k, ops.repeat(self._project("value", value), self.num_repeats, axis=2)
 
-    def compute_mask(self, inputs, previous_mask):
-        return previous_mask
+    def _attention_layout(self):
+        return (self._inverse_sqrt_head_dim, (1,), "bkuh,bquh->buqk", "buqk,bkuh->bquh", 4)
 
     def get_config(self):
         config = super().get_config()

@@ -12,14 +12,14 @@ The recurrent convolution always uses stride 1 and "same" padding.
 
 import numpy as np
 
-from kbridge import initializers, ops
+from kbridge import ops
 from kbridge.backend.common.keras_tensor import KerasTensor
 from kbridge.errors import ArgumentError
 from kbridge.layers.convolution import (normalize_data_format, normalize_padding,
                                         normalize_tuple)
 from kbridge.layers.layer import InputSpec, Layer
-from kbridge.layers.rnn import (RNN, _DropoutCellMixin, _dropout_mask, _serialize,
-                                get_activation, serialize_activation)
+from kbridge.layers.rnn import (_DropoutCellMixin, _dropout_mask, _FlatConfigRNN,
+                                _unit_forget_bias, get_activation, serialize_activation)
 
 __all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
 
@@ -66,16 +66,10 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
         self.activation = get_activation(activation)
         self.recurrent_activation = get_activation(recurrent_activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self._init_weights((kernel_initializer, recurrent_initializer, bias_initializer),
+                           (kernel_regularizer, recurrent_regularizer, bias_regularizer),
+                           (kernel_constraint, recurrent_constraint, bias_constraint))
         self.unit_forget_bias = unit_forget_bias
-        self.kernel_regularizer = kernel_regularizer
-        self.recurrent_regularizer = recurrent_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
         self._init_dropout(dropout, recurrent_dropout, seed)
         self.state_size = [filters, filters]  # flat sizes, set in build
         self.output_size = filters
@@ -96,29 +90,13 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
         self.input_dim = int(channels)
         size = int(np.prod(self.state_shape()[1:]))
         self.state_size = [size, size]
-        self.kernel = self.add_weight(
-            shape=self.kernel_size + (self.input_dim, 4 * self.filters), name="kernel",
-            initializer=self.kernel_initializer, regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight(
-            shape=self.kernel_size + (self.filters, 4 * self.filters), name="recurrent_kernel",
-            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint)
+        self._add_kernels(self.kernel_size + (self.input_dim, 4 * self.filters),
+                          self.kernel_size + (self.filters, 4 * self.filters))
         self.bias = None
         if self.use_bias:
-            init = self.bias_initializer
-            if self.unit_forget_bias:
-                filters, base = self.filters, self.bias_initializer
-
-                def init(shape, dtype=None):  # [bias_init, ones, bias_init x 2], as Keras
-                    parts = [np.asarray(base((filters,), dtype=dtype)),
-                             np.ones((filters,), np.asarray(base((1,), dtype=dtype)).dtype),
-                             np.asarray(base((2 * filters,), dtype=dtype))]
-                    return np.concatenate(parts)
-
-            self.bias = self.add_weight(shape=(4 * self.filters,), name="bias",
-                                        initializer=init, regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
+            init = (_unit_forget_bias(self.bias_initializer, self.filters)
+                    if self.unit_forget_bias else None)
+            self.bias = self._add_bias((4 * self.filters,), initializer=init)
         self.built = True
 
     def output_spatial_dims(self, spatial=None):
@@ -197,26 +175,15 @@ def _cell_args_config(cell):
         "activation": serialize_activation(cell.activation),
         "recurrent_activation": serialize_activation(cell.recurrent_activation),
         "use_bias": cell.use_bias,
-        "kernel_initializer": _serialize(cell.kernel_initializer),
-        "recurrent_initializer": _serialize(cell.recurrent_initializer),
-        "bias_initializer": _serialize(cell.bias_initializer),
+        **cell._weights_config("initializer"),
         "unit_forget_bias": cell.unit_forget_bias,
-        "kernel_regularizer": _serialize(cell.kernel_regularizer),
-        "recurrent_regularizer": _serialize(cell.recurrent_regularizer),
-        "bias_regularizer": _serialize(cell.bias_regularizer),
-        "kernel_constraint": _serialize(cell.kernel_constraint),
-        "recurrent_constraint": _serialize(cell.recurrent_constraint),
-        "bias_constraint": _serialize(cell.bias_constraint),
+        **cell._weights_config("regularizer", "constraint"),
         "dropout": cell.dropout, "recurrent_dropout": cell.recurrent_dropout,
         "seed": cell.seed,
     }
 
 
-_RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
-             "zero_output_for_mask")
-
-
-class _ConvLSTM(RNN):
+class _ConvLSTM(_FlatConfigRNN):
     """A convolutional LSTM of rank ``_rank`` over ``(batch, time, *spatial, channels)``."""
 
     _rank = None
@@ -280,16 +247,8 @@ class _ConvLSTM(RNN):
         output_mask = mask if self.return_sequences else None
         return [output_mask, None, None] if self.return_state else output_mask
 
-    def get_config(self):
-        config = Layer.get_config(self)
-        config.update({k: getattr(self, k) for k in _RNN_ARGS})
-        config.update(_cell_args_config(self.cell))
-        config.setdefault("activity_regularizer", None)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return Layer.from_config.__func__(cls, config)
+    def _cell_config(self):
+        return _cell_args_config(self.cell)
 
 
 def _cell_property(name):

@@ -125,12 +125,19 @@ def _channels(input_shape, data_format):
     return int(channels)
 
 
+def _positive_int(value, name):
+    """``value`` as an int, which must be positive."""
+    result = int(value)
+    if result <= 0:
+        raise LayerArgumentError(f"`{name}` must be a positive int. Received: {name}={value}")
+    return result
+
+
 class _ConvBase(Layer):
     """Shared arguments, weights and bias/activation handling of every convolution."""
 
     rank = None
     _allow_causal = False
-    _kernel_names = ("kernel",)
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, bias_initializer="zeros",
@@ -144,23 +151,43 @@ class _ConvBase(Layer):
         self.data_format = normalize_data_format(data_format)
         self.activation = get_activation(activation)
         self.use_bias = bool(use_bias)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.bias_regularizer = _get_regularizer(bias_regularizer)
-        self.bias_constraint = _get_constraint(bias_constraint)
+        self._set_weight_args("bias", bias_initializer, bias_regularizer, bias_constraint)
         self.input_spec = InputSpec(min_ndim=n + 2)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise LayerArgumentError("`strides > 1` is not supported together with `dilation_rate > 1`. "
                                f"Received: strides={self.strides}, "
                                f"dilation_rate={self.dilation_rate}")
 
+    def _set_weight_args(self, prefix, initializer, regularizer, constraint):
+        """Stores ``<prefix>_initializer``, ``<prefix>_regularizer`` and ``<prefix>_constraint``."""
+        setattr(self, f"{prefix}_initializer", initializers.get(initializer))
+        setattr(self, f"{prefix}_regularizer", _get_regularizer(regularizer))
+        setattr(self, f"{prefix}_constraint", _get_constraint(constraint))
+
+    def _add_weight_from(self, prefix, name, shape):
+        """A weight made with the ``<prefix>_*`` initializer, regularizer and constraint."""
+        return self.add_weight(name=name, shape=shape,
+                               initializer=getattr(self, f"{prefix}_initializer"),
+                               regularizer=getattr(self, f"{prefix}_regularizer"),
+                               constraint=getattr(self, f"{prefix}_constraint"))
+
+    def _weight_config(self, *prefixes):
+        """The serialized ``<prefix>_*`` arguments, in Keras's key order."""
+        return {f"{prefix}_{kind}": registry.serialize(getattr(self, f"{prefix}_{kind}"))
+                for kind in ("initializer", "regularizer", "constraint") for prefix in prefixes}
+
     def _add_bias(self, channels):
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(channels,),
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        else:
-            self.bias = None
+        self.bias = self._add_weight_from("bias", "bias", (channels,)) if self.use_bias else None
+
+    def _convolve(self, inputs, **conv_args):
+        """The convolution op on ``inputs`` (``conv_args``: strides, padding, data_format and
+        dilation_rate)."""
+        raise NotImplementedError
+
+    def call(self, inputs):
+        outputs = self._convolve(inputs, strides=self.strides, padding=self.padding,
+                                 data_format=self.data_format, dilation_rate=self.dilation_rate)
+        return self._finish(outputs)
 
     def _finish(self, outputs):
         if self.bias is not None:
@@ -184,9 +211,7 @@ class _ConvBase(Layer):
             "dilation_rate": self.dilation_rate,
             "activation": serialize_activation(self.activation),
             "use_bias": self.use_bias,
-            "bias_initializer": registry.serialize(self.bias_initializer),
-            "bias_regularizer": registry.serialize(self.bias_regularizer),
-            "bias_constraint": registry.serialize(self.bias_constraint),
+            **self._weight_config("bias"),
             "activity_regularizer": registry.serialize(self.activity_regularizer),
         })
         return config
@@ -198,21 +223,15 @@ class _Conv(_ConvBase):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(kernel_size, strides=strides, padding=padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
-                         bias_constraint=bias_constraint,
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, bias_regularizer, bias_constraint,
                          activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = int(filters)
+        self.filters = _positive_int(filters, "filters")
         self.groups = int(groups)
-        if self.filters <= 0:
-            raise LayerArgumentError(f"`filters` must be a positive int. Received: filters={filters}")
         if self.groups <= 0 or self.filters % self.groups:
             raise LayerArgumentError("`groups` must be a positive divisor of `filters`. "
                                f"Received: groups={groups}, filters={filters}")
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = _get_regularizer(kernel_regularizer)
-        self.kernel_constraint = _get_constraint(kernel_constraint)
+        self._set_weight_args("kernel", kernel_initializer, kernel_regularizer, kernel_constraint)
 
     def build(self, input_shape):
         channels = _channels(input_shape, self.data_format)
@@ -220,17 +239,12 @@ class _Conv(_ConvBase):
             raise LayerArgumentError("The number of input channels must be divisible by `groups`. "
                                f"Received: groups={self.groups}, input_shape={tuple(input_shape)}")
         self._set_input_spec(input_shape)
-        self.kernel = self.add_weight(name="kernel",
-                                      shape=self.kernel_size + (channels // self.groups,
-                                                                self.filters),
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self.kernel = self._add_weight_from(
+            "kernel", "kernel", self.kernel_size + (channels // self.groups, self.filters))
         self._add_bias(self.filters)
         self.built = True
 
-    def call(self, inputs):
-        padding = self.padding
+    def _convolve(self, inputs, padding, **conv_args):
         if padding == "causal":
             # Left-pad the time axis so output[t] sees only inputs[:t + 1].
             left = self.dilation_rate[0] * (self.kernel_size[0] - 1)
@@ -239,20 +253,12 @@ class _Conv(_ConvBase):
                 pads = [[0, 0], [0, 0], [left, 0]]
             inputs = ops.pad(inputs, pads)
             padding = "valid"
-        outputs = ops.conv(inputs, self.kernel, strides=self.strides,
-                           padding=padding, data_format=self.data_format,
-                           dilation_rate=self.dilation_rate)
-        return self._finish(outputs)
+        return ops.conv(inputs, self.kernel, padding=padding, **conv_args)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "groups": self.groups,
-            "kernel_initializer": registry.serialize(self.kernel_initializer),
-            "kernel_regularizer": registry.serialize(self.kernel_regularizer),
-            "kernel_constraint": registry.serialize(self.kernel_constraint),
-        })
+        config.update({"filters": self.filters, "groups": self.groups,
+                       **self._weight_config("kernel")})
         return config
 
 
@@ -296,14 +302,10 @@ class _ConvTranspose(_ConvBase):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  kernel_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(kernel_size, strides=strides, padding=padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
-                         bias_constraint=bias_constraint,
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, bias_regularizer, bias_constraint,
                          activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = int(filters)
-        if self.filters <= 0:
-            raise LayerArgumentError(f"`filters` must be a positive int. Received: filters={filters}")
+        self.filters = _positive_int(filters, "filters")
         if output_padding is not None:
             output_padding = normalize_tuple(output_padding, self.rank, "output_padding",
                                              allow_zero=True)
@@ -313,38 +315,24 @@ class _ConvTranspose(_ConvBase):
                                        f"matching stride. Received: output_padding="
                                        f"{output_padding}, strides={self.strides}")
         self.output_padding = output_padding
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = _get_regularizer(kernel_regularizer)
-        self.kernel_constraint = _get_constraint(kernel_constraint)
+        self._set_weight_args("kernel", kernel_initializer, kernel_regularizer, kernel_constraint)
 
     def build(self, input_shape):
         channels = _channels(input_shape, self.data_format)
         self._set_input_spec(input_shape)
-        self.kernel = self.add_weight(name="kernel",
-                                      shape=self.kernel_size + (self.filters, channels),
-                                      initializer=self.kernel_initializer,
-                                      regularizer=self.kernel_regularizer,
-                                      constraint=self.kernel_constraint)
+        self.kernel = self._add_weight_from("kernel", "kernel",
+                                            self.kernel_size + (self.filters, channels))
         self._add_bias(self.filters)
         self.built = True
 
-    def call(self, inputs):
-        outputs = ops.conv_transpose(inputs, self.kernel,
-                                     strides=self.strides, padding=self.padding,
-                                     output_padding=self.output_padding,
-                                     data_format=self.data_format,
-                                     dilation_rate=self.dilation_rate)
-        return self._finish(outputs)
+    def _convolve(self, inputs, **conv_args):
+        return ops.conv_transpose(inputs, self.kernel, output_padding=self.output_padding,
+                                  **conv_args)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "output_padding": self.output_padding,
-            "kernel_initializer": registry.serialize(self.kernel_initializer),
-            "kernel_regularizer": registry.serialize(self.kernel_regularizer),
-            "kernel_constraint": registry.serialize(self.kernel_constraint),
-        })
+        config.update({"filters": self.filters, "output_padding": self.output_padding,
+                       **self._weight_config("kernel")})
         return config
 
 
@@ -387,45 +375,28 @@ class _DepthwiseConv(_ConvBase):
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
                  depthwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, bias_constraint=None, **kwargs):
-        super().__init__(kernel_size, strides=strides, padding=padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
-                         bias_constraint=bias_constraint,
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, bias_regularizer, bias_constraint,
                          activity_regularizer=activity_regularizer, **kwargs)
-        self.depth_multiplier = int(depth_multiplier)
-        if self.depth_multiplier <= 0:
-            raise LayerArgumentError("`depth_multiplier` must be a positive int. "
-                               f"Received: depth_multiplier={depth_multiplier}")
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.depthwise_regularizer = _get_regularizer(depthwise_regularizer)
-        self.depthwise_constraint = _get_constraint(depthwise_constraint)
+        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier")
+        self._set_weight_args("depthwise", depthwise_initializer, depthwise_regularizer,
+                              depthwise_constraint)
 
     def build(self, input_shape):
         channels = _channels(input_shape, self.data_format)
         self._set_input_spec(input_shape)
-        self.kernel = self.add_weight(name="kernel",
-                                      shape=self.kernel_size + (channels, self.depth_multiplier),
-                                      initializer=self.depthwise_initializer,
-                                      regularizer=self.depthwise_regularizer,
-                                      constraint=self.depthwise_constraint)
+        self.kernel = self._add_weight_from("depthwise", "kernel",
+                                            self.kernel_size + (channels, self.depth_multiplier))
         self._add_bias(channels * self.depth_multiplier)
         self.built = True
 
-    def call(self, inputs):
-        outputs = ops.depthwise_conv(inputs, self.kernel,
-                                     strides=self.strides, padding=self.padding,
-                                     data_format=self.data_format,
-                                     dilation_rate=self.dilation_rate)
-        return self._finish(outputs)
+    def _convolve(self, inputs, **conv_args):
+        return ops.depthwise_conv(inputs, self.kernel, **conv_args)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "depth_multiplier": self.depth_multiplier,
-            "depthwise_initializer": registry.serialize(self.depthwise_initializer),
-            "depthwise_regularizer": registry.serialize(self.depthwise_regularizer),
-            "depthwise_constraint": registry.serialize(self.depthwise_constraint),
-        })
+        config.update({"depth_multiplier": self.depth_multiplier,
+                       **self._weight_config("depthwise")})
         return config
 
 
@@ -459,59 +430,36 @@ class _SeparableConv(_ConvBase):
                  pointwise_regularizer=None, bias_regularizer=None, activity_regularizer=None,
                  depthwise_constraint=None, pointwise_constraint=None, bias_constraint=None,
                  **kwargs):
-        super().__init__(kernel_size, strides=strides, padding=padding, data_format=data_format,
-                         dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
-                         bias_initializer=bias_initializer, bias_regularizer=bias_regularizer,
-                         bias_constraint=bias_constraint,
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation,
+                         use_bias, bias_initializer, bias_regularizer, bias_constraint,
                          activity_regularizer=activity_regularizer, **kwargs)
-        self.filters = int(filters)
-        self.depth_multiplier = int(depth_multiplier)
-        if self.filters <= 0 or self.depth_multiplier <= 0:
-            raise LayerArgumentError("`filters` and `depth_multiplier` must be positive ints. "
-                               f"Received: filters={filters}, "
-                               f"depth_multiplier={depth_multiplier}")
-        self.depthwise_initializer = initializers.get(depthwise_initializer)
-        self.pointwise_initializer = initializers.get(pointwise_initializer)
-        self.depthwise_regularizer = _get_regularizer(depthwise_regularizer)
-        self.pointwise_regularizer = _get_regularizer(pointwise_regularizer)
-        self.depthwise_constraint = _get_constraint(depthwise_constraint)
-        self.pointwise_constraint = _get_constraint(pointwise_constraint)
+        self.filters = _positive_int(filters, "filters")
+        self.depth_multiplier = _positive_int(depth_multiplier, "depth_multiplier")
+        self._set_weight_args("depthwise", depthwise_initializer, depthwise_regularizer,
+                              depthwise_constraint)
+        self._set_weight_args("pointwise", pointwise_initializer, pointwise_regularizer,
+                              pointwise_constraint)
 
     def build(self, input_shape):
         channels = _channels(input_shape, self.data_format)
         self._set_input_spec(input_shape)
-        self.depthwise_kernel = self.add_weight(
-            name="depthwise_kernel", shape=self.kernel_size + (channels, self.depth_multiplier),
-            initializer=self.depthwise_initializer, regularizer=self.depthwise_regularizer,
-            constraint=self.depthwise_constraint)
-        self.pointwise_kernel = self.add_weight(
-            name="pointwise_kernel",
-            shape=(1,) * self.rank + (channels * self.depth_multiplier, self.filters),
-            initializer=self.pointwise_initializer, regularizer=self.pointwise_regularizer,
-            constraint=self.pointwise_constraint)
+        self.depthwise_kernel = self._add_weight_from(
+            "depthwise", "depthwise_kernel",
+            self.kernel_size + (channels, self.depth_multiplier))
+        self.pointwise_kernel = self._add_weight_from(
+            "pointwise", "pointwise_kernel",
+            (1,) * self.rank + (channels * self.depth_multiplier, self.filters))
         self._add_bias(self.filters)
         self.built = True
 
-    def call(self, inputs):
-        outputs = ops.separable_conv(inputs, self.depthwise_kernel,
-                                     self.pointwise_kernel,
-                                     strides=self.strides, padding=self.padding,
-                                     data_format=self.data_format,
-                                     dilation_rate=self.dilation_rate)
-        return self._finish(outputs)
+    def _convolve(self, inputs, **conv_args):
+        return ops.separable_conv(inputs, self.depthwise_kernel, self.pointwise_kernel,
+                                  **conv_args)
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "depth_multiplier": self.depth_multiplier,
-            "depthwise_initializer": registry.serialize(self.depthwise_initializer),
-            "pointwise_initializer": registry.serialize(self.pointwise_initializer),
-            "depthwise_regularizer": registry.serialize(self.depthwise_regularizer),
-            "pointwise_regularizer": registry.serialize(self.pointwise_regularizer),
-            "depthwise_constraint": registry.serialize(self.depthwise_constraint),
-            "pointwise_constraint": registry.serialize(self.pointwise_constraint),
-        })
+        config.update({"filters": self.filters, "depth_multiplier": self.depth_multiplier,
+                       **self._weight_config("depthwise", "pointwise")})
         return config
 
 

@@ -62,7 +62,22 @@ def _stack_channels(channels, data_format):
 
 
 # --- colour and intensity ---------------------------------------------------------------------
-class RandomBrightness(_RandomImageLayer):
+class _FactorLayer(_RandomImageLayer):
+    """An augmentation drawing from ``factor`` (a pair within ``_factor_bounds``) on images
+    in ``value_range``."""
+
+    _factor_bounds = (-1.0, 1.0)
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        self.factor = _keras_factor(factor, self._factor_bounds)
+        self.value_range = _value_range(value_range)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
+
+
+class RandomBrightness(_FactorLayer):
     """Adds a random ``delta * (value_range span)`` per image, ``delta`` uniform in
     ``factor``, then clips to ``value_range``.
 
@@ -71,9 +86,7 @@ class RandomBrightness(_RandomImageLayer):
     """
 
     def __init__(self, factor, value_range=(0, 255), seed=None, **kwargs):
-        super().__init__(seed=seed, **kwargs)
-        self.factor = _keras_factor(factor)
-        self.value_range = _value_range(value_range)
+        super().__init__(factor, value_range, seed=seed, **kwargs)
 
     def get_random_transformation(self, data, training=True, seed=None):
         images = self._images_of(data)
@@ -88,9 +101,6 @@ class RandomBrightness(_RandomImageLayer):
             return images
         images = images + ops.cast(transformation["rgb_delta"], images.dtype)
         return ops.clip(images, self.value_range[0], self.value_range[1])
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
 
 class RandomHue(_RandomImageLayer):
@@ -131,18 +141,13 @@ class RandomHue(_RandomImageLayer):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
 
-class RandomSaturation(_RandomImageLayer):
+class RandomSaturation(_FactorLayer):
     """Scales the HSV saturation of each image by ``f / (1 - f)``, ``f`` uniform in
     ``factor`` (0.5 keeps it, 0 greys, 1 saturates fully).
 
     Example:
         >>> kbridge.layers.RandomSaturation((0.2, 0.8), seed=1)(images)
     """
-
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.factor = _keras_factor(factor)
-        self.value_range = _value_range(value_range)
 
     def get_random_transformation(self, data, training=True, seed=None):
         from kbridge import backend
@@ -162,9 +167,6 @@ class RandomSaturation(_RandomImageLayer):
         hsv = _stack_channels([_channel(hsv, 0, self.data_format), sat,
                                _channel(hsv, 2, self.data_format)], self.data_format)
         return ops.image.hsv_to_rgb(hsv, data_format=self.data_format)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
 
 class RandomGrayscale(_RandomImageLayer):
@@ -229,7 +231,7 @@ class RandomInvert(_RandomImageLayer):
         return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
 
-class RandomPosterization(_RandomImageLayer):
+class RandomPosterization(_FactorLayer):
     """Keeps the ``b`` most significant bits of each 8-bit channel, ``b`` drawn in
     ``[1, factor)`` (``factor`` fixed when a single value is given).
 
@@ -237,10 +239,7 @@ class RandomPosterization(_RandomImageLayer):
         >>> kbridge.layers.RandomPosterization(4)(images)   # 4-bit colour
     """
 
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.factor = _keras_factor(factor, (1, 8))
-        self.value_range = _value_range(value_range)
+    _factor_bounds = (1, 8)
 
     def get_random_transformation(self, data, training=True, seed=None):
         from kbridge import random
@@ -262,9 +261,6 @@ class RandomPosterization(_RandomImageLayer):
         return self._value_range(ops.cast(levels, self.compute_dtype), (0, 255),
                                  self.value_range)
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
-
 
 def _depthwise_3x3(images, kernel):
     """Per-channel 'same' correlation of NHWC ``images`` with a (3, 3) numpy kernel."""
@@ -274,7 +270,7 @@ def _depthwise_3x3(images, kernel):
                               data_format="channels_last")
 
 
-class RandomSharpness(_RandomImageLayer):
+class RandomSharpness(_FactorLayer):
     """Blends each image with a smoothed copy: ``f`` uniform in ``factor``, 0.5 keeps it,
     lower blurs, higher sharpens.
 
@@ -282,10 +278,7 @@ class RandomSharpness(_RandomImageLayer):
         >>> kbridge.layers.RandomSharpness((0.5, 1.0), seed=1)(images)
     """
 
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.factor = _keras_factor(factor, (0, 1))
-        self.value_range = _value_range(value_range)
+    _factor_bounds = (0, 1)
 
     def get_random_transformation(self, data, training=True, seed=None):
         batch = _batch(self._images_of(data))
@@ -302,21 +295,13 @@ class RandomSharpness(_RandomImageLayer):
                      self.value_range[1])
         return self._restore_format(x)
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
-
-class RandomColorDegeneration(_RandomImageLayer):
+class RandomColorDegeneration(_FactorLayer):
     """Blends each image towards its greyscale version by ``f`` uniform in ``factor``.
 
     Example:
         >>> kbridge.layers.RandomColorDegeneration(0.5, seed=1)(images)
     """
-
-    def __init__(self, factor, value_range=(0, 255), data_format=None, seed=None, **kwargs):
-        super().__init__(seed=seed, data_format=data_format, **kwargs)
-        self.factor = _keras_factor(factor)
-        self.value_range = _value_range(value_range)
 
     def get_random_transformation(self, data, training=True, seed=None):
         batch = _batch(self._images_of(data))
@@ -330,9 +315,6 @@ class RandomColorDegeneration(_RandomImageLayer):
         gray = ops.image.rgb_to_grayscale(images, data_format=self.data_format)
         return ops.clip(images + amount * (gray - images), self.value_range[0],
                         self.value_range[1])
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor, "value_range": self.value_range}
 
 
 class RandomColorJitter(_RandomImageLayer):

@@ -111,8 +111,7 @@ class RandomCrop(_RandomImageLayer):
         if not training or transformation is None:
             return bounding_boxes
         h, w = transformation["input_height"], transformation["input_width"]
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
-                                  height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         top = ops.cast(transformation["top"], boxes.dtype)
         left = ops.cast(transformation["left"], boxes.dtype)
         x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
@@ -207,11 +206,8 @@ class RandomShear(_RandomImageLayer):
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
             return bounding_boxes
-        from kbridge.utils import bounding_boxes as bb
-
         h, w = transformation["height"], transformation["width"]
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
-                                  "rel_xyxy", height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "rel_xyxy", h, w)
         shear = ops.cast(transformation["shear_factor"], boxes.dtype)
         sx, sy = shear[:, 0:1], shear[:, 1:2]  # (batch, 1): broadcast over the boxes
         x1, y1, x2, y2 = (boxes[..., i] for i in range(4))
@@ -222,11 +218,7 @@ class RandomShear(_RandomImageLayer):
         y1, y2 = (ops.where(sy > 0, y1 - sy * x2, y1 - sy * x1),
                   ops.where(sy > 0, y2 - sy * x1, y2 - sy * x2))
         boxes = ops.stack([x1, y1, x2, y2], axis=-1)
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes},
-                                    bounding_box_format="rel_xyxy")
-        out["boxes"] = bb.convert_format(out["boxes"], "rel_xyxy", self.bounding_box_format,
-                                         height=h, width=w)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "rel_xyxy", h, w, "rel_xyxy")
 
     def get_config(self):
         return {**super().get_config(), "x_factor": self.x_factor, "y_factor": self.y_factor,
@@ -288,11 +280,8 @@ class RandomPerspective(_RandomImageLayer):
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
             return bounding_boxes
-        from kbridge.utils import bounding_boxes as bb
-
         h, w = transformation["height"], transformation["width"]
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
-                                  height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         # the image samples input = H(output) with H from the end to the start points; boxes
         # go the other way: the homography from the start to the end points
         forward = _homography(ops.cast(transformation["end_points"], boxes.dtype),
@@ -309,10 +298,7 @@ class RandomPerspective(_RandomImageLayer):
                            ops.max(ys, axis=-1)], axis=-1)
         apply = ops.reshape(transformation["apply_perspective"], (-1, 1, 1))
         boxes = ops.where(apply, moved, boxes)
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
-        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
-                                         height=h, width=w)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "xyxy", h, w)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor, "scale": self.scale,

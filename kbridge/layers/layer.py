@@ -237,13 +237,8 @@ class Layer:
         """The dtype of the layer's variables."""
         return self.dtype_policy.variable_dtype
 
-    @property
-    def compute_dtype(self):
-        return self.dtype_policy.compute_dtype
-
-    @property
-    def variable_dtype(self):
-        return self.dtype_policy.variable_dtype
+    compute_dtype = property(lambda self: self.dtype_policy.compute_dtype)
+    variable_dtype = property(lambda self: self.dtype_policy.variable_dtype)
 
     @property
     def layers(self):

@@ -54,6 +54,15 @@ class _AffineNorm(Layer):
         return config
 
 
+def _int_or_int_list(axis):
+    """``axis`` as an int, or a list of ints when given a list or tuple."""
+    if isinstance(axis, (list, tuple)):
+        return [int(a) for a in axis]
+    if isinstance(axis, int):
+        return axis
+    raise LayerArgumentError(f"`axis` must be an int or a list of ints. Received: axis={axis!r}")
+
+
 def _check_axis(axis, ndim):
     for a in (axis if isinstance(axis, (list, tuple)) else [axis]):
         if not -ndim <= a < ndim:
@@ -193,13 +202,7 @@ class LayerNormalization(_AffineNorm):
                          gamma_initializer=gamma_initializer, beta_regularizer=beta_regularizer,
                          gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
                          gamma_constraint=gamma_constraint, **kwargs)
-        if isinstance(axis, (list, tuple)):
-            self.axis = [int(a) for a in axis]
-        elif isinstance(axis, int):
-            self.axis = axis
-        else:
-            raise LayerArgumentError("`axis` must be an int or a list of ints. "
-                               f"Received: axis={axis!r}")
+        self.axis = _int_or_int_list(axis)
         self.epsilon = float(epsilon)
         self.rms_scaling = bool(rms_scaling)
 
@@ -303,13 +306,7 @@ class UnitNormalization(Layer):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, (list, tuple)):
-            self.axis = [int(a) for a in axis]
-        elif isinstance(axis, int):
-            self.axis = axis
-        else:
-            raise LayerArgumentError("`axis` must be an int or a list of ints. "
-                               f"Received: axis={axis!r}")
+        self.axis = _int_or_int_list(axis)
         self.supports_masking = True
 
     def call(self, inputs):

@@ -311,6 +311,25 @@ class _ImagePreprocessingLayer(_ImageLayer):
                                      training=True):
         return segmentation_masks
 
+    def _boxes_as(self, bounding_boxes, box_format, height, width):
+        """The boxes of ``bounding_boxes`` (on a ``height x width`` image) in ``box_format``."""
+        from kbridge.utils import bounding_boxes as bb
+
+        return bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, box_format,
+                                 height=height, width=width)
+
+    def _clipped_boxes(self, bounding_boxes, boxes, box_format, height, width,
+                       clip_format="xyxy"):
+        """``bounding_boxes`` with ``boxes`` (in ``box_format`` on a ``height x width`` image)
+        clipped as ``clip_format`` (Keras's choice per layer), in the layer's box format."""
+        from kbridge.utils import bounding_boxes as bb
+
+        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=height,
+                                    width=width, bounding_box_format=clip_format)
+        out["boxes"] = bb.convert_format(out["boxes"], box_format, self.bounding_box_format,
+                                         height=height, width=width)
+        return out
+
     # --- calling ----------------------------------------------------------------------------
     def call(self, data, training=True):
         training = True if training is None else training
@@ -461,11 +480,8 @@ class CenterCrop(_ImagePreprocessingLayer):
         return self.transform_images(segmentation_masks, transformation, training)
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        from kbridge.utils import bounding_boxes as bb
-
         h, w = transformation
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
-                                  height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         if h >= self.height and w >= self.width:
             crop_h, crop_w = self.height, self.width
         else:  # the centred window of the target's aspect ratio, resized
@@ -479,11 +495,7 @@ class CenterCrop(_ImagePreprocessingLayer):
             (ops.clip(y1, top, top + crop_h) - top) * sy,
             (ops.clip(x2, left, left + crop_w) - left) * sx,
             (ops.clip(y2, top, top + crop_h) - top) * sy], axis=-1)
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=self.height,
-                                    width=self.width)
-        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
-                                         height=self.height, width=self.width)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "xyxy", self.height, self.width)
 
     def _output_image_shape(self, shape):
         shape = list(shape)
@@ -688,12 +700,9 @@ class RandomFlip(_RandomImageLayer):
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
             return bounding_boxes
-        from kbridge.utils import bounding_boxes as bb
-
         h, w = transformation["height"], transformation["width"]
         flips = ops.squeeze(transformation["flips"], axis=-1)  # (batch, 1, 1)
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format,
-                                  "rel_xyxy", height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "rel_xyxy", h, w)
         x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
         if self.mode in ("horizontal", "horizontal_and_vertical"):
             boxes = ops.where(flips, ops.concatenate([1 - x2, y1, 1 - x1, y2], -1), boxes)
@@ -702,10 +711,7 @@ class RandomFlip(_RandomImageLayer):
             boxes = ops.where(flips, ops.concatenate([x1, 1 - y2, x2, 1 - y1], -1), boxes)
         # Keras clips these relative boxes with the pixel size (a no-op clip) and marks
         # empty boxes with label -1; kept so the outputs match.
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
-        out["boxes"] = bb.convert_format(out["boxes"], "rel_xyxy", self.bounding_box_format,
-                                         height=h, width=w)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "rel_xyxy", h, w)
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
@@ -808,10 +814,7 @@ class RandomRotation(_AffineLayer):
         # result from xyxy to it; kept for parity
         boxes = bb.affine_transform(bounding_boxes["boxes"], angle, zeros, zeros, zeros + 1.0,
                                     zeros, zeros, h, w)
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
-        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
-                                         height=h, width=w)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "xyxy", h, w)
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}
@@ -865,8 +868,7 @@ class RandomZoom(_AffineLayer):
         from kbridge.utils import bounding_boxes as bb
 
         h, w = transformation["height"], transformation["width"]
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
-                                  height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         zx, zy, x_off, y_off = self._matrix_columns(transformation, h, w)
         # the input window the output shows: from H(0, 0) to H(w, h)
         x_start, y_start = x_off[:, None, None], y_off[:, None, None]
@@ -879,11 +881,7 @@ class RandomZoom(_AffineLayer):
                                  ops.clip(y2, y_start, y_end) - y_start], axis=-1)
         win_h, win_w = y_end - y_start, x_end - x_start
         boxes = bb.convert_format(boxes, "xyxy", "rel_xyxy", height=win_h, width=win_w)
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes},
-                                    bounding_box_format="rel_xyxy")
-        out["boxes"] = bb.convert_format(out["boxes"], "rel_xyxy", self.bounding_box_format,
-                                         height=h, width=w)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "rel_xyxy", h, w, "rel_xyxy")
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,
@@ -924,19 +922,13 @@ class RandomTranslation(_AffineLayer):
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
             return bounding_boxes
-        from kbridge.utils import bounding_boxes as bb
-
         h, w = transformation["height"], transformation["width"]
-        boxes = bb.convert_format(bounding_boxes["boxes"], self.bounding_box_format, "xyxy",
-                                  height=h, width=w)
+        boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         shift = ops.cast(transformation["translations"], boxes.dtype)
         dx, dy = shift[:, None, 0:1], shift[:, None, 1:2]
         x1, y1, x2, y2 = ops.split(boxes, 4, axis=-1)
         boxes = ops.concatenate([x1 + dx, y1 + dy, x2 + dx, y2 + dy], axis=-1)
-        out = bb.clip_to_image_size({**bounding_boxes, "boxes": boxes}, height=h, width=w)
-        out["boxes"] = bb.convert_format(out["boxes"], "xyxy", self.bounding_box_format,
-                                         height=h, width=w)
-        return out
+        return self._clipped_boxes(bounding_boxes, boxes, "xyxy", h, w)
 
     def get_config(self):
         return {**super().get_config(), "height_factor": self.height_factor,

@@ -38,6 +38,13 @@ def _need_random(layer, name):
     return fn
 
 
+def _init_random(layer, seed, active):
+    """Sets ``layer.seed`` and, while ``active``, its seed generator; masks pass through."""
+    layer.seed = seed
+    layer.seed_generator = _seed_generator(seed) if active else None
+    layer.supports_masking = True
+
+
 def _check_rate(rate, upper_inclusive=True):
     if not isinstance(rate, (int, float)) or rate < 0 or rate > 1 or \
             (not upper_inclusive and rate == 1):
@@ -46,7 +53,28 @@ def _check_rate(rate, upper_inclusive=True):
     return rate
 
 
-class Dropout(Layer):
+class _RateDropout(Layer):
+    """``rate``, ``noise_shape`` and ``seed`` of Dropout and AlphaDropout."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = _check_rate(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        _init_random(self, seed, rate > 0)
+
+    def _noise_shape(self, inputs):
+        if self.noise_shape is None:
+            return None
+        shape = ops.shape(inputs)
+        return tuple(shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape})
+        return config
+
+
+class Dropout(_RateDropout):
     """Zeroes inputs with probability ``rate`` in training, scaling the rest by ``1/(1-rate)``.
 
     ``noise_shape`` (``None`` entries take the input's size) shares one draw across axes.
@@ -54,20 +82,6 @@ class Dropout(Layer):
     Example:
         >>> kbridge.layers.Dropout(0.5, seed=0)(np.ones((2, 4), "float32"), training=True)
     """
-
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _check_rate(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
-        self.seed_generator = _seed_generator(seed) if rate > 0 else None
-        self.supports_masking = True
-
-    def _noise_shape(self, inputs):
-        if self.noise_shape is None:
-            return None
-        shape = ops.shape(inputs)
-        return tuple(shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
@@ -77,11 +91,6 @@ class Dropout(Layer):
         dropout = _need_random(self, "dropout")
         return dropout(inputs, self.rate, noise_shape=self._noise_shape(inputs),
                        seed=self.seed_generator)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape})
-        return config
 
 
 class _SpatialDropout(Dropout):
@@ -146,9 +155,7 @@ class GaussianNoise(Layer):
         if stddev < 0:
             raise KbridgeError(f"`stddev` must be non-negative. Received: stddev={stddev}")
         self.stddev = stddev
-        self.seed = seed
-        self.seed_generator = _seed_generator(seed) if stddev > 0 else None
-        self.supports_masking = True
+        _init_random(self, seed, stddev > 0)
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
@@ -174,9 +181,7 @@ class GaussianDropout(Layer):
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _check_rate(rate)
-        self.seed = seed
-        self.seed_generator = _seed_generator(seed) if rate > 0 else None
-        self.supports_masking = True
+        _init_random(self, seed, rate > 0)
 
     def call(self, inputs, training=False):
         if not training or not 0 < self.rate < 1:
@@ -221,7 +226,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-class AlphaDropout(Layer):
+class AlphaDropout(_RateDropout):
     """Dropout for SELU networks: keeps the inputs' mean and variance in training.
 
     Dropped units are set to ``-alpha * scale`` of SELU, then an affine correction restores
@@ -231,21 +236,11 @@ class AlphaDropout(Layer):
         >>> kbridge.layers.AlphaDropout(0.1, seed=0)(x, training=True)
     """
 
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self.rate = _check_rate(rate)
-        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
-        self.seed = seed
-        self.seed_generator = _seed_generator(seed) if rate > 0 else None
-        self.supports_masking = True
-
     def call(self, inputs, training=False):
         if not training or not 0 < self.rate < 1:
             return inputs
         uniform = _need_random(self, "uniform")
-        shape = ops.shape(inputs)
-        if self.noise_shape is not None:
-            shape = tuple(shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
+        shape = self._noise_shape(inputs) or ops.shape(inputs)
         dtype = ops.dtype(inputs)
         kept = ops.cast(ops.greater_equal(uniform(shape, dtype=dtype, seed=self.seed_generator),
                                           self.rate), dtype)
@@ -254,8 +249,3 @@ class AlphaDropout(Layer):
         b = -a * alpha_p * self.rate
         x = ops.add(ops.multiply(inputs, kept), ops.multiply(alpha_p, ops.subtract(1.0, kept)))
         return ops.add(ops.multiply(a, x), b)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape})
-        return config

@@ -149,8 +149,54 @@ def _dropout_mask(like, rate, generator):
     return keep / (1.0 - rate)
 
 
+def _unit_forget_bias(base, units):
+    """An LSTM bias initializer: ``[base, ones, base x 2]`` over the four gates, as Keras."""
+    import numpy as np
+
+    def init(shape, dtype=None):
+        parts = [np.asarray(base((units,), dtype=dtype)),
+                 np.ones((units,), dtype=np.asarray(base((1,), dtype=dtype)).dtype),
+                 np.asarray(base((2 * units,), dtype=dtype))]
+        return np.concatenate(parts)
+
+    return init
+
+
 class _DropoutCellMixin:
-    """Dropout masks fixed for a whole sequence (as Keras): made before the time loop."""
+    """Weights of the built-in cells (``kernel``, ``recurrent_kernel``, ``bias``) and their
+    dropout masks, fixed for a whole sequence (as Keras): made before the time loop."""
+
+    _WEIGHTS = ("kernel", "recurrent", "bias")
+
+    def _init_weights(self, initializers_, regularizers, constraints):
+        """Stores ``<weight>_initializer`` (resolved), ``_regularizer`` and ``_constraint``
+        for each of :attr:`_WEIGHTS`, given one value each in that order."""
+        from kbridge import initializers
+
+        for name, init, reg, con in zip(self._WEIGHTS, initializers_, regularizers,
+                                        constraints):
+            setattr(self, f"{name}_initializer", initializers.get(init))
+            setattr(self, f"{name}_regularizer", reg)
+            setattr(self, f"{name}_constraint", con)
+
+    def _add_kernels(self, kernel_shape, recurrent_shape):
+        self.kernel = self.add_weight(
+            shape=kernel_shape, name="kernel", initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
+        self.recurrent_kernel = self.add_weight(
+            shape=recurrent_shape, name="recurrent_kernel",
+            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint)
+
+    def _add_bias(self, shape, initializer=None):
+        return self.add_weight(shape=shape, name="bias",
+                               initializer=initializer or self.bias_initializer,
+                               regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+
+    def _weights_config(self, *kinds):
+        """The serialized ``<weight>_<kind>`` arguments, weights varying fastest."""
+        return {f"{name}_{kind}": _serialize(getattr(self, f"{name}_{kind}"))
+                for kind in kinds for name in self._WEIGHTS}
 
     def _init_dropout(self, dropout, recurrent_dropout, seed):
         self.dropout = min(1.0, max(0.0, float(dropout)))
@@ -192,39 +238,20 @@ class _CellBase(_DropoutCellMixin, Layer):
                  bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
                  bias_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
                  bias_constraint=None, dropout=0.0, recurrent_dropout=0.0, seed=None, **kwargs):
-        from kbridge import initializers
-
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
             raise LayerArgumentError(f"`units` must be a positive integer. Received: units={units!r}")
         self.units = units
         self.activation = get_activation(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = kernel_regularizer
-        self.recurrent_regularizer = recurrent_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.recurrent_constraint = recurrent_constraint
-        self.bias_constraint = bias_constraint
+        self._init_weights((kernel_initializer, recurrent_initializer, bias_initializer),
+                           (kernel_regularizer, recurrent_regularizer, bias_regularizer),
+                           (kernel_constraint, recurrent_constraint, bias_constraint))
         self._init_dropout(dropout, recurrent_dropout, seed)
         self.supports_masking = False
 
-    def _add_kernels(self, input_dim, width):
-        self.kernel = self.add_weight(
-            shape=(input_dim, width), name="kernel", initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, width), name="recurrent_kernel",
-            initializer=self.recurrent_initializer, regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint)
-
-    def _add_bias(self, shape, initializer=None):
-        return self.add_weight(shape=shape, name="bias",
-                               initializer=initializer or self.bias_initializer,
-                               regularizer=self.bias_regularizer, constraint=self.bias_constraint)
+    def _add_cell_kernels(self, input_dim, width):
+        self._add_kernels((input_dim, width), (self.units, width))
 
     def get_initial_state(self, batch_size=None):
         sizes = _state_sizes(self)
@@ -235,15 +262,7 @@ class _CellBase(_DropoutCellMixin, Layer):
             "units": self.units,
             "activation": serialize_activation(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": _serialize(self.kernel_initializer),
-            "recurrent_initializer": _serialize(self.recurrent_initializer),
-            "bias_initializer": _serialize(self.bias_initializer),
-            "kernel_regularizer": _serialize(self.kernel_regularizer),
-            "recurrent_regularizer": _serialize(self.recurrent_regularizer),
-            "bias_regularizer": _serialize(self.bias_regularizer),
-            "kernel_constraint": _serialize(self.kernel_constraint),
-            "recurrent_constraint": _serialize(self.recurrent_constraint),
-            "bias_constraint": _serialize(self.bias_constraint),
+            **self._weights_config("initializer", "regularizer", "constraint"),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
@@ -269,7 +288,7 @@ class SimpleRNNCell(_CellBase):
         self.output_size = units
 
     def build(self, input_shape):
-        self._add_kernels(input_shape[-1], self.units)
+        self._add_cell_kernels(input_shape[-1], self.units)
         self.bias = self._add_bias((self.units,)) if self.use_bias else None
         self.built = True
 
@@ -303,21 +322,11 @@ class LSTMCell(_CellBase):
         self.output_size = units
 
     def build(self, input_shape):
-        import numpy as np
-
-        self._add_kernels(input_shape[-1], 4 * self.units)
+        self._add_cell_kernels(input_shape[-1], 4 * self.units)
         self.bias = None
         if self.use_bias:
-            init = self.bias_initializer
-            if self.unit_forget_bias:
-                units, base = self.units, self.bias_initializer
-
-                def init(shape, dtype=None):  # [bias_init, ones, bias_init x 2], as Keras
-                    parts = [np.asarray(base((units,), dtype=dtype)),
-                             np.ones((units,), dtype=np.asarray(base((1,), dtype=dtype)).dtype),
-                             np.asarray(base((2 * units,), dtype=dtype))]
-                    return np.concatenate(parts)
-
+            init = (_unit_forget_bias(self.bias_initializer, self.units)
+                    if self.unit_forget_bias else None)
             self.bias = self._add_bias((4 * self.units,), initializer=init)
         self.built = True
 
@@ -362,7 +371,7 @@ class GRUCell(_CellBase):
         self.output_size = units
 
     def build(self, input_shape):
-        self._add_kernels(input_shape[-1], 3 * self.units)
+        self._add_cell_kernels(input_shape[-1], 3 * self.units)
         self.bias = None
         if self.use_bias:
             # reset_after keeps separate input and recurrent biases (the cuDNN layout).
@@ -712,7 +721,26 @@ _LAYER_ARGS = ("name", "trainable", "dtype", "autocast", "activity_regularizer",
                "input_dim", "batch_size", "batch_input_shape", "input_dtype")
 
 
-class _CellRNN(RNN):
+class _FlatConfigRNN(RNN):
+    """An RNN layer made from the cell's arguments; its config holds them flat, as Keras's."""
+
+    def _cell_config(self):
+        """The cell's arguments for the layer's config."""
+        raise NotImplementedError
+
+    def get_config(self):
+        config = Layer.get_config(self)
+        config.update(self._rnn_config())
+        config.update(self._cell_config())
+        config.setdefault("activity_regularizer", None)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return Layer.from_config.__func__(cls, config)
+
+
+class _CellRNN(_FlatConfigRNN):
     _cell_class = None
     _cell_name = None
 
@@ -735,19 +763,11 @@ class _CellRNN(RNN):
             return getattr(cell, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def get_config(self):
-        config = Layer.get_config(self)
-        config.update(self._rnn_config())
+    def _cell_config(self):
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
-        config.update(cell_config)
-        config.setdefault("activity_regularizer", None)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return Layer.from_config.__func__(cls, config)
+        return cell_config
 
 
 class SimpleRNN(_CellRNN):

@@ -169,16 +169,22 @@ class KerasFileEditor:
                 "match_count": matches}
 
     # --- editing ----------------------------------------------------------------------
+    def _parent(self, parts, missing):
+        """The dict below ``weights_dict`` that holds path ``parts``' last part; ``missing``
+        is the path an error names when a step is not there."""
+        parent = self.weights_dict
+        for part in parts[:-1]:
+            if not isinstance(parent.get(part), dict):
+                raise ArgumentError(f"Path '{missing}' not found in the file.")
+            parent = parent[part]
+        return parent
+
     def _locate(self, object_name):
         """``(parent dict, key)`` of an object given by path (``"layers/dense"``) or by a
         name that occurs exactly once."""
         if "/" in object_name:
             parts = object_name.split("/")
-            parent = self.weights_dict
-            for part in parts[:-1]:
-                if not isinstance(parent.get(part), dict):
-                    raise ArgumentError(f"Path '{object_name}' not found in the file.")
-                parent = parent[part]
+            parent = self._parent(parts, object_name)
             if parts[-1] not in parent:
                 raise ArgumentError(f"Path '{object_name}' not found in the file.")
             return parent, parts[-1]
@@ -224,11 +230,7 @@ class KerasFileEditor:
         ``weights={"0": array, ...}``."""
         weights = _check_weights(weights)
         parts = object_path.split("/")
-        parent = self.weights_dict
-        for part in parts[:-1]:
-            if not isinstance(parent.get(part), dict):
-                raise ArgumentError(f"Path '{'/'.join(parts[:-1])}' not found in the file.")
-            parent = parent[part]
+        parent = self._parent(parts, "/".join(parts[:-1]))
         if parts[-1] in parent:
             raise ArgumentError(f"Object '{object_path}' already exists in the file.")
         parent[parts[-1]] = weights

@@ -182,14 +182,15 @@ def is_legacy_h5(path):
         return "layer_names" in group.attrs or "layer_names0" in group.attrs
 
 
-def _assign(layer, values, where, name):
-    ours = _legacy_weights(layer)
+def _pair(ours, values, where, name):
+    """``[(variable, value)]`` once ``values`` (layer ``name``'s in the file) match the
+    variables ``ours`` in number and shapes."""
     if len(values) != len(ours):
         raise ReleaseError(f"{where}: layer '{name}' has {len(values)} weights in the file and "
-                           f"{len(ours)} in layer '{layer.name}' of the model")
-    for v, value in zip(ours, values):
+                           f"{len(ours)} in the model")
+    for i, (v, value) in enumerate(zip(ours, values)):
         if tuple(value.shape) != tuple(v.shape):
-            raise ReleaseError(f"{where}: weight {len(ours)} of layer '{name}' has shape "
+            raise ReleaseError(f"{where}: weight {i} of layer '{name}' has shape "
                                f"{tuple(value.shape)} in the file; '{v.path}' expects "
                                f"{tuple(v.shape)}")
     return list(zip(ours, values))
@@ -243,7 +244,7 @@ def load_weights_from_hdf5(model, path, by_name=False, skip_mismatch=False):
                 values = _read_layer(group, name, where)
                 for layer in index.get(name, []):
                     try:
-                        plan.extend(_assign(layer, values, where, name))
+                        plan.extend(_pair(_legacy_weights(layer), values, where, name))
                     except ReleaseError as e:
                         if not skip_mismatch:
                             raise
@@ -256,7 +257,8 @@ def load_weights_from_hdf5(model, path, by_name=False, skip_mismatch=False):
                 raise ReleaseError(f"{where}: the file has weights for {len(filled)} layers, "
                                    f"the model has {len(layers)} layers with weights")
             for name, layer in zip(filled, layers):
-                plan.extend(_assign(layer, _read_layer(group, name, where), where, name))
+                values = _read_layer(group, name, where)
+                plan.extend(_pair(_legacy_weights(layer), values, where, name))
     for v, value in plan:
         v.assign(value.astype(np.float32 if v.dtype == "bfloat16" else v.dtype))
 
@@ -326,15 +328,7 @@ def _keras3_plan(model, group, where):
         if hasattr(layer, "layers") and "layers" in group[key]:
             plan.extend(_keras3_plan(layer, group[key]["layers"], where))
             continue
-        theirs = keras_import._ordered_leaves(group[key])
-        if len(theirs) != len(ours):
-            raise ReleaseError(f"{where}: layer '{layer.name}' has {len(theirs)} weights in the "
-                               f"file and {len(ours)} in the model")
-        for v, dataset in zip(ours, theirs):
-            if tuple(dataset.shape) != tuple(v.shape):
-                raise ReleaseError(f"{where}: weight {dataset.name} has shape "
-                                   f"{tuple(dataset.shape)}, '{v.path}' expects {v.shape}")
-            plan.append((v, dataset))
+        plan.extend(_pair(ours, keras_import._ordered_leaves(group[key]), where, layer.name))
     return plan
 
 

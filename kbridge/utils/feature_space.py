@@ -29,6 +29,15 @@ def _auto_name(prefix):
     return f"{prefix}_{next(_auto_names)}"
 
 
+def _lookup_feature(dtype, lookup, name, max_tokens, num_oov_indices, output_mode):
+    """A categorical ``Feature`` preprocessed by the lookup layer class named ``lookup``."""
+    from kbridge import layers
+
+    layer = getattr(layers, lookup)(name=f"{name}_preprocessor", max_tokens=max_tokens,
+                                    num_oov_indices=num_oov_indices)
+    return Feature(dtype, layer, output_mode)
+
+
 class Cross:
     """A crossing of features, hashed into ``crossing_dim`` bins (``FeatureSpace.cross``)."""
 
@@ -205,22 +214,14 @@ class FeatureSpace(Layer):
     @classmethod
     def integer_categorical(cls, max_tokens=None, num_oov_indices=1, output_mode="one_hot",
                             name=None):
-        from kbridge import layers
-
-        name = name or _auto_name("integer_categorical")
-        layer = layers.IntegerLookup(name=f"{name}_preprocessor", max_tokens=max_tokens,
-                                     num_oov_indices=num_oov_indices)
-        return Feature("int32", layer, output_mode)
+        return _lookup_feature("int32", "IntegerLookup", name or _auto_name("integer_categorical"),
+                               max_tokens, num_oov_indices, output_mode)
 
     @classmethod
     def string_categorical(cls, max_tokens=None, num_oov_indices=1, output_mode="one_hot",
                            name=None):
-        from kbridge import layers
-
-        name = name or _auto_name("string_categorical")
-        layer = layers.StringLookup(name=f"{name}_preprocessor", max_tokens=max_tokens,
-                                    num_oov_indices=num_oov_indices)
-        return Feature("string", layer, output_mode)
+        return _lookup_feature("string", "StringLookup", name or _auto_name("string_categorical"),
+                               max_tokens, num_oov_indices, output_mode)
 
     @classmethod
     def string_hashed(cls, num_bins, output_mode="one_hot", name=None):
