@@ -5,7 +5,6 @@ Example:
 """
 
 from kbridge import ops
-from kbridge.errors import KbridgeError
 from kbridge.saving import registry
 
 _EPSILON = 1e-7  # Keras's backend.epsilon(): keeps the rescaling finite for zero columns
@@ -112,18 +111,7 @@ _ALIASES = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg,
 
 def get(identifier):
     """A constraint from None, a name ("non_neg"), a config dict, an instance or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        cls = _ALIASES.get(identifier) or registry.get_registered_object(identifier)
-        if cls is None or not (isinstance(cls, type) and issubclass(cls, Constraint)):
-            raise KbridgeError(f"Unknown constraint {identifier!r}. Known: {sorted(_ALIASES)}")
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise KbridgeError(f"Could not interpret constraint: {identifier!r}")
+    return registry.get_instance(identifier, Constraint, _ALIASES, "constraint")
 
 
 def serialize(constraint):

@@ -137,18 +137,7 @@ _ALIASES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2,
 
 def get(identifier):
     """A regularizer from None, a name ("l2"), a config dict, an instance or a callable."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, str):
-        cls = _ALIASES.get(identifier) or registry.get_registered_object(identifier)
-        if cls is None or not (isinstance(cls, type) and issubclass(cls, Regularizer)):
-            raise KbridgeError(f"Unknown regularizer {identifier!r}. Known: {sorted(_ALIASES)}")
-        return cls()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise KbridgeError(f"Could not interpret regularizer: {identifier!r}")
+    return registry.get_instance(identifier, Regularizer, _ALIASES, "regularizer")
 
 
 def serialize(regularizer):

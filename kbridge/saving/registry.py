@@ -151,6 +151,24 @@ def get_registered_object(name, custom_objects=None):
     return _REGISTRY.get(name)
 
 
+def get_instance(identifier, base, aliases, what):
+    """Keras's ``get`` of regularizers and constraints: None, an instance of ``base`` or any
+    callable as it is; a name (one of ``aliases``, else a registered class) as a new
+    instance; a config dict deserialized."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, str):
+        cls = aliases.get(identifier) or get_registered_object(identifier)
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise KbridgeError(f"Unknown {what} {identifier!r}. Known: {sorted(aliases)}")
+        return cls()
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise KbridgeError(f"Could not interpret {what}: {identifier!r}")
+
+
 def _class_registered_name(cls):
     # Looked up per class (not inherited): a subclass of a registered class is its own name.
     return _CUSTOM_NAMES.get(cls) or cls.__dict__.get("_registered_name")
