@@ -21,22 +21,24 @@ def image_data_format():
     return _image_data_format
 
 
+_DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _data_format_error(data_format):
+    return ArgumentError("`data_format` must be 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
+
+
 def set_image_data_format(data_format):
     global _image_data_format
-    if data_format not in ("channels_last", "channels_first"):
-        raise ArgumentError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    if data_format not in _DATA_FORMATS:
+        raise _data_format_error(data_format)
     _image_data_format = data_format
 
 
 def standardize_data_format(data_format):
     if data_format is None:
         return _image_data_format
-    if data_format not in ("channels_last", "channels_first"):
-        raise ArgumentError(
-            "`data_format` must be 'channels_last' or 'channels_first'. "
-            f"Received: data_format={data_format!r}"
-        )
+    if data_format not in _DATA_FORMATS:
+        raise _data_format_error(data_format)
     return data_format

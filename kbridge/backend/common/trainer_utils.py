@@ -2,12 +2,30 @@
 
 from kbridge.backend.common.structure import flatten as _flatten
 from kbridge.backend.common.structure import map_structure
+from kbridge.trainers.trainer import unpack_x_y_sample_weight
 
 
 def batch_size_of(x):
     """Number of samples in a batch (first dimension of its first array)."""
     first = _flatten(x)[0]
     return first.shape[0]
+
+
+def test_step(model, data, batch_size=batch_size_of):
+    """Forward pass, loss and metrics of one evaluation batch; returns the metric logs.
+
+    ``batch_size(x)`` weighs the loss (tensorflow passes a graph-safe one)."""
+    x, y, sample_weight = unpack_x_y_sample_weight(data)
+    y_pred = model(x, training=False)
+    loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
+    model._loss_tracker.update_state(loss, sample_weight=batch_size(x))
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def predict_step(model, data):
+    """The model's outputs on the inputs of one batch."""
+    x, _, _ = unpack_x_y_sample_weight(data)
+    return model(x, training=False)
 
 
 def _convert_leaf(a, convert):

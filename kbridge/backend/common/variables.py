@@ -24,9 +24,9 @@ import numpy as np
 from kbridge.backend.common import context, naming
 from kbridge.backend.common import stateless as _stateless
 from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
+from kbridge.backend.common.keras_tensor import TensorOperators, _ops
 from kbridge.errors import ShapeError
 
-_ops_module = None
 _budget = contextvars.ContextVar("kbridge_allocation_budget", default=None)
 
 
@@ -88,22 +88,13 @@ class AllocationBudget:
         return False
 
 
-def _ops():
-    global _ops_module
-    if _ops_module is None:
-        import kbridge.ops
-
-        _ops_module = kbridge.ops
-    return _ops_module
-
-
 def _variable_class(backend):
     from kbridge.backend.common.dispatch import backend_module
 
     return backend_module(backend, "core").Variable
 
 
-class Variable:
+class Variable(TensorOperators):
     """A mutable tensor with a name, a path and a trainable flag.
 
     Args:
@@ -292,46 +283,8 @@ class Variable:
 
     __hash__ = object.__hash__
 
-    def __getitem__(self, key):
-        return _ops().get_item(self, key)
-
-    def astype(self, dtype):
-        return _ops().cast(self, dtype)
-
-    @property
-    def T(self):
-        return _ops().transpose(self)
-
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().subtract(self, o)
-    def __rsub__(self, o): return _ops().subtract(o, self)
-    def __mul__(self, o): return _ops().multiply(self, o)
-    def __rmul__(self, o): return _ops().multiply(o, self)
-    def __truediv__(self, o): return _ops().true_divide(self, o)
-    def __rtruediv__(self, o): return _ops().true_divide(o, self)
-    def __floordiv__(self, o): return _ops().floor_divide(self, o)
-    def __rfloordiv__(self, o): return _ops().floor_divide(o, self)
-    def __mod__(self, o): return _ops().mod(self, o)
-    def __rmod__(self, o): return _ops().mod(o, self)
-    def __pow__(self, o): return _ops().power(self, o)
-    def __rpow__(self, o): return _ops().power(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __neg__(self): return _ops().negative(self)
-    def __pos__(self): return self.value
-    def __abs__(self): return _ops().absolute(self)
-    def __invert__(self): return _ops().logical_not(self)
-    def __and__(self, o): return _ops().logical_and(self, o)
-    def __rand__(self, o): return _ops().logical_and(o, self)
-    def __or__(self, o): return _ops().logical_or(self, o)
-    def __ror__(self, o): return _ops().logical_or(o, self)
-    def __lt__(self, o): return _ops().less(self, o)
-    def __le__(self, o): return _ops().less_equal(self, o)
-    def __gt__(self, o): return _ops().greater(self, o)
-    def __ge__(self, o): return _ops().greater_equal(self, o)
-    def __eq__(self, o): return _ops().equal(self, o)
-    def __ne__(self, o): return _ops().not_equal(self, o)
+    def __pos__(self):
+        return self.value
 
 
 def unique_paths(variables):

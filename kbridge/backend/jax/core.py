@@ -83,18 +83,6 @@ def convert_to_numpy(x):
     return np.asarray(x)
 
 
-def cast(x, dtype):
-    return convert_to_tensor(x, dtype)
-
-
-def shape(x):
-    return tuple(x.shape)
-
-
-def dtype(x):
-    return standardize_dtype(x.dtype)
-
-
 # --- control flow: lax primitives, so every op also works inside jax.jit --------------------
 from jax import lax  # noqa: E402
 

@@ -118,15 +118,8 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     padding = _check_padding(padding)
     x, kernel, strides, dilation, data_format, nd = _prepare(
         inputs, kernel, strides, dilation_rate, data_format)
-    if kernel.shape[-1] != _channels(x, data_format):
-        raise ShapeError(
-            "conv_transpose needs kernel.shape[-1] (in_channels) == input channels. Received: "
-            f"kernel.shape={kernel.shape}, input channels={_channels(x, data_format)}"
-        )
-    out_pad = (None,) * nd if output_padding is None else _tuple(output_padding, nd,
-                                                                  "output_padding")
-    pads = [_conv_transpose_pads(k, s, d, padding, op)
-            for k, s, d, op in zip(kernel.shape[:nd], strides, dilation, out_pad)]
+    pads = _transpose_pads(kernel, _channels(x, data_format), strides, dilation, padding,
+                           output_padding)
     return lax.conv_transpose(
         x, kernel, strides, pads, rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(nd, data_format), transpose_kernel=True)

@@ -27,6 +27,7 @@ import jax
 import numpy as np
 import jax.numpy as jnp
 
+from kbridge.backend.common import trainer_utils
 from kbridge.backend.common.stateless import StatelessScope
 from kbridge.backend.common.trainer_utils import (
     batch_size_of,
@@ -84,21 +85,16 @@ def train_step(model, state, data):
 
 def test_step(model, state, data):
     trainable, non_trainable, metrics_vars = state
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
     with _scope(model, trainable, non_trainable, metrics_vars) as scope:
-        y_pred = model(x, training=False)
-        loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
-        model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
-        logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        logs = trainer_utils.test_step(model, data)
     return logs, (trainable, _finals(scope, model.non_trainable_variables),
                   _finals(scope, model.metrics_variables))
 
 
 def predict_step(model, state, data):
     trainable, non_trainable = state
-    x, _, _ = unpack_x_y_sample_weight(data)
     with _scope(model, trainable, non_trainable) as scope:
-        y_pred = model(x, training=False)
+        y_pred = trainer_utils.predict_step(model, data)
     return y_pred, (trainable, _finals(scope, model.non_trainable_variables))
 
 

@@ -50,6 +50,18 @@ def convert_to_numpy(x):
     return np.asarray(x)
 
 
+# --- control flow: plain Python, with the numpy backend active for the user functions -------
+def _numpy_scope():
+    from kbridge.backend.common import context
+
+    return context.use("numpy")
+
+
+include("core", globals(), tensor_types=np.ndarray, native_dtype=numpy_dtype,
+        to_dtype=np.asarray, promotion_key_of=promotion_key, loop_scope=_numpy_scope)
+
+
+# numpy also takes Python numbers and lists here.
 def cast(x, dtype):
     dt = numpy_dtype(dtype)
     if not isinstance(x, np.ndarray):
@@ -64,17 +76,6 @@ def shape(x):
 
 def dtype(x):
     return standardize_dtype(np.asarray(x).dtype)
-
-
-# --- control flow: plain Python, with the numpy backend active for the user functions -------
-def _numpy_scope():
-    from kbridge.backend.common import context
-
-    return context.use("numpy")
-
-
-include("core", globals(), tensor_types=np.ndarray, native_dtype=numpy_dtype,
-        to_dtype=np.asarray, promotion_key_of=promotion_key, loop_scope=_numpy_scope)
 
 
 def vectorized_map(function, elements):

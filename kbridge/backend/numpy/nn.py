@@ -178,28 +178,15 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     x, kernel, strides, dilation, data_format = _conv_prepare(
         inputs, kernel, strides, dilation_rate, data_format)
     nd = x.ndim - 2
-    if kernel.shape[-1] != x.shape[-1]:
-        raise ShapeError(
-            "conv_transpose needs kernel.shape[-1] (in_channels) == input channels. Received: "
-            f"kernel.shape={kernel.shape}, input channels={x.shape[-1]}"
-        )
-    out_pad = (None,) * nd if output_padding is None else _tuple(output_padding, nd,
-                                                                  "output_padding")
+    pads = _transpose_pads(kernel, x.shape[-1], strides, dilation, padding, output_padding)
     # Insert (stride - 1) zeros between input elements, then correlate with the flipped kernel.
     if any(s > 1 for s in strides):
         shape = (x.shape[0],) + tuple((n - 1) * s + 1 for n, s in zip(x.shape[1:-1], strides))
         dilated = np.zeros(shape + (x.shape[-1],), x.dtype)
         dilated[(slice(None),) + tuple(slice(None, None, s) for s in strides)] = x
         x = dilated
-    pads = [_conv_transpose_pads(k, s, d, padding, op)
-            for k, s, d, op in zip(kernel.shape[:nd], strides, dilation, out_pad)]
-    # Negative right padding (possible with a small output_padding) crops instead.
-    crops = [min(r, 0) for _, r in pads]
-    pads = [(left, max(r, 0)) for left, r in pads]
     flipped = np.flip(kernel, axis=tuple(range(nd))).swapaxes(-1, -2)
-    y = _conv_channels_last(x, flipped, (1,) * nd, pads, dilation)
-    if any(crops):
-        y = y[(slice(None),) + tuple(slice(0, c if c else None) for c in crops)]
+    y = _correlate_padded(_conv_channels_last, x, flipped, pads, dilation)
     return _from_channels_last(y, data_format)
 
 

@@ -7,8 +7,8 @@ Bindings: ``tensor_types`` (the framework's tensor class, or a tuple of them),
 tensor of that framework dtype), ``promotion_key_of`` (usually
 :func:`~kbridge.backend.common.dtypes.promotion_key`) and ``loop_scope`` (a context-manager
 factory entered around user functions run by the Python control flow). The includer defines
-``NAME``, ``cast`` and ``_custom_gradient(f, args, kwargs)`` (``f``'s forward output with its
-gradient attached).
+``NAME``, ``convert_to_tensor`` and ``_custom_gradient(f, args, kwargs)`` (``f``'s forward
+output with its gradient attached).
 """
 
 import builtins
@@ -16,7 +16,12 @@ import builtins
 import numpy as np
 
 from kbridge.backend.common import dispatch
-from kbridge.backend.common.dtypes import floatx, numpy_dtype, result_type_of_keys
+from kbridge.backend.common.dtypes import (
+    floatx,
+    numpy_dtype,
+    result_type_of_keys,
+    standardize_dtype,
+)
 from kbridge.backend.common.shared import bound
 
 tensor_types = bound("tensor_types")
@@ -26,6 +31,18 @@ promotion_key_of = bound("promotion_key_of")
 loop_scope = bound("loop_scope")
 
 _PROMOTED = {}  # (promotion keys..., floatx) -> target dtype
+
+
+def cast(x, dtype):
+    return convert_to_tensor(x, dtype)
+
+
+def shape(x):
+    return tuple(x.shape)
+
+
+def dtype(x):
+    return standardize_dtype(x.dtype)
 
 
 def promote(*xs):

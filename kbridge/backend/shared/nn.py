@@ -187,6 +187,32 @@ def _conv_transpose_pads(size_k, stride, dilation, padding, output_padding):
     return left, total - left
 
 
+def _transpose_pads(kernel, channels, strides, dilation, padding, output_padding):
+    """Per spatial dim, :func:`_conv_transpose_pads` of a ``conv_transpose`` whose input has
+    ``channels`` channels (checked against ``kernel``)."""
+    nd = len(strides)
+    if kernel.shape[-1] != channels:
+        raise ShapeError(
+            "conv_transpose needs kernel.shape[-1] (in_channels) == input channels. Received: "
+            f"kernel.shape={tuple(kernel.shape)}, input channels={channels}"
+        )
+    out_pad = (None,) * nd if output_padding is None else _tuple(output_padding, nd,
+                                                                  "output_padding")
+    return [_conv_transpose_pads(k, s, d, padding, op)
+            for k, s, d, op in zip(kernel.shape[:nd], strides, dilation, out_pad)]
+
+
+def _correlate_padded(conv_channels_last, x, kernel, pads, dilation):
+    """Stride-1 ``conv_channels_last`` of ``x`` with ``pads``; a negative right padding
+    (possible with a small output_padding) crops instead."""
+    crops = [min(right, 0) for _, right in pads]
+    pads = [(left, max(right, 0)) for left, right in pads]
+    y = conv_channels_last(x, kernel, (1,) * len(pads), pads, dilation)
+    if any(crops):
+        y = y[(slice(None),) + tuple(slice(0, c if c else None) for c in crops)]
+    return y
+
+
 def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
                    data_format=None, dilation_rate=1):
     y = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)

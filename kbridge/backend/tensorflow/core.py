@@ -34,22 +34,14 @@ class Variable(variables.Variable):
         return convert_to_tensor(value, dtype)
 
     def _initialize(self, native):
-        self._value = tf.Variable(native, trainable=self._trainable, name=self.name)
+        # tf.Variable.trainable is fixed here; kbridge's optimizers read ``self.trainable``.
+        self._value = tf.Variable(native, trainable=self.trainable, name=self.name)
 
     def _direct_assign(self, native):
         self._value.assign(native)
 
     def numpy(self):
         return self._value.numpy()
-
-    @property
-    def trainable(self):
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value):
-        # tf.Variable.trainable is fixed at creation; kbridge's optimizers read this flag.
-        self._trainable = bool(value)
 
 
 def _variable_to_tensor(var, dtype=None, name=None, as_ref=False):
@@ -86,26 +78,19 @@ def convert_to_numpy(x):
     return np.asarray(x)
 
 
-def cast(x, dtype):
-    return convert_to_tensor(x, dtype)
+# --- control flow: tf.cond / tf.while_loop, so every op also works inside tf.function -------
+include("core", globals(), tensor_types=(tf.Tensor, tf.Variable), native_dtype=to_tf_dtype,
+        to_dtype=convert_to_tensor, promotion_key_of=promotion_key,
+        loop_scope=contextlib.nullcontext)
 
 
+# Unknown static dimensions are read from the running graph.
 def shape(x):
     static = x.shape
     if static.rank is not None and None not in static.as_list():
         return tuple(static.as_list())
     dynamic = tf.shape(x)
     return tuple(d if d is not None else dynamic[i] for i, d in enumerate(static.as_list()))
-
-
-def dtype(x):
-    return standardize_dtype(x.dtype)
-
-
-# --- control flow: tf.cond / tf.while_loop, so every op also works inside tf.function -------
-include("core", globals(), tensor_types=(tf.Tensor, tf.Variable), native_dtype=to_tf_dtype,
-        to_dtype=convert_to_tensor, promotion_key_of=promotion_key,
-        loop_scope=contextlib.nullcontext)
 
 
 def cond(pred, true_fn, false_fn):

@@ -189,24 +189,12 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     padding = _check_padding(padding)
     x, kernel, strides, dilation, data_format, nd = _prepare(
         inputs, kernel, strides, dilation_rate, data_format)
-    if kernel.shape[-1] != x.shape[-1]:
-        raise ShapeError(
-            "conv_transpose needs kernel.shape[-1] (in_channels) == input channels. Received: "
-            f"kernel.shape={tuple(kernel.shape)}, input channels={x.shape[-1]}"
-        )
-    out_pad = (None,) * nd if output_padding is None else _tuple(output_padding, nd,
-                                                                  "output_padding")
+    pads = _transpose_pads(kernel, x.shape[-1], strides, dilation, padding, output_padding)
     for i, s in enumerate(strides):
         x = _interleave_zeros(x, i + 1, s)
-    pads = [_conv_transpose_pads(k, s, d, padding, op)
-            for k, s, d, op in zip(kernel.shape[:nd], strides, dilation, out_pad)]
-    crops = [min(r, 0) for _, r in pads]
-    pads = [(left, max(r, 0)) for left, r in pads]
     flipped = tf.reverse(kernel, axis=list(range(nd)))
     flipped = tf.transpose(flipped, list(range(nd)) + [nd + 1, nd])
-    y = _conv_cl(x, flipped, (1,) * nd, pads, dilation)
-    if any(crops):
-        y = y[(slice(None),) + tuple(slice(0, c if c else None) for c in crops)]
+    y = _correlate_padded(_conv_cl, x, flipped, pads, dilation)
     return _from_channels_last(y, data_format)
 
 

@@ -15,7 +15,12 @@ A custom ``train_step(self, data)`` on a tensorflow-backend model looks like::
 
 import tensorflow as tf
 
-from kbridge.backend.common.trainer_utils import EagerRunner, ensure_optimizer_built
+from kbridge.backend.common import trainer_utils
+from kbridge.backend.common.trainer_utils import (  # noqa: F401 (predict_step is this backend's)
+    EagerRunner,
+    ensure_optimizer_built,
+    predict_step,
+)
 from kbridge.backend.tensorflow import distribution_lib
 from kbridge.backend.tensorflow.core import convert_to_tensor
 from kbridge.backend.common.structure import flatten as _flatten
@@ -41,16 +46,7 @@ def train_step(model, data):
 
 
 def test_step(model, data):
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
-    y_pred = model(x, training=False)
-    loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
-    model._loss_tracker.update_state(loss, sample_weight=_batch_size(x))
-    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-
-
-def predict_step(model, data):
-    x, _, _ = unpack_x_y_sample_weight(data)
-    return model(x, training=False)
+    return trainer_utils.test_step(model, data, _batch_size)
 
 
 def _compiled(model, step):

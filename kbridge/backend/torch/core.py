@@ -127,10 +127,6 @@ def convert_to_numpy(x):
     return np.asarray(x)
 
 
-def cast(x, dtype):
-    return convert_to_tensor(x, dtype)
-
-
 _WEAK_KEYS = {cls: promotion_key(cls()) for cls in (float, int, bool, complex)}
 
 
@@ -159,14 +155,6 @@ def _scalar_or_convert(x, dt):
             t = _SCALARS[key] = torch.tensor(x, dtype=dt)
         return t
     return convert_to_tensor(x, dt)
-
-
-def shape(x):
-    return tuple(x.shape)
-
-
-def dtype(x):
-    return standardize_dtype(x.dtype)
 
 
 # --- control flow: Python loops (torch runs eagerly) -----------------------------------------

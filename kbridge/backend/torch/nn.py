@@ -161,20 +161,13 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     padding = _check_padding(padding)
     x, kernel, strides, dilation, data_format, nd = _prepare(
         inputs, kernel, strides, dilation_rate, data_format)
-    if kernel.shape[-1] != x.shape[1]:
-        raise ShapeError(
-            "conv_transpose needs kernel.shape[-1] (in_channels) == input channels. Received: "
-            f"kernel.shape={tuple(kernel.shape)}, input channels={x.shape[1]}"
-        )
-    out_pad = (None,) * nd if output_padding is None else _tuple(output_padding, nd,
-                                                                  "output_padding")
+    pads = _transpose_pads(kernel, x.shape[1], strides, dilation, padding, output_padding)
     # torch's transposed conv without padding gives the "full" output; Keras's padding rule
     # then crops (k_eff - 1 - left) on the left and pads or crops the right.
     weight = torch.permute(kernel, (nd + 1, nd) + tuple(range(nd)))
     y = _CONV_T[nd](x, weight, None, strides, 0, 0, 1, dilation)
     index, extra = [slice(None), slice(None)], []
-    for i, (k, s, d, op) in enumerate(zip(kernel.shape[:nd], strides, dilation, out_pad)):
-        left, right = _conv_transpose_pads(k, s, d, padding, op)
+    for i, (k, d, (left, right)) in enumerate(zip(kernel.shape[:nd], dilation, pads)):
         k_eff = (k - 1) * d + 1
         start = k_eff - 1 - left
         stop = y.shape[2 + i] - max(k_eff - 1 - right, 0)

@@ -17,6 +17,7 @@ A custom ``train_step(self, data)`` on a torch-backend model looks like::
 
 import torch
 
+from kbridge.backend.common import trainer_utils
 from kbridge.backend.common.trainer_utils import (
     EagerRunner,
     batch_size_of,
@@ -45,18 +46,13 @@ def train_step(model, data):
 
 
 def test_step(model, data):
-    x, y, sample_weight = unpack_x_y_sample_weight(data)
     with torch.no_grad():
-        y_pred = model(x, training=False)
-        loss = model._compute_loss(x, y, y_pred, sample_weight, training=False)
-        model._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
-        return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return trainer_utils.test_step(model, data)
 
 
 def predict_step(model, data):
-    x, _, _ = unpack_x_y_sample_weight(data)
     with torch.no_grad():
-        return model(x, training=False)
+        return trainer_utils.predict_step(model, data)
 
 
 def make_train_function(model):
