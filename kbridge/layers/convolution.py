@@ -73,12 +73,18 @@ _FALLBACK_ACTIVATIONS = ("relu", "relu6", "sigmoid", "tanh", "softmax", "elu", "
                          "log_softmax", "mish", "exponential")
 
 
-def get_activation(identifier):
-    """The activation callable for a name, a callable or None ("linear")."""
+def _activations():
+    """The ``kbridge.activations`` module, or None before it lands."""
     try:
         from kbridge import activations
     except ImportError:
-        activations = None
+        return None
+    return activations
+
+
+def get_activation(identifier):
+    """The activation callable for a name, a callable or None ("linear")."""
+    activations = _activations()
     if activations is not None:
         return activations.get(identifier)
     if identifier is None or identifier == "linear":
@@ -95,10 +101,7 @@ def get_activation(identifier):
 
 
 def serialize_activation(fn):
-    try:
-        from kbridge import activations
-    except ImportError:
-        activations = None
+    activations = _activations()
     if activations is not None:
         return activations.serialize(fn)
     if fn is _linear:
@@ -138,6 +141,9 @@ class _ConvBase(Layer):
 
     rank = None
     _allow_causal = False
+    # The subclass's own constructor arguments and weight prefixes, as get_config lists them.
+    _config_args = ()
+    _weight_prefixes = ()
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, bias_initializer="zeros",
@@ -213,6 +219,8 @@ class _ConvBase(Layer):
             "use_bias": self.use_bias,
             **self._weight_config("bias"),
             "activity_regularizer": registry.serialize(self.activity_regularizer),
+            **{name: getattr(self, name) for name in self._config_args},
+            **self._weight_config(*self._weight_prefixes),
         })
         return config
 
@@ -255,11 +263,8 @@ class _Conv(_ConvBase):
             padding = "valid"
         return ops.conv(inputs, self.kernel, padding=padding, **conv_args)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "groups": self.groups,
-                       **self._weight_config("kernel")})
-        return config
+    _config_args = ("filters", "groups")
+    _weight_prefixes = ("kernel",)
 
 
 class Conv1D(_Conv):
@@ -329,11 +334,8 @@ class _ConvTranspose(_ConvBase):
         return ops.conv_transpose(inputs, self.kernel, output_padding=self.output_padding,
                                   **conv_args)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "output_padding": self.output_padding,
-                       **self._weight_config("kernel")})
-        return config
+    _config_args = ("filters", "output_padding")
+    _weight_prefixes = ("kernel",)
 
 
 class Conv1DTranspose(_ConvTranspose):
@@ -393,11 +395,8 @@ class _DepthwiseConv(_ConvBase):
     def _convolve(self, inputs, **conv_args):
         return ops.depthwise_conv(inputs, self.kernel, **conv_args)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"depth_multiplier": self.depth_multiplier,
-                       **self._weight_config("depthwise")})
-        return config
+    _config_args = ("depth_multiplier",)
+    _weight_prefixes = ("depthwise",)
 
 
 class DepthwiseConv1D(_DepthwiseConv):
@@ -456,11 +455,8 @@ class _SeparableConv(_ConvBase):
         return ops.separable_conv(inputs, self.depthwise_kernel, self.pointwise_kernel,
                                   **conv_args)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"filters": self.filters, "depth_multiplier": self.depth_multiplier,
-                       **self._weight_config("depthwise", "pointwise")})
-        return config
+    _config_args = ("filters", "depth_multiplier")
+    _weight_prefixes = ("depthwise", "pointwise")
 
 
 class SeparableConv1D(_SeparableConv):

@@ -21,11 +21,12 @@ from kbridge import ops
 from kbridge.backend.common.keras_tensor import KerasTensor
 from kbridge.layers.image_geometry import (RandomCrop, RandomElasticTransform, RandomErasing,
                                           RandomGaussianBlur, RandomPerspective, RandomShear,
-                                          _box_masks)
+                                          _random_box_masks)
 from kbridge.layers.layer import Layer
 from kbridge.layers.preprocessing import (LayerArgumentError, RandomContrast, RandomRotation,
                                           RandomTranslation, _ImagePreprocessingLayer,
-                                          _keras_factor, _RandomImageLayer)
+                                          _keras_factor, _masks_as_images,
+                                          _RandomImageLayer)
 
 __all__ = [
     "RandomCrop", "RandomBrightness", "RandomHue", "RandomSaturation", "RandomGrayscale",
@@ -650,23 +651,14 @@ class CutMix(_RandomImageLayer):
         if not training:
             return None
         images = self._images_of(data)
-        batch, h, w = self._size(images)
+        batch = self._size(images)[0]
         gen = self._generator(seed)
         alpha = self._random_uniform((), self.factor[0], self.factor[1], gen,
                                      self.compute_dtype) + 1e-6
         weight = random.beta((batch,), alpha, alpha, seed=gen, dtype=self.compute_dtype)
         ratio = ops.sqrt(1.0 - weight)
-
-        def bounds(length):
-            size = ratio * float(length)
-            start = self._random_uniform((batch,), seed=gen, dtype=self.compute_dtype) * (
-                float(length) - size)
-            return start, start + size
-
-        x0, x1 = bounds(w)
-        y0, y1 = bounds(h)
-        masks = _box_masks(self, images, x0, x1, y0, y1)
-        mix_weight = 1.0 - (x1 - x0) * (y1 - y0) / float(w * h)
+        masks, area = _random_box_masks(self, images, ratio, ratio, gen)
+        mix_weight = 1.0 - area
         order = random.shuffle(ops.arange(batch, dtype="int32"), seed=gen)
         return {"permutation_order": order, "batch_masks": masks, "mix_weight": mix_weight}
 
@@ -686,9 +678,7 @@ class CutMix(_RandomImageLayer):
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         raise LayerArgumentError("CutMix does not transform bounding boxes (nor does Keras).")
 
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        return self.transform_images(segmentation_masks, transformation, training)
+    transform_segmentation_masks = _masks_as_images
 
     def get_config(self):
         return {**super().get_config(), "factor": self.factor}

@@ -6,8 +6,8 @@ through :mod:`kbridge.layers.image_augmentation`, which describes the layers' pr
 import numpy as np
 
 from kbridge import ops
-from kbridge.layers.preprocessing import (LayerArgumentError, _keras_factor,
-                                          _RandomImageLayer)
+from kbridge.layers.preprocessing import (LayerArgumentError, _keras_factor, _masks_as_images,
+                                          _RandomImageLayer, _resized_image_shape)
 
 __all__ = []  # exported by kbridge.layers.image_augmentation
 
@@ -101,9 +101,7 @@ class RandomCrop(_RandomImageLayer):
             images = ops.cast(images, self.compute_dtype)
         return images
 
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        return self.transform_images(segmentation_masks, transformation, training)
+    transform_segmentation_masks = _masks_as_images
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         from kbridge.utils import bounding_boxes as bb
@@ -126,11 +124,7 @@ class RandomCrop(_RandomImageLayer):
                                   width=self.width)
         return {**bounding_boxes, "boxes": boxes}
 
-    def _output_image_shape(self, shape):
-        shape = list(shape)
-        h_axis, w_axis = self._hw_axes(len(shape))
-        shape[h_axis], shape[w_axis] = self.height, self.width
-        return tuple(shape)
+    _output_image_shape = _resized_image_shape
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
@@ -481,6 +475,23 @@ def _box_masks(layer, images, x0, x1, y0, y1):
     return ops.logical_and(inside, ops.ones_like(images, dtype="bool"))
 
 
+def _random_box_masks(layer, images, width_ratio, height_ratio, seed):
+    """Masks (as :func:`_box_masks`) of one rectangle per image, ``width_ratio`` x
+    ``height_ratio`` (per-image tensors) of its size and placed uniformly at random; also the
+    fraction of each image it covers."""
+    batch, h, w = layer._size(images)
+
+    def bounds(length, ratio):
+        size = ratio * float(length)
+        start = layer._random_uniform((batch,), seed=seed, dtype=layer.compute_dtype) * (
+            float(length) - size)
+        return start, start + size
+
+    x0, x1 = bounds(w, width_ratio)
+    y0, y1 = bounds(h, height_ratio)
+    return _box_masks(layer, images, x0, x1, y0, y1), (x1 - x0) * (y1 - y0) / float(w * h)
+
+
 class RandomErasing(_RandomImageLayer):
     """With a probability drawn from ``factor``, fills a random rectangle (area a fraction
     in ``scale`` of each side squared) with ``fill_value`` (or Gaussian noise when None).
@@ -508,20 +519,12 @@ class RandomErasing(_RandomImageLayer):
         if not training:
             return None
         images = self._images_of(data)
-        batch, h, w = self._size(images)
+        batch = self._size(images)[0]
         gen = self._generator(seed)
         dtype = self.compute_dtype
         sides = ops.sqrt(self._random_uniform((batch, 2), self.scale[0], self.scale[1], gen,
                                               dtype))
-
-        def bounds(length, ratio):
-            size = ratio * float(length)
-            start = self._random_uniform((batch,), seed=gen, dtype=dtype) * (float(length) - size)
-            return start, start + size
-
-        x0, x1 = bounds(w, sides[:, 0])
-        y0, y1 = bounds(h, sides[:, 1])
-        masks = _box_masks(self, images, x0, x1, y0, y1)
+        masks, _ = _random_box_masks(self, images, sides[:, 0], sides[:, 1], gen)
         probability = self._random_uniform((batch,), self.factor[0], self.factor[1], gen)
         apply = self._random_uniform((batch,), seed=gen) < probability
         if self.fill_value is None:

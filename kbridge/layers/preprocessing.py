@@ -447,6 +447,19 @@ def _densify_boxes(bounding_boxes):
             "labels": ops.convert_to_tensor(bounding_boxes["labels"])}
 
 
+def _resized_image_shape(self, shape):
+    """``_output_image_shape`` for layers whose images come out ``self.height x self.width``."""
+    shape = list(shape)
+    h_axis, w_axis = self._hw_axes(len(shape))
+    shape[h_axis], shape[w_axis] = self.height, self.width
+    return tuple(shape)
+
+
+def _masks_as_images(self, segmentation_masks, transformation=None, training=True):
+    """``transform_segmentation_masks`` for layers that move masks exactly as images."""
+    return self.transform_images(segmentation_masks, transformation, training)
+
+
 class CenterCrop(_ImagePreprocessingLayer):
     """Crops the centre ``height x width`` of images (resizing first when they are smaller);
     bounding boxes and segmentation masks follow.
@@ -475,9 +488,7 @@ class CenterCrop(_ImagePreprocessingLayer):
         index[w_axis] = slice(left, left + self.width)
         return images[tuple(index)]
 
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        return self.transform_images(segmentation_masks, transformation, training)
+    transform_segmentation_masks = _masks_as_images
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         h, w = transformation
@@ -497,11 +508,7 @@ class CenterCrop(_ImagePreprocessingLayer):
             (ops.clip(y2, top, top + crop_h) - top) * sy], axis=-1)
         return self._clipped_boxes(bounding_boxes, boxes, "xyxy", self.height, self.width)
 
-    def _output_image_shape(self, shape):
-        shape = list(shape)
-        h_axis, w_axis = self._hw_axes(len(shape))
-        shape[h_axis], shape[w_axis] = self.height, self.width
-        return tuple(shape)
+    _output_image_shape = _resized_image_shape
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width}
@@ -578,11 +585,7 @@ class Resizing(_ImagePreprocessingLayer):
                     (new_w - self.width) // 2)
         return self.height / in_h, self.width / in_w, 0.0, 0.0
 
-    def _output_image_shape(self, shape):
-        shape = list(shape)
-        h_axis, w_axis = self._hw_axes(len(shape))
-        shape[h_axis], shape[w_axis] = self.height, self.width
-        return tuple(shape)
+    _output_image_shape = _resized_image_shape
 
     def get_config(self):
         return {**super().get_config(), "height": self.height, "width": self.width,
@@ -693,9 +696,7 @@ class RandomFlip(_RandomImageLayer):
             images = ops.where(flips, ops.flip(images, axis=h_axis), images)
         return images
 
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        return self.transform_images(segmentation_masks, transformation, training)
+    transform_segmentation_masks = _masks_as_images
 
     def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
         if not training or transformation is None:
