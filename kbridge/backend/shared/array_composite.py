@@ -48,6 +48,13 @@ def _check_sections(x, n, axis):
                          f"{x.shape[axis]} evenly; use array_split for unequal parts.")
 
 
+def _check_squeeze(shape, dims):
+    for ax in dims:
+        if shape[ax] not in (1, None):
+            raise ShapeError(f"Cannot squeeze axis {ax} of size {shape[ax]}: only size-1 "
+                             f"axes can be squeezed. Received: x.shape={tuple(shape)}")
+
+
 def _check_1d(name, x):
     if len(x.shape) != 1:
         raise ShapeError(f"`{name}` expects a 1D input. Received: x.shape={tuple(x.shape)}")
@@ -151,6 +158,29 @@ def _nan_extreme(reduce, fill, x, axis, keepdims):
     return where(all(nan, axis, keepdims), float("nan"), out)
 
 
+def _nan_moments(x, axis, keepdims):
+    """(mean, variance) of the non-NaN entries of ``x``, in its float dtype."""
+    x = convert_to_tensor(x)
+    dt = _float_dtype(x.dtype)
+    x = ops.cast(x, {"float16": "float32", "bfloat16": "float32"}.get(dt, dt))
+    valid = ops.logical_not(ops.isnan(x))
+    count = ops.cast(sum(valid, axis, True), x.dtype)
+    mean_ = sum(where(valid, x, 0), axis, True) / count
+    centred = where(valid, x - mean_, 0)
+    var_ = sum(centred * centred, axis, True) / count
+    if not keepdims:
+        mean_, var_ = squeeze(mean_, axis), squeeze(var_, axis)
+    return ops.cast(mean_, dt), ops.cast(var_, dt)
+
+
+def nanmean(x, axis=None, keepdims=False):
+    return _nan_moments(x, axis, keepdims)[0]
+
+
+def nanvar(x, axis=None, keepdims=False):
+    return _nan_moments(x, axis, keepdims)[1]
+
+
 def nansum(x, axis=None, keepdims=False):
     return sum(_nan_to(x, 0), axis, keepdims)
 
@@ -211,6 +241,30 @@ def nanmedian(x, axis=None, keepdims=False):
     return _quantile(x, 0.5, axis, "linear", keepdims, True)
 
 
+def digitize(x, bins):
+    return searchsorted(bins, x, side="right")
+
+
+def histogram(x, bins=10, range=None):
+    x = convert_to_tensor(x)
+    _check_1d("histogram", x)
+    xc = ops.cast(x, standardize_dtype(x.dtype) if is_float(x.dtype) else "float64")
+    if range is None:
+        lo, hi = (float(min(xc)), float(max(xc))) if x.shape[0] else (0.0, 1.0)
+    else:
+        lo, hi = float(range[0]), float(range[1])
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = ops.linspace(lo, hi, bins + 1, dtype=standardize_dtype(xc.dtype))
+    xc = get_item(xc, (xc >= edges[0]) & (xc <= edges[-1]))
+    index = ops.cast((xc - edges[0]) * (bins / (edges[-1] - edges[0])), "int32")
+    index = ops.clip(index, 0, bins - 1)
+    # Correct the float rounding of the division against the exact edges.
+    index = index - ops.cast(xc < take(edges, index), "int32")
+    index = index + ops.cast((xc >= take(edges, index + 1)) & (index != bins - 1), "int32")
+    return bincount(index, minlength=bins), ops.cast(edges, _float_dtype(x.dtype))
+
+
 # --- shape manipulation -------------------------------------------------------------------
 
 def split(x, indices_or_sections, axis=0):
@@ -230,6 +284,37 @@ def vsplit(x, indices_or_sections):
 
 def dsplit(x, indices_or_sections):
     return split(x, indices_or_sections, axis=2)
+
+
+def append(x1, x2, axis=None):
+    return concatenate([x1, x2], axis=axis)
+
+
+def fliplr(x):
+    return flip(x, 1)
+
+
+def flipud(x):
+    return flip(x, 0)
+
+
+def rot90(array, k=1, axes=(0, 1)):
+    x, k = convert_to_tensor(array), k % 4
+    if k == 2:
+        return flip(x, axes)
+    if k == 1:
+        return swapaxes(flip(x, axes[1]), *axes)
+    return flip(swapaxes(x, *axes), axes[1]) if k == 3 else x
+
+
+def tril(x, k=0):
+    x = convert_to_tensor(x)
+    return where(ops.tri(x.shape[-2], x.shape[-1], k, "bool"), x, ops.zeros((), x.dtype))
+
+
+def triu(x, k=0):
+    x = convert_to_tensor(x)
+    return where(ops.tri(x.shape[-2], x.shape[-1], k - 1, "bool"), ops.zeros((), x.dtype), x)
 
 
 def trace(x, offset=0, axis1=0, axis2=1):

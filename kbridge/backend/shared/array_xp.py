@@ -46,14 +46,6 @@ def dstack(xs):
     return xp.dstack(promote(*xs))
 
 
-def fliplr(x):
-    return xp.fliplr(_a(x))
-
-
-def flipud(x):
-    return xp.flipud(_a(x))
-
-
 def tril(x, k=0):
     return xp.tril(_a(x), k)
 

@@ -5,7 +5,9 @@ Included by every backend's numpy module before its own ops, which override thes
 framework has a native version. They call the includer's ops by name (``absolute``,
 ``zeros``...) or through ``ops``. Binding: ``convert_to_tensor``, the backend's core function.
 Each includer defines ``_arange(start, stop, step, dtype)``, ``arange`` with its defaults filled
-in; one with a float64 ``linspace`` of its own overrides ``_linspace64`` to reuse it.
+in; one with a float64 ``linspace`` of its own overrides ``_linspace64`` to reuse it. The op
+factories ``_float_unary``/``_float_binary`` need the includer's ``_as_float(x)`` and
+``_promote_float(x1, x2)`` (torch and tensorflow).
 """
 
 import numpy as np
@@ -51,6 +53,37 @@ def empty(shape, dtype=None):
 
 def empty_like(x, dtype=None):
     return zeros_like(x, dtype)
+
+
+def _float_unary(fn):
+    """The op ``fn(x)`` on ``x`` in its float dtype."""
+
+    def apply(x):
+        return fn(_as_float(x))
+
+    return apply
+
+
+def _float_binary(fn):
+    """The op ``fn(x1, x2)`` on operands of their promoted float dtype."""
+
+    def op(x1, x2):
+        x1, x2 = _promote_float(x1, x2)
+        return fn(x1, x2)
+
+    return op
+
+
+def _nextafter16(x1, x2):
+    """nextafter for 16-bit floats by stepping the bit pattern (torch and TF kernels are 32/64)."""
+    x1, x2 = x1 + zeros_like(x2), x2 + zeros_like(x1)
+    dt = standardize_dtype(x1.dtype)
+    bits = ops.view(x1, "int16")
+    stepped = ops.view(ops.where(equal(x1 > 0, x2 > x1), bits + 1, bits - 1), dt)
+    tiny = ops.view(ones((), "int16"), dt)
+    stepped = ops.where(equal(x1, 0), ops.where(x2 > 0, tiny, -tiny), stepped)
+    out = ops.where(equal(x1, x2), x2, stepped)
+    return ops.where(logical_or(isnan(x1), isnan(x2)), x1 + x2, out)
 
 
 def allclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):

@@ -144,29 +144,6 @@ def count_nonzero(x, axis=None):
     return tf.math.count_nonzero(_t(x), axis=_axis(axis), dtype=tf.int32)
 
 
-def _nan_moments(x, axis, keepdims):
-    x = _t(x)
-    compute, out = _float_out(x)
-    x = tf.cast(x, compute)
-    valid = tf.logical_not(tf.math.is_nan(x))
-    count = tf.reduce_sum(tf.cast(valid, compute), axis=_axis(axis), keepdims=True)
-    mean_ = tf.reduce_sum(tf.where(valid, x, 0), axis=_axis(axis), keepdims=True) / count
-    centred = tf.where(valid, x - mean_, 0)
-    var_ = tf.reduce_sum(centred * centred, axis=_axis(axis), keepdims=True) / count
-    if not keepdims:
-        dims = _dims(x, axis)
-        mean_, var_ = tf.squeeze(mean_, dims), tf.squeeze(var_, dims)
-    return tf.cast(mean_, out), tf.cast(var_, out)
-
-
-def nanmean(x, axis=None, keepdims=False):
-    return _nan_moments(x, axis, keepdims)[0]
-
-
-def nanvar(x, axis=None, keepdims=False):
-    return _nan_moments(x, axis, keepdims)[1]
-
-
 def _cum(fn, x, axis, dtype):
     x = _t(x)
     dt = standardize_dtype(dtype) if dtype is not None else _name(x)
@@ -264,11 +241,7 @@ def squeeze(x, axis=None):
     if axis is None:
         return tf.squeeze(x)
     dims = _dims(x, axis)
-    shape = _static_shape(x)
-    for ax in dims:
-        if shape[ax] is not None and shape[ax] != 1:
-            raise ShapeError(f"Cannot squeeze axis {ax} of size {shape[ax]}: only size-1 "
-                             f"axes can be squeezed. Received: x.shape={shape}")
+    _check_squeeze(_static_shape(x), dims)
     return tf.squeeze(x, dims)
 
 
@@ -301,10 +274,6 @@ def concatenate(xs, axis=0):
     if axis is None:
         return tf.concat([tf.reshape(x, [-1]) for x in xs], 0)
     return tf.concat(xs, axis)
-
-
-def append(x1, x2, axis=None):
-    return concatenate([x1, x2], axis=axis)
 
 
 def stack(x, axis=0):
@@ -368,30 +337,6 @@ def flip(x, axis=None):
     return tf.reverse(x, _dims(x, axis))
 
 
-def fliplr(x):
-    return tf.reverse(_t(x), [1])
-
-
-def flipud(x):
-    return tf.reverse(_t(x), [0])
-
-
-def rot90(array, k=1, axes=(0, 1)):
-    x = _t(array)
-    rank = x.shape.rank
-    a0, a1 = _norm(axes[0], rank), _norm(axes[1], rank)
-    k %= 4
-    if k == 0:
-        return x
-    if k == 2:
-        return tf.reverse(x, [a0, a1])
-    perm = list(builtins.range(rank))
-    perm[a0], perm[a1] = perm[a1], perm[a0]
-    if k == 1:
-        return tf.transpose(tf.reverse(x, [a1]), perm)
-    return tf.reverse(tf.transpose(x, perm), [a1])
-
-
 def roll(x, shift, axis=None):
     x = _t(x)
     if axis is None:
@@ -431,23 +376,6 @@ def _index_runs(index):
         runs.append(slice(a, b + 1) if b >= a else slice(a, b - 1 if b > 0 else None, -1))
         start = i
     return runs
-
-
-def _triangle(x, k, lower):
-    x = _t(x)
-    shape = tf.shape(x)
-    rows = tf.range(shape[-2])[:, None]
-    cols = tf.range(shape[-1])[None, :]
-    mask = (cols - rows <= k) if lower else (cols - rows >= k)
-    return tf.where(mask, x, tf.zeros((), x.dtype))
-
-
-def tril(x, k=0):
-    return _triangle(x, k, True)
-
-
-def triu(x, k=0):
-    return _triangle(x, k, False)
 
 
 def diag(x, k=0):
@@ -666,10 +594,6 @@ def searchsorted(sorted_sequence, values, side="left"):
     return tf.reshape(out, tf.shape(values))
 
 
-def digitize(x, bins):
-    return searchsorted(bins, x, side="right")
-
-
 def unravel_index(indices, shape):
     indices = _t(indices)
     if not indices.dtype.is_integer:
@@ -698,29 +622,6 @@ def bincount(x, weights=None, minlength=0, sparse=False):
     axis = -1 if x.shape.rank == 2 else None
     out = tf.math.bincount(x, weights, minlength=minlength, dtype=compute, axis=axis)
     return tf.cast(out, dt)
-
-
-def histogram(x, bins=10, range=None):
-    x = _t(x)
-    _check_1d("histogram", x)
-    out_dt = _float_dtype(x.dtype)
-    compute = x.dtype if x.dtype.is_floating else tf.float64
-    xc = tf.cast(x, compute)
-    if range is None:
-        lo, hi = tf.reduce_min(xc), tf.reduce_max(xc)
-    else:
-        lo, hi = tf.constant(range[0], compute), tf.constant(range[1], compute)
-    same = tf.equal(lo, hi)
-    lo, hi = tf.where(same, lo - 0.5, lo), tf.where(same, hi + 0.5, hi)
-    edges = tf.cast(tf.linspace(lo, hi, bins + 1), compute)
-    inside = tf.boolean_mask(xc, (xc >= lo) & (xc <= hi))
-    index = tf.cast((inside - lo) * (bins / (hi - lo)), tf.int32)
-    index = tf.clip_by_value(index, 0, bins - 1)
-    # Correct the float rounding of the division against the exact edges.
-    index -= tf.cast(inside < tf.gather(edges, index), tf.int32)
-    index += tf.cast((inside >= tf.gather(edges, index + 1)) & (index != bins - 1), tf.int32)
-    counts = tf.math.bincount(index, minlength=bins, maxlength=bins, dtype=tf.int32)
-    return counts, tf.cast(edges, out_dt)
 
 
 def _lexsort_rows(rows):

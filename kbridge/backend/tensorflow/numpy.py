@@ -62,13 +62,6 @@ def _is_inexact(x):
     return x.dtype.is_floating or x.dtype.is_complex
 
 
-def _float_unary(fn):
-    def apply(x):
-        return fn(_as_float(x))
-
-    return apply
-
-
 # ---------------------------------------------------------------- arithmetic
 
 
@@ -89,31 +82,13 @@ subtract = _binary(tf.subtract)
 multiply = _binary(tf.multiply, tf.logical_and)
 
 
-def divide(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return tf.divide(x1, x2)
+divide = _float_binary(tf.divide)
+divide_no_nan = _float_binary(tf.math.divide_no_nan)
 
 
-def divide_no_nan(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return tf.math.divide_no_nan(x1, x2)
+def _zero_safe(fn):
+    """Integer ``fn(x1, x2)`` that gives 0 where ``x2`` is 0, as numpy does (TF raises)."""
 
-
-def _int_floordiv(x1, x2):
-    # numpy gives 0 for integer division by zero; TF raises.
-    zero = tf.equal(x2, 0)
-    safe = tf.where(zero, tf.ones_like(x2), x2)
-    return tf.where(zero, tf.zeros_like(x1), tf.math.floordiv(x1, safe))
-
-
-def floor_divide(x1, x2):
-    x1, x2 = _promote_nonbool(x1, x2, tf.int8)
-    if x1.dtype.is_floating:
-        return tf.math.floor(tf.divide(x1, x2)) if x1.dtype != _F64 else tf.math.floordiv(x1, x2)
-    return _wide(_int_floordiv, x1, x2)
-
-
-def _int_mod(fn):
     def apply(x1, x2):
         zero = tf.equal(x2, 0)
         safe = tf.where(zero, tf.ones_like(x2), x2)
@@ -122,11 +97,18 @@ def _int_mod(fn):
     return apply
 
 
+def floor_divide(x1, x2):
+    x1, x2 = _promote_nonbool(x1, x2, tf.int8)
+    if x1.dtype.is_floating:
+        return tf.math.floor(tf.divide(x1, x2)) if x1.dtype != _F64 else tf.math.floordiv(x1, x2)
+    return _wide(_zero_safe(tf.math.floordiv), x1, x2)
+
+
 def mod(x1, x2):
     x1, x2 = _promote_nonbool(x1, x2, tf.int32)
     if x1.dtype.is_floating:
         return tf.math.floormod(x1, x2)
-    return _wide(_int_mod(tf.math.floormod), x1, x2)
+    return _wide(_zero_safe(tf.math.floormod), x1, x2)
 
 
 def fmod(x1, x2):
@@ -137,7 +119,7 @@ def fmod(x1, x2):
         r = tf.math.floormod(x1, x2)
         flip = tf.not_equal(r, 0) & tf.not_equal(tf.math.sign(r), tf.math.sign(x1))
         return tf.where(flip, r - x2, r)
-    return _wide(_int_mod(tf.truncatemod), x1, x2)
+    return _wide(_zero_safe(tf.truncatemod), x1, x2)
 
 
 def power(x1, x2):
@@ -198,26 +180,24 @@ def minimum(x1, x2):
     return _wide(tf.minimum, x1, x2)
 
 
-def fmax(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool:
-        return tf.logical_or(x1, x2)
-    if x1.dtype.is_floating:
-        x1, x2 = tf.broadcast_to(x1, tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2))), x2
-        return tf.where(tf.math.is_nan(x1), x2 + tf.zeros_like(x1),
-                        tf.where(tf.math.is_nan(x2), x1, tf.maximum(x1, x2)))
-    return _wide(tf.maximum, x1, x2)
+def _nan_ignoring(fn, bool_fn):
+    """``fmax``/``fmin`` from ``fn`` (``tf.maximum``/``tf.minimum``): a NaN loses to a number."""
 
-
-def fmin(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool:
-        return tf.logical_and(x1, x2)
-    if x1.dtype.is_floating:
+    def op(x1, x2):
+        x1, x2 = promote(x1, x2)
+        if x1.dtype == tf.bool:
+            return bool_fn(x1, x2)
+        if not x1.dtype.is_floating:
+            return _wide(fn, x1, x2)
         x1 = tf.broadcast_to(x1, tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2)))
         return tf.where(tf.math.is_nan(x1), x2 + tf.zeros_like(x1),
-                        tf.where(tf.math.is_nan(x2), x1, tf.minimum(x1, x2)))
-    return _wide(tf.minimum, x1, x2)
+                        tf.where(tf.math.is_nan(x2), x1, fn(x1, x2)))
+
+    return op
+
+
+fmax = _nan_ignoring(tf.maximum, tf.logical_or)
+fmin = _nan_ignoring(tf.minimum, tf.logical_and)
 
 
 def clip(x, x_min, x_max):
@@ -325,9 +305,7 @@ def angle(x):
     return tf.atan2(tf.zeros_like(x), x)
 
 
-def arctan2(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    return tf.atan2(x1, x2)
+arctan2 = _float_binary(tf.atan2)
 
 
 def hypot(x1, x2):
@@ -359,20 +337,6 @@ def logaddexp2(x1, x2):
     return logaddexp(x1 * ln2, x2 * ln2) / ln2
 
 
-def _nextafter16(x1, x2):
-    """nextafter for 16-bit floats by stepping the bit pattern (TF has 32/64-bit kernels)."""
-    x1, x2 = tf.broadcast_to(x1, tf.broadcast_dynamic_shape(tf.shape(x1), tf.shape(x2))), x2
-    x2 = tf.broadcast_to(x2, tf.shape(x1))
-    bits = tf.bitcast(x1, tf.int16)
-    away_from_zero = tf.equal(x1 > 0, x2 > x1)
-    stepped = tf.bitcast(bits + tf.where(away_from_zero, tf.ones_like(bits), -tf.ones_like(bits)),
-                         x1.dtype)
-    tiny = tf.bitcast(tf.ones_like(bits), x1.dtype)
-    stepped = tf.where(tf.equal(x1, 0), tf.where(x2 > 0, tiny, -tiny), stepped)
-    out = tf.where(tf.equal(x1, x2), x2, stepped)
-    return tf.where(tf.math.is_nan(x1) | tf.math.is_nan(x2), x1 + x2, out)
-
-
 def nextafter(x1, x2):
     x1, x2 = _promote_float(x1, x2)
     if x1.dtype in (tf.float16, tf.bfloat16):
@@ -402,24 +366,26 @@ def _gcd(a, b):
     return a
 
 
-def gcd(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool or not x1.dtype.is_integer:
-        raise DTypeError(f"`gcd` expects integer tensors. Received: dtype={x1.dtype}")
-    return _wide(_gcd, x1, x2)
-
-
 def _lcm(a, b):
     g = _gcd(a, b)
     safe = tf.where(tf.equal(g, 0), tf.ones_like(g), g)
     return tf.abs(a // safe * b)
 
 
-def lcm(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool or not x1.dtype.is_integer:
-        raise DTypeError(f"`lcm` expects integer tensors. Received: dtype={x1.dtype}")
-    return _wide(_lcm, x1, x2)
+def _integer(fn, name):
+    """The op ``fn(x1, x2)`` on promoted integer operands."""
+
+    def op(x1, x2):
+        x1, x2 = promote(x1, x2)
+        if x1.dtype == tf.bool or not x1.dtype.is_integer:
+            raise DTypeError(f"`{name}` expects integer tensors. Received: dtype={x1.dtype}")
+        return _wide(fn, x1, x2)
+
+    return op
+
+
+gcd = _integer(_gcd, "gcd")
+lcm = _integer(_lcm, "lcm")
 
 
 def matmul(x1, x2):
@@ -546,16 +512,16 @@ def _bool(x):
     return x if x.dtype == tf.bool else tf.not_equal(x, tf.zeros((), x.dtype))
 
 
-def logical_and(x1, x2):
-    return tf.logical_and(_bool(x1), _bool(x2))
+def _logical(fn):
+    def op(x1, x2):
+        return fn(_bool(x1), _bool(x2))
+
+    return op
 
 
-def logical_or(x1, x2):
-    return tf.logical_or(_bool(x1), _bool(x2))
-
-
-def logical_xor(x1, x2):
-    return tf.math.logical_xor(_bool(x1), _bool(x2))
+logical_and = _logical(tf.logical_and)
+logical_or = _logical(tf.logical_or)
+logical_xor = _logical(tf.math.logical_xor)
 
 
 def logical_not(x):
@@ -568,25 +534,17 @@ def _int_or_bool(x, name):
     return x
 
 
-def bitwise_and(x, y):
-    x, y = promote(x, y)
-    if _int_or_bool(x, "bitwise_and").dtype == tf.bool:
-        return tf.logical_and(x, y)
-    return tf.bitwise.bitwise_and(x, y)
+def _bitwise(fn, bool_fn, name):
+    def op(x, y):
+        x, y = promote(x, y)
+        return (bool_fn if _int_or_bool(x, name).dtype == tf.bool else fn)(x, y)
+
+    return op
 
 
-def bitwise_or(x, y):
-    x, y = promote(x, y)
-    if _int_or_bool(x, "bitwise_or").dtype == tf.bool:
-        return tf.logical_or(x, y)
-    return tf.bitwise.bitwise_or(x, y)
-
-
-def bitwise_xor(x, y):
-    x, y = promote(x, y)
-    if _int_or_bool(x, "bitwise_xor").dtype == tf.bool:
-        return tf.math.logical_xor(x, y)
-    return tf.bitwise.bitwise_xor(x, y)
+bitwise_and = _bitwise(tf.bitwise.bitwise_and, tf.logical_and, "bitwise_and")
+bitwise_or = _bitwise(tf.bitwise.bitwise_or, tf.logical_or, "bitwise_or")
+bitwise_xor = _bitwise(tf.bitwise.bitwise_xor, tf.math.logical_xor, "bitwise_xor")
 
 
 def bitwise_invert(x):

@@ -155,22 +155,10 @@ def count_nonzero(x, axis=None):
     return torch.count_nonzero(x, dim=_dims(x, axis)).int()
 
 
-def nanmean(x, axis=None, keepdims=False):
+def nanmean(x, axis=None, keepdims=False):  # torch has a kernel
     x = _a(x)
     compute, out = _float_out(x)
     return torch.nanmean(x.to(compute), dim=_dims(x, axis), keepdim=keepdims).to(out)
-
-
-def nanvar(x, axis=None, keepdims=False):
-    x = _a(x)
-    compute, out = _float_out(x)
-    x = x.to(compute)
-    dims = _dims(x, axis)
-    valid = ~torch.isnan(x)
-    count = torch.sum(valid, dim=dims, keepdim=True)
-    centred = torch.where(valid, x - torch.nansum(x, dim=dims, keepdim=True) / count, 0)
-    result = torch.sum(centred * centred, dim=dims, keepdim=True) / count
-    return (result if keepdims else result.squeeze(dims)).to(out)
 
 
 def _cum(fn, x, axis, dtype):
@@ -238,10 +226,7 @@ def squeeze(x, axis=None):
     if axis is None:
         return torch.squeeze(x)
     dims = _dims(x, axis)
-    for ax in dims:
-        if x.shape[ax] != 1:
-            raise ShapeError(f"Cannot squeeze axis {ax} of size {x.shape[ax]}: only size-1 "
-                             f"axes can be squeezed. Received: x.shape={tuple(x.shape)}")
+    _check_squeeze(x.shape, dims)
     return torch.squeeze(x, dims)
 
 
@@ -254,10 +239,6 @@ def concatenate(xs, axis=0):
     if axis is None:
         return torch.cat([x.reshape(-1) for x in xs])
     return torch.cat(xs, dim=axis)
-
-
-def append(x1, x2, axis=None):
-    return concatenate([x1, x2], axis=axis)
 
 
 def array_split(x, indices_or_sections, axis=0):
@@ -396,11 +377,6 @@ def searchsorted(sorted_sequence, values, side="left"):
     return torch.searchsorted(seq, values, right=side == "right", out_int32=True)
 
 
-def digitize(x, bins):
-    x, bins = promote(x, bins)
-    return torch.bucketize(x, bins, out_int32=True, right=True)
-
-
 def unravel_index(indices, shape):
     indices = _a(indices)
     dt = torch.int32 if indices.is_floating_point() or indices.dtype == torch.bool \
@@ -421,29 +397,6 @@ def bincount(x, weights=None, minlength=0, sparse=False):
                 for i, r in enumerate(x)]
         return torch.stack(rows).to(dt)
     return torch.bincount(x, weights, minlength).to(dt)
-
-
-def histogram(x, bins=10, range=None):
-    x = _a(x)
-    _check_1d("histogram", x)
-    out_dt = TORCH_DTYPES[_float_dtype(x.dtype)]
-    compute = x.dtype if x.is_floating_point() else torch.float64
-    if range is None:
-        lo, hi = (float(x.min()), float(x.max())) if x.numel() else (0.0, 1.0)
-    else:
-        lo, hi = float(range[0]), float(range[1])
-    if lo == hi:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = torch.linspace(lo, hi, bins + 1, dtype=compute)
-    xc = x.to(compute)
-    inside = (xc >= edges[0]) & (xc <= edges[-1])
-    xc = xc[inside]
-    index = ((xc - edges[0]) * (bins / (edges[-1] - edges[0]))).long().clamp(0, bins - 1)
-    # Correct the float rounding of the division against the exact edges.
-    index = index - (xc < edges[index]).long()
-    index = index + ((xc >= edges[index + 1]) & (index != bins - 1)).long()
-    counts = torch.bincount(index, minlength=bins)
-    return counts.int(), edges.to(out_dt)
 
 
 def unique(x, sorted=True, return_index=False, return_inverse=False, return_counts=False,

@@ -69,25 +69,28 @@ def _binary(fn, bool_fn=None, bool_to=None):
     return op
 
 
-def _float_binary(fn):
-    """The op ``fn(x1, x2)`` on operands of their promoted float dtype."""
-
-    def op(x1, x2):
-        x1, x2 = _promote_float(x1, x2)
-        return fn(x1, x2)
-
-    return op
+def _wide(fn, x):
+    """``fn(x)``, through the next wider type for torch's kernel-less uint16/32/64."""
+    wide = _WIDER.get(x.dtype)
+    return fn(x) if wide is None else fn(x.to(wide)).to(x.dtype)
 
 
 def _is_inexact(x):
     return x.is_floating_point() or x.is_complex()
 
 
-def _float_unary(fn):
+def _unary(fn):
     def apply(x):
-        return fn(_as_float(x))
+        return fn(_cvt(x))
 
     return apply
+
+
+def _logical(fn):
+    def op(x1, x2):
+        return fn(_cvt(x1), _cvt(x2))
+
+    return op
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -113,11 +116,7 @@ def divide_no_nan(x1, x2):
 
 
 def negative(x):
-    x = _cvt(x)
-    wide = _WIDER.get(x.dtype)
-    if wide is not None:
-        return torch.negative(x.to(wide)).to(x.dtype)
-    return torch.negative(x)
+    return _wide(torch.negative, _cvt(x))
 
 
 def absolute(x):
@@ -135,10 +134,7 @@ def square(x):
     x = _cvt(x)
     if x.dtype == torch.bool:
         x = x.to(torch.int32)
-    wide = _WIDER.get(x.dtype)
-    if wide is not None:
-        return torch.square(x.to(wide)).to(x.dtype)
-    return torch.square(x)
+    return _wide(torch.square, x)
 
 
 def reciprocal(x):
@@ -152,9 +148,8 @@ def reciprocal(x):
 
 def sign(x):
     x = _cvt(x)
-    wide = _WIDER.get(x.dtype)
-    if wide is not None:
-        return torch.sign(x.to(wide)).to(x.dtype)
+    if x.dtype in _WIDER:
+        return _wide(torch.sign, x)
     if x.is_floating_point():  # torch.sign maps NaN to 0; numpy keeps NaN
         return torch.where(torch.isnan(x), x, torch.sign(x))
     return torch.sign(x)
@@ -257,18 +252,6 @@ def heaviside(x1, x2):
     return torch.where(torch.isnan(x1), x1, out)
 
 
-def _nextafter16(x1, x2):
-    """nextafter for 16-bit floats by stepping the bit pattern (torch's CPU kernel is 32/64)."""
-    x1, x2 = torch.broadcast_tensors(x1, x2)
-    bits = x1.view(torch.int16)
-    away_from_zero = (x1 > 0) == (x2 > x1)
-    stepped = torch.where(away_from_zero, bits + 1, bits - 1).view(x1.dtype)
-    tiny = torch.ones((), dtype=torch.int16).view(x1.dtype)
-    stepped = torch.where(x1 == 0, torch.where(x2 > 0, tiny, -tiny), stepped)
-    out = torch.where(x1 == x2, x2, stepped)
-    return torch.where(torch.isnan(x1) | torch.isnan(x2), x1 + x2, out)
-
-
 def nextafter(x1, x2):
     x1, x2 = _promote_float(x1, x2)
     if x1.dtype in (torch.float16, torch.bfloat16):
@@ -313,8 +296,7 @@ def conjugate(x):
     return torch.conj_physical(x) if x.is_complex() else x
 
 
-def isreal(x):
-    return torch.isreal(_cvt(x))
+isreal = _unary(torch.isreal)
 
 
 # ---------------------------------------------------------------- comparisons and tests
@@ -333,24 +315,11 @@ def isclose(x1, x2, rtol=1e-05, atol=1e-08, equal_nan=False):
     return torch.isclose(x1, x2, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
-def isfinite(x):
-    return torch.isfinite(_cvt(x))
-
-
-def isinf(x):
-    return torch.isinf(_cvt(x))
-
-
-def isnan(x):
-    return torch.isnan(_cvt(x))
-
-
-def isneginf(x):
-    return torch.isneginf(_cvt(x))
-
-
-def isposinf(x):
-    return torch.isposinf(_cvt(x))
+isfinite = _unary(torch.isfinite)
+isinf = _unary(torch.isinf)
+isnan = _unary(torch.isnan)
+isneginf = _unary(torch.isneginf)
+isposinf = _unary(torch.isposinf)
 
 
 def signbit(x):
@@ -370,20 +339,10 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
 # ---------------------------------------------------------------- logic and bits
 
 
-def logical_and(x1, x2):
-    return torch.logical_and(_cvt(x1), _cvt(x2))
-
-
-def logical_or(x1, x2):
-    return torch.logical_or(_cvt(x1), _cvt(x2))
-
-
-def logical_xor(x1, x2):
-    return torch.logical_xor(_cvt(x1), _cvt(x2))
-
-
-def logical_not(x):
-    return torch.logical_not(_cvt(x))
+logical_and = _logical(torch.logical_and)
+logical_or = _logical(torch.logical_or)
+logical_xor = _logical(torch.logical_xor)
+logical_not = _unary(torch.logical_not)
 
 
 def _int_or_bool(x, name):
@@ -392,27 +351,21 @@ def _int_or_bool(x, name):
     return x
 
 
-def bitwise_and(x, y):
-    x, y = promote(x, y)
-    return torch.bitwise_and(_int_or_bool(x, "bitwise_and"), y)
+def _bitwise(fn, name):
+    def op(x, y):
+        x, y = promote(x, y)
+        return fn(_int_or_bool(x, name), y)
+
+    return op
 
 
-def bitwise_or(x, y):
-    x, y = promote(x, y)
-    return torch.bitwise_or(_int_or_bool(x, "bitwise_or"), y)
-
-
-def bitwise_xor(x, y):
-    x, y = promote(x, y)
-    return torch.bitwise_xor(_int_or_bool(x, "bitwise_xor"), y)
+bitwise_and = _bitwise(torch.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(torch.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(torch.bitwise_xor, "bitwise_xor")
 
 
 def bitwise_invert(x):
-    x = _int_or_bool(_cvt(x), "bitwise_invert")
-    wide = _WIDER.get(x.dtype)
-    if wide is not None:
-        return torch.bitwise_not(x.to(wide)).to(x.dtype)
-    return torch.bitwise_not(x)
+    return _wide(torch.bitwise_not, _int_or_bool(_cvt(x), "bitwise_invert"))
 
 
 def _shift(fn, name):
