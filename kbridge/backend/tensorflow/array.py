@@ -662,6 +662,30 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
                            (return_index, return_inverse, return_counts))
 
 
+def histogram(x, bins=10, range=None):
+    # TensorFlow's own: the range stays a tensor, so it also runs inside a tf.function graph.
+    x = _t(x)
+    _check_1d("histogram", x)
+    compute = x.dtype if x.dtype.is_floating else tf.float64
+    xc = tf.cast(x, compute)
+    if range is None:
+        lo, hi = tf.reduce_min(xc), tf.reduce_max(xc)
+    else:
+        lo, hi = tf.constant(range[0], compute), tf.constant(range[1], compute)
+    same = tf.equal(lo, hi)
+    lo, hi = tf.where(same, lo - 0.5, lo), tf.where(same, hi + 0.5, hi)
+    edges = tf.cast(tf.linspace(tf.cast(lo, tf.float64), tf.cast(hi, tf.float64), bins + 1),
+                    compute)
+    inside = tf.boolean_mask(xc, (xc >= edges[0]) & (xc <= edges[-1]))
+    index = tf.clip_by_value(tf.cast((inside - edges[0]) * (bins / (edges[-1] - edges[0])),
+                                     tf.int32), 0, bins - 1)
+    # Correct the float rounding of the division against the exact edges.
+    index -= tf.cast(inside < tf.gather(edges, index), tf.int32)
+    index += tf.cast((inside >= tf.gather(edges, index + 1)) & (index != bins - 1), tf.int32)
+    counts = tf.math.bincount(index, minlength=bins, maxlength=bins, dtype=tf.int32)
+    return counts, tf.cast(edges, _float_dtype(x.dtype))
+
+
 # --- sorting ------------------------------------------------------------------------------
 
 def sort(x, axis=-1):
