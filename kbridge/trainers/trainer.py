@@ -19,6 +19,7 @@ import inspect
 import numpy as np
 
 from kbridge.backend.common.dispatch import backend_module
+from kbridge.backend.common.trainer_utils import unpack_x_y_sample_weight  # noqa: F401
 from kbridge.errors import KbridgeError
 
 TRAINABLE_BACKENDS = ("jax", "torch", "tensorflow")
@@ -40,22 +41,6 @@ def _in_model_backend(method):
             context._override.reset(token)
 
     return wrapper
-
-
-def unpack_x_y_sample_weight(data):
-    """``(x, y, sample_weight)`` from a batch given as x, (x,), (x, y) or (x, y, sw)."""
-    if isinstance(data, list):
-        data = tuple(data)
-    if not isinstance(data, tuple):
-        return data, None, None
-    if len(data) == 1:
-        return data[0], None, None
-    if len(data) == 2:
-        return data[0], data[1], None
-    if len(data) == 3:
-        return data
-    raise KbridgeError(f"A batch must be x, (x,), (x, y) or (x, y, sample_weight). "
-                       f"Received a tuple of {len(data)} elements")
 
 
 class Trainer:

@@ -350,3 +350,20 @@ def test_vectorize(backend):
     elementwise = ops.vectorize(lambda a: ops.where(a > 0, a, 0.0))
     out = ops.convert_to_numpy(elementwise(ops.convert_to_tensor(X)))
     np.testing.assert_allclose(out, np.where(X > 0, X, 0.0), rtol=1e-6)
+
+
+def test_gathers_inside_tf_function_with_an_unknown_batch():
+    """take_along_axis and in_top_k (shared, built on it) trace with a batch dimension
+    that is unknown until the graph runs, as in a tf.function training step."""
+    tf = pytest.importorskip("tensorflow")
+    p = rand(4, 6)
+    t = np.array([1, 3, 0, 5])
+    with kbridge.backend.use("numpy"):
+        want_take = ops.take_along_axis(p, t[:, None], axis=-1)
+        want_top = ops.in_top_k(t, p, 2)
+    specs = [tf.TensorSpec([None, 6]), tf.TensorSpec([None], tf.int64)]
+    take = tf.function(lambda a, b: ops.take_along_axis(a, b[:, None], axis=-1),
+                       input_signature=specs)
+    top = tf.function(lambda a, b: ops.in_top_k(b, a, 2), input_signature=specs)
+    np.testing.assert_array_equal(take(tf.constant(p), tf.constant(t)).numpy(), want_take)
+    np.testing.assert_array_equal(top(tf.constant(p), tf.constant(t)).numpy(), want_top)

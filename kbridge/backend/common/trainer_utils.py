@@ -2,7 +2,23 @@
 
 from kbridge.backend.common.structure import flatten as _flatten
 from kbridge.backend.common.structure import map_structure
-from kbridge.trainers.trainer import unpack_x_y_sample_weight
+from kbridge.errors import KbridgeError
+
+
+def unpack_x_y_sample_weight(data):
+    """``(x, y, sample_weight)`` from a batch given as x, (x,), (x, y) or (x, y, sw)."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data
+    raise KbridgeError(f"A batch must be x, (x,), (x, y) or (x, y, sample_weight). "
+                       f"Received a tuple of {len(data)} elements")
 
 
 def batch_size_of(x):

@@ -546,12 +546,13 @@ def take_along_axis(x, indices, axis=None):
         x, indices, axis = tf.reshape(x, [-1]), tf.reshape(indices, [-1]), 0
     rank = x.shape.rank
     axis = _norm(axis, rank)
-    shape_x, shape_i = _static_shape(x), _static_shape(indices)
-    sx, si = list(shape_x), list(shape_i)
-    sx[axis] = si[axis] = 1
-    common = list(np.broadcast_shapes(tuple(sx), tuple(si)))
-    x = tf.broadcast_to(x, common[:axis] + [shape_x[axis]] + common[axis + 1:])
-    indices = tf.broadcast_to(indices, common[:axis] + [shape_i[axis]] + common[axis + 1:])
+    # Shapes by value, so dimensions unknown while a tf.function traces broadcast too.
+    shape_x, shape_i = tf.shape(x), tf.shape(indices)
+    common = tf.broadcast_dynamic_shape(tf.tensor_scatter_nd_update(shape_x, [[axis]], [1]),
+                                        tf.tensor_scatter_nd_update(shape_i, [[axis]], [1]))
+    x = tf.broadcast_to(x, tf.tensor_scatter_nd_update(common, [[axis]], [shape_x[axis]]))
+    indices = tf.broadcast_to(indices,
+                              tf.tensor_scatter_nd_update(common, [[axis]], [shape_i[axis]]))
     perm = [d for d in builtins.range(rank) if d != axis] + [axis]
     inverse = np.argsort(perm).tolist()
     xt, it = tf.transpose(x, perm), tf.transpose(indices, perm)
