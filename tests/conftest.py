@@ -1,6 +1,7 @@
 """The ``backend`` fixture: every installed backend (narrow with KBRIDGE_TEST_BACKENDS)."""
 
 import os
+import tracemalloc
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")  # Keras 3 is a test reference only
 
@@ -28,3 +29,16 @@ def trainable_backend(request):
     """Runs the test once per backend that has gradients (jax, torch, tensorflow)."""
     with kbridge.backend.use(request.param):
         yield request.param
+
+
+def traced_numpy_load(path, **kwargs):
+    """``kbridge.hub.load(path, backend="numpy", **kwargs)`` and the peak of the Python (so
+    numpy) allocations it made. An untraced load first keeps imports and caches out."""
+    kbridge.hub.load(path, backend="numpy", **kwargs)
+    tracemalloc.start()
+    try:
+        model = kbridge.hub.load(path, backend="numpy", **kwargs)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return model, peak

@@ -15,6 +15,7 @@ import pytest
 import kbridge
 from kbridge import ops
 from kbridge.errors import BackendError, KbridgeError
+from tests.adapters import torch_net
 from tests.conftest import BACKENDS
 
 torch = pytest.importorskip("torch")
@@ -326,14 +327,9 @@ def test_distributed_data_parallel_two_processes(tmp_path):
 
 
 # --- from_torch -------------------------------------------------------------------------
-def _torch_net():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.BatchNorm1d(16),
-                               torch.nn.ReLU(), torch.nn.Linear(16, 2))
-
 
 def test_from_torch_shares_storage():
-    net = _torch_net()
+    net = torch_net()
     layer = kbridge.adapters.from_torch(net)
     assert layer.backend_name == "torch"
     params = dict(net.named_parameters())
@@ -351,7 +347,7 @@ def test_from_torch_shares_storage():
 
 
 def test_from_torch_training_flag_and_buffers():
-    net = _torch_net()
+    net = torch_net()
     layer = kbridge.adapters.from_torch(net)
     x = torch.from_numpy(X)
     layer(x, training=False)
@@ -367,7 +363,7 @@ def test_from_torch_training_flag_and_buffers():
 
 
 def test_from_torch_stateless_call_is_pure():
-    net = _torch_net()
+    net = torch_net()
     layer = kbridge.adapters.from_torch(net)
     trainable = [v.value for v in layer.trainable_variables]
     state = [v.value.clone() for v in layer.non_trainable_variables]
@@ -379,7 +375,7 @@ def test_from_torch_stateless_call_is_pure():
 
 
 def test_from_torch_in_functional_model_and_gradients():
-    net = _torch_net()
+    net = torch_net()
     layer = kbridge.adapters.from_torch(net)
     with kbridge.backend.use("torch"):
         inputs = kbridge.Input((5,))

@@ -7,6 +7,7 @@ import pytest
 
 import kbridge
 from kbridge.saving import registry
+from tests.adapters import torch_net
 from tests.conftest import BACKENDS
 
 torch = pytest.importorskip("torch")
@@ -17,14 +18,8 @@ X = np.random.default_rng(0).normal(size=(8, 5)).astype("float32")
 Y = np.random.default_rng(1).normal(size=(8, 2)).astype("float32")
 
 
-def _net():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.BatchNorm1d(8),
-                               torch.nn.ReLU(), torch.nn.Linear(8, 2))
-
-
 def test_fit_step_equals_a_torch_step():
-    net = _net()
+    net = torch_net()
     reference = copy.deepcopy(net)
     with kbridge.backend.use("torch"):
         layer = kbridge.layers.TorchModuleWrapper(net)
@@ -51,7 +46,7 @@ def test_fit_step_equals_a_torch_step():
 def test_keras_archive_round_trip(tmp_path):
     with kbridge.backend.use("torch"):
         model = kbridge.Sequential([kbridge.Input((5,)),
-                                    kbridge.layers.TorchModuleWrapper(_net().eval())])
+                                    kbridge.layers.TorchModuleWrapper(torch_net().eval())])
     model.save(tmp_path / "m.keras")
     with pytest.raises(kbridge.KbridgeError, match="safe_mode=False"):
         kbridge.saving.load_model(tmp_path / "m.keras", backend="torch")
@@ -62,7 +57,7 @@ def test_keras_archive_round_trip(tmp_path):
 
 def test_config_pickles_the_module_and_needs_safe_mode_off():
     with kbridge.backend.use("torch"):
-        layer = kbridge.layers.TorchModuleWrapper(_net().eval(), name="wrapped",
+        layer = kbridge.layers.TorchModuleWrapper(torch_net().eval(), name="wrapped",
                                                   output_shape=(None, 2))
         x = kbridge.Input((5,))
         assert layer(x).shape == (None, 2)

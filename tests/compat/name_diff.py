@@ -111,14 +111,19 @@ def _has(obj, name):
     return True
 
 
+def _namespaces(exceptions):
+    """``(dotted, keras module, kbridge namespace or None)`` for each Keras namespace no
+    exception covers."""
+    for dotted, module in keras_namespaces().items():
+        if not is_excepted(dotted, exceptions):
+            yield dotted, module, kbridge_namespace(dotted)
+
+
 def missing_names(exceptions=None):
     """``{"keras.ns": [missing names]}`` for names kbridge lacks and no exception covers."""
     exceptions = load_exceptions() if exceptions is None else exceptions
     missing = {}
-    for dotted, module in keras_namespaces().items():
-        if is_excepted(dotted, exceptions):
-            continue
-        ours = kbridge_namespace(dotted)
+    for dotted, module, ours in _namespaces(exceptions):
         names = [n for n in public_names(module)
                  if not is_excepted(f"{dotted}.{n}", exceptions)
                  and (ours is None or not _has(ours, n))]
@@ -145,10 +150,7 @@ def missing_parameters(exceptions=None):
     """
     exceptions = load_exceptions() if exceptions is None else exceptions
     report = {}
-    for dotted, module in keras_namespaces().items():
-        if is_excepted(dotted, exceptions):
-            continue
-        ours_ns = kbridge_namespace(dotted)
+    for dotted, module, ours_ns in _namespaces(exceptions):
         if ours_ns is None:
             continue
         for name in public_names(module):

@@ -14,16 +14,7 @@ import numpy as np  # noqa: E402
 
 import kbridge  # noqa: E402
 from kbridge import distribution as kd  # noqa: E402
-
-
-def build(weights=None):
-    model = kbridge.Sequential([kbridge.layers.Input((6,)),
-                                kbridge.layers.Dense(16, activation="relu"),
-                                kbridge.layers.Dense(4)])
-    if weights is not None:
-        model.set_weights(weights)
-    model.compile(optimizer=kbridge.optimizers.Adam(0.01), loss="mse")
-    return model
+from mlp import build  # noqa: E402
 
 
 def train(model, x, y):

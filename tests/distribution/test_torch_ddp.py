@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import kbridge
+from tests.distribution.mlp import build
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -45,11 +46,7 @@ def test_ddp_equals_one_process_on_the_global_batch(tmp_path):
     assert any("rank 0/2 devices=['cpu:0', 'cpu:1']" in out for out in outputs)
 
     with kbridge.backend.use("torch"):
-        model = kbridge.Sequential([kbridge.layers.Input((6,)),
-                                    kbridge.layers.Dense(16, activation="relu"),
-                                    kbridge.layers.Dense(4)])
-        model.set_weights(init)
-        model.compile(optimizer=kbridge.optimizers.Adam(0.01), loss="mse")
+        model = build(init)
         model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     final = np.load(tmp_path / "final.npz")
     trained = [final[f"arr_{i}"] for i in range(4)]

@@ -19,20 +19,12 @@ def main():
         cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
     import kbridge
     from kbridge import distribution as kd
+    from mlp import build
 
     kbridge.backend.set("tensorflow")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype("float32")
     y = rng.normal(size=(64, 4)).astype("float32")
-
-    def build(weights=None):
-        model = kbridge.Sequential([kbridge.layers.Input((6,)),
-                                    kbridge.layers.Dense(16, activation="relu"),
-                                    kbridge.layers.Dense(4)])
-        if weights is not None:
-            model.set_weights(weights)
-        model.compile(optimizer=kbridge.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
-        return model
 
     w0 = build().get_weights()
     reference = build(w0)

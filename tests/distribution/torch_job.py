@@ -10,15 +10,7 @@ import numpy as np
 
 import kbridge
 from kbridge import distribution as kd
-
-
-def build(weights):
-    model = kbridge.Sequential([kbridge.layers.Input((6,)),
-                                kbridge.layers.Dense(16, activation="relu"),
-                                kbridge.layers.Dense(4)])
-    model.set_weights(weights)
-    model.compile(optimizer=kbridge.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
-    return model
+from mlp import build
 
 
 def main(directory):

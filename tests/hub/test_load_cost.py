@@ -1,14 +1,13 @@
 """Loading a release does not draw random initial values for weights it then overwrites,
 still initialises any variable the release does not hold, and holds each weight once."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import kbridge
 from kbridge import initializers
 from kbridge.backend.common.variables import AllocationBudget
+from tests.conftest import traced_numpy_load
 
 
 def test_loading_runs_no_initializer_of_a_loaded_weight(tmp_path, monkeypatch):
@@ -51,13 +50,7 @@ def test_a_load_allocates_the_weights_once(tmp_path):
                                     kbridge.layers.Dense(1024)])
     path = kbridge.hub.save(model, str(tmp_path / "r"))
     weights = sum(w.nbytes for w in model.get_weights())
-    kbridge.hub.load(path, backend="numpy")  # imports and caches outside the measurement
-    tracemalloc.start()
-    try:
-        back = kbridge.hub.load(path, backend="numpy")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    back, peak = traced_numpy_load(path)
     assert peak < 1.15 * weights, (peak, weights)
     for got, want in zip(back.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(got, want)

@@ -8,6 +8,7 @@ import pytest
 
 import kbridge
 from kbridge import hub, quantizers
+from tests.conftest import traced_numpy_load
 
 BACKENDS = ["numpy", "jax", "torch", "tensorflow"]
 rng = np.random.default_rng(0)
@@ -247,8 +248,6 @@ def test_checkpoint_loads_quantize_without_the_float_weights(tmp_path, mode, mon
     """A Hugging Face checkpoint loaded with ``quantize=`` is quantized as it is read: the
     same model as loading then quantizing, while the numpy allocations stay near the
     quantized size (small blocks, so the test model's size shows what a large one's does)."""
-    import tracemalloc
-
     import model_zoo  # noqa: F401  (registers the checkpoint loaders)
     from model_zoo.text import convert_llm
     from model_zoo.text.llm import DecoderLM
@@ -262,13 +261,7 @@ def test_checkpoint_loads_quantize_without_the_float_weights(tmp_path, mode, mon
         expected = hub.load(path)
         expected.quantize(mode)
     monkeypatch.setattr(quantizers, "_BLOCK", 1 << 12)
-    hub.load(path, backend="numpy", quantize=mode)  # warm
-    tracemalloc.start()
-    try:
-        streamed = hub.load(path, backend="numpy", quantize=mode)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    streamed, peak = traced_numpy_load(path, quantize=mode)
     for got, want in zip(streamed.weights, expected.weights):
         assert (got.path, got.dtype) == (want.path, want.dtype)
         np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -1,5 +1,8 @@
 """compile / fit / evaluate / predict on every trainable backend, custom steps, stateless API."""
 
+import importlib
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -126,25 +129,29 @@ def test_custom_compute_loss_on_any_backend(trainable_backend):
     assert hist[-1] < hist[0]
 
 
+def _documented_train_step(backend, framework):
+    """The custom ``train_step`` example of ``kbridge.backend.<backend>.trainer``'s docstring.
+
+    The example runs as written, with ``framework`` as its globals (``{"torch": torch}``), so
+    the documentation and this test cannot drift apart.
+    """
+    doc = importlib.import_module(f"kbridge.backend.{backend}.trainer").__doc__
+    namespace = {}
+    exec(textwrap.dedent(doc.split("::\n", 1)[1]), framework, namespace)
+    return namespace["train_step"]
+
+
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch")
 def test_custom_train_step_torch():
     import torch
 
     calls = []
+    documented = _documented_train_step("torch", {"torch": torch})
 
     class Custom(kbridge.Sequential):
         def train_step(self, data):
             calls.append(1)
-            x, y = data
-            self.zero_grad()
-            y_pred = self(x, training=True)
-            loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
-            loss.backward()
-            grads = [v.value.grad for v in self.trainable_weights]
-            with torch.no_grad():
-                self.optimizer.apply(grads, self.trainable_weights)
-            self._loss_tracker.update_state(loss.detach(), sample_weight=x.shape[0])
-            return self.compute_metrics(x, y, y_pred.detach())
+            return documented(self, data)
 
     with kbridge.backend.use("torch"):
         model = Custom([kbridge.Input((6,)), kbridge.layers.Dense(1)])
@@ -158,15 +165,7 @@ def test_custom_train_step_tensorflow():
     import tensorflow as tf
 
     class Custom(kbridge.Sequential):
-        def train_step(self, data):
-            x, y = data
-            with tf.GradientTape() as tape:
-                y_pred = self(x, training=True)
-                loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
-            grads = tape.gradient(loss, [v.value for v in self.trainable_weights])
-            self.optimizer.apply(grads, self.trainable_weights)
-            self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
-            return self.compute_metrics(x, y, y_pred)
+        train_step = _documented_train_step("tensorflow", {"tf": tf})
 
     with kbridge.backend.use("tensorflow"):
         model = Custom([kbridge.Input((6,)), kbridge.layers.Dense(1)])

@@ -2,8 +2,6 @@
 and assigns one weight at a time, each fresh read given to its Variable without a copy, and
 no two Variables share memory (tied weights, parts of one fused tensor). No timing."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -12,6 +10,7 @@ import model_zoo  # noqa: F401  (registers the hub loaders)
 from model_zoo import hf_checkpoint
 from model_zoo.text import convert_llm
 from model_zoo.text.llm import DecoderLM
+from tests.conftest import traced_numpy_load
 
 # Four layers of width 128: the largest weight (the embedding, 8% of the total) bounds what
 # one weight in flight adds.
@@ -41,13 +40,7 @@ def test_a_converter_load_allocates_each_weight_once(tmp_path):
     model, path = _export(tmp_path, "llama")
     weights = sum(w.nbytes for w in model.get_weights())
     largest = max(w.nbytes for w in model.get_weights())
-    kbridge.hub.load(path, backend="numpy")  # imports and caches outside the measurement
-    tracemalloc.start()
-    try:
-        back = kbridge.hub.load(path, backend="numpy")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    back, peak = traced_numpy_load(path)
     # The weights once, one weight in flight (a transposed kernel: its read and its copy)
     # and a little bookkeeping. (Converting the whole dict first, then copying on assignment,
     # peaked near twice the weights.)
@@ -123,13 +116,7 @@ def test_int8_loads_of_a_checkpoint_quantize_layer_by_layer(tmp_path):
     with kbridge.backend.use("numpy"):
         expected = kbridge.hub.load(path)
         expected.quantize("int8")
-    kbridge.hub.load(path, backend="numpy", quantize="int8")  # warm
-    tracemalloc.start()
-    try:
-        streamed = kbridge.hub.load(path, backend="numpy", quantize="int8")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    streamed, peak = traced_numpy_load(path, quantize="int8")
     assert [v.path for v in streamed.weights] == [v.path for v in expected.weights]
     for got, want in zip(streamed.get_weights(), expected.get_weights()):
         np.testing.assert_array_equal(got, want)
