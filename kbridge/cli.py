@@ -113,6 +113,24 @@ def _bench(args):
     return 0
 
 
+_STORE_TRUE = {"action": "store_true"}
+# The hub commands: name -> (help, handler, arguments); an argument is a name, or a
+# (name, add_argument keywords) pair. Every command also takes --token.
+_HUB_COMMANDS = {
+    "inspect": ("architecture, parameters, dtypes, shards, card", _inspect,
+                ["source", ("--json", _STORE_TRUE)]),
+    "convert": ("any loadable source -> a kbridge release", _convert,
+                ["source", "destination", ("--backend", {"default": "numpy"}),
+                 ("--max-shard-size", {"default": "5GB"})]),
+    "publish": ("upload a release directory to hf://org/name", _publish,
+                ["directory", "target", ("--private", _STORE_TRUE), "--revision",
+                 "--message"]),
+    "load": ("load a source on a backend and run it once", _load, ["source", "--backend"]),
+    "list": ("releases shipped in the model zoo", _list, []),
+}
+_TOKEN = ("--token", {"default": None, "help": "Hugging Face token (default: HF_TOKEN)"})
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kbridge", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,31 +141,12 @@ def build_parser():
 
     hub = sub.add_parser("hub", help="releases: inspect, convert, publish, load, list")
     hub_sub = hub.add_subparsers(dest="hub_command", required=True)
-    p = hub_sub.add_parser("inspect", help="architecture, parameters, dtypes, shards, card")
-    p.add_argument("source")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(fn=_inspect)
-    p = hub_sub.add_parser("convert", help="any loadable source -> a kbridge release")
-    p.add_argument("source")
-    p.add_argument("destination")
-    p.add_argument("--backend", default="numpy")
-    p.add_argument("--max-shard-size", default="5GB")
-    p.set_defaults(fn=_convert)
-    p = hub_sub.add_parser("publish", help="upload a release directory to hf://org/name")
-    p.add_argument("directory")
-    p.add_argument("target")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--revision")
-    p.add_argument("--message")
-    p.set_defaults(fn=_publish)
-    p = hub_sub.add_parser("load", help="load a source on a backend and run it once")
-    p.add_argument("source")
-    p.add_argument("--backend")
-    p.set_defaults(fn=_load)
-    p = hub_sub.add_parser("list", help="releases shipped in the model zoo")
-    p.set_defaults(fn=_list)
-    for p in hub_sub.choices.values():
-        p.add_argument("--token", default=None, help="Hugging Face token (default: HF_TOKEN)")
+    for command, (help_text, handler, arguments) in _HUB_COMMANDS.items():
+        p = hub_sub.add_parser(command, help=help_text)
+        for argument in [*arguments, _TOKEN]:
+            name, options = (argument, {}) if isinstance(argument, str) else argument
+            p.add_argument(name, **options)
+        p.set_defaults(fn=handler)
     return parser
 
 

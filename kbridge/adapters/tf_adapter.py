@@ -17,8 +17,6 @@ The batch dimension is always dynamic (``None``).
 
 import os
 import re
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -201,21 +199,14 @@ def write_saved_model(root, filepath, signatures, options=None):
     path = os.path.abspath(os.fspath(filepath))
     if os.path.exists(path) and not os.path.isdir(path):
         raise KbridgeError(f"{path} exists and is not a directory; a SavedModel is a directory.")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
+    from kbridge.callbacks.model_checkpoint import staged_dir
+
+    with staged_dir(path) as tmp:
         # mkdtemp makes the directory owner-only; a model server usually runs as another user.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
         tf.saved_model.save(root, tmp, signatures=signatures, options=options)
-        from kbridge.callbacks.model_checkpoint import replace_dir
-
-        replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 

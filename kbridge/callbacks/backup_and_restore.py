@@ -14,12 +14,11 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 
 from kbridge.callbacks.callback import Callback
-from kbridge.callbacks.model_checkpoint import replace_dir
+from kbridge.callbacks.model_checkpoint import staged_dir
 from kbridge.errors import KbridgeError
 
 _LATEST = "latest"
@@ -166,21 +165,15 @@ class BackupAndRestore(Callback):
         rng_arrays, rng_meta = rng
         arrays.update(rng_arrays)
         meta = {"epoch": int(epoch), "step": int(step), "rng": rng_meta}
-        os.makedirs(self.backup_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".backup.tmp-", dir=self.backup_dir)
-        try:
+        latest = os.path.join(self.backup_dir, _LATEST)
+        with staged_dir(latest) as tmp:
             safetensors_io.write(os.path.join(tmp, _ARRAYS), arrays)
             with open(os.path.join(tmp, _META), "w") as f:
                 json.dump(meta, f)
-            latest = os.path.join(self.backup_dir, _LATEST)
             if self.double_checkpoint and os.path.exists(latest):
                 previous = os.path.join(self.backup_dir, _PREVIOUS)
                 shutil.rmtree(previous, ignore_errors=True)
                 os.rename(latest, previous)
-            replace_dir(tmp, latest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     def _read(self, name):
         from kbridge.hub import safetensors_io

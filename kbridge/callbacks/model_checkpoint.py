@@ -1,7 +1,10 @@
 """``ModelCheckpoint``: save the model during training, as Keras files or kbridge releases."""
 
+import contextlib
 import os
 import re
+import shutil
+import tempfile
 
 from kbridge.callbacks.callback import Callback
 from kbridge.callbacks.monitor import Monitor
@@ -24,33 +27,35 @@ def save_weights(model, path):
     The layout is the weights half of a release: ``model.load_weights(path)`` reads it back,
     and no architecture config is needed (subclassed models save too).
     """
-    import shutil
-    import tempfile
-
     import numpy as np
 
     from kbridge.hub import release, safetensors_io
 
     path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
     arrays = {k: np.asarray(v.numpy()) for k, v in release.weight_map(model).items()}
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
-    try:
+    with staged_dir(path) as tmp:
         safetensors_io.write(os.path.join(tmp, release.WEIGHTS_FILE), arrays,
                              {"format": release.FORMAT})
+    return path
+
+
+@contextlib.contextmanager
+def staged_dir(path):
+    """A new directory beside ``path`` to write into; it replaces ``path`` when the block
+    ends, and is removed instead if the block raises."""
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+    try:
+        yield tmp
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
 
 
 def replace_dir(src, dst):
     """Move directory ``src`` to ``dst``, replacing what is there with one rename each."""
-    import shutil
-    import tempfile
-
     if os.path.exists(dst):
         old = tempfile.mkdtemp(prefix=f".{os.path.basename(dst)}.old-",
                                dir=os.path.dirname(dst))

@@ -9,6 +9,19 @@ from kbridge.data.adapters import shuffled_order
 from kbridge.data.streams import StreamAdapter
 
 
+def _setting(name, default):
+    """A read-write property kept in ``self._<name>``, ``default`` until it is set."""
+    attribute = f"_{name}"
+
+    def read(self):
+        return getattr(self, attribute, default)
+
+    def write(self, value):
+        setattr(self, attribute, value)
+
+    return property(read, write)
+
+
 class PyDataset:
     """Base class for datasets that produce whole batches by index (Keras 3 API).
 
@@ -41,29 +54,10 @@ class PyDataset:
         self._use_multiprocessing = use_multiprocessing
         self._max_queue_size = max_queue_size
 
-    @property
-    def workers(self):
-        return getattr(self, "_workers", 1)
-
-    @workers.setter
-    def workers(self, value):
-        self._workers = value
-
-    @property
-    def use_multiprocessing(self):
-        return getattr(self, "_use_multiprocessing", False)
-
-    @use_multiprocessing.setter
-    def use_multiprocessing(self, value):
-        self._use_multiprocessing = value
-
-    @property
-    def max_queue_size(self):
-        return getattr(self, "_max_queue_size", 10)
-
-    @max_queue_size.setter
-    def max_queue_size(self, value):
-        self._max_queue_size = value
+    # Subclasses that skip ``super().__init__()`` read Keras's defaults.
+    workers = _setting("workers", 1)
+    use_multiprocessing = _setting("use_multiprocessing", False)
+    max_queue_size = _setting("max_queue_size", 10)
 
     def __getitem__(self, index):
         raise NotImplementedError(f"{type(self).__name__} must implement __getitem__(index), "

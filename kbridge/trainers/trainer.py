@@ -526,44 +526,36 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
         """One optimisation step on one batch; returns the logs after it."""
-        from kbridge import data as data_module
-
         self._assert_trainable_backend()
         self._assert_compiled()
-        adapter = data_module.adapt(x, y, sample_weight, batch_size=None, shuffle=False,
-                                    class_weight=class_weight, single_batch=True)
-        self._maybe_build_from(adapter)
-        runner = self._runner("train")
-        runner.sync_from_model()
-        logs = runner([adapter.peek()])
-        runner.sync_to_model()
+        logs = self._run_on_batch("train", x, y, sample_weight, class_weight)
         return _format_logs(_to_python(logs), return_dict)
 
     @_in_model_backend
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        from kbridge import data as data_module
-
         self._assert_compiled()
-        adapter = data_module.adapt(x, y, sample_weight, batch_size=None, shuffle=False,
-                                    single_batch=True)
-        self._maybe_build_from(adapter)
-        self.reset_metrics()
-        runner = self._runner("test")
-        runner.sync_from_model()
-        logs = runner([adapter.peek()])
-        runner.sync_to_model()
+        logs = self._run_on_batch("test", x, y, sample_weight)
         return _format_logs(_to_python(logs), return_dict)
 
     @_in_model_backend
     def predict_on_batch(self, x):
+        return _concat(self._run_on_batch("predict", x))
+
+    def _run_on_batch(self, kind, x, y=None, sample_weight=None, class_weight=None):
+        """What the ``kind`` ("train", "test" or "predict") step returns for one batch."""
         from kbridge import data as data_module
 
-        adapter = data_module.adapt(x, None, None, batch_size=None, shuffle=False,
-                                    single_batch=True)
+        adapter = data_module.adapt(x, y, sample_weight, batch_size=None, shuffle=False,
+                                    class_weight=class_weight, single_batch=True)
         self._maybe_build_from(adapter)
-        runner = self._runner("predict")
+        if kind == "test":
+            self.reset_metrics()  # the logs are of this batch alone
+        runner = self._runner(kind)
         runner.sync_from_model()
-        return _concat(runner([adapter.peek()]))
+        outputs = runner([adapter.peek()])
+        if kind != "predict":
+            runner.sync_to_model()
+        return outputs
 
 
 # compile() arguments that get_compile_config serializes (the others are plain values).

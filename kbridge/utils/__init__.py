@@ -13,17 +13,41 @@ _SUBMODULES = (
     "file_utils", "feature_space", "serialization", "model_utils", "logging_utils",
 )
 _NAMESPACES = ("bounding_boxes", "legacy")  # ``kbridge.utils.<name>`` sub-namespaces
-_loaded = False
 
 
-def _load_all():
-    global _loaded
-    if not _loaded:
-        for sub in _SUBMODULES:
-            module = importlib.import_module(f"kbridge.utils.{sub}")
-            for name in getattr(module, "__all__", ()):
-                globals().setdefault(name, getattr(module, name))
-        _loaded = True
+class _LazyExports:
+    """A package's public names, gathered from its submodules' ``__all__`` on first use.
+
+    ``namespace`` is the package's globals. The first :meth:`load` imports each
+    ``<package>.<submodule>`` and copies the names it exports into ``namespace`` (a name
+    already there stays); the package's ``__getattr__`` and ``__dir__`` call :meth:`get` and
+    :meth:`names`.
+    """
+
+    def __init__(self, namespace, submodules):
+        self.namespace, self.submodules = namespace, submodules
+        self.loaded = False
+
+    def load(self):
+        if not self.loaded:
+            for sub in self.submodules:
+                module = importlib.import_module(f"{self.namespace['__name__']}.{sub}")
+                for name in getattr(module, "__all__", ()):
+                    self.namespace.setdefault(name, getattr(module, name))
+            self.loaded = True
+
+    def get(self, name):
+        self.load()
+        if name in self.namespace:
+            return self.namespace[name]
+        raise AttributeError(f"module {self.namespace['__name__']!r} has no attribute {name!r}")
+
+    def names(self):
+        self.load()
+        return sorted(self.namespace)
+
+
+_EXPORTS = _LazyExports(globals(), _SUBMODULES)
 
 
 def __getattr__(name):
@@ -35,12 +59,8 @@ def __getattr__(name):
         raise AttributeError(name)
     if name in _NAMESPACES:
         return importlib.import_module(f"kbridge.utils.{name}")
-    _load_all()
-    if name in globals():
-        return globals()[name]
-    raise AttributeError(f"module 'kbridge.utils' has no attribute {name!r}")
+    return _EXPORTS.get(name)
 
 
 def __dir__():
-    _load_all()
-    return sorted(set(globals()) | {"PyDataset", "Sequence"})
+    return sorted({*_EXPORTS.names(), "PyDataset", "Sequence"})

@@ -150,39 +150,46 @@ def _timeseries_tf(data, targets, starts, sequence_length, sampling_rate, batch_
     return windows.batch(batch_size)
 
 
-class _Timeseries(PyDataset):
-    """Windows of ``data`` (and targets) as numpy batches, cut when a batch is asked for."""
+class _Batches(PyDataset):
+    """Items of ``batch_size`` consecutive ``entries`` (an array); with ``batch_size=None``,
+    one entry per item."""
 
-    def __init__(self, data, targets, starts, sequence_length, sampling_rate, batch_size,
-                 start_index, end_index):
+    def __init__(self, entries, batch_size):
         super().__init__()
-        self.rows = np.asarray(data)[start_index:end_index]
-        self.targets = None if targets is None else np.asarray(targets)[start_index:end_index]
-        self.starts = starts
-        self.offsets = np.arange(sequence_length) * sampling_rate
-        self.batch_size = batch_size
+        self.entries, self.batch_size = entries, batch_size
 
     def __len__(self):
         if self.batch_size is None:
-            return len(self.starts)
-        return -(-len(self.starts) // self.batch_size)
+            return len(self.entries)
+        return -(-len(self.entries) // self.batch_size)
 
-    def __getitem__(self, index):
+    def _entries_of(self, index):
+        """Item ``index``'s entries: an array of them, or the one entry when unbatched."""
         if not 0 <= index < len(self):
             raise IndexError(f"batch {index} of a dataset of {len(self)} batches")
         if self.batch_size is None:
-            starts = self.starts[index]
-        else:
-            starts = self.starts[index * self.batch_size:(index + 1) * self.batch_size]
+            return self.entries[index]
+        return self.entries[index * self.batch_size:(index + 1) * self.batch_size]
+
+
+class _Timeseries(_Batches):
+    """Windows of ``data`` (and targets) as numpy batches, cut when a batch is asked for.
+    The entries are the windows' start rows."""
+
+    def __init__(self, data, targets, starts, sequence_length, sampling_rate, batch_size,
+                 start_index, end_index):
+        super().__init__(starts, batch_size)
+        self.rows = np.asarray(data)[start_index:end_index]
+        self.targets = None if targets is None else np.asarray(targets)[start_index:end_index]
+        self.offsets = np.arange(sequence_length) * sampling_rate
+
+    def __getitem__(self, index):
+        starts = self._entries_of(index)
         windows = self.rows[np.asarray(starts)[..., None] + self.offsets]
         if self.targets is None:
             return windows
         return windows, self.targets[starts]
 
-
-# ---------------------------------------------------------------------------------------------
-# Directories: listing, labels and splits (shared by both paths)
-# ---------------------------------------------------------------------------------------------
 
 def _list_class_dir(directory, class_index, follow_links, formats):
     """(relative paths, labels) of the accepted files under one class folder, in the order
@@ -367,38 +374,28 @@ def _tf_files(paths, labels, label_mode, num_classes, shuffle, buffer_size, seed
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-class _FileDataset(PyDataset):
-    """Files loaded into numpy batches by ``load`` and stacked by ``collate``.
+class _FileDataset(_Batches):
+    """Files loaded into numpy batches by ``load`` and stacked by ``collate``. The entries are
+    the file order.
 
     With ``shuffle`` the file order is reshuffled (from ``seed``) at the start of every epoch,
     as a shuffled ``tf.data`` pipeline is; the order differs from TensorFlow's.
     """
 
     def __init__(self, paths, labels, batch_size, shuffle, seed, load, collate):
-        super().__init__()
         self.paths, self.labels = list(paths), labels
-        self.batch_size, self.shuffle = batch_size, shuffle
+        super().__init__(np.arange(len(self.paths)), batch_size)
+        self.shuffle = shuffle
         self.load, self.collate = load, collate
         self._rng = np.random.RandomState(seed)
-        self._order = np.arange(len(self.paths))
         self.on_epoch_begin()
 
     def on_epoch_begin(self):
         if self.shuffle:
-            self._order = self._rng.permutation(len(self.paths))
-
-    def __len__(self):
-        if self.batch_size is None:
-            return len(self.paths)
-        return -(-len(self.paths) // self.batch_size)
+            self.entries = self._rng.permutation(len(self.paths))
 
     def __getitem__(self, index):
-        if not 0 <= index < len(self):
-            raise IndexError(f"batch {index} of a dataset of {len(self)} batches")
-        if self.batch_size is None:
-            picked = self._order[index:index + 1]
-        else:
-            picked = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        picked = np.atleast_1d(self._entries_of(index))  # unbatched: a batch of one, unpacked
         items = self.collate([self.load(self.paths[i]) for i in picked])
         if self.batch_size is None:
             items = items[0]
