@@ -12,7 +12,6 @@ def _identity(x):
     return x
 
 
-include("numpy_composite", globals(), convert_to_tensor=convert_to_tensor)
-include("numpy", globals(), xp=jnp, tensor_type=jax.Array, to_dtype=to_jax_dtype,
-        unchanged=_identity, quiet=_identity, convert_to_tensor=convert_to_tensor,
-        promote=promote)
+include("numpy_composite", globals(), xp=jnp, tensor_type=jax.Array, to_dtype=to_jax_dtype,
+        convert_to_tensor=convert_to_tensor, promote=promote)
+include("numpy", globals(), quiet=_identity)

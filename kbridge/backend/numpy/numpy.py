@@ -25,6 +25,8 @@ def _quiet(op):
     return run
 
 
-include("numpy_composite", globals(), convert_to_tensor=convert_to_tensor)
-include("numpy", globals(), xp=np, tensor_type=np.ndarray, to_dtype=numpy_dtype,
-        unchanged=np.copy, quiet=_quiet, convert_to_tensor=convert_to_tensor, promote=promote)
+include("numpy_composite", globals(), xp=np, tensor_type=np.ndarray, to_dtype=numpy_dtype,
+        convert_to_tensor=convert_to_tensor, promote=promote)
+include("numpy", globals(), quiet=_quiet)
+
+unchanged = np.copy  # op results never alias their inputs, even where they equal them

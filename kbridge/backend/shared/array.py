@@ -34,17 +34,48 @@ def _compute(dt):
 
 
 # --- reductions ---------------------------------------------------------------------------
+# Each family below is one function of the xp kernel it calls; the table after them names the
+# ops of each family.
 
-def sum(x, axis=None, keepdims=False):
-    x = _a(x)
-    dt = SUM_DTYPES.get(x.dtype.name, x.dtype)
-    return result(xp.sum(x, axis=_axis(axis), keepdims=keepdims, dtype=dt))
+def _summing(fn):
+    """The reduction ``fn`` accumulating integers in at least 32 bits."""
+
+    def op(x, axis=None, keepdims=False):
+        x = _a(x)
+        dt = SUM_DTYPES.get(x.dtype.name, x.dtype)
+        return result(fn(x, axis=_axis(axis), keepdims=keepdims, dtype=dt))
+
+    return op
 
 
-def prod(x, axis=None, keepdims=False, dtype=None):
-    x = _a(x)
-    dt = to_dtype(dtype) if dtype is not None else SUM_DTYPES.get(x.dtype.name, x.dtype)
-    return result(xp.prod(x, axis=_axis(axis), keepdims=keepdims, dtype=dt))
+def _reducing(fn):
+    """The reduction ``fn`` that keeps its input's dtype."""
+
+    def op(x, axis=None, keepdims=False):
+        return result(fn(_a(x), axis=_axis(axis), keepdims=keepdims))
+
+    return op
+
+
+def _bounded(fn):
+    """The reduction ``fn`` (``max`` or ``min``), with numpy's optional ``initial`` bound."""
+
+    def op(x, axis=None, keepdims=False, initial=None):
+        x = _a(x)
+        if initial is None:
+            return result(fn(x, axis=_axis(axis), keepdims=keepdims))
+        return result(fn(x, axis=_axis(axis), keepdims=keepdims, initial=initial))
+
+    return op
+
+
+def _indexing(fn):
+    """The arg-reduction ``fn`` (one axis or none), with int32 indices."""
+
+    def op(x, axis=None, keepdims=False):
+        return result(fn(_a(x), axis=axis, keepdims=keepdims)).astype("int32")
+
+    return op
 
 
 def _float_reduce(fn, x, axis, keepdims):
@@ -55,46 +86,44 @@ def _float_reduce(fn, x, axis, keepdims):
     return result(out).astype(out_dt, copy=False)
 
 
-def mean(x, axis=None, keepdims=False):
-    return _float_reduce(xp.mean, x, axis, keepdims)
+def _floating(fn):
+    """The reduction ``fn`` with float results (computed in float32 for half floats)."""
+
+    def op(x, axis=None, keepdims=False):
+        return _float_reduce(fn, x, axis, keepdims)
+
+    return op
 
 
-def std(x, axis=None, keepdims=False):
-    return _float_reduce(xp.std, x, axis, keepdims)
+def _cumulative(fn):
+    """The cumulative op ``fn``; bools accumulate as int32."""
+
+    def op(x, axis=None, dtype=None):
+        x = _a(x)
+        dt = standardize_dtype(dtype if dtype is not None else x.dtype)
+        return fn(x, axis=axis, dtype=to_dtype("int32" if dt == "bool" else dt))
+
+    return op
 
 
-def var(x, axis=None, keepdims=False):
-    return _float_reduce(xp.var, x, axis, keepdims)
+for _family, _names in (
+    (_summing, ("sum", "nansum", "nanprod")),
+    (_reducing, ("any", "all", "nanmax", "nanmin")),
+    (_bounded, ("max", "min")),
+    (_indexing, ("argmax", "argmin", "nanargmax", "nanargmin")),
+    (_floating, ("mean", "std", "var", "nanmean", "nanstd", "nanvar")),
+    (_cumulative, ("cumsum", "cumprod", "nancumsum", "nancumprod")),
+):
+    for _name in _names:
+        _op = globals()[_name] = _family(getattr(xp, _name))
+        _op.__name__ = _op.__qualname__ = _name
+del _family, _names, _name, _op
 
 
-def max(x, axis=None, keepdims=False, initial=None):
+def prod(x, axis=None, keepdims=False, dtype=None):
     x = _a(x)
-    if initial is None:
-        return result(xp.max(x, axis=_axis(axis), keepdims=keepdims))
-    return result(xp.max(x, axis=_axis(axis), keepdims=keepdims, initial=initial))
-
-
-def min(x, axis=None, keepdims=False, initial=None):
-    x = _a(x)
-    if initial is None:
-        return result(xp.min(x, axis=_axis(axis), keepdims=keepdims))
-    return result(xp.min(x, axis=_axis(axis), keepdims=keepdims, initial=initial))
-
-
-def any(x, axis=None, keepdims=False):
-    return result(xp.any(_a(x), axis=_axis(axis), keepdims=keepdims))
-
-
-def all(x, axis=None, keepdims=False):
-    return result(xp.all(_a(x), axis=_axis(axis), keepdims=keepdims))
-
-
-def argmax(x, axis=None, keepdims=False):
-    return result(xp.argmax(_a(x), axis=axis, keepdims=keepdims)).astype("int32")
-
-
-def argmin(x, axis=None, keepdims=False):
-    return result(xp.argmin(_a(x), axis=axis, keepdims=keepdims)).astype("int32")
+    dt = to_dtype(dtype) if dtype is not None else SUM_DTYPES.get(x.dtype.name, x.dtype)
+    return result(xp.prod(x, axis=_axis(axis), keepdims=keepdims, dtype=dt))
 
 
 def count_nonzero(x, axis=None):
@@ -108,68 +137,6 @@ def average(x, axis=None, weights=None):
     weights = _a(weights)
     dt = to_dtype(result_type(x.dtype, weights.dtype, "float*"))
     return result(xp.average(x.astype(dt), axis=_axis(axis), weights=weights.astype(dt)))
-
-
-def nansum(x, axis=None, keepdims=False):
-    x = _a(x)
-    dt = SUM_DTYPES.get(x.dtype.name, x.dtype)
-    return result(xp.nansum(x, axis=_axis(axis), keepdims=keepdims, dtype=dt))
-
-
-def nanprod(x, axis=None, keepdims=False):
-    x = _a(x)
-    dt = SUM_DTYPES.get(x.dtype.name, x.dtype)
-    return result(xp.nanprod(x, axis=_axis(axis), keepdims=keepdims, dtype=dt))
-
-
-def nanmean(x, axis=None, keepdims=False):
-    return _float_reduce(xp.nanmean, x, axis, keepdims)
-
-
-def nanstd(x, axis=None, keepdims=False):
-    return _float_reduce(xp.nanstd, x, axis, keepdims)
-
-
-def nanvar(x, axis=None, keepdims=False):
-    return _float_reduce(xp.nanvar, x, axis, keepdims)
-
-
-def nanmax(x, axis=None, keepdims=False):
-    return result(xp.nanmax(_a(x), axis=_axis(axis), keepdims=keepdims))
-
-
-def nanmin(x, axis=None, keepdims=False):
-    return result(xp.nanmin(_a(x), axis=_axis(axis), keepdims=keepdims))
-
-
-def nanargmax(x, axis=None, keepdims=False):
-    return result(xp.nanargmax(_a(x), axis=axis, keepdims=keepdims)).astype("int32")
-
-
-def nanargmin(x, axis=None, keepdims=False):
-    return result(xp.nanargmin(_a(x), axis=axis, keepdims=keepdims)).astype("int32")
-
-
-def _cum(fn, x, axis, dtype):
-    x = _a(x)
-    dt = standardize_dtype(dtype if dtype is not None else x.dtype)
-    return fn(x, axis=axis, dtype=to_dtype("int32" if dt == "bool" else dt))
-
-
-def cumsum(x, axis=None, dtype=None):
-    return _cum(xp.cumsum, x, axis, dtype)
-
-
-def cumprod(x, axis=None, dtype=None):
-    return _cum(xp.cumprod, x, axis, dtype)
-
-
-def nancumsum(x, axis=None, dtype=None):
-    return _cum(xp.nancumsum, x, axis, dtype)
-
-
-def nancumprod(x, axis=None, dtype=None):
-    return _cum(xp.nancumprod, x, axis, dtype)
 
 
 def _quantile(x, q, axis, method, keepdims, ignore_nan):
@@ -203,12 +170,7 @@ def expand_dims(x, axis):
 
 def squeeze(x, axis=None):
     x = _a(x)
-    axis = _axis(axis)
-    for ax in (axis if isinstance(axis, tuple) else () if axis is None else (axis,)):
-        if x.shape[ax] != 1:
-            raise ShapeError(f"Cannot squeeze axis {ax} of size {x.shape[ax]}: only size-1 "
-                             f"axes can be squeezed. Received: x.shape={x.shape}")
-    return xp.squeeze(x, axis)
+    return xp.squeeze(x, None if axis is None else tuple(_squeeze_axes(x.shape, axis)))
 
 
 def broadcast_to(x, shape):
@@ -353,16 +315,12 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
 # --- sorting ------------------------------------------------------------------------------
 
 def sort(x, axis=-1):
-    x = _a(x)
-    if axis is None:
-        x, axis = x.reshape(-1), 0
+    x, axis = _along(x, axis)
     return xp.sort(x, axis=axis, stable=True)
 
 
 def argsort(x, axis=-1):
-    x = _a(x)
-    if axis is None:
-        x, axis = x.reshape(-1), 0
+    x, axis = _along(x, axis)
     return xp.argsort(x, axis=axis, stable=True).astype("int32")
 
 
@@ -395,11 +353,7 @@ def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
 
 
 def einsum(subscripts, *operands, **kwargs):
-    dtypes = {_a(o).dtype.name for o in operands}
-    operands = promote(*operands)
-    if dtypes == {"int8"}:  # int8 contractions accumulate (and return) int32
-        operands = [o.astype("int32") for o in operands]
-    return result(xp.einsum(subscripts, *operands, **kwargs))
+    return result(xp.einsum(subscripts, *_einsum_operands(operands), **kwargs))
 
 
 def correlate(x1, x2, mode="valid"):

@@ -5,7 +5,8 @@ shared modules and each framework then override what has a kernel there. The fun
 includer's own ops by name (``convert_to_tensor``, ``promote``, ``where``, ``sum``, ``split``,
 ``reshape``...), so each runs on the including backend's implementations.
 
-Bindings: none (``ops`` is always bound).
+Bindings: none (``ops`` is always bound). An includer that uses ``correlate`` defines
+``_full_correlation(x1, x2)``, the full correlation of two vectors.
 """
 
 import builtins
@@ -48,11 +49,28 @@ def _check_sections(x, n, axis):
                          f"{x.shape[axis]} evenly; use array_split for unequal parts.")
 
 
-def _check_squeeze(shape, dims):
-    for ax in dims:
+def _squeeze_axes(shape, axis):
+    """``squeeze``'s ``axis`` (an int or a sequence) as a list, each axis checked to be of size 1
+    (or unknown)."""
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    for ax in axes:
         if shape[ax] not in (1, None):
             raise ShapeError(f"Cannot squeeze axis {ax} of size {shape[ax]}: only size-1 "
                              f"axes can be squeezed. Received: x.shape={tuple(shape)}")
+    return axes
+
+
+def _expanded_axes(ndim, axis):
+    """``expand_dims``'s new axes (an int or a sequence) for an ``ndim``-dimensional input, as
+    ascending positions in the result (each unit axis can be inserted in turn)."""
+    axes = [axis] if isinstance(axis, int) else list(axis)
+    return sorted(a % (ndim + len(axes)) for a in axes)
+
+
+def _along(x, axis):
+    """``x`` as a tensor and the axis to work along: axis 0 of flattened ``x`` for ``axis=None``."""
+    x = convert_to_tensor(x)
+    return (reshape(x, (-1,)), 0) if axis is None else (x, axis)
 
 
 def _check_1d(name, x):
@@ -63,6 +81,14 @@ def _check_1d(name, x):
 def _float_dtype(dtype):
     """dtype of float-valued results: float inputs keep theirs, others get floatx."""
     return result_type(standardize_dtype(dtype), "float*")
+
+
+def _einsum_operands(operands):
+    """``einsum``'s operands, promoted to one dtype; int8 ones as int32, in which their
+    contraction accumulates (and which it returns)."""
+    int8 = {standardize_dtype(convert_to_tensor(o).dtype) for o in operands} == {"int8"}
+    operands = promote(*operands)
+    return [ops.cast(o, "int32") for o in operands] if int8 else operands
 
 
 def _bincount_dtype(weights):
@@ -341,6 +367,23 @@ def cross(x1, x2, axisa=-1, axisb=-1, axisc=-1, axis=None):
                  a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
                  a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
     return moveaxis(out, -1, axisc)
+
+
+def correlate(x1, x2, mode="valid"):
+    # The includer's full correlation (a convolution on torch and TensorFlow), cut to numpy's
+    # window; numpy and jax have a kernel.
+    x1, x2 = promote(x1, x2)
+    dt = _float_dtype(x1.dtype)
+    compute = "float32" if dt in ("float16", "bfloat16") else dt
+    start, length = correlate_window(x1.shape[0], x2.shape[0], mode)
+    full = _full_correlation(ops.cast(x1, compute), ops.cast(x2, compute))
+    return ops.cast(full[start:start + length], dt)
+
+
+def vdot(x1, x2):
+    x1, x2 = promote(x1, x2)
+    # Summed in the operands' dtype: integers wrap as they would accumulating in it.
+    return ops.cast(sum(ravel(ops.conjugate(x1)) * ravel(x2)), x1.dtype)
 
 
 def vander(x, N=None, increasing=False):

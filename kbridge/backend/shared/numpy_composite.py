@@ -1,25 +1,187 @@
 """numpy ops composed of other ops, the same on every backend: aliases, ``allclose``, ``eye``
-and ``tri`` from a diagonal mask, evenly spaced samples, and the window functions.
+and ``tri`` from a diagonal mask, evenly spaced samples, the window functions, and the dtype
+helpers and op factories the numpy modules build their ops with.
 
 Included by every backend's numpy module before its own ops, which override these where the
 framework has a native version. They call the includer's ops by name (``absolute``,
-``zeros``...) or through ``ops``. Binding: ``convert_to_tensor``, the backend's core function.
+``zeros``...) or through ``ops``.
+
+Bindings:
+    xp: the framework's numpy-like namespace (``numpy``, ``jax.numpy``, ``torch``, ``tf``).
+    tensor_type: the framework's tensor type (a class or a tuple of classes).
+    to_dtype: a dtype (name) -> the dtype the framework uses for it.
+    convert_to_tensor, promote: the backend's core functions.
+
 Each includer defines ``_arange(start, stop, step, dtype)``, ``arange`` with its defaults filled
-in; one with a float64 ``linspace`` of its own overrides ``_linspace64`` to reuse it. The op
-factories ``_float_unary``/``_float_binary`` need the includer's ``_as_float(x)`` and
-``_promote_float(x1, x2)`` (torch and tensorflow).
+in; one with a float64 ``linspace`` of its own overrides ``_linspace64`` to reuse it.
 """
+
+import functools
 
 import numpy as np
 
 from kbridge.backend.common.convert import dtype_of
 from kbridge.backend.common.dtypes import (
-    FLOAT_TYPES, INT_TYPES, floatx, numpy_dtype, result_type, standardize_dtype,
+    COMPLEX_TYPES, FLOAT_TYPES, INT_TYPES, floatx, numpy_dtype, result_type, standardize_dtype,
 )
 from kbridge.backend.common.shared import bound
 from kbridge.errors import DTypeError
 
+xp = bound("xp")
+tensor_type = bound("tensor_type")
+to_dtype = bound("to_dtype")
 convert_to_tensor = bound("convert_to_tensor")
+promote = bound("promote")
+
+# The ops made by ``_float_unary``: numpy's name for each (``_define`` finds the kernel).
+FLOAT_UNARY = ("floor", "ceil", "sqrt", "cbrt", "exp", "exp2", "expm1", "log", "log2", "log10",
+               "log1p", "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh",
+               "tanh", "arcsinh", "arccosh", "arctanh", "deg2rad", "rad2deg", "sinc", "i0")
+_BOOL = to_dtype("bool")
+_F16 = to_dtype("float16")
+_BF16 = to_dtype("bfloat16")
+_INEXACT = FLOAT_TYPES + COMPLEX_TYPES
+
+
+# ---------------------------------------------------------------- dtype helpers
+
+
+@functools.lru_cache(maxsize=None)
+def _name(dt):
+    return standardize_dtype(dt)
+
+
+@functools.lru_cache(maxsize=None)
+def _float_of(dt):
+    """The dtype a float function returns for inputs of dtype ``dt``."""
+    return to_dtype(result_type(standardize_dtype(dt), "float*"))
+
+
+def unchanged(x):
+    """The result of an op that leaves ``x`` as it is: ``x`` itself (the numpy backend, whose op
+    results never alias their inputs, makes it a copy)."""
+    return x
+
+
+def _cvt(x):
+    return x if isinstance(x, tensor_type) else convert_to_tensor(x)
+
+
+def _as_float(x):
+    """``x`` as a tensor of its float result dtype (ints and bool -> floatx)."""
+    x = _cvt(x)
+    dt = _float_of(x.dtype)
+    return x if x.dtype == dt else ops.cast(x, dt)
+
+
+def _promote_float(x1, x2):
+    dt = to_dtype(result_type(dtype_of(x1), dtype_of(x2), "float*"))
+    return [x if isinstance(x, tensor_type) and x.dtype == dt else convert_to_tensor(x, dt)
+            for x in (x1, x2)]
+
+
+def _promote_nonbool(x1, x2, bool_to):
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == _BOOL:
+        x1, x2 = ops.cast(x1, bool_to), ops.cast(x2, bool_to)
+    return x1, x2
+
+
+def _is_inexact(x):
+    return _name(x.dtype) in _INEXACT
+
+
+def _int_or_bool(x, name):
+    if x.dtype != _BOOL and _name(x.dtype) not in INT_TYPES:
+        raise DTypeError(f"`{name}` expects integer or bool tensors. Received: dtype={x.dtype}")
+    return x
+
+
+def _dtype(dtype):
+    return to_dtype(dtype if dtype is not None else floatx())
+
+
+# ---------------------------------------------------------------- creation
+
+
+def zeros(shape, dtype=None):
+    return xp.zeros(shape, dtype=_dtype(dtype))
+
+
+def ones(shape, dtype=None):
+    return xp.ones(shape, dtype=_dtype(dtype))
+
+
+def zeros_like(x, dtype=None):
+    return xp.zeros_like(_cvt(x), dtype=None if dtype is None else to_dtype(dtype))
+
+
+def ones_like(x, dtype=None):
+    return xp.ones_like(_cvt(x), dtype=None if dtype is None else to_dtype(dtype))
+
+
+def identity(n, dtype=None):
+    return xp.eye(n, dtype=_dtype(dtype))
+
+
+# ---------------------------------------------------------------- op factories
+
+
+def _define(factory, names, kernel):
+    """Define, in the including module, the op ``factory(kernel(name))`` for each name."""
+    namespace = globals()
+    for name in names:
+        op = namespace[name] = factory(kernel(name))
+        op.__name__ = op.__qualname__ = name
+
+
+def _unary(fn, convert=None):
+    """The op ``fn(x)`` on ``x`` as a tensor, or as ``convert(x)``."""
+    convert = convert or _cvt
+
+    def op(x):
+        return fn(convert(x))
+
+    return op
+
+
+def _float_unary(fn):
+    """The op ``fn(x)`` on ``x`` in its float dtype."""
+    return _unary(fn, _as_float)
+
+
+def _pairwise(fn, operands):
+    """The op ``fn(x1, x2)`` on the operands ``operands(x1, x2)`` makes of its arguments."""
+
+    def op(x1, x2):
+        x1, x2 = operands(x1, x2)
+        return fn(x1, x2)
+
+    return op
+
+
+def _tensors(x1, x2):
+    return _cvt(x1), _cvt(x2)
+
+
+def _float_binary(fn):
+    """The op ``fn(x1, x2)`` on operands of their promoted float dtype."""
+    return _pairwise(fn, _promote_float)
+
+
+def _logical(fn):
+    """The op ``fn(x1, x2)`` on both arguments as tensors."""
+    return _pairwise(fn, _tensors)
+
+
+def _bitwise(fn, name):
+    """The op ``fn(x, y)`` on promoted integer or bool operands (``name`` in errors)."""
+
+    def op(x, y):
+        x, y = promote(x, y)
+        return fn(_int_or_bool(x, name), y)
+
+    return op
 
 
 def abs(x):
@@ -55,23 +217,78 @@ def empty_like(x, dtype=None):
     return zeros_like(x, dtype)
 
 
-def _float_unary(fn):
-    """The op ``fn(x)`` on ``x`` in its float dtype."""
-
-    def apply(x):
-        return fn(_as_float(x))
-
-    return apply
+def fabs(x):
+    return absolute(_as_float(x))
 
 
-def _float_binary(fn):
-    """The op ``fn(x1, x2)`` on operands of their promoted float dtype."""
+def angle(x):
+    # The argument of x as a complex number; atan2(0, x) for real x.
+    return arctan2(imag(x), real(x))
 
-    def op(x1, x2):
-        x1, x2 = _promote_float(x1, x2)
-        return fn(x1, x2)
 
-    return op
+def divide_no_nan(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    zero = x2 == 0
+    # The safe denominator keeps the unused branch finite, so gradients stay NaN-free.
+    safe = xp.where(zero, xp.ones((), dtype=x2.dtype), x2)
+    return xp.where(zero, xp.zeros((), dtype=x1.dtype), x1 / safe)
+
+
+def reciprocal(x):
+    x = _cvt(x)
+    if _is_inexact(x):
+        return xp.reciprocal(x)
+    # Integer reciprocal truncates toward zero, as numpy and Keras do (1, -1 or 0).
+    dt = "int8" if x.dtype == _BOOL else x.dtype
+    return ops.cast(trunc(xp.reciprocal(ops.cast(x, "float64"))), dt)
+
+
+def _clip_dtypes(x, x_min, x_max):
+    """``clip``'s result dtype (bool clips as int32) and the dtype it compares in."""
+    out_dt = to_dtype("int32") if x.dtype == _BOOL else x.dtype
+    bounds = [b for b in (x_min, x_max) if b is not None]
+    return out_dt, to_dtype(result_type(_name(out_dt), *[dtype_of(b) for b in bounds]))
+
+
+def _round_int(x, decimals):
+    """``round`` of an integer or bool tensor ``x``: rounded half to even at a power of ten
+    when ``decimals`` < 0, as numpy does; otherwise ``x`` unchanged."""
+    if x.dtype == _BOOL or decimals >= 0:
+        return unchanged(x)
+    factor = 10.0 ** (-decimals)
+    return ops.cast(ops.round(ops.cast(x, "float64") / factor) * factor, x.dtype)
+
+
+def _ldexp_operands(x1, x2):
+    """``ldexp``'s ``x1`` as floats and ``x2``, which must be integers."""
+    x2 = _cvt(x2)
+    if _name(x2.dtype) not in INT_TYPES:
+        raise DTypeError(f"`x2` of `ldexp` must be an integer tensor. Received: dtype={x2.dtype}")
+    return _as_float(x1), x2
+
+
+def ldexp(x1, x2):
+    x1, x2 = _ldexp_operands(x1, x2)
+    # Not torch.ldexp: its gradient for negative integer exponents is 0 (integer 2**e).
+    return x1 * exp2(ops.cast(x2, x1.dtype))
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    x = _cvt(x)
+    if not _is_inexact(x):
+        return unchanged(x)
+    return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
+def _nextafter(x1, x2):
+    return xp.nextafter(x1, x2)
+
+
+def nextafter(x1, x2):
+    x1, x2 = _promote_float(x1, x2)
+    if x1.dtype in (_F16, _BF16):
+        return _nextafter16(x1, x2)
+    return _nextafter(x1, x2)
 
 
 def _nextafter16(x1, x2):

@@ -90,22 +90,21 @@ def var(x, axis=None, keepdims=False):
     return _float_reduce(tf.math.reduce_variance, x, axis, keepdims)
 
 
-def max(x, axis=None, keepdims=False, initial=None):
-    x = _t(x)
-    if x.dtype == tf.bool:
-        out = tf.reduce_any(x, axis=_axis(axis), keepdims=keepdims)
-        return out if initial is None else tf.logical_or(out, bool(initial))
-    out = tf.reduce_max(x, axis=_axis(axis), keepdims=keepdims)
-    return out if initial is None else tf.maximum(out, tf.cast(initial, out.dtype))
+def _extreme(numeric, boolean):
+    """``max`` or ``min`` from a ``(reduce, combine)`` pair of TF functions (``boolean`` for bool
+    tensors); ``combine`` applies numpy's ``initial``."""
+
+    def op(x, axis=None, keepdims=False, initial=None):
+        x = _t(x)
+        reduce, combine = boolean if x.dtype == tf.bool else numeric
+        out = reduce(x, axis=_axis(axis), keepdims=keepdims)
+        return out if initial is None else combine(out, tf.cast(initial, out.dtype))
+
+    return op
 
 
-def min(x, axis=None, keepdims=False, initial=None):
-    x = _t(x)
-    if x.dtype == tf.bool:
-        out = tf.reduce_all(x, axis=_axis(axis), keepdims=keepdims)
-        return out if initial is None else tf.logical_and(out, bool(initial))
-    out = tf.reduce_min(x, axis=_axis(axis), keepdims=keepdims)
-    return out if initial is None else tf.minimum(out, tf.cast(initial, out.dtype))
+max = _extreme((tf.reduce_max, tf.maximum), (tf.reduce_any, tf.logical_or))
+min = _extreme((tf.reduce_min, tf.minimum), (tf.reduce_all, tf.logical_and))
 
 
 def _bool(x):
@@ -147,9 +146,7 @@ def count_nonzero(x, axis=None):
 def _cum(fn, x, axis, dtype):
     x = _t(x)
     dt = standardize_dtype(dtype) if dtype is not None else _name(x)
-    x = tf.cast(x, "int32" if dt == "bool" else dt)
-    if axis is None:
-        x, axis = tf.reshape(x, [-1]), 0
+    x, axis = _along(tf.cast(x, "int32" if dt == "bool" else dt), axis)
     return fn(x, axis=axis)
 
 
@@ -229,20 +226,14 @@ def transpose(x, axes=None):
 
 def expand_dims(x, axis):
     x = _t(x)
-    axes = [axis] if isinstance(axis, int) else list(axis)
-    out_ndim = x.shape.rank + len(axes)
-    for a in sorted(a % out_ndim for a in axes):
+    for a in _expanded_axes(x.shape.rank, axis):
         x = tf.expand_dims(x, a)
     return x
 
 
 def squeeze(x, axis=None):
     x = _t(x)
-    if axis is None:
-        return tf.squeeze(x)
-    dims = _dims(x, axis)
-    _check_squeeze(_static_shape(x), dims)
-    return tf.squeeze(x, dims)
+    return tf.squeeze(x) if axis is None else tf.squeeze(x, _squeeze_axes(x.shape, axis))
 
 
 def moveaxis(x, source, destination):
@@ -533,9 +524,7 @@ def _wrap(index, n):
 
 
 def take(x, indices, axis=None):
-    x = _t(x)
-    if axis is None:
-        x, axis = tf.reshape(x, [-1]), 0
+    x, axis = _along(x, axis)
     axis = _norm(axis, x.shape.rank)
     return tf.gather(x, _wrap(indices, tf.shape(x)[axis]), axis=axis)
 
@@ -690,18 +679,14 @@ def histogram(x, bins=10, range=None):
 # --- sorting ------------------------------------------------------------------------------
 
 def sort(x, axis=-1):
-    x = _t(x)
-    if axis is None:
-        x, axis = tf.reshape(x, [-1]), 0
+    x, axis = _along(x, axis)
     if x.dtype == tf.bool:
         return tf.cast(tf.sort(tf.cast(x, tf.int32), axis=axis), tf.bool)
     return tf.sort(x, axis=axis)
 
 
 def argsort(x, axis=-1):
-    x = _t(x)
-    if axis is None:
-        x, axis = tf.reshape(x, [-1]), 0
+    x, axis = _along(x, axis)
     if x.dtype == tf.bool:
         x = tf.cast(x, tf.int32)
     return tf.argsort(x, axis=axis, stable=True)
@@ -740,13 +725,6 @@ def outer(x1, x2):
     return tf.reshape(x1, [-1, 1]) * tf.reshape(x2, [1, -1])
 
 
-def vdot(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype.is_complex:
-        x1 = tf.math.conj(x1)
-    return tf.reduce_sum(tf.reshape(x1, [-1]) * tf.reshape(x2, [-1]))
-
-
 def kron(x1, x2):
     x1, x2 = promote(x1, x2)
     s1, s2 = _static_shape(x1), _static_shape(x2)
@@ -758,22 +736,15 @@ def kron(x1, x2):
 
 
 def einsum(subscripts, *operands, **kwargs):
-    dtypes = {_t(o).dtype for o in operands}
-    operands = promote(*operands)
-    if dtypes == {tf.int8}:  # int8 contractions accumulate (and return) int32
-        operands = [tf.cast(o, tf.int32) for o in operands]
-    return tf.einsum(subscripts, *operands)
+    return tf.einsum(subscripts, *_einsum_operands(operands))
 
 
-def correlate(x1, x2, mode="valid"):
-    x1, x2 = promote(x1, x2)
-    compute, out_dt = _float_out(x1)
-    m, n = x1.shape[0], x2.shape[0]
-    start, length = correlate_window(m, n, mode)
-    padded = tf.pad(tf.cast(x1, compute), [[n - 1, n - 1]])
-    full = tf.nn.conv1d(tf.reshape(padded, [1, -1, 1]),
-                        tf.reshape(tf.cast(x2, compute), [n, 1, 1]), 1, "VALID")
-    return tf.cast(tf.reshape(full, [-1])[start:start + length], out_dt)
+def _full_correlation(x1, x2):
+    """The full correlation of vectors ``x1`` and ``x2``, for the shared ``correlate``."""
+    n = x2.shape[0]
+    padded = tf.pad(x1, [[n - 1, n - 1]])
+    return tf.reshape(tf.nn.conv1d(tf.reshape(padded, [1, -1, 1]), tf.reshape(x2, [n, 1, 1]), 1,
+                                   "VALID"), [-1])
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):

@@ -1,18 +1,16 @@
 """tensorflow backend: numpy ops (elementwise math, creation, comparisons, logic, bitwise)."""
 
-import functools
 import math
 
 import numpy as np
 import tensorflow as tf
 
-from kbridge.backend.common.convert import dtype_of
-from kbridge.backend.common.dtypes import INT_TYPES, floatx, result_type, standardize_dtype
 from kbridge.backend.common.shared import include
 from kbridge.backend.tensorflow.core import convert_to_tensor, promote, to_tf_dtype
 from kbridge.errors import DTypeError
 
-include("numpy_composite", globals(), convert_to_tensor=convert_to_tensor)
+include("numpy_composite", globals(), xp=tf, tensor_type=(tf.Tensor, tf.Variable),
+        to_dtype=to_tf_dtype, convert_to_tensor=convert_to_tensor, promote=promote)
 
 _F64 = tf.float64
 # Many TF integer kernels exist only for int32/int64 (and some for int16/uint8); those ops run
@@ -22,33 +20,6 @@ _WIDER = {tf.int8: tf.int32, tf.int16: tf.int32, tf.uint8: tf.int32, tf.uint16: 
 _UNSIGNED = (tf.uint8, tf.uint16, tf.uint32, tf.uint64)
 
 
-@functools.lru_cache(maxsize=None)
-def _float_of(dt):
-    return to_tf_dtype(result_type(standardize_dtype(dt), "float*"))
-
-
-def _cvt(x):
-    return x if isinstance(x, (tf.Tensor, tf.Variable)) else convert_to_tensor(x)
-
-
-def _as_float(x):
-    x = _cvt(x)
-    dt = _float_of(x.dtype)
-    return x if x.dtype == dt else tf.cast(x, dt)
-
-
-def _promote_float(x1, x2):
-    dt = to_tf_dtype(result_type(dtype_of(x1), dtype_of(x2), "float*"))
-    return [convert_to_tensor(x, dt) for x in (x1, x2)]
-
-
-def _promote_nonbool(x1, x2, bool_to):
-    x1, x2 = promote(x1, x2)
-    if x1.dtype == tf.bool:
-        x1, x2 = tf.cast(x1, bool_to), tf.cast(x2, bool_to)
-    return x1, x2
-
-
 def _wide(fn, *xs):
     """``fn`` on same-dtype ``xs``, through a wider int type where TF lacks the kernel."""
     dt = xs[0].dtype
@@ -56,10 +27,6 @@ def _wide(fn, *xs):
     if wide is None:
         return fn(*xs)
     return tf.cast(fn(*[tf.cast(x, wide) for x in xs]), dt)
-
-
-def _is_inexact(x):
-    return x.dtype.is_floating or x.dtype.is_complex
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -83,6 +50,7 @@ multiply = _binary(tf.multiply, tf.logical_and)
 
 
 divide = _float_binary(tf.divide)
+arctan2 = _float_binary(tf.atan2)
 divide_no_nan = _float_binary(tf.math.divide_no_nan)
 
 
@@ -137,10 +105,6 @@ def absolute(x):
     if x.dtype == tf.bool or x.dtype in _UNSIGNED:
         return x
     return _wide(tf.abs, x)
-
-
-def fabs(x):
-    return tf.abs(_as_float(x))
 
 
 def square(x):
@@ -202,9 +166,7 @@ fmin = _nan_ignoring(tf.minimum, tf.logical_and)
 
 def clip(x, x_min, x_max):
     x = _cvt(x)
-    out_dt = tf.int32 if x.dtype == tf.bool else x.dtype
-    bounds = [b for b in (x_min, x_max) if b is not None]
-    dt = to_tf_dtype(result_type(standardize_dtype(out_dt), *[dtype_of(b) for b in bounds]))
+    out_dt, dt = _clip_dtypes(x, x_min, x_max)
     dt = _WIDER.get(dt, dt)
     y = tf.cast(x, dt)
     if x_min is not None:
@@ -216,15 +178,12 @@ def clip(x, x_min, x_max):
 
 def round(x, decimals=0):
     x = _cvt(x)
-    if _is_inexact(x):
-        if not decimals:
-            return tf.round(x)
-        factor = tf.constant(10.0 ** decimals, x.dtype)
-        return tf.round(x * factor) / factor
-    if x.dtype == tf.bool or decimals >= 0:
-        return x
-    factor = 10.0 ** (-decimals)
-    return tf.cast(tf.round(tf.cast(x, _F64) / factor) * factor, x.dtype)
+    if not _is_inexact(x):
+        return _round_int(x, decimals)
+    if not decimals:
+        return tf.round(x)
+    factor = tf.constant(10.0 ** decimals, x.dtype)
+    return tf.round(x * factor) / factor
 
 
 def _trunc(x):
@@ -268,44 +227,13 @@ def _i0(x):
     return tf.math.bessel_i0(x)
 
 
-floor = _float_unary(tf.math.floor)
-ceil = _float_unary(tf.math.ceil)
-sqrt = _float_unary(tf.sqrt)
-cbrt = _float_unary(_cbrt)
-exp = _float_unary(tf.exp)
-exp2 = _float_unary(_exp2)
-expm1 = _float_unary(tf.math.expm1)
-log = _float_unary(tf.math.log)
-log2 = _float_unary(_scaled_log(2.0))
-log10 = _float_unary(_scaled_log(10.0))
-log1p = _float_unary(tf.math.log1p)
-sin = _float_unary(tf.sin)
-cos = _float_unary(tf.cos)
-tan = _float_unary(tf.tan)
-arcsin = _float_unary(tf.asin)
-arccos = _float_unary(tf.acos)
-arctan = _float_unary(tf.atan)
-sinh = _float_unary(tf.sinh)
-cosh = _float_unary(tf.cosh)
-tanh = _float_unary(tf.tanh)
-arcsinh = _float_unary(tf.asinh)
-arccosh = _float_unary(tf.acosh)
-arctanh = _float_unary(tf.atanh)
-deg2rad = _float_unary(lambda x: x * tf.constant(math.pi / 180.0, x.dtype))
-rad2deg = _float_unary(lambda x: x * tf.constant(180.0 / math.pi, x.dtype))
-sinc = _float_unary(_sinc)
-i0 = _float_unary(_i0)
-
-
-def angle(x):
-    x = _cvt(x)
-    if x.dtype.is_complex:
-        return tf.math.angle(x)
-    x = _as_float(x)
-    return tf.atan2(tf.zeros_like(x), x)
-
-
-arctan2 = _float_binary(tf.atan2)
+_KERNELS = {"cbrt": _cbrt, "exp2": _exp2, "log2": _scaled_log(2.0), "log10": _scaled_log(10.0),
+            "deg2rad": lambda x: x * tf.constant(math.pi / 180.0, x.dtype),
+            "rad2deg": lambda x: x * tf.constant(180.0 / math.pi, x.dtype),
+            "sinc": _sinc, "i0": _i0}
+# The others are tf.math's, which names numpy's arc* functions a* (asin for arcsin).
+_define(_float_unary, FLOAT_UNARY,
+        lambda name: _KERNELS.get(name) or getattr(tf.math, name.replace("arc", "a")))
 
 
 def hypot(x1, x2):
@@ -337,19 +265,7 @@ def logaddexp2(x1, x2):
     return logaddexp(x1 * ln2, x2 * ln2) / ln2
 
 
-def nextafter(x1, x2):
-    x1, x2 = _promote_float(x1, x2)
-    if x1.dtype in (tf.float16, tf.bfloat16):
-        return _nextafter16(x1, x2)
-    return tf.math.nextafter(x1, x2)
-
-
-def ldexp(x1, x2):
-    x1 = _as_float(x1)
-    x2 = _cvt(x2)
-    if standardize_dtype(x2.dtype) not in INT_TYPES:
-        raise DTypeError(f"`x2` of `ldexp` must be an integer tensor. Received: dtype={x2.dtype}")
-    return x1 * tf.pow(tf.constant(2.0, x1.dtype), tf.cast(x2, x1.dtype))
+_nextafter = tf.math.nextafter  # the kernel of the shared nextafter (tf has no tf.nextafter)
 
 
 def _gcd(a, b):
@@ -528,12 +444,6 @@ def logical_not(x):
     return tf.logical_not(_bool(x))
 
 
-def _int_or_bool(x, name):
-    if x.dtype != tf.bool and not x.dtype.is_integer:
-        raise DTypeError(f"`{name}` expects integer or bool tensors. Received: dtype={x.dtype}")
-    return x
-
-
 def _bitwise(fn, bool_fn, name):
     def op(x, y):
         x, y = promote(x, y)
@@ -567,20 +477,8 @@ def bitwise_right_shift(x, y):
 # ---------------------------------------------------------------- creation
 
 
-def _dtype(dtype):
-    return to_tf_dtype(dtype if dtype is not None else floatx())
-
-
 def _shape(shape):
     return (shape,) if isinstance(shape, int) else shape
-
-
-def zeros(shape, dtype=None):
-    return tf.zeros(_shape(shape), _dtype(dtype))
-
-
-def ones(shape, dtype=None):
-    return tf.ones(_shape(shape), _dtype(dtype))
 
 
 def _filled(shape, fill_value, dt):
@@ -593,16 +491,6 @@ def _filled(shape, fill_value, dt):
 
 def full(shape, fill_value, dtype=None):
     return _filled(_shape(shape), fill_value, _dtype(dtype))
-
-
-def zeros_like(x, dtype=None):
-    x = _cvt(x)
-    return tf.zeros(tf.shape(x), x.dtype if dtype is None else to_tf_dtype(dtype))
-
-
-def ones_like(x, dtype=None):
-    x = _cvt(x)
-    return tf.ones(tf.shape(x), x.dtype if dtype is None else to_tf_dtype(dtype))
 
 
 def full_like(x, fill_value, dtype=None):
@@ -626,7 +514,3 @@ def _arange(start, stop, step, dtype):
         return tf.cast(out, dt)
     wide = _WIDER.get(dt, dt)
     return tf.cast(tf.range(tf.cast(start, wide), tf.cast(stop, wide), tf.cast(step, wide)), dt)
-
-
-def identity(n, dtype=None):
-    return tf.eye(n, dtype=_dtype(dtype))

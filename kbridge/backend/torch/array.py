@@ -118,18 +118,18 @@ def min(x, axis=None, keepdims=False, initial=None):
     return _with_initial(out, initial, torch.minimum)
 
 
-def any(x, axis=None, keepdims=False):
-    x = _a(x)
-    if x.dtype != torch.bool:
-        x = x != 0
-    return torch.any(x, dim=_dims(x, axis), keepdim=keepdims)
+def _truth(fn):
+    """The reduction ``fn`` (``torch.any`` or ``torch.all``) of ``x != 0``."""
+
+    def op(x, axis=None, keepdims=False):
+        x = _a(x)
+        return fn(x if x.dtype == torch.bool else x != 0, dim=_dims(x, axis), keepdim=keepdims)
+
+    return op
 
 
-def all(x, axis=None, keepdims=False):
-    x = _a(x)
-    if x.dtype != torch.bool:
-        x = x != 0
-    return torch.all(x, dim=_dims(x, axis), keepdim=keepdims)
+any = _truth(torch.any)
+all = _truth(torch.all)
 
 
 def _arg(fn, x, axis, keepdims):
@@ -164,11 +164,8 @@ def nanmean(x, axis=None, keepdims=False):  # torch has a kernel
 def _cum(fn, x, axis, dtype):
     x = _a(x)
     dt = to_torch_dtype(dtype) if dtype is not None else x.dtype
-    if dt == torch.bool:
-        dt = torch.int32
-    if axis is None:
-        x, axis = x.reshape(-1), 0
-    return fn(x, dim=axis, dtype=dt)
+    x, axis = _along(x, axis)
+    return fn(x, dim=axis, dtype=torch.int32 if dt == torch.bool else dt)
 
 
 def cumsum(x, axis=None, dtype=None):
@@ -214,20 +211,14 @@ def transpose(x, axes=None):
 
 def expand_dims(x, axis):
     x = _a(x)
-    axes = _dims(x, axis)
-    out_ndim = x.ndim + len(axes)
-    for a in sorted(a % out_ndim for a in axes):
+    for a in _expanded_axes(x.ndim, axis):
         x = x.unsqueeze(a)
     return x
 
 
 def squeeze(x, axis=None):
     x = _a(x)
-    if axis is None:
-        return torch.squeeze(x)
-    dims = _dims(x, axis)
-    _check_squeeze(x.shape, dims)
-    return torch.squeeze(x, dims)
+    return torch.squeeze(x) if axis is None else torch.squeeze(x, _squeeze_axes(x.shape, axis))
 
 
 def broadcast_to(x, shape):
@@ -322,9 +313,7 @@ def _wrap(index, n):
 
 
 def take(x, indices, axis=None):
-    x = _a(x)
-    if axis is None:
-        x, axis = x.reshape(-1), 0
+    x, axis = _along(x, axis)
     axis = axis % x.ndim
     index = _wrap(indices, x.shape[axis])
     out = x.index_select(axis, index.reshape(-1))
@@ -423,16 +412,12 @@ def unique(x, sorted=True, return_index=False, return_inverse=False, return_coun
 # --- sorting ------------------------------------------------------------------------------
 
 def sort(x, axis=-1):
-    x = _a(x)
-    if axis is None:
-        x, axis = x.reshape(-1), 0
+    x, axis = _along(x, axis)
     return torch.sort(x, dim=axis, stable=True).values
 
 
 def argsort(x, axis=-1):
-    x = _a(x)
-    if axis is None:
-        x, axis = x.reshape(-1), 0
+    x, axis = _along(x, axis)
     if x.dtype == torch.bool:
         x = x.to(torch.uint8)
     return torch.argsort(x, dim=axis, stable=True).int()
@@ -466,29 +451,14 @@ def outer(x1, x2):
     return torch.outer(x1.reshape(-1), x2.reshape(-1))
 
 
-def vdot(x1, x2):
-    x1, x2 = promote(x1, x2)
-    if x1.is_complex():
-        x1 = x1.conj()
-    return torch.sum(x1.reshape(-1) * x2.reshape(-1), dtype=x1.dtype)
-
-
 def einsum(subscripts, *operands, **kwargs):
-    dtypes = {_a(o).dtype for o in operands}
-    operands = promote(*operands)
-    if dtypes == {torch.int8}:  # int8 contractions accumulate (and return) int32
-        operands = [o.int() for o in operands]
-    return torch.einsum(subscripts, *operands)
+    return torch.einsum(subscripts, *_einsum_operands(operands))
 
 
-def correlate(x1, x2, mode="valid"):
-    x1, x2 = promote(x1, x2)
-    compute, out_dt = _float_out(x1)
-    m, n = x1.shape[0], x2.shape[0]
-    start, length = correlate_window(m, n, mode)
-    full = F.conv1d(F.pad(x1.to(compute), (n - 1, n - 1)).reshape(1, 1, -1),
-                    x2.to(compute).reshape(1, 1, -1)).reshape(-1)
-    return full[start:start + length].to(out_dt)
+def _full_correlation(x1, x2):
+    """The full correlation of vectors ``x1`` and ``x2``, for the shared ``correlate``."""
+    n = x2.shape[0]
+    return F.conv1d(F.pad(x1, (n - 1, n - 1)).reshape(1, 1, -1), x2.reshape(1, 1, -1)).reshape(-1)
 
 
 def trapezoid(y, x=None, dx=1.0, axis=-1):
