@@ -10,7 +10,7 @@ from kbridge.saving import registry
 _EPSILON = 1e-7  # Keras's backend.epsilon(): keeps the rescaling finite for zero columns
 
 
-class Constraint:
+class Constraint(registry.Registered):
     """Base class: ``constraint(weight) -> projected weight``.
 
     Example:
@@ -18,20 +18,8 @@ class Constraint:
         ...     def __call__(self, w): return kbridge.ops.clip(w, -1.0, 1.0)
     """
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
-
     def __call__(self, w):
         return w
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _norms(w, axis):
@@ -109,20 +97,7 @@ _ALIASES = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg,
             "unit_norm": UnitNorm, "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
 
 
-def get(identifier):
-    """A constraint from None, a name ("non_neg"), a config dict, an instance or a callable."""
-    return registry.get_instance(identifier, Constraint, _ALIASES, "constraint")
-
-
-def serialize(constraint):
-    return registry.serialize(constraint)
-
-
-def deserialize(config, custom_objects=None):
-    if isinstance(config, str):
-        return get(config)
-    return registry.deserialize(config, custom_objects=custom_objects)
-
+get, serialize, deserialize = registry.family_functions(Constraint, _ALIASES, "constraint")
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "deserialize", "get",
            "max_norm", "min_max_norm", "non_neg", "serialize", "unit_norm"]

@@ -42,7 +42,7 @@ def _deserialize_losses(config):
     return None if config is None else losses.deserialize(config)
 
 
-class DistillationLoss:
+class DistillationLoss(registry.Registered):
     """Base class of distillation losses: override :meth:`compute_loss`.
 
     Example:
@@ -50,11 +50,6 @@ class DistillationLoss:
         ...     def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
         ...         return kbridge.ops.mean(kbridge.ops.abs(teacher_outputs - student_outputs))
     """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
 
     def compute_loss(self, teacher_outputs, student_outputs, **kwargs):
         """The scalar loss between teacher and student outputs (same structure)."""
@@ -68,13 +63,6 @@ class DistillationLoss:
 
     def validate_model_compatibility(self, teacher, student):
         """Raise ``ValueError`` if this loss cannot compare these models (default: any)."""
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _check_losses(loss, message):

@@ -22,23 +22,11 @@ def set_global_seed(seed):
     _global_rng = np.random.default_rng(seed)
 
 
-class Initializer:
+class Initializer(registry.Registered):
     """Base class: ``initializer(shape, dtype=None) -> numpy array``."""
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
 
     def __call__(self, shape, dtype=None):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def clone(self):
         return self.__class__.from_config(self.get_config())

@@ -19,18 +19,13 @@ def _check_factor(value, name):
     return value
 
 
-class Regularizer:
+class Regularizer(registry.Registered):
     """Base class: ``regularizer(weight) -> scalar penalty``.
 
     Example:
         >>> class Sum(kbridge.regularizers.Regularizer):
         ...     def __call__(self, x): return kbridge.ops.sum(x)
     """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
 
     def __call__(self, x):
         return 0.0
@@ -135,20 +130,7 @@ _ALIASES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2,
             "orthogonal_regularizer": OrthogonalRegularizer}
 
 
-def get(identifier):
-    """A regularizer from None, a name ("l2"), a config dict, an instance or a callable."""
-    return registry.get_instance(identifier, Regularizer, _ALIASES, "regularizer")
-
-
-def serialize(regularizer):
-    return registry.serialize(regularizer)
-
-
-def deserialize(config, custom_objects=None):
-    if isinstance(config, str):
-        return get(config)
-    return registry.deserialize(config, custom_objects=custom_objects)
-
+get, serialize, deserialize = registry.family_functions(Regularizer, _ALIASES, "regularizer")
 
 __all__ = ["L1", "L1L2", "L2", "OrthogonalRegularizer", "Regularizer", "deserialize", "get",
            "l1", "l1_l2", "l2", "orthogonal_regularizer", "serialize"]

@@ -52,6 +52,28 @@ def register(obj, name=None, package=None):
     return obj
 
 
+class Registered:
+    """Base of a serialisable family (Layer, Loss, Initializer, ...).
+
+    Its built-in subclasses register themselves under their class name, so configs can name
+    them; a class defined outside kbridge registers through
+    :func:`register_kbridge_serializable` instead. An object's config is the keyword arguments
+    that rebuild it: none by default.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("kbridge."):
+            register(cls)
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 def register_kbridge_serializable(package="Custom", name=None):
     """Decorator: make a user class or function loadable from configs as ``package>name``.
 
@@ -167,6 +189,25 @@ def get_instance(identifier, base, aliases, what):
     if callable(identifier):
         return identifier
     raise KbridgeError(f"Could not interpret {what}: {identifier!r}")
+
+
+def family_functions(base, aliases, what):
+    """Keras's ``get``, ``serialize`` and ``deserialize`` of a family (constraints,
+    regularizers): see :func:`get_instance`; a name deserializes as ``get`` reads it."""
+
+    def get(identifier):
+        return get_instance(identifier, base, aliases, what)
+
+    def deserialize_family(config, custom_objects=None):
+        if isinstance(config, str):
+            return get(config)
+        return deserialize(config, custom_objects=custom_objects)
+
+    get.__doc__ = (f"A {what} from None, a name ({', '.join(map(repr, sorted(aliases)[:2]))}"
+                   ", ...), a config dict, an instance or a callable.")
+    deserialize_family.__doc__ = f"A {what} from :func:`serialize`'s dict, or from a name."
+    deserialize_family.__name__ = deserialize_family.__qualname__ = "deserialize"
+    return get, serialize, deserialize_family
 
 
 def _class_registered_name(cls):
