@@ -75,6 +75,16 @@ def set_mask(x, mask):
     return x
 
 
+def values_and_mask(fn, y_true, y_pred, kwargs):
+    """``fn(y_true, y_pred, **kwargs)`` and the mask of those values (both from
+    ``fn.with_mask`` where the function has one)."""
+    with_mask = getattr(fn, "with_mask", None)
+    if with_mask is not None:
+        return with_mask(y_true, y_pred, **kwargs)
+    values = fn(y_true, y_pred, **kwargs)
+    return values, get_mask(values)
+
+
 def apply_mask(sample_weight, mask, dtype, reduction):
     """Fold a boolean ``mask`` into ``sample_weight``.
 
@@ -122,7 +132,29 @@ def reduce_weighted_values(values, sample_weight=None, mask=None,
     return reduce_values(values, sample_weight, reduction)
 
 
-class Loss:
+class NamedWithDtype:
+    """What losses and metrics share: a name (by default the class's, snake_cased and made
+    unique), a computation ``dtype`` (a dtype policy's compute dtype, or ``floatx()``),
+    ``from_config`` and ``repr``."""
+
+    def _set_name_and_dtype(self, name, dtype):
+        self.name = name or naming.uniquify(naming.to_snake_case(type(self).__name__))
+        policy_dtype = getattr(dtype, "compute_dtype", dtype)
+        self._dtype = dtypes.standardize_dtype(policy_dtype or dtypes.floatx())
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+class Loss(NamedWithDtype):
     """Base class of losses: ``call(y_true, y_pred)`` gives per-sample values, ``__call__``
     weights and reduces them.
 
@@ -145,14 +177,8 @@ class Loss:
             registry.register(cls)
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
-        self.name = name or naming.uniquify(naming.to_snake_case(type(self).__name__))
         self.reduction = standardize_reduction(reduction)
-        policy_dtype = getattr(dtype, "compute_dtype", dtype)
-        self._dtype = dtypes.standardize_dtype(policy_dtype or dtypes.floatx())
-
-    @property
-    def dtype(self):
-        return self._dtype
+        self._set_name_and_dtype(name, dtype)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         in_mask = get_mask(y_pred)
@@ -177,13 +203,6 @@ class Loss:
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"<{type(self).__name__} name={self.name}>"
-
 
 # Traced as plain Python by TF autograph (see kbridge/metrics/metric.py, _in_own_backend).
 Loss.__call__.autograph_info__ = frozenset()
@@ -203,11 +222,7 @@ class LossFunctionWrapper(Loss):
 
     def call_with_mask(self, y_true, y_pred):
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
-        with_mask = getattr(self.fn, "with_mask", None)
-        if with_mask is not None:
-            return with_mask(y_true, y_pred, **self._fn_kwargs)
-        values = self.fn(y_true, y_pred, **self._fn_kwargs)
-        return values, get_mask(values)
+        return values_and_mask(self.fn, y_true, y_pred, self._fn_kwargs)
 
     def call(self, y_true, y_pred):
         return self.call_with_mask(y_true, y_pred)[0]
@@ -237,6 +252,27 @@ class KeywordLossWrapper(LossFunctionWrapper):
         config = Loss.get_config(self)
         config.update({key: getattr(self, key) for key in self._fn_kwargs})
         return config
+
+
+class FixedFunctionLoss(KeywordLossWrapper):
+    """A loss of the function ``fn`` named in its class statement, with no options of its own:
+    ``__init__(reduction, name, dtype)``, where ``name`` defaults to the function's name.
+
+    Example:
+        >>> class LogCosh(FixedFunctionLoss, fn=log_cosh):
+        ...     pass
+    """
+
+    def __init_subclass__(cls, fn=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if fn is None:  # a subclass of a concrete loss keeps its parent's __init__
+            return
+
+        def __init__(self, reduction="sum_over_batch_size", name=fn.__name__, dtype=None):
+            KeywordLossWrapper.__init__(self, fn, reduction, name, dtype)
+
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = __init__
 
 
 def wrapper_config(config, fn, fn_kwargs):

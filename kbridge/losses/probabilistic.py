@@ -9,7 +9,7 @@ import warnings
 
 from kbridge import ops
 from kbridge.backend.common.config import epsilon
-from kbridge.losses.loss import KeywordLossWrapper, LossError, set_mask
+from kbridge.losses.loss import FixedFunctionLoss, KeywordLossWrapper, LossError, set_mask
 
 
 def _categorical_inputs(name, y_true, y_pred, label_smoothing, axis):
@@ -223,12 +223,9 @@ class SparseCategoricalCrossentropy(KeywordLossWrapper):
         return config
 
 
-class CTC(KeywordLossWrapper):
+class CTC(FixedFunctionLoss, fn=ctc):
     """Connectionist temporal classification loss. Example: ``kbridge.losses.CTC()(labels,
     logits)``."""
-
-    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
-        super().__init__(ctc, reduction, name, dtype)
 
 
 class Dice(KeywordLossWrapper):

@@ -7,7 +7,7 @@ Each loss exists as a function returning per-sample values (``mean_squared_error
 
 from kbridge import ops
 from kbridge.backend.common.config import epsilon
-from kbridge.losses.loss import (KeywordLossWrapper, Loss, LossFunctionWrapper,
+from kbridge.losses.loss import (FixedFunctionLoss, Loss, LossFunctionWrapper,
                                  squeeze_or_expand_to_same_rank)
 
 
@@ -120,51 +120,20 @@ def categorical_hinge(y_true, y_pred):
     return ops.maximum(neg - pos + 1.0, 0.0)
 
 
-class _Simple(KeywordLossWrapper):
-    """A wrapper whose config is just name/reduction (the function is fixed by the class)."""
-
-    _fn = None
-
-    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
-        super().__init__(type(self)._fn, reduction, name, dtype)
-
-
-class MeanSquaredError(_Simple):
+class MeanSquaredError(FixedFunctionLoss, fn=mean_squared_error):
     """Mean of squared errors. Example: ``kbridge.losses.MeanSquaredError()(y, y_hat)``."""
 
-    _fn = staticmethod(mean_squared_error)
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_squared_error", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class MeanAbsoluteError(_Simple):
+class MeanAbsoluteError(FixedFunctionLoss, fn=mean_absolute_error):
     """Mean of absolute errors. Example: ``kbridge.losses.MeanAbsoluteError()(y, y_hat)``."""
 
-    _fn = staticmethod(mean_absolute_error)
 
-    def __init__(self, reduction="sum_over_batch_size", name="mean_absolute_error", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class MeanAbsolutePercentageError(_Simple):
+class MeanAbsolutePercentageError(FixedFunctionLoss, fn=mean_absolute_percentage_error):
     """Mean absolute error in percent of the target. Example: ``MeanAbsolutePercentageError()``."""
 
-    _fn = staticmethod(mean_absolute_percentage_error)
 
-    def __init__(self, reduction="sum_over_batch_size",
-                 name="mean_absolute_percentage_error", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class MeanSquaredLogarithmicError(_Simple):
+class MeanSquaredLogarithmicError(FixedFunctionLoss, fn=mean_squared_logarithmic_error):
     """Mean squared error of ``log(1 + x)``. Example: ``MeanSquaredLogarithmicError()``."""
-
-    _fn = staticmethod(mean_squared_logarithmic_error)
-
-    def __init__(self, reduction="sum_over_batch_size",
-                 name="mean_squared_logarithmic_error", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
 
 
 class CosineSimilarity(LossFunctionWrapper):
@@ -190,55 +159,25 @@ class Huber(LossFunctionWrapper):
         return Loss.get_config(self)
 
 
-class LogCosh(_Simple):
+class LogCosh(FixedFunctionLoss, fn=log_cosh):
     """Mean of ``log(cosh(error))``. Example: ``kbridge.losses.LogCosh()(y, y_hat)``."""
 
-    _fn = staticmethod(log_cosh)
 
-    def __init__(self, reduction="sum_over_batch_size", name="log_cosh", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class Hinge(_Simple):
+class Hinge(FixedFunctionLoss, fn=hinge):
     """Hinge loss for -1/1 (or 0/1) labels. Example: ``kbridge.losses.Hinge()(y, scores)``."""
 
-    _fn = staticmethod(hinge)
 
-    def __init__(self, reduction="sum_over_batch_size", name="hinge", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class SquaredHinge(_Simple):
+class SquaredHinge(FixedFunctionLoss, fn=squared_hinge):
     """Squared hinge loss. Example: ``kbridge.losses.SquaredHinge()(y, scores)``."""
 
-    _fn = staticmethod(squared_hinge)
 
-    def __init__(self, reduction="sum_over_batch_size", name="squared_hinge", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class CategoricalHinge(_Simple):
+class CategoricalHinge(FixedFunctionLoss, fn=categorical_hinge):
     """Categorical hinge for one-hot labels. Example: ``CategoricalHinge()(onehot, scores)``."""
 
-    _fn = staticmethod(categorical_hinge)
 
-    def __init__(self, reduction="sum_over_batch_size", name="categorical_hinge", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class KLDivergence(_Simple):
+class KLDivergence(FixedFunctionLoss, fn=kl_divergence):
     """Kullback-Leibler divergence. Example: ``kbridge.losses.KLDivergence()(p, q)``."""
 
-    _fn = staticmethod(kl_divergence)
 
-    def __init__(self, reduction="sum_over_batch_size", name="kl_divergence", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
-
-
-class Poisson(_Simple):
+class Poisson(FixedFunctionLoss, fn=poisson):
     """Poisson negative log-likelihood (up to a constant). Example: ``Poisson()(counts, rate)``."""
-
-    _fn = staticmethod(poisson)
-
-    def __init__(self, reduction="sum_over_batch_size", name="poisson", dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)

@@ -8,24 +8,7 @@ Example:
 """
 
 from kbridge.backend.common import naming as _naming
-from kbridge.losses import (
-    binary_crossentropy,
-    binary_focal_crossentropy,
-    categorical_crossentropy,
-    categorical_focal_crossentropy,
-    categorical_hinge,
-    hinge,
-    huber,
-    kl_divergence,
-    log_cosh,
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    mean_squared_error,
-    mean_squared_logarithmic_error,
-    poisson,
-    sparse_categorical_crossentropy,
-    squared_hinge,
-)
+from kbridge import losses as _losses
 from kbridge.losses.loss import resolve_identifier as _resolve_identifier
 from kbridge.metrics.accuracy_metrics import (
     Accuracy,
@@ -103,6 +86,16 @@ _FUNCTIONS = (
     concordance_correlation,
 )
 
+# The loss functions that Keras also exports from ``keras.metrics``.
+_LOSS_FUNCTIONS = (
+    "binary_crossentropy", "binary_focal_crossentropy", "categorical_crossentropy",
+    "categorical_focal_crossentropy", "categorical_hinge", "hinge", "huber", "kl_divergence",
+    "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error", "mean_squared_error",
+    "mean_squared_logarithmic_error", "poisson", "sparse_categorical_crossentropy",
+    "squared_hinge",
+)
+globals().update({name: getattr(_losses, name) for name in _LOSS_FUNCTIONS})
+
 ALL_OBJECTS = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT = dict(ALL_OBJECTS)
 ALL_OBJECTS_DICT.update({_naming.to_snake_case(cls.__name__): cls for cls in _CLASSES})
@@ -151,11 +144,7 @@ def get(identifier):
     return obj
 
 
-__all__ = sorted(ALL_OBJECTS) + [f.__name__ for f in _FUNCTIONS] + [
-    "ALL_OBJECTS", "ALL_OBJECTS_DICT", "MetricError", "binary_crossentropy",
-    "binary_focal_crossentropy", "categorical_crossentropy", "categorical_focal_crossentropy",
-    "categorical_hinge", "cosine_similarity", "deserialize", "get", "hinge", "huber",
-    "kl_divergence", "log_cosh", "mean_absolute_error", "mean_absolute_percentage_error",
-    "mean_squared_error", "mean_squared_logarithmic_error", "poisson",
-    "sparse_categorical_crossentropy", "squared_hinge", "serialize",
+__all__ = sorted(ALL_OBJECTS) + [f.__name__ for f in _FUNCTIONS] + list(_LOSS_FUNCTIONS) + [
+    "ALL_OBJECTS", "ALL_OBJECTS_DICT", "MetricError", "cosine_similarity", "deserialize", "get",
+    "serialize",
 ]

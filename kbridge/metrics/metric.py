@@ -16,10 +16,11 @@ import functools
 
 import kbridge.losses  # noqa: F401 - loss classes claim the shared names first
 from kbridge import ops
-from kbridge.backend.common import context, dtypes, naming
+from kbridge.backend.common import context, naming
 from kbridge.backend.common.stateless import StatelessScope
 from kbridge.backend.common.variables import Variable
 from kbridge.errors import KbridgeError
+from kbridge.losses.loss import NamedWithDtype
 from kbridge.saving import registry
 
 
@@ -50,7 +51,7 @@ def _in_own_backend(method):
     return wrapper
 
 
-class Metric:
+class Metric(NamedWithDtype):
     """Base class of metrics (Keras 3 ``keras.metrics.Metric``).
 
     A subclass creates its state in ``__init__`` with ``add_variable`` and implements
@@ -86,9 +87,7 @@ class Metric:
     def __init__(self, dtype=None, name=None):
         object.__setattr__(self, "_variables", [])
         object.__setattr__(self, "_metrics", [])
-        self.name = name or naming.uniquify(naming.to_snake_case(type(self).__name__))
-        policy_dtype = getattr(dtype, "compute_dtype", dtype)
-        self._dtype = dtypes.standardize_dtype(policy_dtype or dtypes.floatx())
+        self._set_name_and_dtype(name, dtype)
         self.backend_name = context.get()
 
     def _check_super_called(self):
@@ -101,10 +100,6 @@ class Metric:
                 all(value is not m for m in self._metrics):
             self._metrics.append(value)
         object.__setattr__(self, name, value)
-
-    @property
-    def dtype(self):
-        return self._dtype
 
     # --- state ---------------------------------------------------------------------
     def add_variable(self, shape, initializer, dtype=None, aggregation="sum", name=None):
@@ -188,12 +183,3 @@ class Metric:
     # --- config --------------------------------------------------------------------
     def get_config(self):
         return {"name": self.name, "dtype": self.dtype}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __repr__(self):
-        return f"<{type(self).__name__} name={self.name}>"
-
-    __str__ = __repr__

@@ -3,7 +3,7 @@ function, the base of the accuracy, regression and probabilistic metrics)."""
 
 from kbridge import losses, ops
 from kbridge.losses.loss import (apply_mask, get_mask, squeeze_or_expand_to_same_rank,
-                                 wrapper_config, wrapper_from_config)
+                                 values_and_mask, wrapper_config, wrapper_from_config)
 from kbridge.metrics.metric import Metric
 
 
@@ -98,12 +98,7 @@ class MeanMetricWrapper(Mean):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         in_mask = get_mask(y_pred)
-        with_mask = getattr(self._fn, "with_mask", None)
-        if with_mask is not None:
-            values, mask = with_mask(y_true, y_pred, **self._fn_kwargs)
-        else:
-            values = self._fn(y_true, y_pred, **self._fn_kwargs)
-            mask = get_mask(values)
+        values, mask = values_and_mask(self._fn, y_true, y_pred, self._fn_kwargs)
         sample_weight = apply_mask(sample_weight, in_mask, dtype=self.dtype, reduction="sum")
         super().update_state(values, sample_weight=sample_weight, mask=mask)
 

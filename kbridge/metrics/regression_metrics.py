@@ -20,59 +20,61 @@ def cosine_similarity(y_true, y_pred, axis=-1):
 
 
 class _FnMetric(KeywordMetricWrapper):
-    """A mean of a fixed function; the config is name and dtype only."""
+    """The mean of the loss function ``fn`` named in the class statement, with no options of
+    its own: ``__init__(name, dtype)``, where ``name`` defaults to ``default_name`` or else to
+    the function's name."""
 
-    _fn_ref = None
-    _default_name = None
-    _up = False
+    def __init_subclass__(cls, fn=None, default_name=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if fn is None:  # a subclass of a concrete metric keeps its parent's __init__
+            return
+        default_name = default_name or fn.__name__
 
-    def __init__(self, name=None, dtype=None):
-        super().__init__(type(self)._fn_ref, name or self._default_name, dtype,
-                         "up" if self._up else "down")
+        def __init__(self, name=default_name, dtype=None):
+            KeywordMetricWrapper.__init__(self, fn, name or default_name, dtype, "down")
 
-
-def _fn_metric(class_name, fn, default_name, doc, up=False):
-    def __init__(self, name=default_name, dtype=None):
-        _FnMetric.__init__(self, name=name, dtype=dtype)
-
-    cls = type(class_name, (_FnMetric,), {
-        "__init__": __init__, "_fn_ref": staticmethod(fn), "_default_name": default_name,
-        "_up": up, "__doc__": doc, "__module__": __name__})
-    return cls
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        cls.__init__ = __init__
 
 
-MeanSquaredError = _fn_metric(
-    "MeanSquaredError", losses.mean_squared_error, "mean_squared_error",
-    "Mean squared error over all samples seen. Example: ``MeanSquaredError()(y, y_hat)``.")
-MeanAbsoluteError = _fn_metric(
-    "MeanAbsoluteError", losses.mean_absolute_error, "mean_absolute_error",
-    "Mean absolute error over all samples seen. Example: ``MeanAbsoluteError()(y, y_hat)``.")
-MeanAbsolutePercentageError = _fn_metric(
-    "MeanAbsolutePercentageError", losses.mean_absolute_percentage_error,
-    "mean_absolute_percentage_error",
-    "Mean absolute percentage error. Example: ``MeanAbsolutePercentageError()(y, y_hat)``.")
-MeanSquaredLogarithmicError = _fn_metric(
-    "MeanSquaredLogarithmicError", losses.mean_squared_logarithmic_error,
-    "mean_squared_logarithmic_error",
-    "Mean squared log error. Example: ``MeanSquaredLogarithmicError()(y, y_hat)``.")
-LogCoshError = _fn_metric(
-    "LogCoshError", losses.log_cosh, "logcosh",
-    "Mean of log(cosh(error)). Example: ``LogCoshError()(y, y_hat)``.")
-Hinge = _fn_metric(
-    "Hinge", losses.hinge, "hinge",
-    "Mean hinge loss (0/1 labels become -1/1). Example: ``Hinge()(y, scores)``.")
-SquaredHinge = _fn_metric(
-    "SquaredHinge", losses.squared_hinge, "squared_hinge",
-    "Mean squared hinge loss. Example: ``SquaredHinge()(y, scores)``.")
-CategoricalHinge = _fn_metric(
-    "CategoricalHinge", losses.categorical_hinge, "categorical_hinge",
-    "Mean categorical hinge loss. Example: ``CategoricalHinge()(onehot, scores)``.")
-KLDivergence = _fn_metric(
-    "KLDivergence", losses.kl_divergence, "kl_divergence",
-    "Mean Kullback-Leibler divergence. Example: ``KLDivergence()(p, q)``.")
-Poisson = _fn_metric(
-    "Poisson", losses.poisson, "poisson",
-    "Mean Poisson loss. Example: ``Poisson()(counts, rates)``.")
+class MeanSquaredError(_FnMetric, fn=losses.mean_squared_error):
+    """Mean squared error over all samples seen. Example: ``MeanSquaredError()(y, y_hat)``."""
+
+
+class MeanAbsoluteError(_FnMetric, fn=losses.mean_absolute_error):
+    """Mean absolute error over all samples seen. Example: ``MeanAbsoluteError()(y, y_hat)``."""
+
+
+class MeanAbsolutePercentageError(_FnMetric, fn=losses.mean_absolute_percentage_error):
+    """Mean absolute percentage error. Example: ``MeanAbsolutePercentageError()(y, y_hat)``."""
+
+
+class MeanSquaredLogarithmicError(_FnMetric, fn=losses.mean_squared_logarithmic_error):
+    """Mean squared log error. Example: ``MeanSquaredLogarithmicError()(y, y_hat)``."""
+
+
+class LogCoshError(_FnMetric, fn=losses.log_cosh, default_name="logcosh"):
+    """Mean of log(cosh(error)). Example: ``LogCoshError()(y, y_hat)``."""
+
+
+class Hinge(_FnMetric, fn=losses.hinge):
+    """Mean hinge loss (0/1 labels become -1/1). Example: ``Hinge()(y, scores)``."""
+
+
+class SquaredHinge(_FnMetric, fn=losses.squared_hinge):
+    """Mean squared hinge loss. Example: ``SquaredHinge()(y, scores)``."""
+
+
+class CategoricalHinge(_FnMetric, fn=losses.categorical_hinge):
+    """Mean categorical hinge loss. Example: ``CategoricalHinge()(onehot, scores)``."""
+
+
+class KLDivergence(_FnMetric, fn=losses.kl_divergence):
+    """Mean Kullback-Leibler divergence. Example: ``KLDivergence()(p, q)``."""
+
+
+class Poisson(_FnMetric, fn=losses.poisson):
+    """Mean Poisson loss. Example: ``Poisson()(counts, rates)``."""
 
 
 class CosineSimilarity(MeanMetricWrapper):

@@ -28,9 +28,7 @@ class _AdamBase(Optimizer):
                  weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
+        self._set_hyperparameters(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
 
     def build(self, var_list):
         if self.built:
@@ -52,11 +50,6 @@ class _AdamBase(Optimizer):
         moving_average(v, ops.square(gradient), self.beta_2)
         return m, v
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
-        return config
-
 
 class Adam(_AdamBase):
     """Adam: bias-corrected first and second moment estimates (optionally AMSGrad).
@@ -69,7 +62,7 @@ class Adam(_AdamBase):
                  amsgrad=False, weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, weight_decay=weight_decay, name=name, **kwargs)
-        self.amsgrad = amsgrad
+        self._set_hyperparameters(amsgrad=amsgrad)
 
     def build(self, var_list):
         if self.built:
@@ -92,11 +85,6 @@ class Adam(_AdamBase):
             second = v_hat.value
         update = ops.divide(ops.multiply(m.value, alpha), ops.add(ops.sqrt(second), self.epsilon))
         variable.assign(ops.subtract(variable.value, update))
-
-    def get_config(self):
-        config = super().get_config()
-        config["amsgrad"] = self.amsgrad
-        return config
 
 
 class AdamW(Adam):

@@ -22,10 +22,7 @@ class RMSprop(Optimizer):
                  centered=False, weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self.rho = rho
-        self.momentum = momentum
-        self.epsilon = epsilon
-        self.centered = centered
+        self._set_hyperparameters(rho=rho, momentum=momentum, epsilon=epsilon, centered=centered)
 
     def build(self, var_list):
         if self.built:
@@ -62,12 +59,6 @@ class RMSprop(Optimizer):
             increment = momentum.value
         variable.assign(ops.subtract(variable.value, increment))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
-                       "centered": self.centered})
-        return config
-
 
 class Adagrad(Optimizer):
     """Adagrad: divide by the root of the sum of all past squared gradients.
@@ -80,8 +71,8 @@ class Adagrad(Optimizer):
                  weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self.initial_accumulator_value = initial_accumulator_value
-        self.epsilon = epsilon
+        self._set_hyperparameters(initial_accumulator_value=initial_accumulator_value,
+                                  epsilon=epsilon)
 
     def build(self, var_list):
         if self.built:
@@ -100,12 +91,6 @@ class Adagrad(Optimizer):
                             ops.sqrt(ops.add(accumulator.value, self.epsilon)))
         variable.assign(ops.subtract(variable.value, update))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"initial_accumulator_value": self.initial_accumulator_value,
-                       "epsilon": self.epsilon})
-        return config
-
 
 class Adadelta(Optimizer):
     """Adadelta: steps scaled by the ratio of running RMS of past steps and of gradients.
@@ -118,8 +103,7 @@ class Adadelta(Optimizer):
                  name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self.rho = rho
-        self.epsilon = epsilon
+        self._set_hyperparameters(rho=rho, epsilon=epsilon)
 
     def build(self, var_list):
         if self.built:
@@ -146,11 +130,6 @@ class Adadelta(Optimizer):
                                  ops.multiply(ops.square(delta), 1 - rho)))
         variable.assign(ops.add(variable.value, ops.multiply(delta, lr)))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rho": self.rho, "epsilon": self.epsilon})
-        return config
-
 
 class Adafactor(Optimizer):
     """Adafactor: second moments stored as row and column factors (memory ~ rows + cols).
@@ -167,11 +146,9 @@ class Adafactor(Optimizer):
                  **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self.beta_2_decay = beta_2_decay
-        self.epsilon_1 = epsilon_1
-        self.epsilon_2 = epsilon_2
-        self.clip_threshold = clip_threshold
-        self.relative_step = relative_step
+        self._set_hyperparameters(beta_2_decay=beta_2_decay, epsilon_1=epsilon_1,
+                                  epsilon_2=epsilon_2, clip_threshold=clip_threshold,
+                                  relative_step=relative_step)
 
     def build(self, var_list):
         if self.built:
@@ -223,10 +200,3 @@ class Adafactor(Optimizer):
         u = ops.divide(gradient, ops.sqrt(v.value))
         u = ops.divide(u, ops.maximum(ops.divide(self._rms(u), self.clip_threshold), 1.0))
         variable.assign(ops.subtract(variable.value, ops.multiply(alpha_t, u)))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_2_decay": self.beta_2_decay, "epsilon_1": self.epsilon_1,
-                       "epsilon_2": self.epsilon_2, "clip_threshold": self.clip_threshold,
-                       "relative_step": self.relative_step})
-        return config

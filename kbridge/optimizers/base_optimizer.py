@@ -15,8 +15,8 @@ loss-scaled steps) branch in Python when the condition is a concrete value and o
 ``ops.where``, so no backend needs a traced ``cond`` that assigns variables.
 
 A subclass implements ``build(var_list)`` (call ``super().build`` first, then
-``add_optimizer_variables``) and ``update_step(gradient, variable, learning_rate)``, and adds
-its own arguments to ``get_config``.
+``add_optimizer_variables``) and ``update_step(gradient, variable, learning_rate)``, and keeps
+its own arguments with ``_set_hyperparameters``, which also adds them to ``get_config``.
 """
 
 import re
@@ -178,6 +178,7 @@ class Optimizer:
         self._exclude_pattern = None
         self._decay_cache = {}
         self._warned_missing = False
+        self._hyperparameter_names = ()
 
         if isinstance(learning_rate, schedules.LearningRateSchedule) or callable(learning_rate):
             self._learning_rate = learning_rate
@@ -576,6 +577,13 @@ class Optimizer:
             v.assign(store[str(i)])
 
     # --- config ------------------------------------------------------------------------
+    def _set_hyperparameters(self, **values):
+        """Keep a subclass's own arguments as attributes of those names; ``get_config`` lists
+        them, in this order, after the base optimizer's."""
+        for key, value in values.items():
+            setattr(self, key, value)
+        self._hyperparameter_names += tuple(values)
+
     def _learning_rate_config(self):
         lr = self._learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
@@ -589,7 +597,7 @@ class Optimizer:
         return float(lr)
 
     def get_config(self):
-        return {
+        config = {
             "name": self.name,
             "learning_rate": self._learning_rate_config(),
             "weight_decay": self.weight_decay,
@@ -602,6 +610,8 @@ class Optimizer:
             "loss_scale_factor": self.loss_scale_factor,
             "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
+        config.update({key: getattr(self, key) for key in self._hyperparameter_names})
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

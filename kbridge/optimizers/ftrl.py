@@ -34,12 +34,13 @@ class Ftrl(Optimizer):
         for arg, (value, ok, rule) in checks.items():
             if not ok:
                 raise OptimizerError(f"`{arg}` must be {rule}. Received: {arg}={value}")
-        self.learning_rate_power = learning_rate_power
-        self.initial_accumulator_value = initial_accumulator_value
-        self.l1_regularization_strength = l1_regularization_strength
-        self.l2_regularization_strength = l2_regularization_strength
-        self.l2_shrinkage_regularization_strength = l2_shrinkage_regularization_strength
-        self.beta = beta
+        self._set_hyperparameters(
+            learning_rate_power=learning_rate_power,
+            initial_accumulator_value=initial_accumulator_value,
+            l1_regularization_strength=l1_regularization_strength,
+            l2_regularization_strength=l2_regularization_strength,
+            l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength,
+            beta=beta)
 
     def build(self, var_list):
         if self.built:
@@ -69,15 +70,3 @@ class Ftrl(Optimizer):
         clipped = ops.clip(linear.value, -l1, l1)
         variable.assign(ops.divide(ops.subtract(clipped, linear.value), quadratic))
         accum.assign(new_accum)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "learning_rate_power": self.learning_rate_power,
-            "initial_accumulator_value": self.initial_accumulator_value,
-            "l1_regularization_strength": self.l1_regularization_strength,
-            "l2_regularization_strength": self.l2_regularization_strength,
-            "l2_shrinkage_regularization_strength": self.l2_shrinkage_regularization_strength,
-            "beta": self.beta,
-        })
-        return config

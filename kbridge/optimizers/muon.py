@@ -53,18 +53,12 @@ class Muon(Optimizer):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
                          use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor,
                          gradient_accumulation_steps, name, **kwargs)
-        self.adam_beta_1 = adam_beta_1
-        self.adam_beta_2 = adam_beta_2
-        self.epsilon = epsilon
-        self.muon_a, self.muon_b, self.muon_c = muon_a, muon_b, muon_c
-        self.adam_lr_ratio = adam_lr_ratio
-        self.momentum = momentum
-        self.ns_steps = ns_steps
-        self.nesterov = nesterov
-        self.exclude_embeddings = exclude_embeddings
-        self.exclude_layers = list(exclude_layers or [])
-        self.adam_weight_decay = adam_weight_decay
-        self.rms_rate = rms_rate
+        self._set_hyperparameters(
+            adam_beta_1=adam_beta_1, adam_beta_2=adam_beta_2, epsilon=epsilon,
+            exclude_layers=list(exclude_layers or []), muon_a=muon_a, muon_b=muon_b,
+            muon_c=muon_c, adam_lr_ratio=adam_lr_ratio, momentum=momentum, ns_steps=ns_steps,
+            nesterov=nesterov, exclude_embeddings=exclude_embeddings,
+            adam_weight_decay=adam_weight_decay, rms_rate=rms_rate)
 
     def _should_use_adamw(self, variable):
         """Whether ``variable`` takes the AdamW step (see the class docstring)."""
@@ -164,16 +158,3 @@ class Muon(Optimizer):
             step = ops.multiply(ops.multiply(variable.value, ops.cast(decay, variable.dtype)),
                                 ops.cast(lr, variable.dtype))
             variable.assign(ops.subtract(variable.value, step))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "adam_beta_1": self.adam_beta_1, "adam_beta_2": self.adam_beta_2,
-            "epsilon": self.epsilon, "exclude_layers": self.exclude_layers,
-            "muon_a": self.muon_a, "muon_b": self.muon_b, "muon_c": self.muon_c,
-            "adam_lr_ratio": self.adam_lr_ratio, "momentum": self.momentum,
-            "ns_steps": self.ns_steps, "nesterov": self.nesterov,
-            "exclude_embeddings": self.exclude_embeddings,
-            "adam_weight_decay": self.adam_weight_decay, "rms_rate": self.rms_rate,
-        })
-        return config

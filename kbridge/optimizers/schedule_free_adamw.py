@@ -33,7 +33,7 @@ class ScheduleFreeAdamW(_AdamBase):
                          loss_scale_factor=loss_scale_factor,
                          gradient_accumulation_steps=gradient_accumulation_steps, name=name,
                          **kwargs)
-        self.warmup_steps = warmup_steps
+        self._set_hyperparameters(warmup_steps=warmup_steps)
 
     def build(self, var_list):
         if self.built:
@@ -63,8 +63,3 @@ class ScheduleFreeAdamW(_AdamBase):
         x_new = ops.add(ops.multiply(x_old, ops.subtract(1.0, weight)),
                         ops.multiply(z.value, weight))
         variable.assign(ops.add(ops.multiply(z.value, 1 - beta_1), ops.multiply(x_new, beta_1)))
-
-    def get_config(self):
-        config = super().get_config()
-        config["warmup_steps"] = self.warmup_steps
-        return config

@@ -71,7 +71,10 @@ def _on_step_backend(call):
 
 
 class LearningRateSchedule:
-    """Base class: implement ``__call__(step)`` and ``get_config()``."""
+    """Base class: implement ``__call__(step)`` and ``get_config()`` (or keep the arguments
+    with ``_set_config``)."""
+
+    _config_names = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -82,10 +85,19 @@ class LearningRateSchedule:
         raise NotImplementedError(
             f"Learning rate schedule {type(self).__name__} must implement __call__(step).")
 
+    def _set_config(self, **values):
+        """Keep the constructor's arguments as attributes of those names; they, in this order,
+        are the config."""
+        for key, value in values.items():
+            setattr(self, key, value)
+        self._config_names = tuple(values)
+
     def get_config(self):
-        raise NotImplementedError(
-            f"Learning rate schedule {type(self).__name__} must implement get_config() to be "
-            "serialisable.")
+        if not self._config_names:
+            raise NotImplementedError(
+                f"Learning rate schedule {type(self).__name__} must implement get_config() to "
+                "be serialisable.")
+        return {key: getattr(self, key) for key in self._config_names}
 
     @classmethod
     def from_config(cls, config):
@@ -97,21 +109,13 @@ class _StaircaseDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
         _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
+        self._set_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
+                         decay_rate=decay_rate, staircase=staircase, name=name)
 
     def _progress(self, step):
         """``step / decay_steps`` as float32, floored if ``staircase``."""
         p = ops.divide(_float_step(step), float(self.decay_steps))
         return ops.floor(p) if self.staircase else p
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 class ExponentialDecay(_StaircaseDecay):
@@ -143,9 +147,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise ScheduleError(
                 "`boundaries` must have one element fewer than `values`. Received: "
                 f"boundaries={boundaries} ({len(boundaries)}), values={values} ({len(values)})")
-        self.boundaries = list(boundaries)
-        self.values = list(values)
-        self.name = name
+        self._set_config(boundaries=list(boundaries), values=list(values), name=name)
 
     @_on_step_backend
     def __call__(self, step):
@@ -163,9 +165,6 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             result = ops.add(result, ops.multiply(mask(inside), value))
         return ops.cast(result, dtype)
 
-    def get_config(self):
-        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
-
 
 class PolynomialDecay(LearningRateSchedule):
     """Polynomial decay from ``initial_learning_rate`` to ``end_learning_rate`` over
@@ -178,12 +177,9 @@ class PolynomialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
                  cycle=False, name="PolynomialDecay"):
         _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.end_learning_rate = end_learning_rate
-        self.power = power
-        self.cycle = cycle
-        self.name = name
+        self._set_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
+                         end_learning_rate=end_learning_rate, power=power, cycle=cycle,
+                         name=name)
 
     @_on_step_backend
     def __call__(self, step):
@@ -198,11 +194,6 @@ class PolynomialDecay(LearningRateSchedule):
         span = self.initial_learning_rate - self.end_learning_rate
         return ops.add(ops.multiply(ops.power(remaining, ops.cast(self.power, "float32")), span),
                        self.end_learning_rate)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "end_learning_rate": self.end_learning_rate,
-                "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
 class InverseTimeDecay(_StaircaseDecay):
@@ -240,12 +231,9 @@ class CosineDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
         _check_positive("decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.alpha = alpha
-        self.name = name
-        self.warmup_target = warmup_target
-        self.warmup_steps = warmup_steps
+        self._set_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
+                         alpha=alpha, name=name, warmup_target=warmup_target,
+                         warmup_steps=warmup_steps)
 
     @_on_step_backend
     def __call__(self, step):
@@ -265,11 +253,6 @@ class CosineDecay(LearningRateSchedule):
         decayed = ops.multiply(_cosine(fraction, self.alpha), self.warmup_target)
         return ops.where(ops.less(step, warmup_steps), warmup, decayed)
 
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
-                "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
-
 
 class CosineDecayRestarts(LearningRateSchedule):
     """Cosine decay with warm restarts (SGDR): each period is ``t_mul`` times longer than the
@@ -282,17 +265,14 @@ class CosineDecayRestarts(LearningRateSchedule):
     def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
                  alpha=0.0, name="SGDRDecay"):
         _check_positive("first_decay_steps", first_decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.first_decay_steps = first_decay_steps
-        self._t_mul = t_mul
-        self._m_mul = m_mul
-        self.alpha = alpha
-        self.name = name
+        self._set_config(initial_learning_rate=initial_learning_rate,
+                         first_decay_steps=first_decay_steps, t_mul=t_mul, m_mul=m_mul,
+                         alpha=alpha, name=name)
 
     @_on_step_backend
     def __call__(self, step):
         fraction = ops.divide(_float_step(step), float(self.first_decay_steps))
-        t_mul = float(self._t_mul)
+        t_mul = float(self.t_mul)
         if t_mul == 1.0:
             restart = ops.floor(fraction)
             fraction = ops.subtract(fraction, restart)
@@ -304,16 +284,11 @@ class CosineDecayRestarts(LearningRateSchedule):
                               1.0 - t_mul)
             fraction = ops.divide(ops.subtract(fraction, done),
                                   ops.power(ops.cast(t_mul, "float32"), restart))
-        peak = ops.power(ops.cast(self._m_mul, "float32"), restart)
+        peak = ops.power(ops.cast(self.m_mul, "float32"), restart)
         cosine = ops.multiply(ops.add(ops.cos(ops.multiply(fraction, math.pi)), 1.0),
                               ops.multiply(peak, 0.5))
         decayed = ops.add(ops.multiply(cosine, 1.0 - self.alpha), self.alpha)
         return ops.multiply(decayed, self.initial_learning_rate)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "first_decay_steps": self.first_decay_steps, "t_mul": self._t_mul,
-                "m_mul": self._m_mul, "alpha": self.alpha, "name": self.name}
 
 
 def serialize(learning_rate_schedule):

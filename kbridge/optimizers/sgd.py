@@ -25,8 +25,7 @@ class SGD(Optimizer):
                 or not 0 <= momentum <= 1:
             raise OptimizerError(
                 f"`momentum` must be a float in [0, 1]. Received: momentum={momentum!r}")
-        self.momentum = float(momentum)
-        self.nesterov = nesterov
+        self._set_hyperparameters(momentum=float(momentum), nesterov=nesterov)
 
     def build(self, var_list):
         if self.built:
@@ -52,11 +51,6 @@ class SGD(Optimizer):
             delta = m.value
         variable.assign(ops.add(variable.value, delta))
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"momentum": self.momentum, "nesterov": self.nesterov})
-        return config
-
 
 class Lion(Optimizer):
     """Lion: step by the sign of an interpolation of momentum and gradient.
@@ -79,8 +73,7 @@ class Lion(Optimizer):
             raise OptimizerError(
                 "`beta_1` must be in (0, 1] (with 0, Lion degenerates to signSGD). "
                 f"Received: beta_1={beta_1}")
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
+        self._set_hyperparameters(beta_1=beta_1, beta_2=beta_2)
 
     def build(self, var_list):
         if self.built:
@@ -100,8 +93,3 @@ class Lion(Optimizer):
         variable.assign(ops.subtract(variable.value, ops.multiply(lr, direction)))
         m.assign(ops.add(ops.multiply(m.value, beta_2),
                          ops.multiply(gradient, 1.0 - beta_2)))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2})
-        return config
