@@ -14,6 +14,7 @@ from kbridge.backend.common.keras_tensor import KerasTensor
 from kbridge.errors import ArgumentError
 from kbridge.layers.convolution import normalize_data_format
 from kbridge.layers.layer import InputSpec, Layer
+from kbridge.layers.preprocessing import _check_choice
 
 __all__ = ["MelSpectrogram", "STFTSpectrogram"]
 
@@ -165,14 +166,9 @@ class STFTSpectrogram(Layer):
         if fft_length is not None and fft_length < frame_length:
             raise ArgumentError("`fft_length` must be >= `frame_length`. Received: "
                                 f"fft_length={fft_length}, frame_length={frame_length}")
-        if mode not in _STFT_MODES:
-            raise ArgumentError(f"`mode` must be one of {_STFT_MODES}. Received: mode={mode!r}")
-        if scaling not in (None, "density", "spectrum"):
-            raise ArgumentError("`scaling` must be None, 'density' or 'spectrum'. "
-                                f"Received: scaling={scaling!r}")
-        if padding not in ("valid", "same"):
-            raise ArgumentError("`padding` must be 'valid' or 'same'. "
-                                f"Received: padding={padding!r}")
+        _check_choice(mode, _STFT_MODES, "mode")
+        _check_choice(scaling, (None, "density", "spectrum"), "scaling")
+        _check_choice(padding, ("valid", "same"), "padding")
         super().__init__(**kwargs)
         self.mode = mode
         self.frame_length = frame_length

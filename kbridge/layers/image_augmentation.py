@@ -213,11 +213,8 @@ class RandomInvert(_RandomImageLayer):
         self.factor = _keras_factor(factor, (0, 1))
         self.value_range = value_range
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch = _batch(self._images_of(data))
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        batch = _batch(images)
         probability = self._random_uniform((batch,), self.factor[0], self.factor[1], gen)
         threshold = self._random_uniform((batch,), seed=gen)
         return {"apply_inversion": threshold < probability}
@@ -468,11 +465,8 @@ class Solarization(_RandomImageLayer):
                                      f"Received: {name}={factor!r}")
         return tuple(sorted(factor)) if isinstance(factor, (tuple, list)) else (0, factor)
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        shape = (_batch(self._images_of(data)), 1, 1, 1)
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        shape = (_batch(images), 1, 1, 1)
         # Keras scales only the upper end by 255: uniform(low, high * 255)
         additions = self._random_uniform(shape, self.addition_factor[0],
                                          self.addition_factor[1] * 255, gen, self.compute_dtype)
@@ -645,14 +639,10 @@ class CutMix(_RandomImageLayer):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.factor = _keras_factor(factor, (0, 1))
 
-    def get_random_transformation(self, data, training=True, seed=None):
+    def _draw(self, images, gen):
         from kbridge import random
 
-        if not training:
-            return None
-        images = self._images_of(data)
         batch = self._size(images)[0]
-        gen = self._generator(seed)
         alpha = self._random_uniform((), self.factor[0], self.factor[1], gen,
                                      self.compute_dtype) + 1e-6
         weight = random.beta((batch,), alpha, alpha, seed=gen, dtype=self.compute_dtype)

@@ -6,18 +6,13 @@ through :mod:`kbridge.layers.image_augmentation`, which describes the layers' pr
 import numpy as np
 
 from kbridge import ops
-from kbridge.layers.preprocessing import (LayerArgumentError, _keras_factor, _masks_as_images,
-                                          _RandomImageLayer, _resized_image_shape)
+from kbridge.layers.preprocessing import (LayerArgumentError, _check_choice, _keras_factor,
+                                          _masks_as_images, _RandomImageLayer,
+                                          _resized_image_shape, _WarpLayer)
 
 __all__ = []  # exported by kbridge.layers.image_augmentation
 
 _FILL_MODES = ("reflect", "wrap", "constant", "nearest")
-
-
-def _check_choice(value, choices, name):
-    if value not in choices:
-        raise LayerArgumentError(f"`{name}` must be one of {tuple(choices)}. "
-                                 f"Received: {name}={value!r}")
 
 
 def _per_image(values):
@@ -103,11 +98,9 @@ class RandomCrop(_RandomImageLayer):
 
     transform_segmentation_masks = _masks_as_images
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+    def _move_boxes(self, bounding_boxes, transformation):
         from kbridge.utils import bounding_boxes as bb
 
-        if not training or transformation is None:
-            return bounding_boxes
         h, w = transformation["input_height"], transformation["input_width"]
         boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         top = ops.cast(transformation["top"], boxes.dtype)
@@ -130,7 +123,7 @@ class RandomCrop(_RandomImageLayer):
         return {**super().get_config(), "height": self.height, "width": self.width}
 
 
-class RandomShear(_RandomImageLayer):
+class RandomShear(_WarpLayer):
     """Shears images along x and/or y by random amounts in ``x_factor`` / ``y_factor``
     (fractions; the direction is random too).
 
@@ -163,30 +156,18 @@ class RandomShear(_RandomImageLayer):
             return tuple(sorted(factor))
         return (-abs(factor), abs(factor))
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch = ops.shape(self._images_of(data))[0]
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        batch = ops.shape(images)[0]
         dtype = self.compute_dtype
         sign = ops.where(self._random_uniform((batch, 1), seed=gen, dtype=dtype) > 0.5, -1.0,
                          1.0)
         shear_y = self._random_uniform((batch, 1), *self.y_factor, gen, dtype)
         shear_x = self._random_uniform((batch, 1), *self.x_factor, gen, dtype)
-        _, h, w = self._size(self._images_of(data))
+        _, h, w = self._size(images)
         return {"shear_factor": ops.cast(ops.concatenate([shear_x, shear_y], axis=1) * sign,
                                          dtype), "height": h, "width": w}
 
-    def transform_images(self, images, transformation=None, training=True):
-        return self._shear(images, transformation, training, self.interpolation)
-
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        return self._shear(segmentation_masks, transformation, training, "nearest")
-
-    def _shear(self, images, transformation, training, interpolation):
-        if not training or transformation is None:
-            return images
+    def _warp(self, images, transformation, interpolation):
         shear = ops.cast(transformation["shear_factor"], "float32")
         ones, zeros = ops.ones_like(shear[:, :1]), ops.zeros_like(shear[:, :1])
         # concatenated columns, not a stack (see _AffineLayer._transform)
@@ -197,9 +178,7 @@ class RandomShear(_RandomImageLayer):
                                          data_format=self.data_format)
         return ops.cast(out, images.dtype)
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        if not training or transformation is None:
-            return bounding_boxes
+    def _move_boxes(self, bounding_boxes, transformation):
         h, w = transformation["height"], transformation["width"]
         boxes = self._boxes_as(bounding_boxes, "rel_xyxy", h, w)
         shear = ops.cast(transformation["shear_factor"], boxes.dtype)
@@ -220,7 +199,7 @@ class RandomShear(_RandomImageLayer):
                 "fill_value": self.fill_value}
 
 
-class RandomPerspective(_RandomImageLayer):
+class RandomPerspective(_WarpLayer):
     """With a probability drawn from ``factor``, moves each image corner by up to
     ``scale / 2`` of its coordinates and warps the image to match.
 
@@ -239,11 +218,8 @@ class RandomPerspective(_RandomImageLayer):
         self.fill_value = fill_value
         self.interpolation = interpolation
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch, h, w = self._size(self._images_of(data))
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        batch, h, w = self._size(images)
         probability = self._random_uniform((batch,), self.factor[0], self.factor[1], gen)
         apply = self._random_uniform((batch,), seed=gen) < probability
         jitter = self._random_uniform((batch, 4, 2), -0.5 * self.scale, 0.5 * self.scale, gen,
@@ -254,16 +230,7 @@ class RandomPerspective(_RandomImageLayer):
         return {"apply_perspective": apply, "start_points": start,
                 "end_points": start + start * jitter, "height": h, "width": w}
 
-    def transform_images(self, images, transformation=None, training=True):
-        return self._warp(images, transformation, training, self.interpolation)
-
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        return self._warp(segmentation_masks, transformation, training, "nearest")
-
-    def _warp(self, images, transformation, training, interpolation):
-        if not training or transformation is None:
-            return images
+    def _warp(self, images, transformation, interpolation):
         out = ops.image.perspective_transform(
             images, transformation["start_points"], transformation["end_points"],
             interpolation=interpolation, fill_value=self.fill_value,
@@ -271,9 +238,7 @@ class RandomPerspective(_RandomImageLayer):
         return ops.where(_per_image(transformation["apply_perspective"]),
                          ops.cast(out, images.dtype), images)
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        if not training or transformation is None:
-            return bounding_boxes
+    def _move_boxes(self, bounding_boxes, transformation):
         h, w = transformation["height"], transformation["width"]
         boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         # the image samples input = H(output) with H from the end to the start points; boxes
@@ -358,11 +323,8 @@ class RandomGaussianBlur(_RandomImageLayer):
                                      f"numbers. Received: kernel_size={size!r}")
         return tuple(int(s) for s in sizes)
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch = ops.shape(self._images_of(data))[0]
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        batch = ops.shape(images)[0]
         probability = self._random_uniform((batch,), self.factor[0], self.factor[1], gen)
         apply = self._random_uniform((batch,), seed=gen) < probability
         sigma = self._random_uniform((2,), self.sigma[0], self.sigma[1], gen,
@@ -409,13 +371,12 @@ class RandomElasticTransform(_RandomImageLayer):
         self.fill_value = fill_value
         self.value_range = value_range
 
-    def get_random_transformation(self, data, training=True, seed=None):
+    def _draw(self, images, gen):
         from kbridge import random
 
-        if not training or self.scale[1] == 0 or self.factor[1] == 0:
+        if self.scale[1] == 0 or self.factor[1] == 0:
             return None
-        batch, h, w = self._size(self._images_of(data))
-        gen = self._generator(seed)
+        batch, h, w = self._size(images)
         probability = self._random_uniform((batch,), self.factor[0], self.factor[1], gen)
         apply = self._random_uniform((batch,), seed=gen) < probability
         distortion = self._random_uniform((), self.scale[0], self.scale[1], gen)
@@ -513,14 +474,10 @@ class RandomErasing(_RandomImageLayer):
         self.fill_value = fill_value
         self.value_range = value_range
 
-    def get_random_transformation(self, data, training=True, seed=None):
+    def _draw(self, images, gen):
         from kbridge import random
 
-        if not training:
-            return None
-        images = self._images_of(data)
         batch = self._size(images)[0]
-        gen = self._generator(seed)
         dtype = self.compute_dtype
         sides = ops.sqrt(self._random_uniform((batch, 2), self.scale[0], self.scale[1], gen,
                                               dtype))

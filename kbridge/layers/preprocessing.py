@@ -32,14 +32,19 @@ __all__ = [
 ]
 
 
+def _check_choice(value, choices, name):
+    """Raises unless the argument ``name`` has one of the values ``choices``."""
+    if value not in choices:
+        raise LayerArgumentError(f"`{name}` must be one of {tuple(choices)}. "
+                                 f"Received: {name}={value!r}")
+
+
 def _data_format(data_format):
     if data_format is None:
         from kbridge import backend
 
         return backend.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
-        raise LayerArgumentError("`data_format` must be 'channels_last' or 'channels_first'. "
-                                 f"Received: data_format={data_format!r}")
+    _check_choice(data_format, ("channels_last", "channels_first"), "data_format")
     return data_format
 
 
@@ -50,10 +55,14 @@ def _seed_generator(seed):
 
 
 def _to_numpy(x):
+    """``x`` (an array, Python data or a tensor: also an eager TensorFlow one from
+    ``tf.data`` on any backend) as a numpy array."""
     if isinstance(x, np.ndarray):
         return x
     if isinstance(x, (list, tuple, str, bytes, int, float)):
         return np.asarray(x)
+    if hasattr(x, "numpy") and type(x).__module__.startswith("tensorflow"):
+        return np.asarray(x.numpy())
     return np.asarray(ops.convert_to_numpy(x))
 
 
@@ -598,6 +607,9 @@ class Resizing(_ImagePreprocessingLayer):
 class _RandomImageLayer(_ImagePreprocessingLayer):
     """A random augmentation: identity when ``training`` is False; its draws come from a
     :class:`kbridge.random.SeedGenerator` (threaded through jitted training steps).
+
+    A subclass draws its transformation in :meth:`_draw` and moves boxes in
+    :meth:`_move_boxes`; these run only in training, with a drawn transformation.
     """
 
     def __init__(self, seed=None, bounding_box_format=None, data_format=None, **kwargs):
@@ -641,6 +653,25 @@ class _RandomImageLayer(_ImagePreprocessingLayer):
         return random.uniform(shape, minval=low, maxval=high, dtype=dtype,
                               seed=self._generator(seed))
 
+    def get_random_transformation(self, data, training=True, seed=None):
+        if not training:
+            return None
+        return self._draw(self._images_of(data), self._generator(seed))
+
+    def _draw(self, images, gen):
+        """The transformation of a training call on the batch ``images``, drawn from the
+        generator ``gen``."""
+        raise NotImplementedError
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
+        if not training or transformation is None:
+            return bounding_boxes
+        return self._move_boxes(bounding_boxes, transformation)
+
+    def _move_boxes(self, bounding_boxes, transformation):
+        """``bounding_boxes`` moved as the drawn ``transformation`` moves the images."""
+        return bounding_boxes
+
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 
@@ -672,17 +703,13 @@ class RandomFlip(_RandomImageLayer):
     """
 
     def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
-        if mode not in ("horizontal", "vertical", "horizontal_and_vertical"):
-            raise LayerArgumentError("`mode` must be 'horizontal', 'vertical' or "
-                                     f"'horizontal_and_vertical'. Received: mode={mode!r}")
+        _check_choice(mode, ("horizontal", "vertical", "horizontal_and_vertical"), "mode")
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.mode = mode
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch, h, w = self._size(self._images_of(data))
-        flips = self._random_uniform((batch, 1, 1, 1), seed=seed) <= 0.5
+    def _draw(self, images, gen):
+        batch, h, w = self._size(images)
+        flips = self._random_uniform((batch, 1, 1, 1), seed=gen) <= 0.5
         return {"flips": flips, "height": h, "width": w}
 
     def transform_images(self, images, transformation=None, training=True):
@@ -698,9 +725,7 @@ class RandomFlip(_RandomImageLayer):
 
     transform_segmentation_masks = _masks_as_images
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        if not training or transformation is None:
-            return bounding_boxes
+    def _move_boxes(self, bounding_boxes, transformation):
         h, w = transformation["height"], transformation["width"]
         flips = ops.squeeze(transformation["flips"], axis=-1)  # (batch, 1, 1)
         boxes = self._boxes_as(bounding_boxes, "rel_xyxy", h, w)
@@ -718,15 +743,32 @@ class RandomFlip(_RandomImageLayer):
         return {**super().get_config(), "mode": self.mode}
 
 
-class _AffineLayer(_RandomImageLayer):
+class _WarpLayer(_RandomImageLayer):
+    """A layer that resamples images (with its ``interpolation``) and segmentation masks
+    (with "nearest") through :meth:`_warp`."""
+
+    def _warp(self, images, transformation, interpolation):
+        """``images`` resampled as the drawn ``transformation`` says."""
+        raise NotImplementedError
+
+    def transform_images(self, images, transformation=None, training=True):
+        if not training or transformation is None:
+            return images
+        return self._warp(images, transformation, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
+                                     training=True):
+        if not training or transformation is None:
+            return segmentation_masks
+        return self._warp(segmentation_masks, transformation, "nearest")
+
+
+class _AffineLayer(_WarpLayer):
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None, fill_value=0.0,
                  data_format=None, **kwargs):
-        if fill_mode not in ("reflect", "wrap", "constant", "nearest", "mirror"):
-            raise LayerArgumentError("`fill_mode` must be 'reflect', 'wrap', 'constant', "
-                                     f"'nearest' or 'mirror'. Received: fill_mode={fill_mode!r}")
-        if interpolation not in ("nearest", "bilinear"):
-            raise LayerArgumentError("`interpolation` must be 'nearest' or 'bilinear'. "
-                                     f"Received: interpolation={interpolation!r}")
+        _check_choice(fill_mode, ("reflect", "wrap", "constant", "nearest", "mirror"),
+                      "fill_mode")
+        _check_choice(interpolation, ("nearest", "bilinear"), "interpolation")
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.fill_mode = fill_mode
         self.interpolation = interpolation
@@ -754,17 +796,6 @@ class _AffineLayer(_RandomImageLayer):
             fill_mode=self.fill_mode, fill_value=self.fill_value,
             data_format=self.data_format), images.dtype)
 
-    def transform_images(self, images, transformation=None, training=True):
-        if not training or transformation is None:
-            return images
-        return self._warp(images, transformation, self.interpolation)
-
-    def transform_segmentation_masks(self, segmentation_masks, transformation=None,
-                                     training=True):
-        if not training or transformation is None:
-            return segmentation_masks
-        return self._warp(segmentation_masks, transformation, "nearest")
-
     def get_config(self):
         return {**super().get_config(), "fill_mode": self.fill_mode,
                 "interpolation": self.interpolation, "fill_value": self.fill_value}
@@ -784,12 +815,10 @@ class RandomRotation(_AffineLayer):
                          fill_value=fill_value, data_format=data_format, **kwargs)
         self.factor = _factor_range(factor, "factor")
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch, h, w = self._size(self._images_of(data))
+    def _draw(self, images, gen):
+        batch, h, w = self._size(images)
         degrees = self._random_uniform((batch,), self.factor[0] * 360.0,
-                                       self.factor[1] * 360.0, seed)
+                                       self.factor[1] * 360.0, gen)
         angle = degrees * (np.pi / 180.0)
         cos, sin = ops.cos(angle), ops.sin(angle)
         w1, h1 = float(w) - 1.0, float(h) - 1.0
@@ -803,9 +832,7 @@ class RandomRotation(_AffineLayer):
     def _matrix(self, transformation, images):
         return transformation["rotation_matrix"]
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        if not training or transformation is None:
-            return bounding_boxes
+    def _move_boxes(self, bounding_boxes, transformation):
         from kbridge.utils import bounding_boxes as bb
 
         h, w = transformation["image_height"], transformation["image_width"]
@@ -840,11 +867,8 @@ class RandomZoom(_AffineLayer):
         self._width_range = (None if width_factor is None
                              else _factor_range(width_factor, "width_factor"))
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch, h, w = self._size(self._images_of(data))
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        batch, h, w = self._size(images)
         zy = 1.0 + self._random_uniform((batch, 1), *self._height_range, gen)
         zx = zy if self._width_range is None else 1.0 + self._random_uniform(
             (batch, 1), *self._width_range, gen)
@@ -863,9 +887,7 @@ class RandomZoom(_AffineLayer):
         zx, zy, x_off, y_off = self._matrix_columns(transformation, h, w)
         return self._transform([zx, 0.0, x_off, 0.0, zy, y_off, 0.0, 0.0])
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        if not training or transformation is None:
-            return bounding_boxes
+    def _move_boxes(self, bounding_boxes, transformation):
         from kbridge.utils import bounding_boxes as bb
 
         h, w = transformation["height"], transformation["width"]
@@ -906,11 +928,8 @@ class RandomTranslation(_AffineLayer):
         self._height_range = _factor_range(height_factor, "height_factor")
         self._width_range = _factor_range(width_factor, "width_factor")
 
-    def get_random_transformation(self, data, training=True, seed=None):
-        if not training:
-            return None
-        batch, h, w = self._size(self._images_of(data))
-        gen = self._generator(seed)
+    def _draw(self, images, gen):
+        batch, h, w = self._size(images)
         dy = self._random_uniform((batch, 1), *self._height_range, gen) * float(h)
         dx = self._random_uniform((batch, 1), *self._width_range, gen) * float(w)
         return {"translations": ops.concatenate([dx, dy], axis=1), "height": h, "width": w}
@@ -920,9 +939,7 @@ class RandomTranslation(_AffineLayer):
         dx, dy = shift[:, 0], shift[:, 1]
         return self._transform([1.0, 0.0, -dx, 0.0, 1.0, -dy, 0.0, 0.0])
 
-    def transform_bounding_boxes(self, bounding_boxes, transformation=None, training=True):
-        if not training or transformation is None:
-            return bounding_boxes
+    def _move_boxes(self, bounding_boxes, transformation):
         h, w = transformation["height"], transformation["width"]
         boxes = self._boxes_as(bounding_boxes, "xyxy", h, w)
         shift = ops.cast(transformation["translations"], boxes.dtype)
@@ -1031,9 +1048,7 @@ class _IndexLookup(_NumpySideLayer):
                  **kwargs):
         kwargs.pop("vocabulary_size", None)
         super().__init__(**kwargs)
-        if output_mode not in _ENCODING_MODES:
-            raise LayerArgumentError(f"`output_mode` must be one of {_ENCODING_MODES}. "
-                                     f"Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, _ENCODING_MODES, "output_mode")
         if invert and output_mode != "int":
             raise LayerArgumentError("`invert=True` needs output_mode='int'. "
                                      f"Received: output_mode={output_mode!r}")
@@ -1299,9 +1314,7 @@ class CategoryEncoding(Layer):
 
     def __init__(self, num_tokens=None, output_mode="multi_hot", sparse=False, **kwargs):
         super().__init__(**kwargs)
-        if output_mode not in ("one_hot", "multi_hot", "count"):
-            raise LayerArgumentError("`output_mode` must be 'one_hot', 'multi_hot' or 'count'."
-                                     f" Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, ("one_hot", "multi_hot", "count"), "output_mode")
         if num_tokens is None or num_tokens < 1:
             raise LayerArgumentError("`num_tokens` must be a positive int. "
                                      f"Received: num_tokens={num_tokens!r}")
@@ -1355,9 +1368,7 @@ class Discretization(Layer):
 
     def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int",
                  sparse=False, dtype=None, name=None, **kwargs):
-        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
-            raise LayerArgumentError("`output_mode` must be 'int', 'one_hot', 'multi_hot' or "
-                                     f"'count'. Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, ("int", "one_hot", "multi_hot", "count"), "output_mode")
         if bin_boundaries is not None and num_bins is not None:
             raise LayerArgumentError("Give `bin_boundaries` or `num_bins`, not both.")
         if dtype is None:
@@ -1458,9 +1469,7 @@ class Hashing(_NumpySideLayer):
         if not isinstance(num_bins, int) or num_bins <= 0:
             raise LayerArgumentError("`num_bins` must be a positive int. "
                                      f"Received: num_bins={num_bins!r}")
-        if output_mode not in ("int", "one_hot", "multi_hot", "count"):
-            raise LayerArgumentError("`output_mode` must be 'int', 'one_hot', 'multi_hot' or "
-                                     f"'count'. Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, ("int", "one_hot", "multi_hot", "count"), "output_mode")
         if isinstance(salt, (list, tuple)) and len(salt) != 2:
             raise LayerArgumentError(f"`salt` must be an int or a pair. Received: salt={salt!r}")
         self.num_bins = num_bins
@@ -1514,9 +1523,7 @@ class HashedCrossing(_NumpySideLayer):
 
     def __init__(self, num_bins, output_mode="int", sparse=False, name=None, dtype=None,
                  **kwargs):
-        if output_mode not in ("int", "one_hot"):
-            raise LayerArgumentError("`output_mode` must be 'int' or 'one_hot'. "
-                                     f"Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, ("int", "one_hot"), "output_mode")
         if dtype is None:
             dtype = "int64" if output_mode == "int" else "float32"
         super().__init__(name=name, dtype=dtype, **kwargs)

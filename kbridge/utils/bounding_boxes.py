@@ -14,6 +14,7 @@ Example:
 """
 
 import math
+import operator
 
 from kbridge import ops
 from kbridge.errors import ArgumentError
@@ -36,49 +37,49 @@ def _cat(parts):
     return ops.concatenate(parts, axis=-1)
 
 
+# A format is an optional "rel_" (coordinates divided by the image width and height), then an
+# axis order (y first in these, which are their x-first twin with x and y swapped), then a kind:
+# corners (xyxy), corner and size (xywh) or centre and size (center_xywh).
+_Y_FIRST = {"yxyx": "xyxy", "center_yxhw": "center_xywh"}
+
+
+def _swap_xy(boxes):
+    a, b, c, d = _split4(boxes)
+    return _cat([b, a, d, c])
+
+
+def _scaled(boxes, op, w, h):
+    """``boxes`` with x coordinates ``op(x, w)`` and y coordinates ``op(y, h)``."""
+    x1, y1, x2, y2 = _split4(boxes)
+    return _cat([op(x1, w), op(y1, h), op(x2, w), op(y2, h)])
+
+
 # each format <-> xyxy (absolute); ``h``/``w`` are only read by the relative formats
 def _to_xyxy(fmt, boxes, h, w):
-    a, b, c, d = _split4(boxes)
-    if fmt == "xyxy":
-        return boxes
-    if fmt == "yxyx":
-        return _cat([b, a, d, c])
-    if fmt == "xywh":
-        return _cat([a, b, a + c, b + d])
-    if fmt == "center_xywh":
-        return _cat([a - c / 2.0, b - d / 2.0, a + c / 2.0, b + d / 2.0])
-    if fmt == "center_yxhw":
-        return _cat([b - d / 2.0, a - c / 2.0, b + d / 2.0, a + c / 2.0])
-    if fmt == "rel_xyxy":
-        return _cat([a * w, b * h, c * w, d * h])
-    if fmt == "rel_yxyx":
-        return _cat([b * w, a * h, d * w, c * h])
-    if fmt == "rel_xywh":
-        return _cat([a * w, b * h, (a + c) * w, (b + d) * h])
-    # rel_center_xywh
-    return _cat([(a - c / 2.0) * w, (b - d / 2.0) * h, (a + c / 2.0) * w, (b + d / 2.0) * h])
+    relative, fmt = fmt.startswith("rel_"), fmt.removeprefix("rel_")
+    if fmt in _Y_FIRST:
+        boxes, fmt = _swap_xy(boxes), _Y_FIRST[fmt]
+    if fmt != "xyxy":
+        a, b, c, d = _split4(boxes)
+        if fmt == "xywh":
+            boxes = _cat([a, b, a + c, b + d])
+        else:  # center_xywh
+            boxes = _cat([a - c / 2.0, b - d / 2.0, a + c / 2.0, b + d / 2.0])
+    return _scaled(boxes, operator.mul, w, h) if relative else boxes
 
 
 def _from_xyxy(fmt, boxes, h, w):
-    x1, y1, x2, y2 = _split4(boxes)
-    if fmt == "xyxy":
-        return boxes
-    if fmt == "yxyx":
-        return _cat([y1, x1, y2, x2])
-    if fmt == "xywh":
-        return _cat([x1, y1, x2 - x1, y2 - y1])
-    if fmt == "center_xywh":
-        return _cat([x1 + (x2 - x1) / 2.0, y1 + (y2 - y1) / 2.0, x2 - x1, y2 - y1])
-    if fmt == "center_yxhw":
-        return _cat([y1 + (y2 - y1) / 2.0, x1 + (x2 - x1) / 2.0, y2 - y1, x2 - x1])
-    if fmt == "rel_xyxy":
-        return _cat([x1 / w, y1 / h, x2 / w, y2 / h])
-    if fmt == "rel_yxyx":
-        return _cat([y1 / h, x1 / w, y2 / h, x2 / w])
-    if fmt == "rel_xywh":
-        return _cat([x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h])
-    return _cat([(x1 + (x2 - x1) / 2.0) / w, (y1 + (y2 - y1) / 2.0) / h, (x2 - x1) / w,
-                 (y2 - y1) / h])
+    relative, fmt = fmt.startswith("rel_"), fmt.removeprefix("rel_")
+    kind = _Y_FIRST.get(fmt, fmt)
+    if kind != "xyxy":
+        x1, y1, x2, y2 = _split4(boxes)
+        if kind == "xywh":
+            boxes = _cat([x1, y1, x2 - x1, y2 - y1])
+        else:  # center_xywh
+            boxes = _cat([x1 + (x2 - x1) / 2.0, y1 + (y2 - y1) / 2.0, x2 - x1, y2 - y1])
+    if relative:
+        boxes = _scaled(boxes, operator.truediv, w, h)
+    return _swap_xy(boxes) if fmt in _Y_FIRST else boxes
 
 
 def convert_format(boxes, source, target, height=None, width=None, dtype="float32"):

@@ -15,6 +15,7 @@ import numpy as np
 
 from kbridge.errors import ArgumentError, KbridgeError
 from kbridge.layers.layer import Layer
+from kbridge.layers.preprocessing import _check_choice, _to_numpy
 from kbridge.saving import registry
 
 __all__ = ["FeatureSpace"]
@@ -42,9 +43,7 @@ class Cross:
     """A crossing of features, hashed into ``crossing_dim`` bins (``FeatureSpace.cross``)."""
 
     def __init__(self, feature_names, crossing_dim, output_mode="one_hot"):
-        if output_mode not in ("int", "one_hot"):
-            raise ArgumentError("A cross's `output_mode` must be 'int' or 'one_hot'. "
-                                f"Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, ("int", "one_hot"), "output_mode")
         self.feature_names = tuple(feature_names)
         self.crossing_dim = crossing_dim
         self.output_mode = output_mode
@@ -66,9 +65,7 @@ class Feature:
     """A feature's input dtype, preprocessing layer and encoding (``FeatureSpace.feature``)."""
 
     def __init__(self, dtype, preprocessor, output_mode):
-        if output_mode not in ("int", "one_hot", "float"):
-            raise ArgumentError("A feature's `output_mode` must be 'int', 'one_hot' or "
-                                f"'float'. Received: output_mode={output_mode!r}")
+        _check_choice(output_mode, ("int", "one_hot", "float"), "output_mode")
         self.dtype = dtype
         if isinstance(preprocessor, dict):
             preprocessor = _deserialize_preprocessor(preprocessor)
@@ -101,18 +98,6 @@ def _deserialize_preprocessor(config):
         layer.bin_boundaries = list(boundaries)
         return layer
     return registry.deserialize(config)
-
-
-def _to_numpy(x):
-    if isinstance(x, np.ndarray):
-        return x
-    if isinstance(x, (list, tuple, str, bytes, int, float)):
-        return np.asarray(x)
-    if hasattr(x, "numpy") and type(x).__module__.startswith("tensorflow"):
-        return np.asarray(x.numpy())
-    from kbridge import ops
-
-    return np.asarray(ops.convert_to_numpy(x))
 
 
 def _in_tf_graph(data):
@@ -246,9 +231,7 @@ class FeatureSpace(Layer):
         if not features:
             raise ArgumentError("`features` must be a non-empty dict of feature names to "
                                 f"types or specs. Received: features={features!r}")
-        if output_mode not in ("dict", "concat"):
-            raise ArgumentError("`output_mode` must be 'dict' or 'concat'. Received: "
-                                f"output_mode={output_mode!r}")
+        _check_choice(output_mode, ("dict", "concat"), "output_mode")
         self.crossing_dim = crossing_dim
         self.hashing_dim = hashing_dim
         self.num_discretization_bins = num_discretization_bins
