@@ -97,7 +97,12 @@ _ALIASES = {"max_norm": MaxNorm, "min_max_norm": MinMaxNorm, "non_neg": NonNeg,
             "unit_norm": UnitNorm, "maxnorm": MaxNorm, "nonneg": NonNeg, "unitnorm": UnitNorm}
 
 
-get, serialize, deserialize = registry.family_functions(Constraint, _ALIASES, "constraint")
+get, deserialize = registry.family_functions(Constraint, _ALIASES, "constraint")
+
+
+def serialize(constraint):
+    return registry.serialize(constraint)
+
 
 __all__ = ["Constraint", "MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm", "deserialize", "get",
            "max_norm", "min_max_norm", "non_neg", "serialize", "unit_norm"]

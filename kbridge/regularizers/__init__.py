@@ -130,7 +130,12 @@ _ALIASES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2,
             "orthogonal_regularizer": OrthogonalRegularizer}
 
 
-get, serialize, deserialize = registry.family_functions(Regularizer, _ALIASES, "regularizer")
+get, deserialize = registry.family_functions(Regularizer, _ALIASES, "regularizer")
+
+
+def serialize(regularizer):
+    return registry.serialize(regularizer)
+
 
 __all__ = ["L1", "L1L2", "L2", "OrthogonalRegularizer", "Regularizer", "deserialize", "get",
            "l1", "l1_l2", "l2", "orthogonal_regularizer", "serialize"]

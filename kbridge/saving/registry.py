@@ -192,8 +192,8 @@ def get_instance(identifier, base, aliases, what):
 
 
 def family_functions(base, aliases, what):
-    """Keras's ``get``, ``serialize`` and ``deserialize`` of a family (constraints,
-    regularizers): see :func:`get_instance`; a name deserializes as ``get`` reads it."""
+    """Keras's ``get`` and ``deserialize`` of a family (constraints, regularizers): see
+    :func:`get_instance`; a name deserializes as ``get`` reads it."""
 
     def get(identifier):
         return get_instance(identifier, base, aliases, what)
@@ -207,7 +207,7 @@ def family_functions(base, aliases, what):
                    ", ...), a config dict, an instance or a callable.")
     deserialize_family.__doc__ = f"A {what} from :func:`serialize`'s dict, or from a name."
     deserialize_family.__name__ = deserialize_family.__qualname__ = "deserialize"
-    return get, serialize, deserialize_family
+    return get, deserialize_family
 
 
 def _class_registered_name(cls):
