@@ -188,13 +188,6 @@ def _index_rows(indices):
     return tuple(indices.reshape(-1, depth).T), depth
 
 
-def scatter(indices, values, shape):
-    values = convert_to_tensor(values)
-    rows, depth = _index_rows(indices)
-    shape = tuple(int(d) for d in shape)
-    return jnp.zeros(shape, values.dtype).at[rows].add(values.reshape((-1,) + shape[depth:]))
-
-
 _SCATTER_METHODS = {None: "set", "add": "add", "mul": "multiply", "max": "max", "min": "min"}
 
 

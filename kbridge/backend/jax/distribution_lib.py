@@ -11,15 +11,14 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from kbridge.backend.common.shared import include
 from kbridge.backend.jax import core
 from kbridge.distribution import distribution_lib as dist_lib
 
 _MESHES = {}  # id(DeviceMesh) -> (DeviceMesh, jax Mesh)
 
 
-def current():
-    """The current ``kbridge.distribution`` (None without one)."""
-    return dist_lib.distribution()
+include("distribution", globals(), dist_lib=dist_lib)
 
 
 def list_devices(device_type=None):
@@ -43,12 +42,7 @@ def to_jax_mesh(device_mesh):
     if cached is not None and cached[0] is device_mesh:
         return cached[1]
     by_name = {f"{d.platform}:{d.id}": d for d in jax.devices()}
-    names = [str(d).lower() for d in device_mesh.devices.flat]
-    missing = [n for n in names if n not in by_name]
-    if missing:
-        raise dist_lib.DistributionError(f"The mesh names devices jax does not have: "
-                                         f"{missing[:4]}. Expected names among "
-                                         f"{sorted(by_name)[:8]}")
+    names = mesh_device_names(device_mesh, by_name)
     devices = np.array([by_name[n] for n in names], dtype=object).reshape(device_mesh.shape)
     mesh = Mesh(devices, tuple(device_mesh.axis_names))
     _MESHES[id(device_mesh)] = (device_mesh, mesh)

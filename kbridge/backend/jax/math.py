@@ -22,20 +22,7 @@ include("math", globals())
 include("math_fft", globals(), fft_module=jnp.fft)
 
 
-def erf(x):
-    return jss.erf(_as_float(x))
-
-
-def erfc(x):
-    return jss.erfc(_as_float(x))
-
-
-def erfinv(x):
-    return jss.erfinv(_as_float(x))
-
-
-def rsqrt(x):
-    return jax.lax.rsqrt(_as_float(x))
+erf, erfc, erfinv, rsqrt = map(_on_float, (jss.erf, jss.erfc, jss.erfinv, jax.lax.rsqrt))
 
 
 def logsumexp(x, axis=None, keepdims=False):

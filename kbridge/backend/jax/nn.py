@@ -10,20 +10,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from kbridge.backend.common import config
-from kbridge.backend.common.dtypes import floatx, result_type, standardize_dtype
+from kbridge.backend.common.dtypes import floatx, result_type
 from kbridge.backend.common.shared import include
 from kbridge.backend.jax.core import convert_to_tensor, to_jax_dtype
-from kbridge.errors import ArgumentError, ShapeError
-
-_FLOATS = frozenset(("float16", "bfloat16", "float32", "float64"))
-
-
-def _float(x):
-    x = convert_to_tensor(x)
-    if jnp.iscomplexobj(x) or standardize_dtype(x.dtype) in _FLOATS:
-        return x
-    return x.astype(to_jax_dtype(floatx()))
+from kbridge.backend.jax.math import _as_float as _float
+from kbridge.errors import ArgumentError
 
 
 include("nn", globals(), einsum=functools.partial(jnp.einsum, precision=lax.Precision.HIGHEST))
@@ -55,25 +46,9 @@ def log_softmax(x, axis=-1):
 # ----------------------------------------------------------------------------- convolution
 
 def _dimension_numbers(nd, data_format):
-    spatial = "DHW"[-nd:] if nd <= 3 else None
-    if spatial is None:
-        raise ShapeError(f"Convolutions support 1 to 3 spatial dims. Received: {nd}")
+    spatial = "DHW"[-nd:]
     lhs = "N" + spatial + "C" if data_format == "channels_last" else "NC" + spatial
     return (lhs, spatial + "IO", lhs)
-
-
-def _prepare(inputs, kernel, strides, dilation_rate, data_format):
-    data_format = config.standardize_data_format(data_format)
-    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
-    dt = to_jax_dtype(result_type(inputs.dtype, kernel.dtype))
-    nd = inputs.ndim - 2
-    if nd < 1 or kernel.ndim != nd + 2:
-        raise ShapeError(
-            f"conv expects inputs of rank 3-5 and a kernel of the same rank. Received: "
-            f"inputs.shape={inputs.shape}, kernel.shape={kernel.shape}"
-        )
-    return (inputs.astype(dt), kernel.astype(dt), _tuple(strides, nd, "strides"),
-            _tuple(dilation_rate, nd, "dilation_rate"), data_format, nd)
 
 
 def _channels(x, data_format):
@@ -81,32 +56,23 @@ def _channels(x, data_format):
 
 
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    # jax has fused kernels for this and the convolutions below: lax.conv_general_dilated
     padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format, nd = _prepare(
+    x, kernel, strides, dilation, data_format, nd = _conv_args(
         inputs, kernel, strides, dilation_rate, data_format)
-    channels = _channels(x, data_format)
-    if channels % kernel.shape[-2]:
-        raise ShapeError(
-            "The number of input channels must be a multiple of the kernel's in_channels. "
-            f"Received: input channels {channels}, kernel.shape={kernel.shape}."
-        )
     return lax.conv_general_dilated(
         x, kernel, strides, padding.upper(), rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(nd, data_format),
-        feature_group_count=channels // kernel.shape[-2])
+        feature_group_count=_groups(_channels(x, data_format), kernel))
 
 
 def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
                    dilation_rate=1):
     padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format, nd = _prepare(
+    x, kernel, strides, dilation, data_format, nd = _conv_args(
         inputs, kernel, strides, dilation_rate, data_format)
     channels = _channels(x, data_format)
-    if kernel.shape[-2] != channels:
-        raise ShapeError(
-            f"depthwise_conv needs kernel.shape[-2] == input channels. Received: "
-            f"kernel.shape={kernel.shape}, input channels={channels}"
-        )
+    _check_depthwise(kernel, channels)
     kernel = kernel.reshape(kernel.shape[:nd] + (1, channels * kernel.shape[-1]))
     return lax.conv_general_dilated(
         x, kernel, strides, padding.upper(), rhs_dilation=dilation,
@@ -116,7 +82,7 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
 def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
                    data_format=None, dilation_rate=1):
     padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format, nd = _prepare(
+    x, kernel, strides, dilation, data_format, nd = _conv_args(
         inputs, kernel, strides, dilation_rate, data_format)
     pads = _transpose_pads(kernel, _channels(x, data_format), strides, dilation, padding,
                            output_padding)

@@ -106,15 +106,6 @@ def _index_rows(indices):
     return tuple(indices.reshape(-1, depth).T), depth
 
 
-def scatter(indices, values, shape):
-    values = convert_to_tensor(values)
-    rows, depth = _index_rows(indices)
-    shape = tuple(int(d) for d in shape)
-    out = np.zeros(shape, dtype=values.dtype)
-    np.add.at(out, rows, values.reshape((-1,) + shape[depth:]))
-    return out
-
-
 _SCATTER_UFUNCS = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
 

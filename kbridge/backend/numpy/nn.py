@@ -9,21 +9,11 @@ import math
 
 import numpy as np
 
-from kbridge.backend.common import config
-from kbridge.backend.common.dtypes import floatx, numpy_dtype, result_type, standardize_dtype
+from kbridge.backend.common.dtypes import numpy_dtype, result_type
 from kbridge.backend.common.shared import include
-from kbridge.backend.numpy.core import convert_to_tensor
+from kbridge.backend.numpy.core import convert_to_tensor  # noqa: F401 - read by the shared module
+from kbridge.backend.numpy.math import _as_float as _float
 from kbridge.errors import ShapeError
-
-_FLOAT_KINDS = frozenset(("float16", "bfloat16", "float32", "float64"))
-
-
-def _float(x):
-    """``x`` as an array; integer and bool inputs become floatx (float functions)."""
-    x = np.asarray(x)
-    if x.dtype.kind == "c" or standardize_dtype(x.dtype) in _FLOAT_KINDS:
-        return x
-    return x.astype(numpy_dtype(floatx()))
 
 
 include("nn", globals(), einsum=np.einsum)
@@ -31,18 +21,6 @@ include("nn", globals(), einsum=np.einsum)
 
 def _scalar(value, x):
     return np.asarray(value, dtype=x.dtype)
-
-
-def _to_channels_last(x, data_format):
-    if data_format == "channels_first":
-        return np.moveaxis(x, 1, -1)
-    return x
-
-
-def _from_channels_last(x, data_format):
-    if data_format == "channels_first":
-        return np.moveaxis(x, -1, 1)
-    return x
 
 
 def _windows(x, kernel, strides, dilation, pads, pad_value=0):
@@ -68,19 +46,12 @@ def _windows(x, kernel, strides, dilation, pads, pad_value=0):
 _LETTERS = "ABCDEFGHIJKL"
 
 
-def _conv_channels_last(x, kernel, strides, pads, dilation):
+def _conv_cl(x, kernel, strides, pads, dilation):
     """Grouped N-D cross-correlation; x (N, *S, C), kernel (*K, C/groups, O)."""
     nd = x.ndim - 2
     k_spatial = kernel.shape[:nd]
     cin_g, out = kernel.shape[-2], kernel.shape[-1]
-    channels = x.shape[-1]
-    if channels % cin_g:
-        raise ShapeError(
-            "The number of input channels must be a multiple of the kernel's in_channels. "
-            f"Received: input channels {channels}, kernel in_channels {cin_g} "
-            f"(kernel.shape={kernel.shape})."
-        )
-    groups = channels // cin_g
+    groups = _groups(x.shape[-1], kernel)
     if out % groups:
         raise ShapeError(
             f"The kernel's out_channels ({out}) must be a multiple of groups ({groups})."
@@ -92,22 +63,6 @@ def _conv_channels_last(x, kernel, strides, pads, dilation):
     kern = kernel.reshape(k_spatial + (cin_g, groups, out // groups))
     y = np.einsum(f"n{sp}gc{ks},{ks}cgo->n{sp}go", w, kern, optimize=True)
     return y.reshape(y.shape[:nd + 1] + (out,))
-
-
-def _conv_prepare(inputs, kernel, strides, dilation_rate, data_format):
-    data_format = config.standardize_data_format(data_format)
-    inputs, kernel = np.asarray(inputs), np.asarray(kernel)
-    dt = numpy_dtype(result_type(inputs.dtype, kernel.dtype))
-    nd = inputs.ndim - 2
-    if nd < 1 or kernel.ndim != nd + 2:
-        raise ShapeError(
-            f"conv expects inputs of rank 3-5 and a kernel of the same rank. Received: "
-            f"inputs.shape={inputs.shape}, kernel.shape={kernel.shape}"
-        )
-    x = _to_channels_last(inputs.astype(dt, copy=False), data_format)
-    strides = _tuple(strides, nd, "strides")
-    dilation = _tuple(dilation_rate, nd, "dilation_rate")
-    return x, kernel.astype(dt, copy=False), strides, dilation, data_format
 
 
 # ----------------------------------------------------------------------------- activations
@@ -143,51 +98,13 @@ def log_softmax(x, axis=-1):
 
 # ----------------------------------------------------------------------------- convolution
 
-def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format = _conv_prepare(
-        inputs, kernel, strides, dilation_rate, data_format)
-    nd = x.ndim - 2
-    pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
-    return _from_channels_last(_conv_channels_last(x, kernel, strides, pads, dilation),
-                               data_format)
-
-
-def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
-                   dilation_rate=1):
-    padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format = _conv_prepare(
-        inputs, kernel, strides, dilation_rate, data_format)
-    nd = x.ndim - 2
-    channels = x.shape[-1]
-    if kernel.shape[-2] != channels:
-        raise ShapeError(
-            f"depthwise_conv needs kernel.shape[-2] == input channels. Received: "
-            f"kernel.shape={kernel.shape}, input channels={channels}"
-        )
-    # (*K, C, M) -> (*K, 1, C*M): a grouped conv with one input channel per group.
-    kernel = kernel.reshape(kernel.shape[:nd] + (1, channels * kernel.shape[-1]))
-    pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
-    return _from_channels_last(_conv_channels_last(x, kernel, strides, pads, dilation),
-                               data_format)
-
-
-def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
-                   data_format=None, dilation_rate=1):
-    padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format = _conv_prepare(
-        inputs, kernel, strides, dilation_rate, data_format)
-    nd = x.ndim - 2
-    pads = _transpose_pads(kernel, x.shape[-1], strides, dilation, padding, output_padding)
-    # Insert (stride - 1) zeros between input elements, then correlate with the flipped kernel.
-    if any(s > 1 for s in strides):
-        shape = (x.shape[0],) + tuple((n - 1) * s + 1 for n, s in zip(x.shape[1:-1], strides))
-        dilated = np.zeros(shape + (x.shape[-1],), x.dtype)
-        dilated[(slice(None),) + tuple(slice(None, None, s) for s in strides)] = x
-        x = dilated
-    flipped = np.flip(kernel, axis=tuple(range(nd))).swapaxes(-1, -2)
-    y = _correlate_padded(_conv_channels_last, x, flipped, pads, dilation)
-    return _from_channels_last(y, data_format)
+def _dilate_cl(x, strides):
+    if all(s == 1 for s in strides):
+        return x
+    shape = (x.shape[0],) + tuple((n - 1) * s + 1 for n, s in zip(x.shape[1:-1], strides))
+    dilated = np.zeros(shape + (x.shape[-1],), x.dtype)
+    dilated[(slice(None),) + tuple(slice(None, None, s) for s in strides)] = x
+    return dilated
 
 
 # ----------------------------------------------------------------------------- pooling

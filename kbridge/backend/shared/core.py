@@ -1,14 +1,15 @@
 """Core ops shared by every backend: dtype promotion, nested-structure helpers, control flow
 as Python loops (the numpy and torch backends run it eagerly; jax and tensorflow override it
-with their graph primitives), the custom-gradient entry point and saturating casts.
+with their graph primitives), the custom-gradient entry point, saturating casts and
+``scatter`` (into zeros, by the includer's ``scatter_update``).
 
 Bindings: ``tensor_types`` (the framework's tensor class, or a tuple of them),
 ``native_dtype`` (a dtype name to the framework's dtype), ``to_dtype(x, dtype)`` (``x`` as a
 tensor of that framework dtype), ``promotion_key_of`` (usually
 :func:`~kbridge.backend.common.dtypes.promotion_key`) and ``loop_scope`` (a context-manager
 factory entered around user functions run by the Python control flow). The includer defines
-``NAME``, ``convert_to_tensor`` and ``_custom_gradient(f, args, kwargs)`` (``f``'s forward
-output with its gradient attached).
+``NAME``, ``convert_to_tensor``, ``scatter_update`` and ``_custom_gradient(f, args, kwargs)``
+(``f``'s forward output with its gradient attached).
 """
 
 import builtins
@@ -220,11 +221,17 @@ def custom_gradient(f):
     return with_custom_gradient
 
 
-# --- slices and casts ----------------------------------------------------------------------
+# --- slices, scatters and casts ------------------------------------------------------------
 def slice(inputs, start_indices, shape):  # noqa: A001 - the Keras op name
     inputs = ops.convert_to_tensor(inputs)
     return inputs[tuple(builtins.slice(int(s), int(s) + int(n))
                         for s, n in zip(start_indices, shape))]
+
+
+def scatter(indices, values, shape):
+    values = ops.convert_to_tensor(values)
+    zeros = ops.zeros(tuple(int(d) for d in shape), ops.dtype(values))
+    return scatter_update(zeros, indices, values, reduction="add")
 
 
 def saturate_limits(in_dtype, out_dtype):

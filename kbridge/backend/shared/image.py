@@ -329,14 +329,24 @@ def _non_negative(note="", **values):
             raise ArgumentError(f"`{name}` must be >= 0{note}. Received: {name}={value}")
 
 
+def _complete_axis(size, before, after, target, cropping, names):
+    """``(before, after, target)`` of one axis from exactly two of them: the padded image is
+    ``before + size + after == target``, the crop ``before + target + after == size``."""
+    _exactly_two(**dict(zip(names, (before, after, target))))
+    if target is None:
+        target = size - before - after if cropping else before + size + after
+    outer, inner = (size, target) if cropping else (target, size)
+    before = outer - inner - after if before is None else before
+    after = outer - inner - before if after is None else after
+    return before, after, target
+
+
 def pad_amounts(height, width, top, left, bottom, right, target_height, target_width):
     """``(top, bottom, left, right)`` padding from exactly two of each triple."""
-    _exactly_two(top_padding=top, bottom_padding=bottom, target_height=target_height)
-    _exactly_two(left_padding=left, right_padding=right, target_width=target_width)
-    top = target_height - bottom - height if top is None else top
-    bottom = target_height - top - height if bottom is None else bottom
-    left = target_width - right - width if left is None else left
-    right = target_width - left - width if right is None else right
+    top, bottom, _ = _complete_axis(height, top, bottom, target_height, cropping=False,
+                                    names=("top_padding", "bottom_padding", "target_height"))
+    left, right, _ = _complete_axis(width, left, right, target_width, cropping=False,
+                                    names=("left_padding", "right_padding", "target_width"))
     _non_negative(" (the image is larger than the target)", top_padding=top,
                   bottom_padding=bottom, left_padding=left, right_padding=right)
     return int(top), int(bottom), int(left), int(right)
@@ -344,12 +354,12 @@ def pad_amounts(height, width, top, left, bottom, right, target_height, target_w
 
 def crop_box(height, width, top, left, bottom, right, target_height, target_width):
     """``(top, height, left, width)`` of the kept region from exactly two of each triple."""
-    _exactly_two(top_cropping=top, bottom_cropping=bottom, target_height=target_height)
-    _exactly_two(left_cropping=left, right_cropping=right, target_width=target_width)
-    top = height - target_height - bottom if top is None else top
-    target_height = height - top - bottom if target_height is None else target_height
-    left = width - target_width - right if left is None else left
-    target_width = width - left - right if target_width is None else target_width
+    top, _, target_height = _complete_axis(
+        height, top, bottom, target_height, cropping=True,
+        names=("top_cropping", "bottom_cropping", "target_height"))
+    left, _, target_width = _complete_axis(
+        width, left, right, target_width, cropping=True,
+        names=("left_cropping", "right_cropping", "target_width"))
     _non_negative(top_cropping=top, left_cropping=left, target_height=target_height,
                   target_width=target_width)
     if top + target_height > height or left + target_width > width:

@@ -1,6 +1,7 @@
 """Linear-algebra ops composed of other ops, shared by every backend: input checks, the
 vector-or-matrix right-hand sides of ``solve``/``solve_triangular``, ``lstsq`` through
-``pinv``, ``matrix_rank`` and ``cholesky_inverse`` through triangular solves.
+``pinv``, ``matrix_rank`` and ``cholesky_inverse`` through triangular solves, and
+:func:`_on_square` for the matrix functions a framework has as kernels.
 
 Bindings: none beyond ``ops``. The includer defines ``_as_float(x)`` (ints and bools become
 floatx), ``_solve(a, b)`` and ``_solve_triangular(a, b, lower)`` on matrix right-hand sides,
@@ -43,6 +44,13 @@ def _matrix(x, name="x"):
     x = _as_float(x)
     check_matrix(x, name)
     return x
+
+
+def _on_square(kernel):
+    """The op ``kernel(x)`` on ``x`` as floats, checked to be a (batch of) square matrices."""
+    def op(x):
+        return kernel(_square(x))
+    return op
 
 
 def _pair(a, b):

@@ -33,8 +33,7 @@ def eigh(x):
     return tuple(xp.linalg.eigh((x + xp.swapaxes(x, -1, -2).conj()) / 2))
 
 
-def inv(x):
-    return xp.linalg.inv(_square(x))
+inv = _on_square(xp.linalg.inv)
 
 
 def norm(x, ord=None, axis=None, keepdims=False):

@@ -1,6 +1,6 @@
 """Math ops composed of other ops, shared by every backend: STFT/ISTFT framing and
 overlap-add, ``cdist``, ``in_top_k``, the segment-reduction entry points and the complex-pair
-checks.
+checks, and :func:`_on_float` for the special functions a framework has as kernels.
 
 Bindings: none beyond ``ops``. The includer defines ``_as_float(x)`` (ints and bools become
 floatx), ``_to_complex(pair)`` (``(complex tensor, real dtype)``), ``_irfft(z, n)`` (real
@@ -37,6 +37,13 @@ def complex_pair(x, name="x"):
                 f"{standardize_dtype(part.dtype)}"
             )
     return real, imag
+
+
+def _on_float(kernel):
+    """The unary op ``kernel(x)`` on ``x`` as a float tensor (``erf``, ``rsqrt``, ...)."""
+    def op(x):
+        return kernel(_as_float(x))
+    return op
 
 
 def check_last_dim_2(x):

@@ -6,8 +6,9 @@ an op here only where its framework has a fused kernel.
 
 Bindings: ``convert_to_tensor`` (the backend's), ``_float`` (the input as a tensor, integer
 and bool inputs as floatx) and ``einsum`` (the framework's own einsum, at full precision). The includer defines its
-kernels ``sigmoid``, ``softmax``, ``log_softmax``, ``conv`` and ``depthwise_conv``, which the
-ops here call.
+kernels ``sigmoid``, ``softmax`` and ``log_softmax``, and either its convolutions
+(``conv``, ``depthwise_conv``, ``conv_transpose``) or the channels-last kernels that those
+here run (see below); the ops here call them.
 """
 
 import math
@@ -170,6 +171,42 @@ def _same_pads(size, k, stride, dilation):
     return total // 2, total - total // 2
 
 
+def _conv_args(inputs, kernel, strides, dilation_rate, data_format):
+    """A convolution's checked arguments, ``inputs`` and ``kernel`` cast to their common dtype:
+    (inputs, kernel, strides, dilation, data_format, number of spatial dims)."""
+    data_format = config.standardize_data_format(data_format)
+    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
+    nd = len(inputs.shape) - 2
+    if nd not in (1, 2, 3) or len(kernel.shape) != nd + 2:
+        raise ShapeError(
+            f"conv expects inputs of rank 3-5 and a kernel of the same rank. Received: "
+            f"inputs.shape={_shape(inputs)}, kernel.shape={_shape(kernel)}"
+        )
+    dt = result_type(inputs.dtype, kernel.dtype)
+    return (ops.cast(inputs, dt), ops.cast(kernel, dt), _tuple(strides, nd, "strides"),
+            _tuple(dilation_rate, nd, "dilation_rate"), data_format, nd)
+
+
+def _groups(channels, kernel):
+    """The number of groups of a conv of ``channels`` input channels by ``kernel``
+    (*K, in_channels / groups, out_channels)."""
+    if channels % kernel.shape[-2]:
+        raise ShapeError(
+            "The number of input channels must be a multiple of the kernel's in_channels. "
+            f"Received: input channels {channels}, kernel.shape={_shape(kernel)}."
+        )
+    return channels // kernel.shape[-2]
+
+
+def _check_depthwise(kernel, channels):
+    """Raise unless the depthwise ``kernel`` (*K, C, M) is for ``channels`` input channels."""
+    if kernel.shape[-2] != channels:
+        raise ShapeError(
+            f"depthwise_conv needs kernel.shape[-2] == input channels. Received: "
+            f"kernel.shape={_shape(kernel)}, input channels={channels}"
+        )
+
+
 def _resolve_pads(padding, spatial, kernel, strides, dilation):
     if padding == "valid":
         return [(0, 0)] * len(spatial)
@@ -211,6 +248,63 @@ def _correlate_padded(conv_channels_last, x, kernel, pads, dilation):
     if any(crops):
         y = y[(slice(None),) + tuple(slice(0, c if c else None) for c in crops)]
     return y
+
+
+# The channels-last backends (numpy, tensorflow) define ``_conv_cl(x, kernel, strides, pads,
+# dilation)``, a grouped convolution of channels-last ``x`` with explicit (left, right) pads,
+# and ``_dilate_cl(x, strides)``, ``x`` with ``stride - 1`` zeros between spatial elements.
+
+def _to_channels_last(x, data_format):
+    return ops.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+
+
+def _from_channels_last(x, data_format):
+    return ops.moveaxis(x, -1, 1) if data_format == "channels_first" else x
+
+
+def _prepare_channels_last(inputs, kernel, strides, dilation_rate, data_format):
+    """:func:`_conv_args`, the inputs moved to channels-last."""
+    x, kernel, strides, dilation, data_format, nd = _conv_args(
+        inputs, kernel, strides, dilation_rate, data_format)
+    return _to_channels_last(x, data_format), kernel, strides, dilation, data_format, nd
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    padding = _check_padding(padding)
+    x, kernel, strides, dilation, data_format, nd = _prepare_channels_last(
+        inputs, kernel, strides, dilation_rate, data_format)
+    pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
+    return _from_channels_last(_conv_cl(x, kernel, strides, pads, dilation), data_format)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    padding = _check_padding(padding)
+    x, kernel, strides, dilation, data_format, nd = _prepare_channels_last(
+        inputs, kernel, strides, dilation_rate, data_format)
+    _check_depthwise(kernel, x.shape[-1])
+    pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
+    return _from_channels_last(_depthwise_cl(x, kernel, strides, pads, dilation), data_format)
+
+
+def _depthwise_cl(x, kernel, strides, pads, dilation):
+    """Depthwise conv of channels-last ``x`` by ``kernel`` (*K, C, M), as the grouped conv by
+    (*K, 1, C*M) with one input channel per group."""
+    k = _shape(kernel)
+    kernel = ops.reshape(kernel, k[:-2] + (1, k[-2] * k[-1]))
+    return _conv_cl(x, kernel, strides, pads, dilation)
+
+
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
+                   data_format=None, dilation_rate=1):
+    padding = _check_padding(padding)
+    x, kernel, strides, dilation, data_format, nd = _prepare_channels_last(
+        inputs, kernel, strides, dilation_rate, data_format)
+    pads = _transpose_pads(kernel, x.shape[-1], strides, dilation, padding, output_padding)
+    # Zeros between the input elements, then a correlation with the flipped kernel.
+    flipped = ops.swapaxes(ops.flip(kernel, axis=tuple(range(nd))), -1, -2)
+    y = _correlate_padded(_conv_cl, _dilate_cl(x, strides), flipped, pads, dilation)
+    return _from_channels_last(y, data_format)
 
 
 def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
@@ -474,7 +568,7 @@ def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
     oh, ow = _tuple(output_size, 2, "output_size")
     (kh, kw), (dh, dw) = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
     (ph, pw), (sh, sw) = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
-    n, ckk, _ = x.shape
+    n, ckk, _ = ops.shape(x)  # the batch may be a graph tensor
     c = ckk // (kh * kw)
     nh = (oh + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     nw = (ow + 2 * pw - dw * (kw - 1) - 1) // sw + 1

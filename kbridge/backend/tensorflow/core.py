@@ -204,7 +204,7 @@ def slice_update(inputs, start_indices, updates):
     return tf.tensor_scatter_nd_update(inputs, grid, updates)
 
 
-def scatter(indices, values, shape):
+def scatter(indices, values, shape):  # tf has a fused kernel: tf.scatter_nd
     values = convert_to_tensor(values)
     return tf.scatter_nd(convert_to_tensor(indices), values, shape)
 

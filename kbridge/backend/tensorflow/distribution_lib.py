@@ -14,6 +14,7 @@ import os
 
 import tensorflow as tf
 
+from kbridge.backend.common.shared import include
 from kbridge.backend.common.structure import map_structure
 from kbridge.backend.common.trainer_utils import batch_size_of
 from kbridge.distribution import distribution_lib as dist_lib
@@ -21,9 +22,7 @@ from kbridge.distribution import distribution_lib as dist_lib
 _STRATEGIES = {}  # id(DeviceMesh) -> (DeviceMesh, strategy)
 
 
-def current():
-    """The current ``kbridge.distribution`` (None without one)."""
-    return dist_lib.distribution()
+include("distribution", globals(), dist_lib=dist_lib)
 
 
 def list_devices(device_type=None):
@@ -68,13 +67,7 @@ def strategy_for(distribution):
     if process_info()[1] > 1:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
     else:
-        known = set(list_devices("cpu") + list_devices("gpu"))
-        names = [str(d).lower() for d in mesh.devices.flat]
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise dist_lib.DistributionError(f"The mesh names devices tensorflow does not "
-                                             f"have: {missing[:4]}. Expected names among "
-                                             f"{sorted(known)[:8]}")
+        names = mesh_device_names(mesh, set(list_devices("cpu") + list_devices("gpu")))
         strategy = tf.distribute.MirroredStrategy(
             [f"/{n.split(':')[0].upper()}:{n.split(':')[1]}" for n in names])
     _STRATEGIES[id(mesh)] = (mesh, strategy)

@@ -29,8 +29,7 @@ def cholesky_inverse(x, upper=False):  # tf has a fused kernel: tf.linalg.choles
     return tf.linalg.cholesky_solve(lower, eye)
 
 
-def det(x):
-    return tf.linalg.det(_square(x))
+det, inv = map(_on_square, (tf.linalg.det, tf.linalg.inv))
 
 
 def eig(x):
@@ -41,10 +40,6 @@ def eigh(x):
     x = _square(x)
     # Symmetrised, so every backend reads (and differentiates) both triangles alike.
     return tuple(tf.linalg.eigh((x + _t(x)) / 2))
-
-
-def inv(x):
-    return tf.linalg.inv(_square(x))
 
 
 def lu_factor(x):

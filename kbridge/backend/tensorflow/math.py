@@ -19,20 +19,8 @@ def _as_float(x):
 include("math", globals())
 
 
-def erf(x):
-    return tf.math.erf(_as_float(x))
-
-
-def erfc(x):
-    return tf.math.erfc(_as_float(x))
-
-
-def erfinv(x):
-    return tf.math.erfinv(_as_float(x))
-
-
-def rsqrt(x):
-    return tf.math.rsqrt(_as_float(x))
+erf, erfc, erfinv, rsqrt = map(_on_float, (tf.math.erf, tf.math.erfc, tf.math.erfinv,
+                                            tf.math.rsqrt))
 
 
 def logsumexp(x, axis=None, keepdims=False):

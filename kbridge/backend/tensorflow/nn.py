@@ -8,35 +8,14 @@ rewritten (transpose, per-group split, stride-1 conv then subsample).
 
 import tensorflow as tf
 
-from kbridge.backend.common import config
 from kbridge.backend.common.dtypes import floatx, result_type
 from kbridge.backend.common.shared import include
 from kbridge.backend.tensorflow.core import convert_to_tensor, to_tf_dtype
-from kbridge.errors import ArgumentError, ShapeError
-
-
-def _float(x):
-    x = convert_to_tensor(x)
-    if x.dtype.is_floating or x.dtype.is_complex:
-        return x
-    return tf.cast(x, to_tf_dtype(floatx()))
+from kbridge.backend.tensorflow.math import _as_float as _float
+from kbridge.errors import ArgumentError
 
 
 include("nn", globals(), einsum=tf.einsum)
-
-
-def _to_channels_last(x, data_format):
-    if data_format == "channels_first":
-        nd = x.shape.rank
-        return tf.transpose(x, [0] + list(range(2, nd)) + [1])
-    return x
-
-
-def _from_channels_last(x, data_format):
-    if data_format == "channels_first":
-        nd = x.shape.rank
-        return tf.transpose(x, [0, nd - 1] + list(range(1, nd - 1)))
-    return x
 
 
 # Explicit layouts: TF's eager gradients of the 3D ops read the data_format attribute, which
@@ -87,21 +66,6 @@ def log_softmax(x, axis=-1):
 
 # ----------------------------------------------------------------------------- convolution
 
-def _prepare(inputs, kernel, strides, dilation_rate, data_format):
-    data_format = config.standardize_data_format(data_format)
-    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
-    dt = to_tf_dtype(result_type(inputs.dtype, kernel.dtype))
-    nd = inputs.shape.rank - 2
-    if nd not in (1, 2, 3) or kernel.shape.rank != nd + 2:
-        raise ShapeError(
-            f"conv expects inputs of rank 3-5 and a kernel of the same rank. Received: "
-            f"inputs.shape={tuple(inputs.shape)}, kernel.shape={tuple(kernel.shape)}"
-        )
-    x = _to_channels_last(tf.cast(inputs, dt), data_format)
-    return (x, tf.cast(kernel, dt), _tuple(strides, nd, "strides"),
-            _tuple(dilation_rate, nd, "dilation_rate"), data_format, nd)
-
-
 def _pad_spatial(x, pads, value=0):
     if all(p == (0, 0) for p in pads):
         return x
@@ -111,13 +75,7 @@ def _pad_spatial(x, pads, value=0):
 def _conv_cl(x, kernel, strides, pads, dilation):
     """Grouped channels-last conv with explicit (left, right) pads."""
     x = _pad_spatial(x, pads)
-    channels, cin_g = x.shape[-1], kernel.shape[-2]
-    if channels % cin_g:
-        raise ShapeError(
-            "The number of input channels must be a multiple of the kernel's in_channels. "
-            f"Received: input channels {channels}, kernel.shape={tuple(kernel.shape)}."
-        )
-    groups = channels // cin_g
+    groups = _groups(x.shape[-1], kernel)
     subsample = any(s > 1 for s in strides) and any(d > 1 for d in dilation)
     step = (1,) * len(strides) if subsample else strides
 
@@ -136,33 +94,15 @@ def _conv_cl(x, kernel, strides, pads, dilation):
     return y
 
 
-def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format, nd = _prepare(
-        inputs, kernel, strides, dilation_rate, data_format)
-    pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
-    return _from_channels_last(_conv_cl(x, kernel, strides, pads, dilation), data_format)
+_grouped_depthwise_cl = _depthwise_cl
 
 
-def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
-                   dilation_rate=1):
-    padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format, nd = _prepare(
-        inputs, kernel, strides, dilation_rate, data_format)
-    channels = x.shape[-1]
-    if kernel.shape[-2] != channels:
-        raise ShapeError(
-            f"depthwise_conv needs kernel.shape[-2] == input channels. Received: "
-            f"kernel.shape={tuple(kernel.shape)}, input channels={channels}"
-        )
-    pads = _resolve_pads(padding, x.shape[1:-1], kernel.shape[:nd], strides, dilation)
-    if nd == 2 and not (any(s > 1 for s in strides) and any(d > 1 for d in dilation)):
-        y = tf.nn.depthwise_conv2d(_pad_spatial(x, pads), kernel, (1,) + strides + (1,),
-                                   "VALID", dilations=dilation, data_format="NHWC")
-    else:
-        kernel = tf.reshape(kernel, tuple(kernel.shape[:nd]) + (1, channels * kernel.shape[-1]))
-        y = _conv_cl(x, kernel, strides, pads, dilation)
-    return _from_channels_last(y, data_format)
+def _depthwise_cl(x, kernel, strides, pads, dilation):
+    # tf has a fused kernel in 2D (without strides > 1 together with dilation > 1)
+    if len(strides) == 2 and not (any(s > 1 for s in strides) and any(d > 1 for d in dilation)):
+        return tf.nn.depthwise_conv2d(_pad_spatial(x, pads), kernel, (1,) + strides + (1,),
+                                      "VALID", dilations=dilation, data_format="NHWC")
+    return _grouped_depthwise_cl(x, kernel, strides, pads, dilation)
 
 
 def _interleave_zeros(x, axis, stride):
@@ -184,18 +124,10 @@ def _interleave_zeros(x, axis, stride):
     return merged[tuple(index)]
 
 
-def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
-                   data_format=None, dilation_rate=1):
-    padding = _check_padding(padding)
-    x, kernel, strides, dilation, data_format, nd = _prepare(
-        inputs, kernel, strides, dilation_rate, data_format)
-    pads = _transpose_pads(kernel, x.shape[-1], strides, dilation, padding, output_padding)
-    for i, s in enumerate(strides):
-        x = _interleave_zeros(x, i + 1, s)
-    flipped = tf.reverse(kernel, axis=list(range(nd)))
-    flipped = tf.transpose(flipped, list(range(nd)) + [nd + 1, nd])
-    y = _correlate_padded(_conv_cl, x, flipped, pads, dilation)
-    return _from_channels_last(y, data_format)
+def _dilate_cl(x, strides):
+    for axis, stride in enumerate(strides, 1):
+        x = _interleave_zeros(x, axis, stride)
+    return x
 
 
 # ----------------------------------------------------------------------------- pooling
@@ -270,27 +202,14 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
     return tf.reshape(patches, (-1, c * kh * kw, oh * ow))
 
 
-def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
-    x = convert_to_tensor(x)
-    oh, ow = _tuple(output_size, 2, "output_size")
-    (kh, kw), (dh, dw) = _tuple(kernel_size, 2, "kernel_size"), _tuple(dilation, 2, "dilation")
-    (ph, pw), (sh, sw) = _tuple(padding, 2, "padding"), _tuple(stride, 2, "stride")
-    _, ckk, _ = x.shape
-    c = ckk // (kh * kw)
-    nh = (oh + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    nw = (ow + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    x = tf.reshape(x, (-1, c, kh, kw, nh, nw))
-    full_h, full_w = oh + 2 * ph, ow + 2 * pw
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            block = _interleave_zeros(_interleave_zeros(x[:, :, i, j], 2, sh), 3, sw)
-            top, left = i * dh, j * dw
-            placed = tf.pad(block, [[0, 0], [0, 0],
-                                    [top, full_h - top - block.shape[2]],
-                                    [left, full_w - left - block.shape[3]]])
-            out = placed if out is None else out + placed
-    return out[:, :, ph:ph + oh, pw:pw + ow]
+def _add_at(out, index, value):
+    # tf tensors are immutable: the strided block is placed by interleaving zeros and padding.
+    pads = [[0, 0], [0, 0]]
+    for axis in (2, 3):
+        value = _interleave_zeros(value, axis, index[axis].step)
+        start = index[axis].start
+        pads.append([start, out.shape[axis] - start - value.shape[axis]])
+    return out + tf.pad(value, pads)
 
 
 # ----------------------------------------------------------------------------- CTC

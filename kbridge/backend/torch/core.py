@@ -211,14 +211,6 @@ def _index_rows(indices):
     return tuple(indices.reshape(-1, depth).unbind(1)), depth
 
 
-def scatter(indices, values, shape):
-    values = convert_to_tensor(values)
-    rows, depth = _index_rows(indices)
-    shape = tuple(int(d) for d in shape)
-    out = torch.zeros(shape, dtype=values.dtype, device=values.device)
-    return out.index_put(rows, values.reshape((-1,) + shape[depth:]), accumulate=True)
-
-
 _SCATTER_REDUCE = {"mul": "prod", "max": "amax", "min": "amin"}
 
 

@@ -24,8 +24,7 @@ def cholesky_inverse(x, upper=False):  # torch has a fused kernel: torch.cholesk
     return torch.cholesky_inverse(torch.triu(x) if upper else torch.tril(x), upper=upper)
 
 
-def det(x):
-    return torch.linalg.det(_square(x))
+det, inv = map(_on_square, (torch.linalg.det, torch.linalg.inv))
 
 
 def eig(x):
@@ -36,10 +35,6 @@ def eigh(x):
     x = _square(x)
     # Symmetrised, so every backend reads (and differentiates) both triangles alike.
     return tuple(torch.linalg.eigh((x + x.mH) / 2))
-
-
-def inv(x):
-    return torch.linalg.inv(_square(x))
 
 
 def lu_factor(x):

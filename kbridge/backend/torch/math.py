@@ -20,20 +20,8 @@ include("math", globals())
 include("math_fft", globals(), fft_module=torch.fft)
 
 
-def erf(x):
-    return torch.special.erf(_as_float(x))
-
-
-def erfc(x):
-    return torch.special.erfc(_as_float(x))
-
-
-def erfinv(x):
-    return torch.special.erfinv(_as_float(x))
-
-
-def rsqrt(x):
-    return torch.rsqrt(_as_float(x))
+erf, erfc, erfinv, rsqrt = map(_on_float, (torch.special.erf, torch.special.erfc,
+                                            torch.special.erfinv, torch.rsqrt))
 
 
 def logsumexp(x, axis=None, keepdims=False):

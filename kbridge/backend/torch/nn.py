@@ -9,23 +9,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from kbridge.backend.common import config
-from kbridge.backend.common.dtypes import floatx, result_type
+from kbridge.backend.common.dtypes import result_type
 from kbridge.backend.common.shared import include
 from kbridge.backend.torch.core import convert_to_tensor, promote, to_torch_dtype
-from kbridge.errors import ShapeError
+from kbridge.backend.torch.math import _as_float as _float
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 _MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG_POOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
-
-
-def _float(x):
-    x = convert_to_tensor(x)
-    if x.is_floating_point() or x.is_complex():
-        return x
-    return x.to(to_torch_dtype(floatx()))
 
 
 include("nn", globals(), einsum=torch.einsum)
@@ -96,18 +88,9 @@ def log_softmax(x, axis=-1):
 # ----------------------------------------------------------------------------- convolution
 
 def _prepare(inputs, kernel, strides, dilation_rate, data_format):
-    data_format = config.standardize_data_format(data_format)
-    inputs, kernel = convert_to_tensor(inputs), convert_to_tensor(kernel)
-    dt = to_torch_dtype(result_type(inputs.dtype, kernel.dtype))
-    nd = inputs.ndim - 2
-    if nd not in _CONV or kernel.ndim != nd + 2:
-        raise ShapeError(
-            f"conv expects inputs of rank 3-5 and a kernel of the same rank. Received: "
-            f"inputs.shape={tuple(inputs.shape)}, kernel.shape={tuple(kernel.shape)}"
-        )
-    x = _to_channels_first(inputs.to(dt), data_format)
-    return (x, kernel.to(dt), _tuple(strides, nd, "strides"),
-            _tuple(dilation_rate, nd, "dilation_rate"), data_format, nd)
+    x, kernel, strides, dilation, data_format, nd = _conv_args(
+        inputs, kernel, strides, dilation_rate, data_format)
+    return _to_channels_first(x, data_format), kernel, strides, dilation, data_format, nd
 
 
 def _conv_cf(x, weight, strides, padding, dilation, groups, nd):
@@ -125,17 +108,12 @@ def _conv_cf(x, weight, strides, padding, dilation, groups, nd):
 
 
 def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    # torch has fused kernels for this and the convolutions below: F.conv<n>d
     padding = _check_padding(padding)
     x, kernel, strides, dilation, data_format, nd = _prepare(
         inputs, kernel, strides, dilation_rate, data_format)
-    channels = x.shape[1]
-    if channels % kernel.shape[-2]:
-        raise ShapeError(
-            "The number of input channels must be a multiple of the kernel's in_channels. "
-            f"Received: input channels {channels}, kernel.shape={tuple(kernel.shape)}."
-        )
     weight = torch.permute(kernel, (nd + 1, nd) + tuple(range(nd)))
-    y = _conv_cf(x, weight, strides, padding, dilation, channels // kernel.shape[-2], nd)
+    y = _conv_cf(x, weight, strides, padding, dilation, _groups(x.shape[1], kernel), nd)
     return _from_channels_first(y, data_format)
 
 
@@ -145,11 +123,7 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
     x, kernel, strides, dilation, data_format, nd = _prepare(
         inputs, kernel, strides, dilation_rate, data_format)
     channels = x.shape[1]
-    if kernel.shape[-2] != channels:
-        raise ShapeError(
-            f"depthwise_conv needs kernel.shape[-2] == input channels. Received: "
-            f"kernel.shape={tuple(kernel.shape)}, input channels={channels}"
-        )
+    _check_depthwise(kernel, channels)
     kernel = kernel.reshape(tuple(kernel.shape[:nd]) + (1, channels * kernel.shape[-1]))
     weight = torch.permute(kernel, (nd + 1, nd) + tuple(range(nd)))
     y = _conv_cf(x, weight, strides, padding, dilation, channels, nd)
