@@ -122,3 +122,12 @@ def write_hf(directory, hf_config, hf_arrays, dtype_of=None):
     array = hf_arrays[dtype_of] if dtype_of else next(iter(hf_arrays.values()))
     return hf_checkpoint.write(directory, {**hf_config, "torch_dtype": str(array.dtype)},
                                hf_arrays)
+
+
+def export_hf(model, model_class, exporter, directory, config_to_hf, to_hf, dtype_of=None):
+    """Write ``model`` (a ``model_class``) as an HF checkpoint in ``directory``: its config
+    through ``config_to_hf(config)``, its weights through ``to_hf(arrays, config)`` (see
+    :func:`export_config` and :func:`write_hf`); returns ``directory``."""
+    config = export_config(model, model_class, exporter)
+    hf_arrays = to_hf(hf_checkpoint.model_arrays(model), config)
+    return write_hf(directory, config_to_hf(config), hf_arrays, dtype_of)

@@ -23,7 +23,7 @@ import numpy as np
 from kbridge.hub import safetensors_io
 from kbridge.hub.errors import ReleaseError
 
-__all__ = ["LazyArray", "assign", "build", "model_arrays", "pop", "read", "read_config",
+__all__ = ["LazyArray", "assign", "build", "load", "model_arrays", "pop", "read", "read_config",
            "read_weights", "strip_prefix", "write"]
 
 
@@ -173,10 +173,6 @@ class LazyArray(safetensors_io.LazyTensor):
                 return _read(start, stop).astype(cast, copy=False)
         return read, shape, transposed
 
-    def __array__(self, dtype=None, copy=None):
-        out = self.read()
-        return out if dtype is None else out.astype(dtype, copy=False)
-
     def __repr__(self):
         return f"LazyArray(shape={self.shape}, dtype={self.dtype})"
 
@@ -267,6 +263,19 @@ def assign(model, arrays, directory, quantize=None):
     release.assign_weights(model, ready, where=os.path.basename(os.path.normpath(directory)),
                            quantize=quantize)
     return model
+
+
+def load(directory, model_class, config_from_hf, to_kbridge, backend=None, quantize=None,
+         **kwargs):
+    """A ``model_class`` on ``backend`` with the weights of the checkpoint in ``directory``.
+
+    ``config_from_hf(hf_config)`` gives the model's config, ``to_kbridge(arrays, config)`` its
+    weights; ``kwargs`` (``dtype``, ``name``) go to the constructor; see :func:`assign`.
+    """
+    config = config_from_hf(read_config(directory))
+    weights = to_kbridge(read_weights(directory), config)
+    model = build(model_class, backend, **config, **kwargs)
+    return assign(model, weights, directory, quantize=quantize)
 
 
 def _numpy_dtype(name):

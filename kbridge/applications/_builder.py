@@ -212,6 +212,19 @@ def dense_top(x, classes, classifier_activation, weights, pool_name="avg_pool"):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
+def top(x, include_top, pooling, classes, classifier_activation, weights, *pool_names):
+    """``dense_top`` when ``include_top``, else ``pool(x, pooling, *pool_names)``."""
+    if include_top:
+        return dense_top(x, classes, classifier_activation, weights)
+    return pool(x, pooling, *pool_names)
+
+
+def weights_file(base_url, stem, include_top):
+    """``(file name, URL)`` of Keras's weights ``<stem>.h5``, or ``<stem>_notop.h5``."""
+    file_name = f"{stem}{'' if include_top else '_notop'}.h5"
+    return file_name, base_url + file_name
+
+
 def finish(img_input, input_tensor, outputs, name, weights, imagenet=None):
     """The Functional model, with ``weights`` loaded.
 
@@ -259,6 +272,7 @@ def named_constructor(constructor, title, summary):
 
 
 _PREPROCESSING = {
+    None: "The identity: the model rescales and normalises its inputs itself.",
     "caffe": "Caffe-style preprocessing: RGB to BGR, minus the ImageNet channel means, no "
              "scaling.",
     "tf": '"tf"-style preprocessing: pixels scaled to [-1, 1].',
@@ -267,10 +281,14 @@ _PREPROCESSING = {
 
 
 def preprocess_input_for(mode):
-    """A model module's ``preprocess_input``: ``imagenet_utils.preprocess_input`` in ``mode``."""
-
-    def preprocess_input(x, data_format=None):
-        return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+    """A model module's ``preprocess_input``: ``imagenet_utils.preprocess_input`` in ``mode``,
+    or the identity when ``mode`` is None (models that include their preprocessing)."""
+    if mode is None:
+        def preprocess_input(x, data_format=None):
+            return x
+    else:
+        def preprocess_input(x, data_format=None):
+            return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
 
     preprocess_input.__doc__ = _PREPROCESSING[mode]
     return preprocess_input

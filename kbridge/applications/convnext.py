@@ -94,8 +94,8 @@ def _convnext(variant, include_top, include_preprocessing, weights, input_tensor
     else:
         x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
         x = layers.LayerNormalization(epsilon=1e-6)(x)
-    file_name = f"{name}{'' if include_top else '_notop'}.h5"
-    return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))
+    return _b.finish(img_input, input_tensor, x, name, weights,
+                     _b.weights_file(_BASE_URL, name, include_top))
 
 
 def _constructor(variant):
@@ -117,9 +117,7 @@ ConvNeXtLarge = _constructor("large")
 ConvNeXtXLarge = _constructor("xlarge")
 
 
-def preprocess_input(x, data_format=None):
-    """The identity: ConvNeXt models normalise their inputs themselves."""
-    return x
+preprocess_input = _b.preprocess_input_for(None)
 
 
 decode_predictions = _imagenet_utils.decode_predictions

@@ -147,14 +147,20 @@ def _efficientnet(width, depth, default_size, dropout_rate, variant, include_top
     x = layers.Activation(activation, name="top_activation")(_bn(x, "top_bn", 0.99))
     x = _classifier(x, include_top, pooling, classes, classifier_activation, weights,
                    dropout_rate)
-    file_name = f"efficientnet{variant}{'' if include_top else '_notop'}.h5"
-    return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))
+    return _b.finish(img_input, input_tensor, x, name, weights,
+                     _b.weights_file(_BASE_URL, f"efficientnet{variant}", include_top))
 
 
 # variant: (width, depth, default size, dropout)
 _VARIANTS = {"b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3),
              "b3": (1.2, 1.4, 300, 0.3), "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4),
              "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5)}
+
+
+def _named(constructor, title, size):
+    """``constructor`` published as ``title``, documented with its default input size."""
+    return _b.named_constructor(constructor, title, f"{title} as a Functional model (default "
+                                f"input {size}x{size}); Keras's layer names and weights.")
 
 
 def _constructor(variant):
@@ -164,10 +170,7 @@ def _constructor(variant):
         return _efficientnet(*_VARIANTS[variant], variant, include_top, weights, input_tensor,
                              input_shape, pooling, classes, classifier_activation, name)
 
-    title = f"EfficientNet{variant.upper()}"
-    size = _VARIANTS[variant][2]
-    return _b.named_constructor(constructor, title, f"{title} as a Functional model (default "
-                                f"input {size}x{size}); Keras's layer names and weights.")
+    return _named(constructor, f"EfficientNet{variant.upper()}", _VARIANTS[variant][2])
 
 
 EfficientNetB0 = _constructor("b0")
@@ -180,9 +183,7 @@ EfficientNetB6 = _constructor("b6")
 EfficientNetB7 = _constructor("b7")
 
 
-def preprocess_input(x, data_format=None):
-    """The identity: EfficientNet models rescale and normalise their inputs themselves."""
-    return x
+preprocess_input = _b.preprocess_input_for(None)
 
 
 decode_predictions = _imagenet_utils.decode_predictions

@@ -14,6 +14,7 @@ from kbridge.applications import imagenet_utils as _imagenet_utils
 from kbridge.applications.efficientnet import _classifier
 from kbridge.applications.efficientnet import _conv_init
 from kbridge.applications.efficientnet import _mb_block
+from kbridge.applications.efficientnet import _named
 
 _BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
 # (kernel, repeats, filters in, filters out, expansion, se_ratio, stride, fused) per stage.
@@ -82,8 +83,8 @@ def _efficientnet_v2(variant, include_top, weights, input_tensor, input_shape, p
     x = layers.Activation(activation, name="top_activation")(x)
     x = _classifier(x, include_top, pooling, classes, classifier_activation, weights,
                     dropout_rate)
-    file_name = f"efficientnetv2-{variant}{'' if include_top else '_notop'}.h5"
-    return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))
+    return _b.finish(img_input, input_tensor, x, name, weights,
+                     _b.weights_file(_BASE_URL, f"efficientnetv2-{variant}", include_top))
 
 
 def _constructor(variant):
@@ -94,10 +95,7 @@ def _constructor(variant):
                                 pooling, classes, classifier_activation, include_preprocessing,
                                 name)
 
-    title = f"EfficientNetV2{variant.upper()}"
-    size = _VARIANTS[variant][2]
-    return _b.named_constructor(constructor, title, f"{title} as a Functional model (default "
-                                f"input {size}x{size}); Keras's layer names and weights.")
+    return _named(constructor, f"EfficientNetV2{variant.upper()}", _VARIANTS[variant][2])
 
 
 EfficientNetV2B0 = _constructor("b0")
@@ -109,9 +107,7 @@ EfficientNetV2M = _constructor("m")
 EfficientNetV2L = _constructor("l")
 
 
-def preprocess_input(x, data_format=None):
-    """The identity: EfficientNetV2 models scale their inputs themselves."""
-    return x
+preprocess_input = _b.preprocess_input_for(None)
 
 
 decode_predictions = _imagenet_utils.decode_predictions

@@ -87,13 +87,10 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
         pooled = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
         x = layers.Concatenate(axis=axis, name=f"mixed{9 + i}")(
             [branch1x1, branch3x3, branch3x3dbl, _conv_bn(pooled, 192, 1, 1)])
-    if include_top:
-        x = _b.dense_top(x, classes, classifier_activation, weights)
-    else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
-    file_name = (f"inception_v3_weights_tf_dim_ordering_tf_kernels"
-                 f"{'' if include_top else '_notop'}.h5")
-    return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _URL + file_name))
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights,
+               "global_average_pooling2d", "global_max_pooling2d")
+    return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
+        _URL, "inception_v3_weights_tf_dim_ordering_tf_kernels", include_top))
 
 
 preprocess_input = _b.preprocess_input_for("tf")

@@ -197,9 +197,7 @@ def MobileNetV3Large(input_shape=None, alpha=1.0, minimalistic=False, include_to
                          classifier_activation, include_preprocessing, name)
 
 
-def preprocess_input(x, data_format=None):
-    """The identity: MobileNetV3 models rescale their inputs themselves."""
-    return x
+preprocess_input = _b.preprocess_input_for(None)
 
 
 decode_predictions = _imagenet_utils.decode_predictions

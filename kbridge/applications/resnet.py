@@ -84,39 +84,34 @@ def _build_resnet(depths, preact, weights_name, include_top, weights, input_tens
         x = _stack(x, filters, blocks, stride, f"conv{i + 2}", preact)
     if preact:
         x = layers.Activation("relu", name="post_relu")(_bn(x, "post_bn"))
-    if include_top:
-        x = _b.dense_top(x, classes, classifier_activation, weights)
-    else:
-        x = _b.pool(x, pooling)
-    suffix = "" if include_top else "_notop"
-    file_name = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    return _b.finish(img_input, input_tensor, x, name, weights,
-                     (file_name, _BASE_URL + file_name))
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights)
+    return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
+        _BASE_URL, f"{weights_name}_weights_tf_dim_ordering_tf_kernels", include_top))
 
 
-def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-             pooling=None, classes=1000, classifier_activation="softmax", name="resnet50"):
-    """ResNet50 (He et al. 2015) as a Functional model; Keras's layer names and weights.
-
-    Example:
-        >>> model = ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3))
-    """
-    return _build_resnet((3, 4, 6, 3), False, "resnet50", include_top, weights, input_tensor,
-                        input_shape, pooling, classes, classifier_activation, name)
+_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
-def ResNet101(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-              pooling=None, classes=1000, classifier_activation="softmax", name="resnet101"):
-    """ResNet101 as a Functional model (see :func:`ResNet50`)."""
-    return _build_resnet((3, 4, 23, 3), False, "resnet101", include_top, weights, input_tensor,
-                        input_shape, pooling, classes, classifier_activation, name)
+def _constructor(depth, preact):
+    """``ResNet<depth>``, or ``ResNet<depth>V2`` (pre-activation blocks) when ``preact``."""
+    title = f"ResNet{depth}{'V2' if preact else ''}"
+    weights_name = title.lower()
+
+    def constructor(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
+                    pooling=None, classes=1000, classifier_activation="softmax",
+                    name=weights_name):
+        return _build_resnet(_BLOCKS[depth], preact, weights_name, include_top, weights,
+                             input_tensor, input_shape, pooling, classes,
+                             classifier_activation, name)
+
+    paper = "He et al. 2016, identity mappings" if preact else "He et al. 2015"
+    return _b.named_constructor(constructor, title, f"{title} ({paper}) as a Functional model; "
+                                "Keras's layer names and weights.")
 
 
-def ResNet152(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-              pooling=None, classes=1000, classifier_activation="softmax", name="resnet152"):
-    """ResNet152 as a Functional model (see :func:`ResNet50`)."""
-    return _build_resnet((3, 8, 36, 3), False, "resnet152", include_top, weights, input_tensor,
-                        input_shape, pooling, classes, classifier_activation, name)
+ResNet50 = _constructor(50, preact=False)
+ResNet101 = _constructor(101, preact=False)
+ResNet152 = _constructor(152, preact=False)
 
 
 preprocess_input = _b.preprocess_input_for("caffe")

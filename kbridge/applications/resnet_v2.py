@@ -6,32 +6,12 @@ Example:
 
 from kbridge.applications import _builder as _b
 from kbridge.applications import imagenet_utils as _imagenet_utils
-from kbridge.applications.resnet import _build_resnet
+from kbridge.applications.resnet import _constructor
 
 
-def ResNet50V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-               pooling=None, classes=1000, classifier_activation="softmax", name="resnet50v2"):
-    """ResNet50V2 (He et al. 2016, identity mappings) as a Functional model."""
-    return _build_resnet((3, 4, 6, 3), True, "resnet50v2", include_top, weights, input_tensor,
-                         input_shape, pooling, classes, classifier_activation, name)
-
-
-def ResNet101V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-                pooling=None, classes=1000, classifier_activation="softmax",
-                name="resnet101v2"):
-    """ResNet101V2 as a Functional model (see :func:`ResNet50V2`)."""
-    return _build_resnet((3, 4, 23, 3), True, "resnet101v2", include_top, weights,
-                         input_tensor, input_shape, pooling, classes, classifier_activation,
-                         name)
-
-
-def ResNet152V2(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
-                pooling=None, classes=1000, classifier_activation="softmax",
-                name="resnet152v2"):
-    """ResNet152V2 as a Functional model (see :func:`ResNet50V2`)."""
-    return _build_resnet((3, 8, 36, 3), True, "resnet152v2", include_top, weights,
-                         input_tensor, input_shape, pooling, classes, classifier_activation,
-                         name)
+ResNet50V2 = _constructor(50, preact=True)
+ResNet101V2 = _constructor(101, preact=True)
+ResNet152V2 = _constructor(152, preact=True)
 
 
 preprocess_input = _b.preprocess_input_for("tf")

@@ -32,9 +32,8 @@ def _build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape,
     else:
         x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
     tag = f"vgg{sum(convs_per_block) + 3}"
-    file_name = f"{tag}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    return _b.finish(img_input, input_tensor, x, name, weights,
-                     (file_name, f"{_BASE_URL}{tag}/{file_name}"))
+    return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
+        f"{_BASE_URL}{tag}/", f"{tag}_weights_tf_dim_ordering_tf_kernels", include_top))
 
 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,

@@ -65,12 +65,10 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
     x = layers.Activation("relu", name="block14_sepconv1_act")(x)
     x = _sep_bn(x, 2048, "block14_sepconv2")
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
-    if include_top:
-        x = _b.dense_top(x, classes, classifier_activation, weights)
-    else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
-    file_name = f"xception_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
-    return _b.finish(img_input, input_tensor, x, name, weights, (file_name, _BASE_URL + file_name))
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights,
+               "global_average_pooling2d", "global_max_pooling2d")
+    return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
+        _BASE_URL, "xception_weights_tf_dim_ordering_tf_kernels", include_top))
 
 
 preprocess_input = _b.preprocess_input_for("tf")

@@ -11,7 +11,7 @@ are skipped.
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
-from model_zoo._blocks import export_config, write_hf
+from model_zoo._blocks import export_hf
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_clip_to_hf",
@@ -150,11 +150,8 @@ def load_hf_clip(directory, backend=None, dtype=None, name="clip", quantize=None
     """
     from model_zoo.multimodal.clip import CLIPModel
 
-    hf_config, arrays = hf_checkpoint.read(directory)
-    config = config_from_hf(hf_config)
-    weights = hf_to_kbridge_weights(arrays, config)
-    model = hf_checkpoint.build(CLIPModel, backend, **config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
+    return hf_checkpoint.load(directory, CLIPModel, config_from_hf, hf_to_kbridge_weights,
+                              backend, quantize, dtype=dtype, name=name)
 
 
 def export_clip_to_hf(model, directory):
@@ -167,9 +164,8 @@ def export_clip_to_hf(model, directory):
     """
     from model_zoo.multimodal.clip import CLIPModel
 
-    config = export_config(model, CLIPModel, "export_clip_to_hf")
-    arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    return write_hf(directory, config_to_hf(config), arrays, "logit_scale")
+    return export_hf(model, CLIPModel, "export_clip_to_hf", directory, config_to_hf,
+                     kbridge_to_hf_weights, "logit_scale")
 
 
 def register():

@@ -118,12 +118,14 @@ _BLOCK_WEIGHTS = (
 _LEGACY_SUFFIXES = {".LayerNorm.weight": ".LayerNorm.gamma", ".LayerNorm.bias": ".LayerNorm.beta"}
 
 
-def _weight_table(config):
-    """``[(hf_name, kbridge_path, kind)]`` for every weight of a BERT encoder."""
-    table = list(_EMBEDDING_WEIGHTS)
+def _weight_table(config, embedding_weights=_EMBEDDING_WEIGHTS, block_weights=_BLOCK_WEIGHTS,
+                  hf_layers="encoder.layer"):
+    """``[(hf_name, kbridge_path, kind)]`` for every weight of a BERT encoder (DistilBERT
+    passes its own tables and ``hf_layers`` prefix)."""
+    table = list(embedding_weights)
     for i in range(config["num_layers"]):
-        table.extend((f"encoder.layer.{i}.{hf}", f"transformer_layer_{i}/{ours}", kind)
-                     for hf, ours, kind in _BLOCK_WEIGHTS)
+        table.extend((f"{hf_layers}.{i}.{hf}", f"transformer_layer_{i}/{ours}", kind)
+                     for hf, ours, kind in block_weights)
     return table
 
 
@@ -199,11 +201,8 @@ def load_hf_bert(directory, backend=None, dtype=None, quantize=None):
     """
     from model_zoo.text.bert import BertEncoder
 
-    hf_config = hf_checkpoint.read_config(directory)
-    config = config_from_hf(hf_config)
-    arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config)
-    model = hf_checkpoint.build(BertEncoder, backend, **config, dtype=dtype)
-    return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
+    return hf_checkpoint.load(directory, BertEncoder, config_from_hf, hf_to_kbridge_weights,
+                              backend, quantize, dtype=dtype)
 
 
 def export_bert_to_hf(model, directory):

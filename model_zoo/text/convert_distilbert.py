@@ -28,31 +28,25 @@ _CONFIG_KEYS = {
     "initializer_range": ("initializer_range", 0.02),
 }
 _PREFIXES = ("distilbert.",)
-_EMBEDDING_WEIGHTS = (
-    ("embeddings.word_embeddings.weight", "embeddings/word_embeddings/embeddings", "copy"),
-    ("embeddings.position_embeddings.weight", "embeddings/position_embeddings", "copy"),
-    ("embeddings.LayerNorm.weight", "embeddings/layer_norm/gamma", "copy"),
-    ("embeddings.LayerNorm.bias", "embeddings/layer_norm/beta", "copy"),
-)
-# Array layouts as in convert_bert: query/key/value kernels are (hidden, heads, head_dim).
-_BLOCK_WEIGHTS = (
-    ("attention.q_lin.weight", "self_attention/query/kernel", "in_heads"),
-    ("attention.q_lin.bias", "self_attention/query/bias", "heads"),
-    ("attention.k_lin.weight", "self_attention/key/kernel", "in_heads"),
-    ("attention.k_lin.bias", "self_attention/key/bias", "heads"),
-    ("attention.v_lin.weight", "self_attention/value/kernel", "in_heads"),
-    ("attention.v_lin.bias", "self_attention/value/bias", "heads"),
-    ("attention.out_lin.weight", "self_attention/attention_output/kernel", "heads_out"),
-    ("attention.out_lin.bias", "self_attention/attention_output/bias", "copy"),
-    ("sa_layer_norm.weight", "attention_layer_norm/gamma", "copy"),
-    ("sa_layer_norm.bias", "attention_layer_norm/beta", "copy"),
-    ("ffn.lin1.weight", "intermediate/kernel", "transpose"),
-    ("ffn.lin1.bias", "intermediate/bias", "copy"),
-    ("ffn.lin2.weight", "output/kernel", "transpose"),
-    ("ffn.lin2.bias", "output/bias", "copy"),
-    ("output_layer_norm.weight", "output_layer_norm/gamma", "copy"),
-    ("output_layer_norm.bias", "output_layer_norm/beta", "copy"),
-)
+# BERT's weight tables (kbridge paths and array layouts) without token types, under
+# DistilBERT's module names.
+_EMBEDDING_WEIGHTS = tuple(w for w in convert_bert._EMBEDDING_WEIGHTS if "token_type" not in w[0])
+_MODULES = {
+    "attention.self.query": "attention.q_lin", "attention.self.key": "attention.k_lin",
+    "attention.self.value": "attention.v_lin", "attention.output.dense": "attention.out_lin",
+    "attention.output.LayerNorm": "sa_layer_norm", "intermediate.dense": "ffn.lin1",
+    "output.dense": "ffn.lin2", "output.LayerNorm": "output_layer_norm",
+}
+
+
+def _renamed(bert_name):
+    module, leaf = bert_name.rsplit(".", 1)
+    return f"{_MODULES[module]}.{leaf}"
+
+
+_BLOCK_WEIGHTS = tuple((_renamed(hf), ours, kind)
+                       for hf, ours, kind in convert_bert._BLOCK_WEIGHTS)
+
 # DistilBERT's LayerNorms use this epsilon whatever the config says.
 LAYER_NORM_EPSILON = 1e-12
 
@@ -87,11 +81,8 @@ def config_to_hf(config):
 
 
 def _weight_table(config):
-    table = list(_EMBEDDING_WEIGHTS)
-    for i in range(config["num_layers"]):
-        table.extend((f"transformer.layer.{i}.{hf}", f"transformer_layer_{i}/{ours}", kind)
-                     for hf, ours, kind in _BLOCK_WEIGHTS)
-    return table
+    return convert_bert._weight_table(config, _EMBEDDING_WEIGHTS, _BLOCK_WEIGHTS,
+                                      "transformer.layer")
 
 
 def hf_to_kbridge_weights(arrays, config):
@@ -122,11 +113,8 @@ def load_hf_distilbert(directory, backend=None, dtype=None, quantize=None):
     """
     from model_zoo.text.bert import BertEncoder
 
-    hf_config, arrays = hf_checkpoint.read(directory)
-    config = config_from_hf(hf_config)
-    weights = hf_to_kbridge_weights(dict(arrays), config)
-    model = hf_checkpoint.build(BertEncoder, backend, **config, dtype=dtype, name="distilbert_encoder")
-    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
+    return hf_checkpoint.load(directory, BertEncoder, config_from_hf, hf_to_kbridge_weights,
+                              backend, quantize, dtype=dtype, name="distilbert_encoder")
 
 
 def export_distilbert_to_hf(model, directory):

@@ -14,13 +14,11 @@ token embedding: HF checkpoints omit ``lm_head.weight`` (or hold a copy equal to
 Only numpy (and kbridge's own safetensors reader/writer) is needed: no torch, no transformers.
 """
 
-import os
-
 import numpy as np
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
-from model_zoo._blocks import export_config, write_hf
+from model_zoo._blocks import export_hf
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_gpt2_to_hf", "load_hf_gpt2",
            "hf_to_kbridge_weights", "kbridge_to_hf_weights", "register"]
@@ -150,12 +148,8 @@ def load_hf_gpt2(directory, backend=None, dtype=None, name="gpt2", quantize=None
     """
     from model_zoo.text.gpt2 import GPT2CausalLM
 
-    directory = os.fspath(directory)
-    hf_config = hf_checkpoint.read_config(directory)
-    config = config_from_hf(hf_config)
-    arrays = hf_to_kbridge_weights(hf_checkpoint.read_weights(directory), config)
-    model = hf_checkpoint.build(GPT2CausalLM, backend, **config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, arrays, directory, quantize=quantize)
+    return hf_checkpoint.load(directory, GPT2CausalLM, config_from_hf, hf_to_kbridge_weights,
+                              backend, quantize, dtype=dtype, name=name)
 
 
 def export_gpt2_to_hf(model, directory):
@@ -171,9 +165,8 @@ def export_gpt2_to_hf(model, directory):
     """
     from model_zoo.text.gpt2 import GPT2CausalLM
 
-    config = export_config(model, GPT2CausalLM, "export_gpt2_to_hf")
-    hf_arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    return write_hf(directory, config_to_hf(config), hf_arrays, "transformer.wte.weight")
+    return export_hf(model, GPT2CausalLM, "export_gpt2_to_hf", directory, config_to_hf,
+                     kbridge_to_hf_weights, "transformer.wte.weight")
 
 
 def register():

@@ -13,7 +13,7 @@ import numpy as np
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
-from model_zoo._blocks import check_activation, export_config, write_hf
+from model_zoo._blocks import check_activation, export_hf
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_resnet_to_hf",
@@ -110,11 +110,8 @@ def load_hf_resnet(directory, backend=None, dtype=None, name="resnet", quantize=
     """
     from model_zoo.vision.resnet import ResNetBackbone
 
-    hf_config, arrays = hf_checkpoint.read(directory)
-    config = config_from_hf(hf_config)
-    weights = hf_to_kbridge_weights(arrays, config)
-    model = hf_checkpoint.build(ResNetBackbone, backend, **config, dtype=dtype, name=name)
-    return hf_checkpoint.assign(model, weights, directory, quantize=quantize)
+    return hf_checkpoint.load(directory, ResNetBackbone, config_from_hf, hf_to_kbridge_weights,
+                              backend, quantize, dtype=dtype, name=name)
 
 
 def export_resnet_to_hf(model, directory):
@@ -122,9 +119,8 @@ def export_resnet_to_hf(model, directory):
     returns ``directory``."""
     from model_zoo.vision.resnet import ResNetBackbone
 
-    config = export_config(model, ResNetBackbone, "export_resnet_to_hf")
-    arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    return write_hf(directory, config_to_hf(config), arrays, "embedder.embedder.convolution.weight")
+    return export_hf(model, ResNetBackbone, "export_resnet_to_hf", directory, config_to_hf,
+                     kbridge_to_hf_weights, "embedder.embedder.convolution.weight")
 
 
 def register():

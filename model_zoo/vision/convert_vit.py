@@ -10,7 +10,7 @@ the patch convolution ``[out, in, kh, kw]`` becomes kbridge's ``[kh, kw, in, out
 
 from kbridge.hub.errors import ReleaseError
 from model_zoo import hf_checkpoint
-from model_zoo._blocks import check_activation, export_config, write_hf
+from model_zoo._blocks import check_activation, export_hf
 from model_zoo.vision import _common
 
 __all__ = ["config_from_hf", "config_to_hf", "detect", "export_vit_to_hf", "load_hf_vit",
@@ -143,9 +143,8 @@ def export_vit_to_hf(model, directory):
     outputs (a backbone without pooler: load it with ``add_pooling_layer=False``)."""
     from model_zoo.vision.vit import ViTBackbone
 
-    config = export_config(model, ViTBackbone, "export_vit_to_hf")
-    arrays = kbridge_to_hf_weights(hf_checkpoint.model_arrays(model), config)
-    return write_hf(directory, config_to_hf(config), arrays, "layernorm.weight")
+    return export_hf(model, ViTBackbone, "export_vit_to_hf", directory, config_to_hf,
+                     kbridge_to_hf_weights, "layernorm.weight")
 
 
 def register():
