@@ -1,9 +1,8 @@
 """Activation layers with parameters: ReLU, LeakyReLU, PReLU, ELU, Softmax."""
 
-from kbridge import activations, constraints, initializers, ops, regularizers
+from kbridge import activations, ops
 from kbridge.errors import KbridgeError
 from kbridge.layers.layer import Layer
-from kbridge.saving import registry
 
 __all__ = ["ELU", "LeakyReLU", "PReLU", "ReLU", "Softmax"]
 
@@ -24,6 +23,8 @@ class ReLU(Layer):
         >>> kbridge.layers.ReLU(max_value=6.0)(np.array([-1.0, 3.0, 9.0]))   # [0, 3, 6]
     """
 
+    _config_attrs = ("max_value", "negative_slope", "threshold")
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
@@ -37,15 +38,11 @@ class ReLU(Layer):
         return activations.relu(inputs, negative_slope=self.negative_slope,
                                 max_value=self.max_value, threshold=self.threshold)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"max_value": self.max_value, "negative_slope": self.negative_slope,
-                       "threshold": self.threshold})
-        return config
-
 
 class LeakyReLU(Layer):
     """``x`` if positive, else ``negative_slope * x``. Example: ``LeakyReLU(0.3)(x)``."""
+
+    _config_attrs = ("negative_slope",)
 
     def __init__(self, negative_slope=0.3, **kwargs):
         if "alpha" in kwargs:  # Keras 2 name
@@ -56,11 +53,6 @@ class LeakyReLU(Layer):
 
     def call(self, inputs):
         return ops.leaky_relu(inputs, negative_slope=self.negative_slope)
-
-    def get_config(self):
-        config = super().get_config()
-        config["negative_slope"] = self.negative_slope
-        return config
 
 
 class PReLU(Layer):
@@ -74,9 +66,7 @@ class PReLU(Layer):
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None,
                  shared_axes=None, **kwargs):
         super().__init__(**kwargs)
-        self.alpha_initializer = initializers.get(alpha_initializer)
-        self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        self.alpha_constraint = constraints.get(alpha_constraint)
+        self._set_weight_args("alpha", alpha_initializer, alpha_regularizer, alpha_constraint)
         if shared_axes is None:
             self.shared_axes = None
         elif isinstance(shared_axes, (list, tuple)):
@@ -89,10 +79,7 @@ class PReLU(Layer):
         shape = list(input_shape[1:])
         for axis in self.shared_axes or ():
             shape[axis - 1] = 1
-        self.alpha = self.add_weight(name="alpha", shape=shape,
-                                     initializer=self.alpha_initializer,
-                                     regularizer=self.alpha_regularizer,
-                                     constraint=self.alpha_constraint)
+        self.alpha = self._add_weight_from("alpha", "alpha", shape)
         self.built = True
 
     def call(self, inputs):
@@ -102,12 +89,7 @@ class PReLU(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "alpha_initializer": registry.serialize(self.alpha_initializer),
-            "alpha_regularizer": registry.serialize(self.alpha_regularizer),
-            "alpha_constraint": registry.serialize(self.alpha_constraint),
-            "shared_axes": self.shared_axes,
-        })
+        config.update({**self._weight_config("alpha"), "shared_axes": self.shared_axes})
         return config
 
 
@@ -118,6 +100,8 @@ class ELU(Layer):
         >>> kbridge.layers.ELU(alpha=1.0)(np.array([-1.0, 2.0]))
     """
 
+    _config_attrs = ("alpha",)
+
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = alpha
@@ -126,11 +110,6 @@ class ELU(Layer):
     def call(self, inputs):
         return ops.elu(inputs, alpha=self.alpha)
 
-    def get_config(self):
-        config = super().get_config()
-        config["alpha"] = self.alpha
-        return config
-
 
 class Softmax(Layer):
     """Softmax along ``axis``; masked positions (``mask`` False) get probability 0.
@@ -138,6 +117,8 @@ class Softmax(Layer):
     Example:
         >>> kbridge.layers.Softmax()(np.array([[1.0, 2.0, 3.0]]), mask=np.array([[1, 1, 0]], bool))
     """
+
+    _config_attrs = ("axis",)
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -161,8 +142,3 @@ class Softmax(Layer):
                 return ops.exp(ops.subtract(inputs, lse))
             return ops.softmax(inputs, axis=self.axis[0])
         return ops.softmax(inputs, axis=self.axis)
-
-    def get_config(self):
-        config = super().get_config()
-        config["axis"] = self.axis
-        return config

@@ -20,6 +20,7 @@ __all__ = [
 class _AdaptivePooling(Layer):
     _rank = None
     _op = None
+    _config_attrs = ("output_size", "data_format")
 
     def __init__(self, output_size, data_format=None, **kwargs):
         rank = self._rank
@@ -54,10 +55,6 @@ class _AdaptivePooling(Layer):
 
     def compute_output_shape(self, input_shape):
         return self.compute_output_spec(KerasTensor(tuple(input_shape), "float32")).shape
-
-    def get_config(self):
-        return {**super().get_config(), "output_size": self.output_size,
-                "data_format": self.data_format}
 
 
 class AdaptiveAveragePooling1D(_AdaptivePooling):

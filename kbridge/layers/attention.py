@@ -497,6 +497,8 @@ class Attention(Layer):
         (2, 4, 3)
     """
 
+    _config_attrs = ("use_scale", "score_mode", "dropout", "seed")
+
     def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if score_mode not in ("dot", "concat"):
@@ -580,12 +582,6 @@ class Attention(Layer):
             return None
         return previous_mask[0]
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"use_scale": self.use_scale, "score_mode": self.score_mode,
-                       "dropout": self.dropout, "seed": self.seed})
-        return config
-
 
 class AdditiveAttention(Attention):
     """Additive (Bahdanau) attention: scores ``sum(scale * tanh(query + key))``.
@@ -594,6 +590,8 @@ class AdditiveAttention(Attention):
         >>> kbridge.layers.AdditiveAttention()([np.ones((2, 4, 3)), np.ones((2, 6, 3))]).shape
         (2, 4, 3)
     """
+
+    _config_attrs = ("use_scale", "dropout", "seed")
 
     def __init__(self, use_scale=True, dropout=0.0, **kwargs):
         kwargs.pop("score_mode", None)
@@ -612,8 +610,3 @@ class AdditiveAttention(Attention):
         if self.scale is not None:
             summed = ops.multiply(self.scale, summed)
         return ops.sum(summed, axis=-1)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["score_mode"]
-        return config

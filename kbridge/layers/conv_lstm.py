@@ -19,7 +19,7 @@ from kbridge.layers.convolution import (normalize_data_format, normalize_padding
                                         normalize_tuple)
 from kbridge.layers.layer import InputSpec, Layer
 from kbridge.layers.rnn import (_DropoutCellMixin, _dropout_mask, _FlatConfigRNN,
-                                _unit_forget_bias, get_activation, serialize_activation)
+                                get_activation, serialize_activation)
 
 __all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
 
@@ -92,11 +92,7 @@ class ConvLSTMCell(_DropoutCellMixin, Layer):
         self.state_size = [size, size]
         self._add_kernels(self.kernel_size + (self.input_dim, 4 * self.filters),
                           self.kernel_size + (self.filters, 4 * self.filters))
-        self.bias = None
-        if self.use_bias:
-            init = (_unit_forget_bias(self.bias_initializer, self.filters)
-                    if self.unit_forget_bias else None)
-            self.bias = self._add_bias((4 * self.filters,), initializer=init)
+        self.bias = self._add_lstm_bias(self.filters)
         self.built = True
 
     def output_spatial_dims(self, spatial=None):

@@ -9,10 +9,10 @@ Kernel layouts are Keras 3's, so weights move between the two unchanged:
   ``(*(1,) * rank, in_channels * depth_multiplier, filters)``
 """
 
-from kbridge import initializers, ops
+from kbridge import ops
 from kbridge.backend.common import config as backend_config
 from kbridge.errors import ArgumentError
-from kbridge.layers.layer import InputSpec, Layer, _get_constraint, _get_regularizer
+from kbridge.layers.layer import InputSpec, Layer
 from kbridge.saving import registry
 
 __all__ = [
@@ -163,24 +163,6 @@ class _ConvBase(Layer):
             raise LayerArgumentError("`strides > 1` is not supported together with `dilation_rate > 1`. "
                                f"Received: strides={self.strides}, "
                                f"dilation_rate={self.dilation_rate}")
-
-    def _set_weight_args(self, prefix, initializer, regularizer, constraint):
-        """Stores ``<prefix>_initializer``, ``<prefix>_regularizer`` and ``<prefix>_constraint``."""
-        setattr(self, f"{prefix}_initializer", initializers.get(initializer))
-        setattr(self, f"{prefix}_regularizer", _get_regularizer(regularizer))
-        setattr(self, f"{prefix}_constraint", _get_constraint(constraint))
-
-    def _add_weight_from(self, prefix, name, shape):
-        """A weight made with the ``<prefix>_*`` initializer, regularizer and constraint."""
-        return self.add_weight(name=name, shape=shape,
-                               initializer=getattr(self, f"{prefix}_initializer"),
-                               regularizer=getattr(self, f"{prefix}_regularizer"),
-                               constraint=getattr(self, f"{prefix}_constraint"))
-
-    def _weight_config(self, *prefixes):
-        """The serialized ``<prefix>_*`` arguments, in Keras's key order."""
-        return {f"{prefix}_{kind}": registry.serialize(getattr(self, f"{prefix}_{kind}"))
-                for kind in ("initializer", "regularizer", "constraint") for prefix in prefixes}
 
     def _add_bias(self, channels):
         self.bias = self._add_weight_from("bias", "bias", (channels,)) if self.use_bias else None

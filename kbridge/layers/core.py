@@ -5,7 +5,7 @@ import marshal
 import re
 import types
 
-from kbridge import activations, constraints, initializers, ops, regularizers
+from kbridge import activations, initializers, ops
 from kbridge.errors import ArgumentError, KbridgeError, ShapeError
 from kbridge.layers.layer import InputSpec, Layer
 from kbridge.saving import registry
@@ -68,8 +68,9 @@ class _LoRAQuantizeMixin:
         return tuple(1 if i in axes else d for i, d in enumerate(self._base_shape))
 
     # --- variables ---------------------------------------------------------------------
-    def _add_base_weight(self, shape, initializer, regularizer, constraint):
-        """Create the weight (float, or int8 + scale under a quantized dtype policy)."""
+    def _add_base_weight(self, shape):
+        """Create the weight (float, or int8 + scale under a quantized dtype policy) from the
+        ``<base>_*`` constructor arguments."""
         self._base_shape = tuple(shape)
         mode = self.quantization_mode
         if mode in ("int8", "int4"):
@@ -82,9 +83,7 @@ class _LoRAQuantizeMixin:
                 name=self._scale_name, shape=self._scale_shape(), initializer="ones",
                 trainable=False))
             return
-        setattr(self, self._base, self.add_weight(
-            name=self._base, shape=shape, initializer=initializer, regularizer=regularizer,
-            constraint=constraint))
+        setattr(self, self._base, self._add_weight_from(self._base, self._base, shape))
         if mode == "float8":
             self._float8_build()
 
@@ -396,6 +395,13 @@ class _LoRAQuantizeMixin:
             self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
 
 
+def _biased_activation(layer, x):
+    """``layer.activation(x + layer.bias)``, or ``layer.activation(x)`` without a bias."""
+    if layer.bias is not None:
+        x = ops.add(x, layer.bias)
+    return layer.activation(x)
+
+
 class Dense(_LoRAQuantizeMixin, Layer):
     """Densely connected layer: ``activation(inputs @ kernel + bias)`` on the last axis.
 
@@ -418,12 +424,8 @@ class Dense(_LoRAQuantizeMixin, Layer):
             raise KbridgeError(f"`units` must be a positive integer. Received: units={units}")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_args("kernel", kernel_initializer, kernel_regularizer, kernel_constraint)
+        self._set_weight_args("bias", bias_initializer, bias_regularizer, bias_constraint)
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -432,15 +434,8 @@ class Dense(_LoRAQuantizeMixin, Layer):
         if input_dim is None:
             raise ShapeError("The last dimension of the input to Dense must be known. "
                              f"Received: input_shape={tuple(input_shape)}")
-        self._add_base_weight((input_dim, self.units), self.kernel_initializer,
-                              self.kernel_regularizer, self.kernel_constraint)
-        if self.use_bias:
-            self.bias = self.add_weight(name="bias", shape=(self.units,),
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        else:
-            self.bias = None
+        self._add_base_weight((input_dim, self.units))
+        self.bias = self._add_weight_from("bias", "bias", (self.units,)) if self.use_bias else None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
         self._finish_build()
@@ -460,9 +455,7 @@ class Dense(_LoRAQuantizeMixin, Layer):
                 a, b = self._lora_pair()
                 lora = ops.matmul(ops.matmul(ops.cast(inputs, "float32"), a), b)
                 x = ops.add(x, ops.cast(ops.multiply(lora, self._lora_scale()), ops.dtype(x)))
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return _biased_activation(self, x)
 
     def get_config(self):
         config = super().get_config()
@@ -470,12 +463,7 @@ class Dense(_LoRAQuantizeMixin, Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": registry.serialize(self.kernel_initializer),
-            "bias_initializer": registry.serialize(self.bias_initializer),
-            "kernel_regularizer": registry.serialize(self.kernel_regularizer),
-            "bias_regularizer": registry.serialize(self.bias_regularizer),
-            "kernel_constraint": registry.serialize(self.kernel_constraint),
-            "bias_constraint": registry.serialize(self.bias_constraint),
+            **self._weight_config("kernel", "bias"),
         })
         return self._lora_quant_config(config)
 
@@ -597,26 +585,16 @@ class EinsumDense(_LoRAQuantizeMixin, Layer):
                                      else tuple(output_shape))
         self.bias_axes = bias_axes
         self.activation = activations.get(activation)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel_constraint = constraints.get(kernel_constraint)
-        self.bias_constraint = constraints.get(bias_constraint)
+        self._set_weight_args("kernel", kernel_initializer, kernel_regularizer, kernel_constraint)
+        self._set_weight_args("bias", bias_initializer, bias_regularizer, bias_constraint)
 
     def build(self, input_shape):
         kernel_shape, bias_shape, full = _einsum_shapes(
             self.equation, self.bias_axes, input_shape, self.partial_output_shape)
         self.full_output_shape = full
-        self._add_base_weight(kernel_shape, self.kernel_initializer, self.kernel_regularizer,
-                              self.kernel_constraint)
-        if bias_shape is not None:
-            self.bias = self.add_weight(name="bias", shape=bias_shape,
-                                        initializer=self.bias_initializer,
-                                        regularizer=self.bias_regularizer,
-                                        constraint=self.bias_constraint)
-        else:
-            self.bias = None
+        self._add_base_weight(kernel_shape)
+        self.bias = (None if bias_shape is None
+                     else self._add_weight_from("bias", "bias", bias_shape))
         self.built = True
         self._finish_build()
 
@@ -655,9 +633,7 @@ class EinsumDense(_LoRAQuantizeMixin, Layer):
                 x = ops.tensordot(inputs, kernel, axes=k)
             else:
                 x = ops.einsum(self.equation, inputs, kernel)
-        if self.bias is not None:
-            x = ops.add(x, self.bias)
-        return self.activation(x)
+        return _biased_activation(self, x)
 
     def get_config(self):
         config = super().get_config()
@@ -666,13 +642,9 @@ class EinsumDense(_LoRAQuantizeMixin, Layer):
             "equation": self.equation,
             "activation": activations.serialize(self.activation),
             "bias_axes": self.bias_axes,
-            "kernel_initializer": registry.serialize(self.kernel_initializer),
-            "bias_initializer": registry.serialize(self.bias_initializer),
-            "kernel_regularizer": registry.serialize(self.kernel_regularizer),
-            "bias_regularizer": registry.serialize(self.bias_regularizer),
+            **self._weight_config("kernel", "bias", kinds=("initializer", "regularizer")),
             "activity_regularizer": registry.serialize(self.activity_regularizer),
-            "kernel_constraint": registry.serialize(self.kernel_constraint),
-            "bias_constraint": registry.serialize(self.bias_constraint),
+            **self._weight_config("kernel", "bias", kinds=("constraint",)),
         })
         return self._lora_quant_config(config)
 
@@ -700,9 +672,8 @@ class Embedding(_LoRAQuantizeMixin, Layer):
         self.output_dim = int(output_dim)
         if embeddings_initializer == "uniform":  # Keras's short name for RandomUniform
             embeddings_initializer = initializers.RandomUniform()
-        self.embeddings_initializer = initializers.get(embeddings_initializer)
-        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
-        self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self._set_weight_args("embeddings", embeddings_initializer, embeddings_regularizer,
+                              embeddings_constraint)
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero
         if weights is not None:
@@ -714,8 +685,7 @@ class Embedding(_LoRAQuantizeMixin, Layer):
     def build(self, input_shape=None):
         if self.built:
             return
-        self._add_base_weight((self.input_dim, self.output_dim), self.embeddings_initializer,
-                              self.embeddings_regularizer, self.embeddings_constraint)
+        self._add_base_weight((self.input_dim, self.output_dim))
         self.built = True
         self._finish_build()
 
@@ -757,10 +727,9 @@ class Embedding(_LoRAQuantizeMixin, Layer):
         config.update({
             "input_dim": self.input_dim,
             "output_dim": self.output_dim,
-            "embeddings_initializer": registry.serialize(self.embeddings_initializer),
-            "embeddings_regularizer": registry.serialize(self.embeddings_regularizer),
+            **self._weight_config("embeddings", kinds=("initializer", "regularizer")),
             "activity_regularizer": registry.serialize(self.activity_regularizer),
-            "embeddings_constraint": registry.serialize(self.embeddings_constraint),
+            **self._weight_config("embeddings", kinds=("constraint",)),
             "mask_zero": self.mask_zero,
         })
         return self._lora_quant_config(config)
@@ -901,6 +870,8 @@ class Masking(Layer):
         >>> kbridge.layers.Masking(0.0)(np.zeros((1, 2, 3), "float32"))   # mask [[F, F]]
     """
 
+    _config_attrs = ("mask_value",)
+
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
         self.mask_value = mask_value
@@ -912,8 +883,3 @@ class Masking(Layer):
     def call(self, inputs):
         keep = ops.any(ops.not_equal(inputs, self.mask_value), axis=-1, keepdims=True)
         return ops.multiply(inputs, ops.cast(keep, ops.dtype(inputs)))
-
-    def get_config(self):
-        config = super().get_config()
-        config["mask_value"] = self.mask_value
-        return config

@@ -20,7 +20,7 @@ from kbridge.backend.common.keras_tensor import KerasTensor
 from kbridge.backend.common.structure import flatten as _flatten
 from kbridge.backend.common.structure import map_structure
 from kbridge.backend.common.variables import Variable
-from kbridge.errors import KbridgeError, ShapeError
+from kbridge.errors import ArgumentError, KbridgeError, ShapeError
 from kbridge.saving import registry
 
 # The ``training`` flag of the outermost call, inherited by nested calls that omit it.
@@ -363,6 +363,30 @@ class Layer:
         return variable
 
     add_variable = add_weight
+
+    # A weight's constructor arguments ``<prefix>_initializer``, ``_regularizer`` and
+    # ``_constraint`` (``kernel_initializer`` ...), stored, used and serialized together.
+    def _set_weight_args(self, prefix, initializer, regularizer, constraint):
+        """Stores ``<prefix>_initializer``, ``<prefix>_regularizer`` and ``<prefix>_constraint``."""
+        from kbridge import initializers
+
+        setattr(self, f"{prefix}_initializer", initializers.get(initializer))
+        setattr(self, f"{prefix}_regularizer", _get_regularizer(regularizer))
+        setattr(self, f"{prefix}_constraint", _get_constraint(constraint))
+
+    def _add_weight_from(self, prefix, name, shape, **kwargs):
+        """A weight made with the ``<prefix>_*`` initializer, regularizer and constraint
+        (``kwargs``: more :meth:`add_weight` arguments)."""
+        return self.add_weight(name=name, shape=shape,
+                               initializer=getattr(self, f"{prefix}_initializer"),
+                               regularizer=getattr(self, f"{prefix}_regularizer"),
+                               constraint=getattr(self, f"{prefix}_constraint"), **kwargs)
+
+    def _weight_config(self, *prefixes, kinds=("initializer", "regularizer", "constraint")):
+        """The serialized ``<prefix>_<kind>`` arguments, in Keras's key order (prefixes vary
+        fastest)."""
+        return {f"{prefix}_{kind}": registry.serialize(getattr(self, f"{prefix}_{kind}"))
+                for kind in kinds for prefix in prefixes}
 
     def get_weights(self):
         """The values of :attr:`weights` as numpy arrays (copies: later training leaves them
@@ -780,6 +804,9 @@ class Layer:
         return previous_mask if self.supports_masking else None
 
     # --- config ---------------------------------------------------------------------
+    # Constructor arguments that get_config lists as stored: ``config[name] = getattr(self, name)``.
+    _config_attrs = ()
+
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable,
                   "dtype": registry.serialize(self.dtype_policy)}
@@ -787,6 +814,7 @@ class Layer:
             config["batch_input_shape"] = list(self._input_shape_arg)
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = registry.serialize(self.activity_regularizer)
+        config.update((name, getattr(self, name)) for name in self._config_attrs)
         return config
 
     @classmethod
@@ -919,6 +947,13 @@ def _seed_generator_class():
     from kbridge.random.seed_generator import SeedGenerator
 
     return SeedGenerator
+
+
+def _check_layer(value, name="layer"):
+    """Raises unless ``value``, a wrapper's argument ``name``, is a Layer."""
+    if not isinstance(value, Layer):
+        raise ArgumentError(f"`{name}` must be a kbridge Layer instance. "
+                            f"Received: {name}={value!r}")
 
 
 def _get_regularizer(identifier):

@@ -3,7 +3,7 @@
 from kbridge import backend, initializers, ops
 from kbridge.backend.common import config as backend_config
 from kbridge.layers.convolution import LayerArgumentError
-from kbridge.layers.layer import InputSpec, Layer, _get_constraint, _get_regularizer
+from kbridge.layers.layer import InputSpec, Layer
 from kbridge.saving import registry
 
 __all__ = [
@@ -21,35 +21,20 @@ class _AffineNorm(Layer):
         super().__init__(**kwargs)
         self.center = bool(center)
         self.scale = bool(scale)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = _get_regularizer(beta_regularizer)
-        self.gamma_regularizer = _get_regularizer(gamma_regularizer)
-        self.beta_constraint = _get_constraint(beta_constraint)
-        self.gamma_constraint = _get_constraint(gamma_constraint)
+        self._set_weight_args("beta", beta_initializer, beta_regularizer, beta_constraint)
+        self._set_weight_args("gamma", gamma_initializer, gamma_regularizer, gamma_constraint)
         self.supports_masking = True
 
-    def _add_gamma(self, shape):
-        return self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
-                               regularizer=self.gamma_regularizer,
-                               constraint=self.gamma_constraint, autocast=False)
-
-    def _add_beta(self, shape):
-        return self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
-                               regularizer=self.beta_regularizer,
-                               constraint=self.beta_constraint, autocast=False)
+    def _add_affine(self, name, shape):
+        """The ``gamma`` or ``beta`` weight, kept in its own dtype (no autocast)."""
+        return self._add_weight_from(name, name, shape, autocast=False)
 
     def get_config(self):
         config = super().get_config()
         config.update({
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": registry.serialize(self.beta_initializer),
-            "gamma_initializer": registry.serialize(self.gamma_initializer),
-            "beta_regularizer": registry.serialize(self.beta_regularizer),
-            "gamma_regularizer": registry.serialize(self.gamma_regularizer),
-            "beta_constraint": registry.serialize(self.beta_constraint),
-            "gamma_constraint": registry.serialize(self.gamma_constraint),
+            **self._weight_config("beta", "gamma"),
         })
         return config
 
@@ -110,8 +95,8 @@ class BatchNormalization(_AffineNorm):
     def build(self, input_shape):
         _check_axis(self.axis, len(input_shape))
         shape = (input_shape[self.axis],)
-        self.gamma = self._add_gamma(shape) if self.scale else None
-        self.beta = self._add_beta(shape) if self.center else None
+        self.gamma = self._add_affine("gamma", shape) if self.scale else None
+        self.beta = self._add_affine("beta", shape) if self.center else None
         self.moving_mean = self.add_weight(name="moving_mean", shape=shape,
                                            initializer=self.moving_mean_initializer,
                                            trainable=False, autocast=False)
@@ -211,8 +196,10 @@ class LayerNormalization(_AffineNorm):
         # As in Keras, the axis becomes a sorted list once built (and so in the config).
         self.axis = sorted(self.axis) if isinstance(self.axis, list) else [self.axis]
         shape = tuple(input_shape[a] for a in self.axis)
-        self.gamma = self._add_gamma(shape) if (self.scale or self.rms_scaling) else None
-        self.beta = self._add_beta(shape) if (self.center and not self.rms_scaling) else None
+        self.gamma = (self._add_affine("gamma", shape) if self.scale or self.rms_scaling
+                      else None)
+        self.beta = (self._add_affine("beta", shape) if self.center and not self.rms_scaling
+                     else None)
         self.built = True
 
     def call(self, inputs):
@@ -262,8 +249,8 @@ class GroupNormalization(_AffineNorm):
             raise LayerArgumentError(f"The number of channels ({dim}) must be a multiple of `groups` "
                                f"and at least `groups`. Received: groups={self.groups}")
         self.input_spec = InputSpec(ndim=len(input_shape), axes={self.axis: dim})
-        self.gamma = self._add_gamma((dim,)) if self.scale else None
-        self.beta = self._add_beta((dim,)) if self.center else None
+        self.gamma = self._add_affine("gamma", (dim,)) if self.scale else None
+        self.beta = self._add_affine("beta", (dim,)) if self.center else None
         self.built = True
 
     def call(self, inputs):
@@ -304,6 +291,8 @@ class UnitNormalization(Layer):
         >>> kbridge.layers.UnitNormalization()(np.array([[3.0, 4.0]]))   # [[0.6, 0.8]]
     """
 
+    _config_attrs = ("axis",)
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = _int_or_int_list(axis)
@@ -311,11 +300,6 @@ class UnitNormalization(Layer):
 
     def call(self, inputs):
         return ops.normalize(inputs, axis=self.axis, order=2, epsilon=1e-12)
-
-    def get_config(self):
-        config = super().get_config()
-        config["axis"] = self.axis
-        return config
 
 
 class RMSNormalization(Layer):
@@ -325,6 +309,8 @@ class RMSNormalization(Layer):
         >>> kbridge.layers.RMSNormalization()(np.random.rand(2, 8).astype("float32")).shape
         (2, 8)
     """
+
+    _config_attrs = ("axis", "epsilon")
 
     def __init__(self, axis=-1, epsilon=1e-6, **kwargs):
         super().__init__(**kwargs)
@@ -344,8 +330,3 @@ class RMSNormalization(Layer):
 
     def call(self, x):
         return ops.rms_normalization(x, scale=self.scale, axis=self.axis, epsilon=self.epsilon)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"axis": self.axis, "epsilon": self.epsilon})
-        return config

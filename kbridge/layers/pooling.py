@@ -18,6 +18,7 @@ __all__ = [
 class _Pooling(Layer):
     rank = None
     pool_mode = None
+    _config_attrs = ("pool_size", "padding", "strides", "data_format")
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -33,11 +34,25 @@ class _Pooling(Layer):
         return pool(inputs, pool_size=self.pool_size, strides=self.strides,
                     padding=self.padding, data_format=self.data_format)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"pool_size": self.pool_size, "padding": self.padding,
-                       "strides": self.strides, "data_format": self.data_format})
-        return config
+
+class _Pooling2D(_Pooling):
+    """Pools images; ``pool_size`` defaults to ``(2, 2)``."""
+
+    rank = 2
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class _Pooling3D(_Pooling):
+    """Pools volumes; ``pool_size`` defaults to ``(2, 2, 2)``."""
+
+    rank = 3
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
+                 **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class MaxPooling1D(_Pooling):
@@ -51,7 +66,7 @@ class MaxPooling1D(_Pooling):
     rank, pool_mode = 1, "max"
 
 
-class MaxPooling2D(_Pooling):
+class MaxPooling2D(_Pooling2D):
     """Max over ``pool_size`` windows of an image; 'same' padding keeps ``ceil(size / stride)``.
 
     Example:
@@ -59,14 +74,10 @@ class MaxPooling2D(_Pooling):
         (1, 3, 3, 3)
     """
 
-    rank, pool_mode = 2, "max"
-
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+    pool_mode = "max"
 
 
-class MaxPooling3D(_Pooling):
+class MaxPooling3D(_Pooling3D):
     """Max over ``pool_size`` windows of a volume.
 
     Example:
@@ -74,11 +85,7 @@ class MaxPooling3D(_Pooling):
         (1, 2, 2, 2, 2)
     """
 
-    rank, pool_mode = 3, "max"
-
-    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+    pool_mode = "max"
 
 
 class AveragePooling1D(_Pooling):
@@ -92,7 +99,7 @@ class AveragePooling1D(_Pooling):
     rank, pool_mode = 1, "average"
 
 
-class AveragePooling2D(_Pooling):
+class AveragePooling2D(_Pooling2D):
     """Mean over ``pool_size`` windows of an image.
 
     Example:
@@ -100,14 +107,10 @@ class AveragePooling2D(_Pooling):
         (1, 2, 2, 3)
     """
 
-    rank, pool_mode = 2, "average"
-
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+    pool_mode = "average"
 
 
-class AveragePooling3D(_Pooling):
+class AveragePooling3D(_Pooling3D):
     """Mean over ``pool_size`` windows of a volume.
 
     Example:
@@ -115,15 +118,12 @@ class AveragePooling3D(_Pooling):
         (1, 2, 2, 2, 2)
     """
 
-    rank, pool_mode = 3, "average"
-
-    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
-        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+    pool_mode = "average"
 
 
 class _GlobalPooling(Layer):
     rank = None
+    _config_attrs = ("data_format", "keepdims")
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):
         super().__init__(**kwargs)
@@ -134,11 +134,6 @@ class _GlobalPooling(Layer):
     def _spatial_axes(self):
         start = 1 if self.data_format == "channels_last" else 2
         return tuple(range(start, start + self.rank))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"data_format": self.data_format, "keepdims": self.keepdims})
-        return config
 
 
 class _GlobalMax(_GlobalPooling):

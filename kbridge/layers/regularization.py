@@ -56,6 +56,8 @@ def _check_rate(rate, upper_inclusive=True):
 class _RateDropout(Layer):
     """``rate``, ``noise_shape`` and ``seed`` of Dropout and AlphaDropout."""
 
+    _config_attrs = ("rate", "seed", "noise_shape")
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = _check_rate(rate)
@@ -67,11 +69,6 @@ class _RateDropout(Layer):
             return None
         shape = ops.shape(inputs)
         return tuple(shape[i] if d is None else d for i, d in enumerate(self.noise_shape))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape})
-        return config
 
 
 class Dropout(_RateDropout):
@@ -95,6 +92,7 @@ class Dropout(_RateDropout):
 
 class _SpatialDropout(Dropout):
     _rank = 1
+    _config_attrs = ("rate", "seed", "data_format")
 
     def __init__(self, rate, seed=None, data_format=None, **kwargs):
         super().__init__(rate, seed=seed, **kwargs)
@@ -108,12 +106,6 @@ class _SpatialDropout(Dropout):
             return (shape[0], shape[1]) + ones
         return (shape[0],) + ones + (shape[-1],)
 
-    def get_config(self):
-        config = super().get_config()
-        del config["noise_shape"]
-        config["data_format"] = self.data_format
-        return config
-
 
 class SpatialDropout1D(_SpatialDropout):
     """Drops whole feature channels of ``(batch, steps, channels)`` inputs in training.
@@ -122,13 +114,10 @@ class SpatialDropout1D(_SpatialDropout):
         >>> kbridge.layers.SpatialDropout1D(0.2)(x, training=True)
     """
 
+    _config_attrs = ("rate", "seed")
+
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(rate, seed=seed, data_format="channels_last", **kwargs)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["data_format"]
-        return config
 
 
 class SpatialDropout2D(_SpatialDropout):
@@ -150,6 +139,8 @@ class GaussianNoise(Layer):
         >>> kbridge.layers.GaussianNoise(0.1, seed=0)(x, training=True)
     """
 
+    _config_attrs = ("stddev", "seed")
+
     def __init__(self, stddev, seed=None, **kwargs):
         super().__init__(**kwargs)
         if stddev < 0:
@@ -165,11 +156,6 @@ class GaussianNoise(Layer):
                        dtype=ops.dtype(inputs), seed=self.seed_generator)
         return ops.add(inputs, noise)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"stddev": self.stddev, "seed": self.seed})
-        return config
-
 
 class GaussianDropout(Layer):
     """Multiplies inputs by Gaussian noise of mean 1, std ``sqrt(rate / (1 - rate))``, in training.
@@ -177,6 +163,8 @@ class GaussianDropout(Layer):
     Example:
         >>> kbridge.layers.GaussianDropout(0.2, seed=0)(x, training=True)
     """
+
+    _config_attrs = ("rate", "seed")
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -192,11 +180,6 @@ class GaussianDropout(Layer):
                        seed=self.seed_generator)
         return ops.multiply(inputs, noise)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"rate": self.rate, "seed": self.seed})
-        return config
-
 
 class ActivityRegularization(Layer):
     """Passes its input through and adds ``l1 * sum|x| + l2 * sum x^2`` (per sample) to losses.
@@ -204,6 +187,8 @@ class ActivityRegularization(Layer):
     Example:
         >>> layer = kbridge.layers.ActivityRegularization(l2=1e-3); y = layer(x); layer.losses
     """
+
+    _config_attrs = ("l1", "l2")
 
     def __init__(self, l1=0.0, l2=0.0, **kwargs):
         super().__init__(activity_regularizer=regularizers.L1L2(l1=l1, l2=l2), **kwargs)
@@ -217,7 +202,6 @@ class ActivityRegularization(Layer):
     def get_config(self):
         config = super().get_config()
         config.pop("activity_regularizer", None)  # rebuilt from l1/l2
-        config.update({"l1": self.l1, "l2": self.l2})
         return config
 
 

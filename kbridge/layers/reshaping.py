@@ -58,6 +58,8 @@ class Flatten(Layer):
         (2, 12)
     """
 
+    _config_attrs = ("data_format",)
+
     def __init__(self, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.data_format = standardize_data_format(data_format)
@@ -73,11 +75,6 @@ class Flatten(Layer):
             return ops.reshape(inputs, (-1, int(math.prod(rest))))
         return ops.reshape(inputs, (shape[0], -1))
 
-    def get_config(self):
-        config = super().get_config()
-        config["data_format"] = self.data_format
-        return config
-
 
 class Reshape(Layer):
     """Reshapes the non-batch dims to ``target_shape`` (one entry may be -1).
@@ -86,6 +83,8 @@ class Reshape(Layer):
         >>> kbridge.layers.Reshape((3, -1))(np.ones((2, 12), "float32")).shape
         (2, 3, 4)
     """
+
+    _config_attrs = ("target_shape",)
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -113,14 +112,11 @@ class Reshape(Layer):
             return ops.reshape(inputs, (inputs.shape[0],) + target)
         return ops.reshape(inputs, (-1,) + target)
 
-    def get_config(self):
-        config = super().get_config()
-        config["target_shape"] = self.target_shape
-        return config
-
 
 class Permute(Layer):
     """Permutes the non-batch axes; ``dims`` counts from 1. Example: ``Permute((2, 1))``."""
+
+    _config_attrs = ("dims",)
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -133,11 +129,6 @@ class Permute(Layer):
     def call(self, inputs):
         return ops.transpose(inputs, (0,) + self.dims)
 
-    def get_config(self):
-        config = super().get_config()
-        config["dims"] = self.dims
-        return config
-
 
 class RepeatVector(Layer):
     """Repeats a ``(batch, features)`` input ``n`` times: ``(batch, n, features)``.
@@ -146,6 +137,8 @@ class RepeatVector(Layer):
         >>> kbridge.layers.RepeatVector(3)(np.ones((2, 4), "float32")).shape
         (2, 3, 4)
     """
+
+    _config_attrs = ("n",)
 
     def __init__(self, n, **kwargs):
         super().__init__(**kwargs)
@@ -157,14 +150,10 @@ class RepeatVector(Layer):
     def call(self, inputs):
         return ops.repeat(ops.expand_dims(inputs, 1), self.n, axis=1)
 
-    def get_config(self):
-        config = super().get_config()
-        config["n"] = self.n
-        return config
-
 
 class _Cropping(Layer):
     _rank = 1
+    _config_attrs = ("cropping", "data_format")
 
     def __init__(self, cropping, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -185,25 +174,16 @@ class _Cropping(Layer):
             index[axis] = slice(before, (size - after) if size is not None else (-after or None))
         return inputs[tuple(index)]
 
-    def get_config(self):
-        config = super().get_config()
-        config["cropping"] = self.cropping
-        config["data_format"] = self.data_format
-        return config
-
 
 class Cropping1D(_Cropping):
     """Crops the steps axis of ``(batch, steps, features)``. Example: ``Cropping1D((1, 2))``."""
+
+    _config_attrs = ("cropping",)
 
     def __init__(self, cropping=(1, 1), **kwargs):
         pair = (cropping,) if isinstance(cropping, int) else (tuple(cropping),)
         super().__init__(pair, data_format="channels_last", **kwargs)
         self.cropping = self._crop_pairs[0]
-
-    def get_config(self):
-        config = super().get_config()
-        del config["data_format"]
-        return config
 
 
 class Cropping2D(_Cropping):
@@ -276,6 +256,8 @@ class ZeroPadding3D(_ZeroPadding):
 class UpSampling1D(Layer):
     """Repeats each step ``size`` times. Example: ``UpSampling1D(2)`` maps 3 steps to 6."""
 
+    _config_attrs = ("size",)
+
     def __init__(self, size=2, **kwargs):
         super().__init__(**kwargs)
         self.size = int(size)
@@ -283,11 +265,6 @@ class UpSampling1D(Layer):
 
     def call(self, inputs):
         return ops.repeat(inputs, self.size, axis=1)
-
-    def get_config(self):
-        config = super().get_config()
-        config["size"] = self.size
-        return config
 
 
 _INTERPOLATIONS = ("bicubic", "bilinear", "lanczos3", "lanczos5", "nearest")
@@ -300,6 +277,8 @@ class UpSampling2D(Layer):
         >>> kbridge.layers.UpSampling2D(2)(np.ones((1, 3, 3, 1), "float32")).shape
         (1, 6, 6, 1)
     """
+
+    _config_attrs = ("size", "data_format", "interpolation")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
@@ -323,15 +302,11 @@ class UpSampling2D(Layer):
         return ops.image.resize(inputs, (h * self.size[0], w * self.size[1]),
                                 interpolation=self.interpolation, data_format=self.data_format)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"size": self.size, "data_format": self.data_format,
-                       "interpolation": self.interpolation})
-        return config
-
 
 class UpSampling3D(Layer):
     """Repeats voxels ``size`` times along each spatial axis. Example: ``UpSampling3D(2)``."""
+
+    _config_attrs = ("size", "data_format")
 
     def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -344,8 +319,3 @@ class UpSampling3D(Layer):
         for axis, n in zip(_spatial_axes(5, self.data_format, 3), self.size):
             x = ops.repeat(x, n, axis=axis)
         return x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"size": self.size, "data_format": self.data_format})
-        return config

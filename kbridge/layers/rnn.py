@@ -10,7 +10,7 @@ from kbridge import ops
 from kbridge.backend.common import context, naming
 from kbridge.backend.common.keras_tensor import KerasTensor
 from kbridge.errors import ArgumentError
-from kbridge.layers.layer import Layer, map_structure
+from kbridge.layers.layer import Layer, _check_layer, map_structure
 from kbridge.saving import registry
 
 __all__ = [
@@ -70,6 +70,27 @@ def _deserialize_layer(config):
     if isinstance(config, Layer) or config is None:
         return config
     return registry.deserialize(config)
+
+
+class _LayerArgs:
+    """Config of a layer built around other layers: each constructor argument named in
+    ``_layer_args`` (mapped to the attribute holding it: a layer, a list of layers or None) is
+    serialized by :meth:`_layer_args_config` and rebuilt by :meth:`from_config`."""
+
+    _layer_args = {}
+
+    def _layer_args_config(self):
+        return {arg: registry.serialize(getattr(self, attr))
+                for arg, attr in self._layer_args.items()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for arg in cls._layer_args.keys() & config.keys():
+            value = config[arg]
+            config[arg] = ([_deserialize_layer(v) for v in value] if isinstance(value, list)
+                           else _deserialize_layer(value))
+        return super().from_config(config)
 
 
 def _swap_batch_time(x):
@@ -193,6 +214,14 @@ class _DropoutCellMixin:
                                initializer=initializer or self.bias_initializer,
                                regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
+    def _add_lstm_bias(self, units):
+        """The ``(4 * units,)`` bias of LSTM gates ``i, f, c, o`` (None without ``use_bias``);
+        ``unit_forget_bias`` starts the forget gate at one."""
+        if not self.use_bias:
+            return None
+        init = _unit_forget_bias(self.bias_initializer, units) if self.unit_forget_bias else None
+        return self._add_bias((4 * units,), initializer=init)
+
     def _weights_config(self, *kinds):
         """The serialized ``<weight>_<kind>`` arguments, weights varying fastest."""
         return {f"{name}_{kind}": _serialize(getattr(self, f"{name}_{kind}"))
@@ -253,6 +282,12 @@ class _CellBase(_DropoutCellMixin, Layer):
     def _add_cell_kernels(self, input_dim, width):
         self._add_kernels((input_dim, width), (self.units, width))
 
+    def _dropped(self, sequence, state, training):
+        """``sequence`` and the recurrent ``state`` times their dropout masks (in training)."""
+        dp, rdp = self._masks(training)
+        return (sequence if dp is None else sequence * dp,
+                state if rdp is None else state * rdp)
+
     def get_initial_state(self, batch_size=None):
         sizes = _state_sizes(self)
         return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in sizes]
@@ -293,20 +328,27 @@ class SimpleRNNCell(_CellBase):
         self.built = True
 
     def call(self, sequence, states, training=False):
-        prev = _first_state(states)
-        dp, rdp = self._masks(training)
-        if dp is not None:
-            sequence = sequence * dp
+        sequence, prev = self._dropped(sequence, _first_state(states), training)
         h = ops.matmul(sequence, self.kernel)
         if self.bias is not None:
             h = h + self.bias
-        if rdp is not None:
-            prev = prev * rdp
         output = self.activation(h + ops.matmul(prev, self.recurrent_kernel))
         return output, ([output] if _is_nested(states) else output)
 
 
-class LSTMCell(_CellBase):
+class _GatedCell(_CellBase):
+    """A cell whose gates squash with ``recurrent_activation`` (LSTM, GRU)."""
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = get_activation(recurrent_activation)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "recurrent_activation": serialize_activation(self.recurrent_activation)}
+
+
+class LSTMCell(_GatedCell):
     """One step of a long short-term memory cell (gates ``i, f, c, o``; state ``[h, c]``).
 
     Example:
@@ -315,28 +357,19 @@ class LSTMCell(_CellBase):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  unit_forget_bias=True, **kwargs):
-        super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation = get_activation(recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, **kwargs)
         self.unit_forget_bias = unit_forget_bias
         self.state_size = [units, units]
         self.output_size = units
 
     def build(self, input_shape):
         self._add_cell_kernels(input_shape[-1], 4 * self.units)
-        self.bias = None
-        if self.use_bias:
-            init = (_unit_forget_bias(self.bias_initializer, self.units)
-                    if self.unit_forget_bias else None)
-            self.bias = self._add_bias((4 * self.units,), initializer=init)
+        self.bias = self._add_lstm_bias(self.units)
         self.built = True
 
     def call(self, sequence, states, training=False):
-        h_prev, c_prev = states[0], states[1]
-        dp, rdp = self._masks(training)
-        if dp is not None:
-            sequence = sequence * dp
-        if rdp is not None:
-            h_prev = h_prev * rdp
+        sequence, h_prev = self._dropped(sequence, states[0], training)
+        c_prev = states[1]
         z = ops.matmul(sequence, self.kernel) + ops.matmul(h_prev, self.recurrent_kernel)
         if self.bias is not None:
             z = z + self.bias
@@ -349,13 +382,10 @@ class LSTMCell(_CellBase):
         return h, [h, c]
 
     def get_config(self):
-        config = super().get_config()
-        config.update(recurrent_activation=serialize_activation(self.recurrent_activation),
-                      unit_forget_bias=self.unit_forget_bias)
-        return config
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
-class GRUCell(_CellBase):
+class GRUCell(_GatedCell):
     """One step of a gated recurrent unit (gates ``z, r, h``); ``reset_after`` as in Keras.
 
     Example:
@@ -364,8 +394,7 @@ class GRUCell(_CellBase):
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  reset_after=True, **kwargs):
-        super().__init__(units, activation=activation, **kwargs)
-        self.recurrent_activation = get_activation(recurrent_activation)
+        super().__init__(units, activation, recurrent_activation, **kwargs)
         self.reset_after = reset_after
         self.state_size = units
         self.output_size = units
@@ -381,10 +410,7 @@ class GRUCell(_CellBase):
 
     def call(self, sequence, states, training=False):
         h_prev = _first_state(states)
-        dp, rdp = self._masks(training)
-        if dp is not None:
-            sequence = sequence * dp
-        h_rec = h_prev * rdp if rdp is not None else h_prev
+        sequence, h_rec = self._dropped(sequence, h_prev, training)
         if self.bias is not None and self.reset_after:
             input_bias, recurrent_bias = self.bias[0], self.bias[1]
         else:
@@ -413,13 +439,10 @@ class GRUCell(_CellBase):
         return h, ([h] if _is_nested(states) else h)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(recurrent_activation=serialize_activation(self.recurrent_activation),
-                      reset_after=self.reset_after)
-        return config
+        return {**super().get_config(), "reset_after": self.reset_after}
 
 
-class StackedRNNCells(Layer):
+class StackedRNNCells(_LayerArgs, Layer):
     """Several cells applied one after another within each time step.
 
     Example:
@@ -477,18 +500,14 @@ class StackedRNNCells(Layer):
             new_states.append(cell_new)
         return inputs, new_states
 
-    def get_config(self):
-        return {**super().get_config(), "cells": [registry.serialize(c) for c in self.cells]}
+    _layer_args = {"cells": "cells"}
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["cells"] = [_deserialize_layer(c) for c in config["cells"]]
-        return super().from_config(config)
+    def get_config(self):
+        return {**super().get_config(), **self._layer_args_config()}
 
 
 # --- the generic RNN layer -----------------------------------------------------------------
-class RNN(Layer):
+class RNN(_LayerArgs, Layer):
     """Runs a cell over the time axis of ``(batch, time, features)`` inputs.
 
     ``mask`` (``(batch, time)`` booleans) skips steps: a masked step keeps the previous
@@ -702,16 +721,10 @@ class RNN(Layer):
             "zero_output_for_mask": self.zero_output_for_mask,
         }
 
-    def get_config(self):
-        config = {**super().get_config(), **self._rnn_config()}
-        config["cell"] = registry.serialize(self.cell)
-        return config
+    _layer_args = {"cell": "cell"}
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["cell"] = _deserialize_layer(config["cell"])
-        return super().from_config(config)
+    def get_config(self):
+        return {**super().get_config(), **self._rnn_config(), **self._layer_args_config()}
 
 
 # --- SimpleRNN / LSTM / GRU: an RNN that owns its cell's arguments ---------------------------
@@ -813,7 +826,7 @@ def _remove_prefix(name, prefix):
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-class Bidirectional(Layer):
+class Bidirectional(_LayerArgs, Layer):
     """Runs a recurrent layer forwards and a copy backwards, and merges the two outputs.
 
     ``merge_mode`` is "concat" (default), "sum", "mul", "ave" or None (a list of both).
@@ -824,12 +837,9 @@ class Bidirectional(Layer):
 
     def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None,
                  **kwargs):
-        if not isinstance(layer, Layer):
-            raise LayerArgumentError("`layer` must be a kbridge Layer instance. "
-                               f"Received: layer={layer!r}")
-        if backward_layer is not None and not isinstance(backward_layer, Layer):
-            raise LayerArgumentError("`backward_layer` must be a kbridge Layer instance. "
-                               f"Received: backward_layer={backward_layer!r}")
+        _check_layer(layer)
+        if backward_layer is not None:
+            _check_layer(backward_layer, "backward_layer")
         if merge_mode not in ("sum", "mul", "ave", "concat", None):
             raise LayerArgumentError("`merge_mode` must be one of 'sum', 'mul', 'ave', 'concat' or "
                                f"None. Received: merge_mode={merge_mode!r}")
@@ -927,22 +937,14 @@ class Bidirectional(Layer):
 
     reset_states = reset_state
 
+    _layer_args = {"layer": "forward_layer", "backward_layer": "backward_layer"}
+
     def get_config(self):
-        config = {**super().get_config(), "merge_mode": self.merge_mode}
-        config["layer"] = registry.serialize(self.forward_layer)
-        config["backward_layer"] = registry.serialize(self.backward_layer)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = _deserialize_layer(config["layer"])
-        if config.get("backward_layer") is not None:
-            config["backward_layer"] = _deserialize_layer(config["backward_layer"])
-        return super().from_config(config)
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                **self._layer_args_config()}
 
 
-class TimeDistributed(Layer):
+class TimeDistributed(_LayerArgs, Layer):
     """Applies a layer to every time step (axis 1) of its input independently.
 
     Example:
@@ -950,9 +952,7 @@ class TimeDistributed(Layer):
     """
 
     def __init__(self, layer, **kwargs):
-        if not isinstance(layer, Layer):
-            raise LayerArgumentError("`layer` must be a kbridge Layer instance. "
-                               f"Received: layer={layer!r}")
+        _check_layer(layer)
         super().__init__(**kwargs)
         self.layer = layer
         self.supports_masking = True
@@ -990,11 +990,7 @@ class TimeDistributed(Layer):
     def compute_mask(self, inputs, mask):
         return mask
 
-    def get_config(self):
-        return {**super().get_config(), "layer": registry.serialize(self.layer)}
+    _layer_args = {"layer": "layer"}
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = _deserialize_layer(config["layer"])
-        return super().from_config(config)
+    def get_config(self):
+        return {**super().get_config(), **self._layer_args_config()}

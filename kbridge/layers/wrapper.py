@@ -3,7 +3,7 @@
 from kbridge import initializers, ops
 from kbridge.backend.common import naming
 from kbridge.errors import ArgumentError
-from kbridge.layers.layer import InputSpec, Layer
+from kbridge.layers.layer import InputSpec, Layer, _check_layer
 from kbridge.saving import registry
 
 __all__ = ["Wrapper", "SpectralNormalization"]
@@ -20,9 +20,7 @@ class Wrapper(Layer):
     """
 
     def __init__(self, layer, **kwargs):
-        if not isinstance(layer, Layer):
-            raise ArgumentError("`layer` must be a kbridge Layer instance. "
-                                f"Received: layer={layer!r}")
+        _check_layer(layer)
         super().__init__(**kwargs)
         self.layer = layer
 
