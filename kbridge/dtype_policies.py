@@ -1,10 +1,9 @@
 """Dtype policies: the dtype a layer computes in and the dtype its variables are stored in."""
 
-import collections.abc
-import re
 
 from kbridge.backend.common.dtypes import FLOAT_TYPES, floatx, standardize_dtype
 from kbridge.errors import ArgumentError, DTypeError
+from kbridge.utils.path_map import PathMap
 
 _MIXED = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
 _global_policy = None
@@ -160,7 +159,7 @@ def _from_quantized_name(name):
     return quantized_policy(mode, source)
 
 
-class DTypePolicyMap(DTypePolicy, collections.abc.MutableMapping):
+class DTypePolicyMap(DTypePolicy, PathMap):
     """Layer paths (or regexes over them) -> dtype policies, with a default for the rest.
 
     Lookup tries the exact path first, then every key as a regex that must match the whole
@@ -185,9 +184,7 @@ class DTypePolicyMap(DTypePolicy, collections.abc.MutableMapping):
             raise ArgumentError("`policy_map` must be a dict of path -> policy. "
                                 f"Received: {type(policy_map).__name__}")
         self._default_policy_arg = default_policy
-        self._policy_map = {}
-        for key, policy in (policy_map or {}).items():
-            self[key] = policy
+        PathMap.__init__(self, policy_map)
 
     @property
     def default_policy(self):
@@ -200,48 +197,27 @@ class DTypePolicyMap(DTypePolicy, collections.abc.MutableMapping):
     compute_dtype = property(lambda self: self.default_policy.compute_dtype)
     variable_dtype = property(lambda self: self.default_policy.variable_dtype)
 
-    def __getitem__(self, key):
-        if key in self._policy_map:
-            return self._policy_map[key]
-        matches = [p for p in self._policy_map if re.fullmatch(p, key)]
-        if len(matches) > 1:
-            raise ArgumentError(f"Path {key!r} matches several dtype policy keys: {matches}. "
-                                "Each path may match at most one key of a DTypePolicyMap.")
-        return self._policy_map[matches[0]] if matches else self.default_policy
+    def _check(self, key, policy):
+        return get(policy)
 
-    def __setitem__(self, key, policy):
-        if key in self._policy_map:
-            raise ArgumentError(f"{key!r} is already in the DTypePolicyMap (with "
-                                f"{self._policy_map[key]!r}); keys must not repeat.")
-        self._policy_map[key] = get(policy)
-
-    def __delitem__(self, key):
-        return self._policy_map.pop(key)
-
-    def __contains__(self, key):
-        return key in self._policy_map
-
-    def __iter__(self):
-        return iter(self._policy_map)
-
-    def __len__(self):
-        return len(self._policy_map)
+    def _default(self):
+        return self.default_policy
 
     def __eq__(self, other):
         return (isinstance(other, DTypePolicyMap) and other.default_policy == self.default_policy
-                and other._policy_map == self._policy_map)
+                and other._entries == self._entries)
 
     __hash__ = None
 
     def __repr__(self):
-        mapping = [(k, v.name) for k, v in self._policy_map.items()]
+        mapping = [(k, v.name) for k, v in self._entries.items()]
         return f"<DTypePolicyMap default_policy={self.default_policy.name}, mapping={mapping}>"
 
     def get_config(self):
         default = self._default_policy_arg
         return {"default_policy": serialize(default) if isinstance(default, DTypePolicy)
                 else default,
-                "policy_map": {k: serialize(v) for k, v in self._policy_map.items()}}
+                "policy_map": {k: serialize(v) for k, v in self._entries.items()}}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -5,7 +5,6 @@ Nothing here imports a framework: device lists, meshes and process start-up are 
 steps of each backend read :func:`distribution` to shard their work.
 """
 
-import collections.abc
 import contextlib
 import math
 import os
@@ -13,6 +12,7 @@ import re
 import sys
 
 from kbridge.errors import KbridgeError
+from kbridge.utils.path_map import PathMap
 
 _state = {"distribution": None, "processes": None}  # processes: (engine, rank, world)
 
@@ -382,7 +382,7 @@ class ModelParallel(Distribution):
         return self._layout_map[path]
 
 
-class LayoutMap(collections.abc.MutableMapping):
+class LayoutMap(PathMap):
     """``{regex: TensorLayout}``: a variable takes the layout whose key matches its path
     (``re.search``); an exact key wins; two matching keys are an error.
 
@@ -392,33 +392,19 @@ class LayoutMap(collections.abc.MutableMapping):
         >>> layout_map["sequential/dense/kernel"].axes       # (None, 'model')
     """
 
+    _error = DistributionError
+    _match = staticmethod(re.search)
+
     def __init__(self, device_mesh):
         if not isinstance(device_mesh, DeviceMesh):
             raise DistributionError(f"LayoutMap needs a DeviceMesh. Received: "
                                     f"{type(device_mesh).__name__}")
         self._device_mesh = device_mesh
-        self._layouts = collections.OrderedDict()
+        super().__init__()
 
     device_mesh = property(lambda self: self._device_mesh)
 
-    def __getitem__(self, key):
-        if key in self._layouts:
-            return self._layouts[key]
-        matches = [k for k in self._layouts if re.search(k, key)]
-        if len(matches) > 1:
-            raise DistributionError(f"Path '{key}' matches several layout map keys: "
-                                    f"{matches}. Expected at most one.")
-        return self._layouts[matches[0]] if matches else None
-
-    def __setitem__(self, key, layout):
-        if key in self._layouts:
-            raise DistributionError(f"The layout map already has an entry for '{key}' "
-                                    f"({self._layouts[key]}); delete it first.")
-        try:
-            re.compile(key)
-        except re.error as e:
-            raise DistributionError(f"Layout map keys are regular expressions; '{key}' is "
-                                    f"not one ({e}).") from None
+    def _check(self, key, layout):
         if isinstance(layout, (tuple, list)):
             layout = TensorLayout(layout)
         if not isinstance(layout, TensorLayout):
@@ -430,16 +416,7 @@ class LayoutMap(collections.abc.MutableMapping):
             raise DistributionError(f"The layout for '{key}' is on another mesh "
                                     f"({layout.device_mesh}) than the layout map's "
                                     f"({self._device_mesh}).")
-        self._layouts[key] = layout
-
-    def __delitem__(self, key):
-        del self._layouts[key]
-
-    def __len__(self):
-        return len(self._layouts)
-
-    def __iter__(self):
-        return iter(self._layouts)
+        return layout
 
 
 def set_distribution(value):

@@ -1,14 +1,12 @@
 """``MultiOptimizer``: different optimizers for different variables, chosen by an
 ``OptimizerMap`` (variable path -> optimizer, with regular-expression keys) or a callable."""
 
-import re
-from collections.abc import MutableMapping
-
 from kbridge import ops
 from kbridge.backend.common import context
 from kbridge.optimizers.base_optimizer import Optimizer, OptimizerError, _NoGrad
 from kbridge.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from kbridge.saving import registry
+from kbridge.utils.path_map import PathMap
 
 
 def _check_inner(optimizer, what):
@@ -22,7 +20,7 @@ def _check_inner(optimizer, what):
         raise OptimizerError(f"{what} cannot be a MultiOptimizer (no nesting).")
 
 
-class OptimizerMap(MutableMapping):
+class OptimizerMap(PathMap):
     """Variable path -> optimizer, with a default for paths that match no key.
 
     A key matches a path exactly, or else as a regular expression over the whole path
@@ -34,6 +32,8 @@ class OptimizerMap(MutableMapping):
         >>> opt_map["encoder/dense/kernel"].name   # 'adam'
     """
 
+    _error = OptimizerError
+
     def __init__(self, default_optimizer, optimizer_map=None):
         if not isinstance(default_optimizer, Optimizer):
             raise OptimizerError("`default_optimizer` must be a kbridge Optimizer instance. "
@@ -42,38 +42,18 @@ class OptimizerMap(MutableMapping):
             raise OptimizerError("`optimizer_map` must be a dict of path -> optimizer. "
                                  f"Received: {optimizer_map!r}")
         self._default_optimizer = default_optimizer
-        self._optimizer_map = dict(optimizer_map or {})
+        super().__init__(optimizer_map)
 
     @property
     def default_optimizer(self):
         return self._default_optimizer
 
-    def __getitem__(self, key):
-        if key in self._optimizer_map:
-            return self._optimizer_map[key]
-        matches = [p for p in self._optimizer_map if re.fullmatch(p, key)]
-        if len(matches) > 1:
-            raise OptimizerError(f"Multiple optimizers assigned to variable {key!r}: the keys "
-                                 f"{matches} all match it.")
-        return self._optimizer_map[matches[0]] if matches else self._default_optimizer
-
-    def __setitem__(self, key, optimizer):
-        if not isinstance(key, str):
-            raise OptimizerError(f"An OptimizerMap key must be a string. Received: {key!r}")
-        if key in self._optimizer_map:
-            raise OptimizerError(f"{key!r} is already in the OptimizerMap (with "
-                                 f"{self._optimizer_map[key]}); keys must be unique.")
+    def _check(self, key, optimizer):
         _check_inner(optimizer, "The optimizer")
-        self._optimizer_map[key] = optimizer
+        return optimizer
 
-    def __delitem__(self, key):
-        del self._optimizer_map[key]
-
-    def __len__(self):
-        return len(self._optimizer_map)
-
-    def __iter__(self):
-        return iter(self._optimizer_map)
+    def _default(self):
+        return self._default_optimizer
 
     def __call__(self, variable):
         return self[variable.path]
@@ -81,7 +61,7 @@ class OptimizerMap(MutableMapping):
     def get_config(self):
         return {"default_optimizer": registry.serialize(self._default_optimizer),
                 "optimizer_map": {k: registry.serialize(v)
-                                  for k, v in self._optimizer_map.items()}}
+                                  for k, v in self._entries.items()}}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
