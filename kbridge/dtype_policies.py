@@ -180,11 +180,8 @@ class DTypePolicyMap(DTypePolicy, PathMap):
         if isinstance(default_policy, DTypePolicyMap):
             raise ArgumentError("`default_policy` cannot be a DTypePolicyMap. "
                                 f"Received: {default_policy!r}")
-        if policy_map is not None and not isinstance(policy_map, dict):
-            raise ArgumentError("`policy_map` must be a dict of path -> policy. "
-                                f"Received: {type(policy_map).__name__}")
         self._default_policy_arg = default_policy
-        PathMap.__init__(self, policy_map)
+        PathMap.__init__(self, policy_map, "policy_map")
 
     @property
     def default_policy(self):

@@ -14,6 +14,7 @@ import functools
 import re
 
 from kbridge.backend.common import stateless as _stateless
+from kbridge.backend.common.context import ContextScope
 from kbridge.errors import ArgumentError
 
 __all__ = ["RematScope", "StatelessScope", "SymbolicScope", "device", "get_current_remat_mode",
@@ -97,7 +98,7 @@ def in_stateless_scope():
 _symbolic = contextvars.ContextVar("kbridge_symbolic_scope", default=None)
 
 
-class SymbolicScope:
+class SymbolicScope(ContextScope):
     """Mark a block as symbolic tracing (Keras's ``SymbolicScope``); ``in_symbolic_scope()``
     reports it, so code can skip work that only matters for real values.
 
@@ -107,16 +108,7 @@ class SymbolicScope:
         True
     """
 
-    def __init__(self):
-        self._token = None
-
-    def __enter__(self):
-        self._token = _symbolic.set(self)
-        return self
-
-    def __exit__(self, *exc):
-        _symbolic.reset(self._token)
-        return False
+    _var = _symbolic
 
 
 def in_symbolic_scope():
@@ -132,7 +124,7 @@ _REMAT_MODES = ("full", "activations", "larger_than", "list_of_layers", None)
 _remat_scope = contextvars.ContextVar("kbridge_remat_scope", default=None)
 
 
-class RematScope:
+class RematScope(ContextScope):
     """Ask layers called inside to recompute their activations in the backward pass.
 
     Args:
@@ -151,21 +143,14 @@ class RematScope:
         'full'
     """
 
+    _var = _remat_scope
+
     def __init__(self, mode="full", output_size_threshold=1024, layer_names=None):
         if mode not in _REMAT_MODES:
             raise ArgumentError(f"`mode` must be one of {_REMAT_MODES}. Received: mode={mode!r}")
         self.mode = mode
         self.output_size_threshold = output_size_threshold
         self.layer_names = list(layer_names or [])
-        self._tokens = []
-
-    def __enter__(self):
-        self._tokens.append(_remat_scope.set(self))
-        return self
-
-    def __exit__(self, *exc):
-        _remat_scope.reset(self._tokens.pop())
-        return False
 
     def applies_to(self, layer, output_size=None):
         """Whether ``layer`` (with ``output_size`` output elements) is rematerialised whole."""

@@ -38,11 +38,8 @@ class OptimizerMap(PathMap):
         if not isinstance(default_optimizer, Optimizer):
             raise OptimizerError("`default_optimizer` must be a kbridge Optimizer instance. "
                                  f"Received: {default_optimizer!r}")
-        if optimizer_map is not None and not isinstance(optimizer_map, dict):
-            raise OptimizerError("`optimizer_map` must be a dict of path -> optimizer. "
-                                 f"Received: {optimizer_map!r}")
         self._default_optimizer = default_optimizer
-        super().__init__(optimizer_map)
+        super().__init__(optimizer_map, "optimizer_map")
 
     @property
     def default_optimizer(self):

@@ -19,7 +19,10 @@ class PathMap(MutableMapping):
     _error = ArgumentError
     _match = staticmethod(re.fullmatch)
 
-    def __init__(self, entries=None):
+    def __init__(self, entries=None, argument="entries"):
+        if entries is not None and not isinstance(entries, dict):
+            raise self._error(f"`{argument}` must be a dict of path -> value. "
+                              f"Received: {type(entries).__name__}")
         self._entries = {}
         for key, value in (entries or {}).items():
             self[key] = value

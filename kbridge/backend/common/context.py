@@ -146,3 +146,18 @@ def use(name):
         yield name
     finally:
         _override.reset(token)
+
+
+class ContextScope:
+    """Base of the scope objects that are the value of a context variable (``_var``, set by
+    each subclass) for the extent of a ``with`` block; entries nest and unwind in order."""
+
+    _var = None
+
+    def __enter__(self):
+        self.__dict__.setdefault("_tokens", []).append(self._var.set(self))
+        return self
+
+    def __exit__(self, *exc):
+        self._var.reset(self._tokens.pop())
+        return False

@@ -23,6 +23,7 @@ import numpy as np
 
 from kbridge.backend.common import context, naming
 from kbridge.backend.common import stateless as _stateless
+from kbridge.backend.common.context import ContextScope
 from kbridge.backend.common.dtypes import numpy_dtype, standardize_dtype
 from kbridge.backend.common.keras_tensor import TensorOperators, _ops
 from kbridge.errors import ShapeError
@@ -30,7 +31,7 @@ from kbridge.errors import ShapeError
 _budget = contextvars.ContextVar("kbridge_allocation_budget", default=None)
 
 
-class AllocationBudget:
+class AllocationBudget(ContextScope):
     """A cap on the Variables created inside ``with budget:`` (this thread or task): at most
     ``max_bytes`` in all and ``max_count`` of them. The Variable that would pass either cap
     raises ``error(message)`` before its initializer allocates anything.
@@ -39,6 +40,7 @@ class AllocationBudget:
     a config that asks for a 60 GiB kernel, or a million layers, fails at once.
     """
 
+    _var = _budget
     # Variables a model has beyond its saved weights (seed generator states, counters).
     SLACK_BYTES = 64 * 1024 * 1024
     SLACK_COUNT = 256
@@ -51,7 +53,6 @@ class AllocationBudget:
         # ``initialize_unassigned`` runs the initializers of those never assigned.
         self.defer_initializers = defer_initializers
         self.deferred = []
-        self._token = None
 
     @classmethod
     def for_weights(cls, arrays, error, defer_initializers=False):
@@ -78,14 +79,6 @@ class AllocationBudget:
                              f"architecture past the {self.max_bytes} bytes allowed")
         if self.count > self.max_count:
             raise self.error(f"the architecture creates more than {self.max_count} weights")
-
-    def __enter__(self):
-        self._token = _budget.set(self)
-        return self
-
-    def __exit__(self, *exc):
-        _budget.reset(self._token)
-        return False
 
 
 def _variable_class(backend):
