@@ -9,6 +9,7 @@ import os
 import re
 
 from kbridge.hub.errors import ReleaseError
+from kbridge.utils.optional import require
 
 HF_PREFIX = "hf://"
 ZOO_PREFIX = "zoo:"
@@ -90,11 +91,8 @@ def offline():
 
 
 def _import_hub():
-    try:
-        import huggingface_hub  # noqa: F401
-    except ImportError:
-        raise ReleaseError("hf:// sources need huggingface_hub: "
-                           "pip install 'kbridge[hub]'") from None
+    require("huggingface_hub", "hf:// sources need huggingface_hub: pip install 'kbridge[hub]'",
+            ReleaseError)
 
 
 def transport_errors():

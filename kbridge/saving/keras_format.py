@@ -20,6 +20,7 @@ import zipfile
 import numpy as np
 
 from kbridge.hub.errors import ReleaseError
+from kbridge.utils.optional import require
 
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
@@ -182,11 +183,8 @@ def layout(model, include_optimizer=True):
 
 # --- writing ------------------------------------------------------------------------------
 def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise ReleaseError("Keras weight files need h5py: pip install 'kbridge[hub]'") from None
-    return h5py
+    return require("h5py", "Keras weight files need h5py: pip install 'kbridge[hub]'",
+                   ReleaseError)
 
 
 def _as_numpy(variable):

@@ -16,6 +16,7 @@ import zipfile
 
 from kbridge.errors import KbridgeError
 from kbridge.hub.errors import ReleaseError
+from kbridge.utils.optional import require
 
 # Sub-object groups in the order their weights appear in ``layer.weights`` (h5 lists groups
 # alphabetically, which is not creation order).
@@ -105,10 +106,8 @@ def _ordered_leaves(group):
 
 
 def _read_h5(file_like, where):
-    try:
-        import h5py
-    except ImportError:
-        raise ReleaseError("Reading Keras weights needs h5py: pip install 'kbridge[hub]'") from None
+    h5py = require("h5py", "Reading Keras weights needs h5py: pip install 'kbridge[hub]'",
+                   ReleaseError)
     try:
         return h5py.File(file_like, "r")
     except OSError as e:

@@ -22,17 +22,14 @@ import warnings
 import numpy as np
 
 from kbridge.hub.errors import ReleaseError
+from kbridge.utils.optional import require
 
 # HDF5 refuses object headers above 64 KB; Keras splits longer attributes into chunks.
 _HEADER_LIMIT = 64512
 
 
 def _h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise ReleaseError("Reading .h5 weights needs h5py: pip install h5py") from None
-    return h5py
+    return require("h5py", "Reading .h5 weights needs h5py: pip install h5py", ReleaseError)
 
 
 def _open(path, where):

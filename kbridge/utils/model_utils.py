@@ -12,6 +12,7 @@ import os
 
 from kbridge.backend import clear_session, is_keras_tensor, standardize_dtype
 from kbridge.errors import ArgumentError, KbridgeError
+from kbridge.utils.optional import require
 
 __all__ = [
     "Config", "clear_session", "get_source_inputs", "is_keras_tensor", "model_to_dot",
@@ -190,11 +191,7 @@ _GRAPHVIZ_MISSING = ("You must install graphviz (see instructions at "
 
 
 def _pydot():
-    try:
-        import pydot
-    except ImportError:
-        raise ImportError(_PYDOT_MISSING) from None
-    return pydot
+    return require("pydot", _PYDOT_MISSING)
 
 
 def _graph_edges(model):

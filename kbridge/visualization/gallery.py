@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from kbridge.errors import ArgumentError
+from kbridge.utils.optional import require
 from kbridge.visualization.draw import (
     _check_batch,
     _data_format,
@@ -18,12 +19,8 @@ __all__ = ["plot_bounding_box_gallery", "plot_image_gallery", "plot_segmentation
 
 
 def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("kbridge.visualization galleries need matplotlib. Install it with "
-                          "`pip install matplotlib`.") from None
-    return plt
+    return require("matplotlib.pyplot", "kbridge.visualization galleries need matplotlib. "
+                   "Install it with `pip install matplotlib`.")
 
 
 def _to_0_255(images, value_range):
