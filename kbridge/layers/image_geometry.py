@@ -6,6 +6,7 @@ through :mod:`kbridge.layers.image_augmentation`, which describes the layers' pr
 import numpy as np
 
 from kbridge import ops
+from kbridge.backend.common.geometry import homography_system
 from kbridge.layers.preprocessing import (LayerArgumentError, _check_choice, _keras_factor,
                                           _masks_as_images, _RandomImageLayer,
                                           _resized_image_shape, _WarpLayer)
@@ -265,19 +266,10 @@ class RandomPerspective(_WarpLayer):
 
 
 def _homography(source, target):
-    """(batch, 8) coefficients ``a0..a2, b0..b2, c0, c1`` of the homography taking each of
-    the four ``target`` points (batch, 4, 2) to the matching ``source`` point:
-    ``x_s = (a0 x + a1 y + a2) / (c0 x + c1 y + 1)``, ``y_s`` likewise with ``b``."""
-    rows, rhs = [], []
-    for i in range(4):
-        xt, yt = target[:, i, 0], target[:, i, 1]
-        xs, ys = source[:, i, 0], source[:, i, 1]
-        zero, one = ops.zeros_like(xt), ops.ones_like(xt)
-        rows.append(ops.stack([xt, yt, one, zero, zero, zero, -xs * xt, -xs * yt], axis=-1))
-        rows.append(ops.stack([zero, zero, zero, xt, yt, one, -ys * xt, -ys * yt], axis=-1))
-        rhs += [xs, ys]
-    matrix = ops.stack(rows, axis=1)  # (batch, 8, 8)
-    return ops.solve(matrix, ops.stack(rhs, axis=-1)[..., None])[..., 0]
+    """(batch, 8) coefficients of the homography taking the four ``target`` points
+    (batch, 4, 2) to the ``source`` points (see ``homography_system``)."""
+    matrix, rhs = homography_system(ops, source, target)
+    return ops.solve(matrix, rhs[..., None])[..., 0]
 
 
 def _gaussian_taps(size, sigma):

@@ -15,6 +15,7 @@ import numpy as np
 
 from kbridge.backend.common.config import standardize_data_format
 from kbridge.backend.common.dtypes import floatx, standardize_dtype
+from kbridge.backend.common.geometry import homography_system
 from kbridge.backend.common.shared import bound
 from kbridge.errors import ArgumentError, ShapeError
 
@@ -594,20 +595,6 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="con
     return _transform(images, transform, interpolation, fill_mode, fill_value, data_format)
 
 
-def homography_matrix(start_points, end_points):
-    """(A, b) of the linear system whose solution is the (B, 8) projective transforms that map
-    the output (end) points to the input (start) points."""
-    rows, rhs = [], []
-    for i in range(4):
-        sx, sy = start_points[:, i, 0], start_points[:, i, 1]
-        ex, ey = end_points[:, i, 0], end_points[:, i, 1]
-        one, zero = ops.ones_like(ex), ops.zeros_like(ex)
-        rows.append(ops.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], axis=-1))
-        rows.append(ops.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], axis=-1))
-        rhs += [sx, sy]
-    return ops.stack(rows, axis=1), ops.stack(rhs, axis=-1)
-
-
 def check_points(start_points, end_points):
     for name, p in (("start_points", start_points), ("end_points", end_points)):
         if len(p.shape) not in (2, 3) or tuple(p.shape[-2:]) != (4, 2):
@@ -626,7 +613,7 @@ def perspective_transform(images, start_points, end_points, interpolation="bilin
     points = [ops.convert_to_tensor(start_points), ops.convert_to_tensor(end_points)]
     check_points(*points)
     dtype = _compute_dtype(images)
-    a, b = homography_matrix(*(ops.reshape(ops.cast(p, dtype), (-1, 4, 2)) for p in points))
+    a, b = homography_system(ops, *(ops.reshape(ops.cast(p, dtype), (-1, 4, 2)) for p in points))
     transform = ops.solve(a, ops.expand_dims(b, -1))[..., 0]
     return _transform(images, transform, interpolation, "constant", fill_value, data_format)
 
