@@ -33,6 +33,8 @@ class MaxNorm(Constraint):
         >>> MaxNorm(max_value=2, axis=0)(np.full((4, 1), 3.0, "float32"))  # column norm 2
     """
 
+    _config_attrs = ("max_value", "axis")
+
     def __init__(self, max_value=2, axis=0):
         self.max_value = max_value
         self.axis = axis
@@ -42,9 +44,6 @@ class MaxNorm(Constraint):
         desired = ops.clip(norms, 0, self.max_value)
         return ops.multiply(w, ops.divide(desired, ops.add(norms, _EPSILON)))
 
-    def get_config(self):
-        return {"max_value": self.max_value, "axis": self.axis}
-
 
 class MinMaxNorm(Constraint):
     """Moves slice norms towards ``[min_value, max_value]`` at ``rate`` (1 = fully).
@@ -52,6 +51,8 @@ class MinMaxNorm(Constraint):
     Example:
         >>> MinMaxNorm(min_value=0.5, max_value=1.0, rate=1.0, axis=0)(w)
     """
+
+    _config_attrs = ("min_value", "max_value", "rate", "axis")
 
     def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
         self.min_value, self.max_value, self.rate, self.axis = min_value, max_value, rate, axis
@@ -61,10 +62,6 @@ class MinMaxNorm(Constraint):
         clipped = ops.clip(norms, self.min_value, self.max_value)
         desired = ops.add(ops.multiply(self.rate, clipped), ops.multiply(1.0 - self.rate, norms))
         return ops.multiply(w, ops.divide(desired, ops.add(norms, _EPSILON)))
-
-    def get_config(self):
-        return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate,
-                "axis": self.axis}
 
 
 class NonNeg(Constraint):
@@ -77,14 +74,13 @@ class NonNeg(Constraint):
 class UnitNorm(Constraint):
     """Rescales each slice along ``axis`` to unit L2 norm. Example: ``UnitNorm(axis=0)(w)``."""
 
+    _config_attrs = ("axis",)
+
     def __init__(self, axis=0):
         self.axis = axis
 
     def __call__(self, w):
         return ops.divide(w, ops.add(_norms(w, self.axis), _EPSILON))
-
-    def get_config(self):
-        return {"axis": self.axis}
 
 
 # Keras's lower-case aliases.

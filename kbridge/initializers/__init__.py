@@ -37,6 +37,8 @@ def _cast(values, dtype):
 
 
 class RandomInitializer(Initializer):
+    _config_attrs = ("seed",)
+
     def __init__(self, seed=None):
         if seed is not None and not isinstance(seed, int):
             raise KbridgeError(f"`seed` must be an int or None. Received: seed={seed!r}")
@@ -45,9 +47,6 @@ class RandomInitializer(Initializer):
 
     def rng(self):
         return self._rng if self._rng is not None else _global_rng
-
-    def get_config(self):
-        return {"seed": self.seed}
 
 
 class Zeros(Initializer):
@@ -73,6 +72,8 @@ class Constant(Initializer):
 
 
 class Identity(Initializer):
+    _config_attrs = ("gain",)
+
     def __init__(self, gain=1.0):
         self.gain = gain
 
@@ -81,11 +82,10 @@ class Identity(Initializer):
             raise KbridgeError(f"Identity initializer needs a 2D shape. Received: shape={shape}")
         return _cast(self.gain * np.eye(*shape), dtype)
 
-    def get_config(self):
-        return {"gain": self.gain}
-
 
 class RandomNormal(RandomInitializer):
+    _config_attrs = ("mean", "stddev", "seed")
+
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
@@ -93,20 +93,16 @@ class RandomNormal(RandomInitializer):
     def __call__(self, shape, dtype=None):
         return _cast(self.rng().normal(self.mean, self.stddev, size=shape), dtype)
 
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
-
 
 class RandomUniform(RandomInitializer):
+    _config_attrs = ("minval", "maxval", "seed")
+
     def __init__(self, minval=-0.05, maxval=0.05, seed=None):
         super().__init__(seed)
         self.minval, self.maxval = minval, maxval
 
     def __call__(self, shape, dtype=None):
         return _cast(self.rng().uniform(self.minval, self.maxval, size=shape), dtype)
-
-    def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
 def _truncated_normal(rng, mean, stddev, shape):
@@ -120,15 +116,14 @@ def _truncated_normal(rng, mean, stddev, shape):
 
 
 class TruncatedNormal(RandomInitializer):
+    _config_attrs = ("mean", "stddev", "seed")
+
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
 
     def __call__(self, shape, dtype=None):
         return _cast(_truncated_normal(self.rng(), self.mean, self.stddev, shape), dtype)
-
-    def get_config(self):
-        return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
 def compute_fans(shape, input_axes=None, output_axes=None):
@@ -150,6 +145,8 @@ def compute_fans(shape, input_axes=None, output_axes=None):
 
 class VarianceScaling(RandomInitializer):
     """Samples scaled to ``scale / fan`` variance (the family of Glorot/He/LeCun)."""
+
+    _config_attrs = ("scale", "mode", "distribution", "seed", "input_axes", "output_axes")
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None,
                  input_axes=None, output_axes=None):
@@ -186,21 +183,14 @@ class VarianceScaling(RandomInitializer):
             values = rng.uniform(-limit, limit, size=shape)
         return _cast(values, dtype)
 
-    def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": self.seed, "input_axes": self.input_axes,
-                "output_axes": self.output_axes}
-
 
 def _preset(name, scale, mode, distribution):
     class Preset(VarianceScaling):
+        _config_attrs = ("seed", "input_axes", "output_axes")
+
         def __init__(self, seed=None, input_axes=None, output_axes=None):
             super().__init__(scale=scale, mode=mode, distribution=distribution, seed=seed,
                              input_axes=input_axes, output_axes=output_axes)
-
-        def get_config(self):
-            return {"seed": self.seed, "input_axes": self.input_axes,
-                    "output_axes": self.output_axes}
 
     Preset.__name__ = Preset.__qualname__ = name
     Preset.__doc__ = f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r})."
@@ -217,6 +207,8 @@ LecunNormal = _preset("LecunNormal", 1.0, "fan_in", "truncated_normal")
 
 
 class Orthogonal(RandomInitializer):
+    _config_attrs = ("gain", "seed")
+
     def __init__(self, gain=1.0, seed=None):
         super().__init__(seed)
         self.gain = gain
@@ -231,9 +223,6 @@ class Orthogonal(RandomInitializer):
         if rows < cols:
             q = q.T
         return _cast(self.gain * q.reshape(shape), dtype)
-
-    def get_config(self):
-        return {"gain": self.gain, "seed": self.seed}
 
 
 class STFT(Initializer):

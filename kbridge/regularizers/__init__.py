@@ -31,7 +31,9 @@ class Regularizer(registry.Registered):
         return 0.0
 
     def get_config(self):
-        raise NotImplementedError(f"{type(self).__name__} does not implement get_config().")
+        if not self._config_attrs:  # a user's regularizer says how to rebuild it (as in Keras)
+            raise NotImplementedError(f"{type(self).__name__} does not implement get_config().")
+        return super().get_config()
 
     @classmethod
     def from_config(cls, config):
@@ -41,18 +43,19 @@ class Regularizer(registry.Registered):
 class L1(Regularizer):
     """Penalty ``l1 * sum(|x|)``. Example: ``L1(0.01)(w)``."""
 
+    _config_attrs = ("l1",)
+
     def __init__(self, l1=0.01):
         self.l1 = _check_factor(l1, "l1")
 
     def __call__(self, x):
         return ops.multiply(self.l1, ops.sum(ops.absolute(x)))
 
-    def get_config(self):
-        return {"l1": self.l1}
-
 
 class L2(Regularizer):
     """Penalty ``l2 * sum(x ** 2)``. Example: ``L2(0.01)(w)``."""
+
+    _config_attrs = ("l2",)
 
     def __init__(self, l2=0.01):
         self.l2 = _check_factor(l2, "l2")
@@ -60,12 +63,11 @@ class L2(Regularizer):
     def __call__(self, x):
         return ops.multiply(self.l2, ops.sum(ops.square(x)))
 
-    def get_config(self):
-        return {"l2": self.l2}
-
 
 class L1L2(Regularizer):
     """Penalty ``l1 * sum(|x|) + l2 * sum(x ** 2)``. Example: ``L1L2(l1=0.01, l2=0.01)``."""
+
+    _config_attrs = ("l1", "l2")
 
     def __init__(self, l1=0.0, l2=0.0):
         self.l1 = _check_factor(l1, "l1")
@@ -79,9 +81,6 @@ class L1L2(Regularizer):
             penalty = ops.add(penalty, ops.multiply(self.l2, ops.sum(ops.square(x))))
         return penalty
 
-    def get_config(self):
-        return {"l1": self.l1, "l2": self.l2}
-
 
 class OrthogonalRegularizer(Regularizer):
     """Pushes the rows (or columns) of a 2D weight towards mutual orthogonality.
@@ -92,6 +91,8 @@ class OrthogonalRegularizer(Regularizer):
     Example:
         >>> OrthogonalRegularizer(factor=0.01, mode="rows")(np.eye(3, dtype="float32"))  # 0
     """
+
+    _config_attrs = ("factor", "mode")
 
     def __init__(self, factor=0.01, mode="rows"):
         self.factor = _check_factor(factor, "factor")
@@ -115,9 +116,6 @@ class OrthogonalRegularizer(Regularizer):
         num_pairs = size * (size - 1) / 2.0
         return ops.divide(ops.multiply(self.factor * 0.5, ops.sum(ops.absolute(off_diagonal))),
                           max(num_pairs, 1.0))
-
-    def get_config(self):
-        return {"factor": self.factor, "mode": self.mode}
 
 
 # Keras's lower-case aliases.

@@ -58,8 +58,11 @@ class Registered:
     Its built-in subclasses register themselves under their class name, so configs can name
     them; a class defined outside kbridge registers through
     :func:`register_kbridge_serializable` instead. An object's config is the keyword arguments
-    that rebuild it: none by default.
+    that rebuild it: by default those named in ``_config_attrs``, stored as attributes of the
+    same names.
     """
+
+    _config_attrs = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -67,7 +70,7 @@ class Registered:
             register(cls)
 
     def get_config(self):
-        return {}
+        return {name: getattr(self, name) for name in self._config_attrs}
 
     @classmethod
     def from_config(cls, config):
