@@ -45,6 +45,13 @@ def check_rank(images, ranks=(3, 4), name="images"):
         )
 
 
+def image_tensor(images, ranks=(3, 4)):
+    """``images`` as a tensor of one of ``ranks`` (a single image or a batch)."""
+    images = ops.convert_to_tensor(images)
+    check_rank(images, ranks)
+    return images
+
+
 def check_choice(value, choices, name):
     if value not in choices:
         raise ArgumentError(f"`{name}` must be one of {tuple(choices)}. Received: {name}={value!r}")
@@ -269,8 +276,7 @@ def scale_and_translate(images, output_shape, scale, translation, spatial_dims, 
 # ---------------------------------------------------------------- colour
 
 def rgb_to_grayscale(images, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     axis = channel_axis(data_format) % len(images.shape)
     if images.shape[axis] not in (1, 3):
         raise ShapeError(f"`images` must have 1 or 3 channels. "
@@ -283,8 +289,7 @@ def rgb_to_grayscale(images, data_format=None):
 
 
 def rgb_to_hsv(images, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     check_float(images)
     axis = channel_axis(data_format)
     dtype = _dtype(images)
@@ -304,8 +309,7 @@ def rgb_to_hsv(images, data_format=None):
 
 
 def hsv_to_rgb(images, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     check_float(images)
     axis = channel_axis(data_format)
     h, s, v = ops.unstack(images, axis=axis)
@@ -373,8 +377,7 @@ def crop_box(height, width, top, left, bottom, right, target_height, target_widt
 
 def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
                right_padding=None, target_height=None, target_width=None, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     h_axis, w_axis = hw_axes(len(images.shape), data_format)
     top, bottom, left, right = pad_amounts(images.shape[h_axis], images.shape[w_axis],
                                            top_padding, left_padding, bottom_padding,
@@ -384,8 +387,7 @@ def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
 
 def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=None,
                 right_cropping=None, target_height=None, target_width=None, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     h_axis, w_axis = hw_axes(len(images.shape), data_format)
     top, height, left, width = crop_box(images.shape[h_axis], images.shape[w_axis],
                                         top_cropping, left_cropping, bottom_cropping,
@@ -608,8 +610,7 @@ def check_points(start_points, end_points):
 def perspective_transform(images, start_points, end_points, interpolation="bilinear",
                           fill_value=0, data_format=None):
     check_choice(interpolation, INTERPOLATION_ORDER, "interpolation")
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     points = [ops.convert_to_tensor(start_points), ops.convert_to_tensor(end_points)]
     check_points(*points)
     dtype = _compute_dtype(images)
@@ -653,8 +654,7 @@ def _correlate(x, kernel, pads=((0, 0), (0, 0)), mode="constant"):
 
 
 def gaussian_blur(images, kernel_size=(3, 3), sigma=(1.0, 1.0), data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     kernel_size, sigma = blur_args(kernel_size, sigma)
     # a convolution: the correlation with the flipped kernel
     kernel = gaussian_kernel2d(kernel_size, sigma)[::-1, ::-1]
@@ -687,8 +687,7 @@ def elastic_args(interpolation, fill_mode, alpha, sigma):
 
 def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear",
                       fill_mode="reflect", fill_value=0.0, seed=None, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images)
+    images = image_tensor(images)
     alpha, sigma, size = elastic_args(interpolation, fill_mode, alpha, sigma)
     x, batched = _to_nhwc(images, data_format)
     b, h, w, _ = x.shape
@@ -704,8 +703,7 @@ def elastic_transform(images, alpha=20.0, sigma=5.0, interpolation="bilinear",
 
 
 def sobel_edges(images, data_format=None):
-    images = ops.convert_to_tensor(images)
-    check_rank(images, (4, 4))
+    images = image_tensor(images, (4, 4))
     x, _ = _to_nhwc(images, data_format)
     x = ops.cast(x, _compute_dtype(x))
     # a one-pixel 'symmetric' pad repeats the edge pixel, as scipy.ndimage's default 'reflect'
