@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from kbridge.callbacks.callback import Callback
-from kbridge.callbacks.model_checkpoint import staged_dir
+from kbridge.callbacks.model_checkpoint import check_save_freq, staged_dir
 from kbridge.errors import KbridgeError
 
 _LATEST = "latest"
@@ -100,12 +100,8 @@ class BackupAndRestore(Callback):
         super().__init__()
         if not backup_dir:
             raise KbridgeError("BackupAndRestore needs a `backup_dir`.")
-        if save_freq != "epoch" and save_freq is not False and not (
-                isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0):
-            raise KbridgeError("`save_freq` must be 'epoch', a positive int or False. "
-                               f"Received: save_freq={save_freq!r}")
         self.backup_dir = os.fspath(backup_dir)
-        self.save_freq = save_freq
+        self.save_freq = check_save_freq(save_freq, allow_never=True)
         self.double_checkpoint = double_checkpoint
         self.delete_checkpoint = delete_checkpoint
         self._epoch = 0

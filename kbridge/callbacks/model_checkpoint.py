@@ -66,6 +66,16 @@ def replace_dir(src, dst):
         os.rename(src, dst)
 
 
+def check_save_freq(save_freq, allow_never=False):
+    """``save_freq`` if it is "epoch", a positive number of batches, or (with ``allow_never``)
+    False; else an ``ArgumentError`` naming what was expected."""
+    if save_freq == "epoch" or (allow_never and save_freq is False) or (
+            isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0):
+        return save_freq
+    expected = "'epoch', a positive integer (batches)" + (" or False" if allow_never else "")
+    raise ArgumentError(f"Unrecognized save_freq: {save_freq!r}. Expected {expected}.")
+
+
 class ModelCheckpoint(Callback):
     """Save the model every epoch (or every ``save_freq`` batches), or only when it improves.
 
@@ -109,15 +119,12 @@ class ModelCheckpoint(Callback):
                     "The filepath provided must end in `.keras` (Keras model format), or "
                     "have no extension (a kbridge release directory). Received: "
                     f"filepath={filepath}")
-        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
-            raise KbridgeError("`save_freq` must be 'epoch' or a positive int (batches). "
-                               f"Received: save_freq={save_freq!r}")
         self.filepath = filepath
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
-        self.save_freq = save_freq
+        self.save_freq = check_save_freq(save_freq)
         self._monitor = Monitor(monitor, mode)
         self.best = initial_value_threshold
         self._epoch = 0

@@ -14,8 +14,9 @@ import warnings
 import numpy as np
 
 from kbridge.callbacks.callback import Callback
+from kbridge.callbacks.model_checkpoint import check_save_freq
 from kbridge.callbacks.monitor import Monitor
-from kbridge.errors import ArgumentError, KbridgeError
+from kbridge.errors import KbridgeError
 
 _MISSING_ORBAX = (
     "OrbaxCheckpoint requires the 'orbax-checkpoint' package. You can install it via "
@@ -94,14 +95,11 @@ class OrbaxCheckpoint(Callback):
                  save_on_background=True, save_weights_only=False):
         super().__init__()
         ocp = _orbax()
-        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
-            raise ArgumentError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq "
-                                "are 'epoch' or a positive integer (batches).")
         self.directory = str(directory)
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = save_best_only
-        self.save_freq = save_freq
+        self.save_freq = check_save_freq(save_freq)
         self.max_to_keep = max_to_keep
         self.save_on_background = save_on_background
         self.save_weights_only = save_weights_only
