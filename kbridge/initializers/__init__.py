@@ -83,13 +83,17 @@ class Identity(Initializer):
         return _cast(self.gain * np.eye(*shape), dtype)
 
 
-class RandomNormal(RandomInitializer):
+class _Normal(RandomInitializer):
+    """Base of the normal initializers: ``mean``, ``stddev`` and ``seed``."""
+
     _config_attrs = ("mean", "stddev", "seed")
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         super().__init__(seed)
         self.mean, self.stddev = mean, stddev
 
+
+class RandomNormal(_Normal):
     def __call__(self, shape, dtype=None):
         return _cast(self.rng().normal(self.mean, self.stddev, size=shape), dtype)
 
@@ -115,13 +119,7 @@ def _truncated_normal(rng, mean, stddev, shape):
     return mean + stddev * out
 
 
-class TruncatedNormal(RandomInitializer):
-    _config_attrs = ("mean", "stddev", "seed")
-
-    def __init__(self, mean=0.0, stddev=0.05, seed=None):
-        super().__init__(seed)
-        self.mean, self.stddev = mean, stddev
-
+class TruncatedNormal(_Normal):
     def __call__(self, shape, dtype=None):
         return _cast(_truncated_normal(self.rng(), self.mean, self.stddev, shape), dtype)
 
