@@ -154,7 +154,7 @@ class NamedWithDtype:
         return f"<{type(self).__name__} name={self.name}>"
 
 
-class Loss(NamedWithDtype):
+class Loss(NamedWithDtype, registry.Registered):
     """Base class of losses: ``call(y_true, y_pred)`` gives per-sample values, ``__call__``
     weights and reduces them.
 
@@ -170,11 +170,6 @@ class Loss(NamedWithDtype):
         ...     def call(self, y_true, y_pred):
         ...         return kbridge.ops.mean(kbridge.ops.square(y_pred - y_true), axis=-1)
     """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
 
     def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None):
         self.reduction = standardize_reduction(reduction)

@@ -96,7 +96,7 @@ class _NoGrad:
         return False
 
 
-class Optimizer:
+class Optimizer(registry.Registered):
     """Base class of kbridge optimizers (Keras 3 ``keras.optimizers.Optimizer``).
 
     Args:
@@ -120,11 +120,6 @@ class Optimizer:
         >>> opt = kbridge.optimizers.SGD(learning_rate=0.1, momentum=0.9)
         >>> opt.apply(grads, model.trainable_variables)
     """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
 
     def __init__(self, learning_rate, weight_decay=None, clipnorm=None, clipvalue=None,
                  global_clipnorm=None, use_ema=False, ema_momentum=0.99,

@@ -70,16 +70,11 @@ def _on_step_backend(call):
     return wrapped
 
 
-class LearningRateSchedule:
+class LearningRateSchedule(registry.Registered):
     """Base class: implement ``__call__(step)`` and ``get_config()`` (or keep the arguments
     with ``_set_config``)."""
 
     _config_names = ()
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("kbridge."):
-            registry.register(cls)
 
     def __call__(self, step):
         raise NotImplementedError(
