@@ -192,8 +192,9 @@ def validate_activation(classifier_activation, weights):
                             f"classifier_activation={classifier_activation!r}")
 
 
-def pool(x, pooling, avg_name="avg_pool", max_name="max_pool"):
-    """Global pooling for ``include_top=False`` (``pooling`` None, 'avg' or 'max')."""
+def pool(x, pooling, avg_name="global_average_pooling2d", max_name="global_max_pooling2d"):
+    """Global pooling for ``include_top=False`` (``pooling`` None, 'avg' or 'max'); the layer
+    names default to the ones Keras's layers give themselves."""
     from kbridge.applications import _layers as layers
 
     if pooling == "avg":

@@ -92,7 +92,7 @@ def _convnext(variant, include_top, include_preprocessing, weights, input_tensor
         x = layers.Dense(classes, activation=classifier_activation,
                          name=f"{name}_head_dense")(x)
     else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
+        x = _b.pool(x, pooling)
         x = layers.LayerNormalization(epsilon=1e-6)(x)
     return _b.finish(img_input, input_tensor, x, name, weights,
                      _b.weights_file(_BASE_URL, name, include_top))

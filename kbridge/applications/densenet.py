@@ -59,7 +59,8 @@ def _densenet(blocks, include_top, weights, input_tensor, input_shape, pooling, 
             x = _transition_block(x, 0.5, f"pool{stage}")
     x = layers.BatchNormalization(axis=_b.channel_axis(), epsilon=_EPS, name="bn")(x)
     x = layers.Activation("relu", name="relu")(x)
-    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights)
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights,
+               "avg_pool", "max_pool")
     depth = {(6, 12, 24, 16): 121, (6, 12, 32, 32): 169, (6, 12, 48, 32): 201}[tuple(blocks)]
     return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
         _BASE_URL, f"densenet{depth}_weights_tf_dim_ordering_tf_kernels", include_top))

@@ -101,7 +101,7 @@ def _classifier(x, include_top, pooling, classes, classifier_activation, weights
     from kbridge.initializers import Constant
 
     if not include_top:
-        return _b.pool(x, pooling)
+        return _b.pool(x, pooling, "avg_pool", "max_pool")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="top_dropout")(x)

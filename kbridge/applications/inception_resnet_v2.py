@@ -94,8 +94,7 @@ def InceptionResNetV2(include_top=True, weights="imagenet", input_tensor=None, i
         x = _residual_block(x, 0.2, "block8", i)
     x = _residual_block(x, 1.0, "block8", 10, activation=None)
     x = _conv_bn(x, 1536, 1, name="conv_7b")
-    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights,
-               "global_average_pooling2d", "global_max_pooling2d")
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights)
     return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
         _URL, "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels", include_top))
 

@@ -87,8 +87,7 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
         pooled = layers.AveragePooling2D((3, 3), strides=(1, 1), padding="same")(x)
         x = layers.Concatenate(axis=axis, name=f"mixed{9 + i}")(
             [branch1x1, branch3x3, branch3x3dbl, _conv_bn(pooled, 192, 1, 1)])
-    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights,
-               "global_average_pooling2d", "global_max_pooling2d")
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights)
     return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
         _URL, "inception_v3_weights_tf_dim_ordering_tf_kernels", include_top))
 

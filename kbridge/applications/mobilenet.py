@@ -75,7 +75,7 @@ def MobileNet(input_shape=None, alpha=1.0, depth_multiplier=1, dropout=1e-3, inc
         _b.validate_activation(classifier_activation, weights)
         x = layers.Activation(classifier_activation, name="predictions")(x)
     else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
+        x = _b.pool(x, pooling)
     if name is None:
         name = f"mobilenet_{alpha:0.2f}_{rows}"
     alpha_text = {1.0: "1_0", 0.75: "7_5", 0.5: "5_0"}.get(alpha, "2_5")

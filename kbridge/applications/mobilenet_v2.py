@@ -89,7 +89,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
         x = _b.dense_top(x, classes, classifier_activation, weights,
                          pool_name="global_average_pooling2d")
     else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
+        x = _b.pool(x, pooling)
     if name is None:
         name = f"mobilenetv2_{alpha:0.2f}_{rows}"
     file_name = (f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"

@@ -161,7 +161,7 @@ def _mobilenet_v3(blocks, last_point_ch, model_type, input_shape, alpha, minimal
         _b.validate_activation(classifier_activation, weights)
         x = layers.Activation(classifier_activation, name="predictions")(x)
     else:
-        x = _b.pool(x, pooling)
+        x = _b.pool(x, pooling, "avg_pool", "max_pool")
     model_name = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
     file_name = (f"weights_mobilenet_v3_{model_name}.h5" if include_top
                  else f"weights_mobilenet_v3_{model_name}_no_top_v2.h5")

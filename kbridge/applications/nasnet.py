@@ -156,7 +156,7 @@ def _nasnet(input_shape, penultimate_filters, num_blocks, stem_block_filters, sk
         _b.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
+        x = _b.pool(x, pooling)
     local, remote = files[0] if include_top else files[1]
     return _b.finish(img_input, input_tensor, x, name, weights, (local, _BASE_URL + remote))
 

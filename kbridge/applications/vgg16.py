@@ -30,7 +30,7 @@ def _build_vgg(convs_per_block, include_top, weights, input_tensor, input_shape,
         _b.validate_activation(classifier_activation, weights)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     else:
-        x = _b.pool(x, pooling, "global_average_pooling2d", "global_max_pooling2d")
+        x = _b.pool(x, pooling)
     tag = f"vgg{sum(convs_per_block) + 3}"
     return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
         f"{_BASE_URL}{tag}/", f"{tag}_weights_tf_dim_ordering_tf_kernels", include_top))

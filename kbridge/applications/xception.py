@@ -65,8 +65,7 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
     x = layers.Activation("relu", name="block14_sepconv1_act")(x)
     x = _sep_bn(x, 2048, "block14_sepconv2")
     x = layers.Activation("relu", name="block14_sepconv2_act")(x)
-    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights,
-               "global_average_pooling2d", "global_max_pooling2d")
+    x = _b.top(x, include_top, pooling, classes, classifier_activation, weights)
     return _b.finish(img_input, input_tensor, x, name, weights, _b.weights_file(
         _BASE_URL, "xception_weights_tf_dim_ordering_tf_kernels", include_top))
 
