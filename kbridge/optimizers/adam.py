@@ -28,7 +28,7 @@ class _AdamBase(Optimizer):
                  weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self._set_hyperparameters(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        self._keep_config(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
 
     def build(self, var_list):
         if self.built:
@@ -62,7 +62,7 @@ class Adam(_AdamBase):
                  amsgrad=False, weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, weight_decay=weight_decay, name=name, **kwargs)
-        self._set_hyperparameters(amsgrad=amsgrad)
+        self._keep_config(amsgrad=amsgrad)
 
     def build(self, var_list):
         if self.built:

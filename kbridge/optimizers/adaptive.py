@@ -22,7 +22,7 @@ class RMSprop(Optimizer):
                  centered=False, weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self._set_hyperparameters(rho=rho, momentum=momentum, epsilon=epsilon, centered=centered)
+        self._keep_config(rho=rho, momentum=momentum, epsilon=epsilon, centered=centered)
 
     def build(self, var_list):
         if self.built:
@@ -71,7 +71,7 @@ class Adagrad(Optimizer):
                  weight_decay=None, name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self._set_hyperparameters(initial_accumulator_value=initial_accumulator_value,
+        self._keep_config(initial_accumulator_value=initial_accumulator_value,
                                   epsilon=epsilon)
 
     def build(self, var_list):
@@ -103,7 +103,7 @@ class Adadelta(Optimizer):
                  name=None, **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self._set_hyperparameters(rho=rho, epsilon=epsilon)
+        self._keep_config(rho=rho, epsilon=epsilon)
 
     def build(self, var_list):
         if self.built:
@@ -146,7 +146,7 @@ class Adafactor(Optimizer):
                  **kwargs):
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, name=name,
                          **kwargs)
-        self._set_hyperparameters(beta_2_decay=beta_2_decay, epsilon_1=epsilon_1,
+        self._keep_config(beta_2_decay=beta_2_decay, epsilon_1=epsilon_1,
                                   epsilon_2=epsilon_2, clip_threshold=clip_threshold,
                                   relative_step=relative_step)
 

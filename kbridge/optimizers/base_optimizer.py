@@ -16,7 +16,7 @@ loss-scaled steps) branch in Python when the condition is a concrete value and o
 
 A subclass implements ``build(var_list)`` (call ``super().build`` first, then
 ``add_optimizer_variables``) and ``update_step(gradient, variable, learning_rate)``, and keeps
-its own arguments with ``_set_hyperparameters``, which also adds them to ``get_config``.
+its own arguments with ``_keep_config``, which also adds them to ``get_config``.
 """
 
 import re
@@ -173,7 +173,6 @@ class Optimizer(registry.Registered):
         self._exclude_pattern = None
         self._decay_cache = {}
         self._warned_missing = False
-        self._hyperparameter_names = ()
 
         if isinstance(learning_rate, schedules.LearningRateSchedule) or callable(learning_rate):
             self._learning_rate = learning_rate
@@ -572,13 +571,6 @@ class Optimizer(registry.Registered):
             v.assign(store[str(i)])
 
     # --- config ------------------------------------------------------------------------
-    def _set_hyperparameters(self, **values):
-        """Keep a subclass's own arguments as attributes of those names; ``get_config`` lists
-        them, in this order, after the base optimizer's."""
-        for key, value in values.items():
-            setattr(self, key, value)
-        self._hyperparameter_names += tuple(values)
-
     def _learning_rate_config(self):
         lr = self._learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
@@ -605,7 +597,7 @@ class Optimizer(registry.Registered):
             "loss_scale_factor": self.loss_scale_factor,
             "gradient_accumulation_steps": self.gradient_accumulation_steps,
         }
-        config.update({key: getattr(self, key) for key in self._hyperparameter_names})
+        config.update(super().get_config())  # a subclass's own arguments (_keep_config)
         return config
 
     @classmethod

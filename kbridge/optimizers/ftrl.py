@@ -34,7 +34,7 @@ class Ftrl(Optimizer):
         for arg, (value, ok, rule) in checks.items():
             if not ok:
                 raise OptimizerError(f"`{arg}` must be {rule}. Received: {arg}={value}")
-        self._set_hyperparameters(
+        self._keep_config(
             learning_rate_power=learning_rate_power,
             initial_accumulator_value=initial_accumulator_value,
             l1_regularization_strength=l1_regularization_strength,

@@ -53,7 +53,7 @@ class Muon(Optimizer):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm,
                          use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor,
                          gradient_accumulation_steps, name, **kwargs)
-        self._set_hyperparameters(
+        self._keep_config(
             adam_beta_1=adam_beta_1, adam_beta_2=adam_beta_2, epsilon=epsilon,
             exclude_layers=list(exclude_layers or []), muon_a=muon_a, muon_b=muon_b,
             muon_c=muon_c, adam_lr_ratio=adam_lr_ratio, momentum=momentum, ns_steps=ns_steps,

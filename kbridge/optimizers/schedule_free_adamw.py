@@ -33,7 +33,7 @@ class ScheduleFreeAdamW(_AdamBase):
                          loss_scale_factor=loss_scale_factor,
                          gradient_accumulation_steps=gradient_accumulation_steps, name=name,
                          **kwargs)
-        self._set_hyperparameters(warmup_steps=warmup_steps)
+        self._keep_config(warmup_steps=warmup_steps)
 
     def build(self, var_list):
         if self.built:

@@ -72,31 +72,18 @@ def _on_step_backend(call):
 
 class LearningRateSchedule(registry.Registered):
     """Base class: implement ``__call__(step)`` and ``get_config()`` (or keep the arguments
-    with ``_set_config``)."""
-
-    _config_names = ()
+    with ``_keep_config``)."""
 
     def __call__(self, step):
         raise NotImplementedError(
             f"Learning rate schedule {type(self).__name__} must implement __call__(step).")
 
-    def _set_config(self, **values):
-        """Keep the constructor's arguments as attributes of those names; they, in this order,
-        are the config."""
-        for key, value in values.items():
-            setattr(self, key, value)
-        self._config_names = tuple(values)
-
     def get_config(self):
-        if not self._config_names:
+        if not self._config_attrs:
             raise NotImplementedError(
                 f"Learning rate schedule {type(self).__name__} must implement get_config() to "
                 "be serialisable.")
-        return {key: getattr(self, key) for key in self._config_names}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        return super().get_config()
 
 
 class _StaircaseDecay(LearningRateSchedule):
@@ -104,7 +91,7 @@ class _StaircaseDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
         _check_positive("decay_steps", decay_steps)
-        self._set_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
+        self._keep_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
                          decay_rate=decay_rate, staircase=staircase, name=name)
 
     def _progress(self, step):
@@ -142,7 +129,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
             raise ScheduleError(
                 "`boundaries` must have one element fewer than `values`. Received: "
                 f"boundaries={boundaries} ({len(boundaries)}), values={values} ({len(values)})")
-        self._set_config(boundaries=list(boundaries), values=list(values), name=name)
+        self._keep_config(boundaries=list(boundaries), values=list(values), name=name)
 
     @_on_step_backend
     def __call__(self, step):
@@ -172,7 +159,7 @@ class PolynomialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0,
                  cycle=False, name="PolynomialDecay"):
         _check_positive("decay_steps", decay_steps)
-        self._set_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
+        self._keep_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
                          end_learning_rate=end_learning_rate, power=power, cycle=cycle,
                          name=name)
 
@@ -226,7 +213,7 @@ class CosineDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay",
                  warmup_target=None, warmup_steps=0):
         _check_positive("decay_steps", decay_steps)
-        self._set_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
+        self._keep_config(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
                          alpha=alpha, name=name, warmup_target=warmup_target,
                          warmup_steps=warmup_steps)
 
@@ -260,7 +247,7 @@ class CosineDecayRestarts(LearningRateSchedule):
     def __init__(self, initial_learning_rate, first_decay_steps, t_mul=2.0, m_mul=1.0,
                  alpha=0.0, name="SGDRDecay"):
         _check_positive("first_decay_steps", first_decay_steps)
-        self._set_config(initial_learning_rate=initial_learning_rate,
+        self._keep_config(initial_learning_rate=initial_learning_rate,
                          first_decay_steps=first_decay_steps, t_mul=t_mul, m_mul=m_mul,
                          alpha=alpha, name=name)
 

@@ -25,7 +25,7 @@ class SGD(Optimizer):
                 or not 0 <= momentum <= 1:
             raise OptimizerError(
                 f"`momentum` must be a float in [0, 1]. Received: momentum={momentum!r}")
-        self._set_hyperparameters(momentum=float(momentum), nesterov=nesterov)
+        self._keep_config(momentum=float(momentum), nesterov=nesterov)
 
     def build(self, var_list):
         if self.built:
@@ -73,7 +73,7 @@ class Lion(Optimizer):
             raise OptimizerError(
                 "`beta_1` must be in (0, 1] (with 0, Lion degenerates to signSGD). "
                 f"Received: beta_1={beta_1}")
-        self._set_hyperparameters(beta_1=beta_1, beta_2=beta_2)
+        self._keep_config(beta_1=beta_1, beta_2=beta_2)
 
     def build(self, var_list):
         if self.built:

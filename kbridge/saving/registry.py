@@ -72,6 +72,13 @@ class Registered:
     def get_config(self):
         return {name: getattr(self, name) for name in self._config_attrs}
 
+    def _keep_config(self, **values):
+        """Store constructor arguments as attributes of those names and list them in the
+        config, after those already listed."""
+        for name, value in values.items():
+            setattr(self, name, value)
+        self._config_attrs = (*self._config_attrs, *values)
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)
